@@ -1,0 +1,56 @@
+# The two commands a newcomer needs: `make demo` and `make check`.
+# Both install what is missing (Debian bookworm, apt-get), then build.
+
+BUILD     ?= build
+LLVM_BIN  := /usr/lib/llvm-22/bin
+PACKAGES  := llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 \
+             lld-22 libclang-rt-22-dev flex bison cmake ninja-build \
+             libdlpack-dev libgtest-dev libbenchmark-dev python3-numpy
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SEQC      := $(BUILD)/bin/seqc
+
+.PHONY: all deps build check demo fuzz clean
+
+all: build
+
+# Installs the Debian packages that are not there yet.
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	cmake -G Ninja -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_C_COMPILER=$(LLVM_BIN)/clang -DCMAKE_CXX_COMPILER=$(LLVM_BIN)/clang++
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Every test: lit (Frontend, Dialect, MLIRGen, Interpreter, Integration).
+check: build
+	ninja -C $(BUILD) check-seq
+
+# The main job: a Llama block, parsed, type-checked, lowered to the seq
+# dialect, and run by the reference interpreter on random inputs.
+demo: build
+	$(SEQC) examples/llama.seq --emit=seq | head -n 40
+	$(SEQC) run examples/llama.seq --interpret --random --seed=1 \
+	  --dim B=2 --dim T=16 --output=$(BUILD)/llama_out.npy
+
+# Runs the front-end fuzzer (see fuzz/README.md) for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	cmake -G Ninja -S . -B $(BUILD)-fuzz -DSEQC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=$(LLVM_BIN)/clang -DCMAKE_CXX_COMPILER=$(LLVM_BIN)/clang++
+	ninja -C $(BUILD)-fuzz seq-fuzz-frontend
+	mkdir -p $(BUILD)-fuzz/corpus
+	$(BUILD)-fuzz/bin/seq-fuzz-frontend $(BUILD)-fuzz/corpus examples fuzz/corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=fuzz/seq.dict
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-fuzz
