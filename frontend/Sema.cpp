@@ -154,7 +154,7 @@ private:
   // Declarations.
   bool collectDecls();
   std::unique_ptr<LayerInst> instantiate(const LayerDecl &decl,
-                                         const std::string &prefix,
+                                         const std::string &prefix, Loc use,
                                          std::vector<const LayerDecl *> &stack);
   void elaborateEntry(const FnDecl &fn);
 
@@ -218,6 +218,7 @@ private:
   void exec(const Stmt &s);
   void assign(const std::string &name, Value v, Loc loc);
   void execScan(const ScanStmt &s);
+  void execScanImpl(const ScanStmt &s);
   struct ScanState;
   ScanState *scanState = nullptr;
 };
@@ -331,6 +332,13 @@ bool Sema::collectDecls() {
       model = l.get();
     }
   }
+  // Every sub-layer names a layer, instantiated or not.
+  for (const auto &l : mod.layers)
+    for (const SubLayerDecl &s : l->sublayers) {
+      auto it = layers.find(s.layerName);
+      if (it == layers.end() || it->second->isModel)
+        diags.error(s.layerLoc, "unknown layer '" + s.layerName + "'");
+    }
   if (!model) {
     diags.error(Loc{1, 1}, "no model in this file: declare `model Name { fn "
                            "forward(...) -> ... { ... } }` to export entry "
@@ -340,19 +348,19 @@ bool Sema::collectDecls() {
   prog->modelName = model->name;
   prog->modelLoc = model->loc;
   std::vector<const LayerDecl *> stack;
-  root = instantiate(*model, "", stack);
+  root = instantiate(*model, "", model->loc, stack);
   return root != nullptr && !diags.hasErrors();
 }
 
 std::unique_ptr<LayerInst>
-Sema::instantiate(const LayerDecl &decl, const std::string &prefix,
+Sema::instantiate(const LayerDecl &decl, const std::string &prefix, Loc use,
                   std::vector<const LayerDecl *> &stack) {
   if (std::find(stack.begin(), stack.end(), &decl) != stack.end()) {
-    diags.error(decl.loc, "layer '" + decl.name + "' contains itself");
+    diags.error(use, "layer '" + decl.name + "' contains itself");
     return nullptr;
   }
   if (stack.size() > 32) {
-    diags.error(decl.loc, "layers nest too deeply (more than 32 levels)");
+    diags.error(use, "layers nest too deeply (more than 32 levels)");
     return nullptr;
   }
   stack.push_back(&decl);
@@ -418,12 +426,11 @@ Sema::instantiate(const LayerDecl &decl, const std::string &prefix,
     if (!unique(s.name, s.loc))
       continue;
     auto it = layers.find(s.layerName);
-    if (it == layers.end() || it->second->isModel) {
-      diags.error(s.layerLoc, "unknown layer '" + s.layerName + "'");
-      continue;
-    }
+    if (it == layers.end() || it->second->isModel)
+      continue; // reported by collectDecls
+
     if (!s.count) {
-      auto sub = instantiate(*it->second, prefix + s.name + ".", stack);
+      auto sub = instantiate(*it->second, prefix + s.name + ".", s.loc, stack);
       if (sub)
         inst->subs[s.name] = std::move(sub);
       continue;
@@ -440,7 +447,7 @@ Sema::instantiate(const LayerDecl &decl, const std::string &prefix,
     for (int64_t i = 0; i < *n; ++i) {
       auto sub = instantiate(*it->second,
                              prefix + s.name + "." + std::to_string(i) + ".",
-                             stack);
+                             s.loc, stack);
       if (!sub)
         break;
       arr.push_back(std::move(sub));
@@ -534,8 +541,9 @@ void Sema::elaborateEntry(const FnDecl &fn) {
   }
   if (!ok)
     return;
+  unsigned before = diags.numErrors();
   execBlock(fn.body);
-  if (diags.hasErrors() || aborted)
+  if (diags.numErrors() != before || aborted)
     return;
   if (!fc.returned || results.empty()) {
     diags.error(fn.loc, "entry '" + fn.name + "' must return a value");
@@ -942,7 +950,7 @@ std::optional<Shape> Sema::broadcast(const Shape &a, const Shape &b, Loc loc,
                                      const Type &ta, const Type &tb) {
   size_t n = std::max(a.size(), b.size());
   Shape out(n);
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = n; i-- > 0;) {
     const Dim *da = i < n - a.size() ? nullptr : &a[i - (n - a.size())];
     const Dim *db = i < n - b.size() ? nullptr : &b[i - (n - b.size())];
     if (!da || (db && *da == Dim(1)))
@@ -1142,7 +1150,7 @@ Value Sema::evalBinary(const BinaryExpr &e) {
   Value b = eval(*e.rhs);
   if (!a.ok() || !b.ok())
     return Value();
-  BinaryFn fn;
+  BinaryFn fn = BinaryFn::Add;
   switch (e.op) {
   case BinaryOp::Add: fn = BinaryFn::Add; break;
   case BinaryOp::Sub: fn = BinaryFn::Sub; break;
@@ -1158,7 +1166,6 @@ Value Sema::evalBinary(const BinaryExpr &e) {
   case BinaryOp::Ge: fn = BinaryFn::Ge; break;
   case BinaryOp::And: fn = BinaryFn::And; break;
   case BinaryOp::Or: fn = BinaryFn::Or; break;
-  default: return fail(e.loc, "unsupported operator");
   }
   return binary(fn, a, b, e.loc, e.lhs.get(), e.rhs.get());
 }
@@ -1542,8 +1549,9 @@ Value Sema::callFn(const FnDecl &fn, LayerInst *self, CallArgs &args,
       return fail(p.loc, "duplicate argument '" + p.name + "'");
     scope.vars[p.name] = vals[i];
   }
+  unsigned before = diags.numErrors();
   execBlock(fn.body);
-  if (diags.hasErrors() || aborted)
+  if (diags.numErrors() != before || aborted)
     return Value();
   if (!fc.returned) {
     if (fn.hasResultArrow)
@@ -2585,9 +2593,10 @@ void Sema::exec(const Stmt &s) {
       axis = ell < tPos ? rank - ((int64_t)a.items.size() - 1 - tPos)
                         : tPos;
     } else {
-      if ((int64_t)a.items.size() != rank + 1) {
+      // As in NumPy, trailing `:` may be left out: `o[:, :, t] = e`.
+      if ((int64_t)a.items.size() > rank + 1) {
         diags.error(a.loc, "the per-step value has type " + x->type.str() +
-                               ", so `" + a.target + "[...]` needs " +
+                               ", so `" + a.target + "[...]` takes at most " +
                                std::to_string(rank + 1) +
                                " index items (one is the step), found " +
                                std::to_string(a.items.size()));
@@ -2653,7 +2662,31 @@ void Sema::exec(const Stmt &s) {
   }
 }
 
+/// The per-step outputs a scan body declares, in nested `for`s too.
+static void collectOutputs(const Block &b, std::vector<std::string> &out) {
+  for (const StmtPtr &s : b) {
+    if (s->kind == Stmt::IndexAssign)
+      out.push_back(static_cast<const IndexAssignStmt &>(*s).target);
+    else if (s->kind == Stmt::For)
+      collectOutputs(static_cast<const ForStmt &>(*s).body, out);
+  }
+}
+
 void Sema::execScan(const ScanStmt &s) {
+  unsigned before = diags.numErrors();
+  execScanImpl(s);
+  if (diags.numErrors() == before)
+    return;
+  // Bind what the scan defines, so later uses give no second error.
+  std::vector<std::string> names;
+  for (const CarryDecl &c : s.carries)
+    names.push_back(c.name);
+  collectOutputs(s.body, names);
+  for (const std::string &n : names)
+    assign(n, Value(), s.loc);
+}
+
+void Sema::execScanImpl(const ScanStmt &s) {
   std::optional<Dim> length = evalDim(*s.length);
   if (!length)
     return;

@@ -7,14 +7,18 @@
 //===----------------------------------------------------------------------===//
 
 #include "Driver.h"
+#include "Run.h"
 #include "Sema.h"
 #include "TypedIR.h"
+#include "VerifyDiagnostics.h"
 #include "MLIRGen/MLIRGen.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -24,10 +28,22 @@
 using namespace seqc;
 
 static int usage() {
-  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq] [-o OUT]\n"
-               "       seqc run FILE.seq [run options] (see --help)\n";
+  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq] [-o OUT] [--verify-diagnostics]\n"
+               "       seqc run FILE.seq --interpret [run options] (see seqc run --help)\n";
   return 2;
 }
+
+static const char *runUsage =
+    "usage: seqc run FILE.seq --interpret [--entry=NAME] [--weights=W.safetensors]\n"
+    "                [--input NAME=FILE.npy ...] [--random [--seed=N]]\n"
+    "                [--dim NAME=VALUE ...] [--output=OUT.npy]\n"
+    "  --interpret       run the reference interpreter (the only mode so far)\n"
+    "  --entry=NAME      the entry to run (default: forward, or the only one)\n"
+    "  --weights=FILE    weights; without it, --random makes them up\n"
+    "  --input N=F.npy   an input by name; with --random the others are random\n"
+    "  --random          random inputs and weights (splitmix64), --seed=N\n"
+    "  --dim N=V         a runtime dim that no input gives (checked if one does)\n"
+    "  --output=OUT.npy  one result: OUT.npy; several: OUT.0.npy, OUT.1.npy, ...\n";
 
 static bool readFile(const std::string &path, std::string &out) {
   std::ifstream in(path, std::ios::binary);
@@ -39,13 +55,125 @@ static bool readFile(const std::string &path, std::string &out) {
   return true;
 }
 
+/// Splits `NAME=VALUE`; false when there is no `=` or a side is empty.
+static bool splitAssign(const std::string &s, std::string &name,
+                        std::string &value) {
+  size_t eq = s.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
+    return false;
+  name = s.substr(0, eq);
+  value = s.substr(eq + 1);
+  return true;
+}
+
+static bool parseInt(const std::string &s, int64_t &out) {
+  if (s.empty())
+    return false;
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno || *end)
+    return false;
+  out = v;
+  return true;
+}
+
+/// `seqc run FILE.seq ...`: runs an entry with the reference interpreter.
+static int runMain(const std::vector<std::string> &args) {
+  auto error = [](const std::string &msg) {
+    std::cerr << "seqc: error: " << msg << "\n";
+    return 1;
+  };
+  RunOptions o;
+  std::string file;
+  bool interpret = false, check = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string &a = args[i];
+    // `--flag=value` or `--flag value`.
+    auto value = [&](const char *flag, std::string &out) {
+      std::string f = flag;
+      if (a.rfind(f + "=", 0) == 0) {
+        out = a.substr(f.size() + 1);
+        return true;
+      }
+      if (a == f && i + 1 < args.size()) {
+        out = args[++i];
+        return true;
+      }
+      return false;
+    };
+    std::string v, name, val;
+    if (a == "--help" || a == "-h") {
+      std::cout << runUsage;
+      return 0;
+    }
+    if (a == "--interpret") {
+      interpret = true;
+    } else if (a == "--check") {
+      check = true;
+    } else if (a == "--random") {
+      o.random = true;
+    } else if (value("--entry", v)) {
+      o.entry = v;
+    } else if (value("--weights", v)) {
+      o.weights = v;
+    } else if (value("--output", v) || value("-o", v)) {
+      o.output = v;
+    } else if (value("--seed", v)) {
+      int64_t seed;
+      if (!parseInt(v, seed))
+        return error("--seed expects an integer, got '" + v + "'");
+      o.seed = (uint64_t)seed;
+    } else if (value("--input", v)) {
+      if (!splitAssign(v, name, val))
+        return error("--input expects NAME=FILE.npy, got '" + v + "'");
+      o.inputs.push_back({name, val});
+    } else if (value("--dim", v)) {
+      int64_t d;
+      if (!splitAssign(v, name, val) || !parseInt(val, d))
+        return error("--dim expects NAME=VALUE, got '" + v + "'");
+      o.dims.push_back({name, d});
+    } else if (!a.empty() && a[0] == '-') {
+      return error("unknown run option '" + a + "' (see seqc run --help)");
+    } else if (file.empty()) {
+      file = a;
+    } else {
+      return error("more than one input file ('" + file + "', '" + a + "')");
+    }
+  }
+  if (file.empty()) {
+    std::cerr << runUsage;
+    return 1;
+  }
+  if (check || !interpret)
+    return error("compiled execution is not available yet; pass --interpret "
+                 "to run the reference interpreter");
+
+  std::string source;
+  if (!readFile(file, source))
+    return error("cannot read '" + file + "'");
+  DiagEngine diags(file, source, std::cerr);
+  std::unique_ptr<Module> module = parseModule(diags);
+  if (diags.hasErrors())
+    return 1;
+  std::unique_ptr<Program> program = analyze(*module, diags);
+  if (!program || diags.hasErrors())
+    return 1;
+  return runInterpreter(*program, o, std::cout, std::cerr);
+}
+
 int main(int argc, char **argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "run")
+    return runMain(std::vector<std::string>(args.begin() + 1, args.end()));
   std::string file, emit = "seq", outPath;
+  bool verify = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     if (a.rfind("--emit=", 0) == 0)
       emit = a.substr(7);
+    else if (a == "--verify-diagnostics")
+      verify = true;
     else if (a == "-o" && i + 1 < args.size())
       outPath = args[++i];
     else if (!a.empty() && a[0] == '-')
@@ -63,7 +191,17 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  DiagEngine diags(file, source, std::cerr);
+  // With --verify-diagnostics, diagnostics are collected and compared with
+  // the file's `expected-error {{...}}` comments instead of printed.
+  std::ostringstream captured;
+  DiagEngine diags(file, source, verify ? captured : std::cerr);
+  if (verify) {
+    diags.setErrorLimit(1000);
+    std::unique_ptr<Module> module = parseModule(diags);
+    if (!diags.hasErrors() && emit != "ast")
+      analyze(*module, diags);
+    return verifyDiagnostics(file, source, captured.str(), std::cerr) ? 0 : 1;
+  }
   std::unique_ptr<Module> module = parseModule(diags);
   if (diags.hasErrors())
     return 1;

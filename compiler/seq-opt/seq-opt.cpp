@@ -1,0 +1,24 @@
+//===- seq-opt.cpp - The seq optimizer driver ------------------------------===//
+//
+// MlirOptMain over the seq dialect, the upstream dialects seqc uses and
+// every upstream pass: the tool lit tests drive.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/Seq/Seq.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  mlir::DialectRegistry registry;
+  registry.insert<seqc::seq::SeqDialect>();
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "seq optimizer driver\n", registry));
+}

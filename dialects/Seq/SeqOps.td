@@ -1,0 +1,201 @@
+//===- SeqOps.td - Operations of the seq dialect -----------*- tablegen -*-===//
+//
+// seq.scan (sequential recurrence with carries and stacked per-step
+// outputs), seq.assoc_scan (inclusive associative scan with a combiner
+// region), seq.softmax and the common terminator seq.yield.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ_OPS_TD
+#define SEQ_OPS_TD
+
+include "SeqDialect.td"
+include "mlir/IR/OpAsmInterface.td"
+include "mlir/IR/RegionKindInterface.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// ScanOp
+//===----------------------------------------------------------------------===//
+
+def Seq_ScanOp : Seq_Op<"scan", [
+    RecursiveMemoryEffects]> {
+  let summary = "sequential recurrence over time steps with carries";
+  let description = [{
+    Runs its body for `t = 0 .. length-1` (from `length-1` down to `0` with
+    `reverse`). The body block takes the step `t` (an `index`) and the
+    current value of every carry; its `seq.yield` gives the new carries
+    followed by the per-step outputs of the step.
+
+    Results: the final carries (typed like `inits`), then one stacked
+    tensor per per-step output. `output_axes[j]` is the position of the time
+    axis in stacked output `j`: its type is the yielded per-step type with a
+    time dimension inserted at that axis. The time dimension is `?`, or a
+    static size; a static size must equal `length` when `length` is a
+    constant. With `length = 0` the carries are the initial values and the
+    outputs are empty.
+
+    Example (a gated recurrence `h = a[t] * h + x[t]`, output `y[:, t] = h`):
+
+    ```mlir
+    %h, %ys = seq.scan %len carry(%h0 : tensor<4xf32>) output_axes = [1]
+        -> (tensor<4xf32>, tensor<4x?xf32>) {
+    ^bb0(%t: index, %h: tensor<4xf32>):
+      ...
+      seq.yield %hn, %hn : tensor<4xf32>, tensor<4xf32>
+    }
+    ```
+  }];
+
+  let arguments = (ins Index:$length,
+                       Variadic<AnyRankedTensor>:$inits,
+                       UnitAttr:$reverse,
+                       DenseI64ArrayAttr:$output_axes);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+
+  let assemblyFormat = [{
+    (`reverse` $reverse^)? $length
+    (`carry` `(` $inits^ `:` type($inits) `)`)?
+    `output_axes` `=` $output_axes
+    attr-dict `->` `(` type($results) `)` $body
+  }];
+
+  let skipDefaultBuilders = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::Value":$length,
+                   "::mlir::ValueRange":$inits, "bool":$reverse,
+                   "::llvm::ArrayRef<int64_t>":$outputAxes)>
+  ];
+
+  let extraClassDeclaration = [{
+    unsigned getNumCarries() { return getInits().size(); }
+    unsigned getNumOutputs() { return getOutputAxes().size(); }
+    ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    /// The step `t` inside the body.
+    ::mlir::BlockArgument getStepArg() { return getBodyBlock().getArgument(0); }
+    /// The carries' values inside the body.
+    ::mlir::Block::BlockArgListType getCarryArgs() {
+      return getBodyBlock().getArguments().drop_front();
+    }
+    ::mlir::ResultRange getFinalCarries() {
+      return getResults().take_front(getNumCarries());
+    }
+    ::mlir::ResultRange getStackedOutputs() {
+      return getResults().drop_front(getNumCarries());
+    }
+  }];
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// AssocScanOp
+//===----------------------------------------------------------------------===//
+
+def Seq_AssocScanOp : Seq_Op<"assoc_scan", [
+    RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "inclusive associative scan of N tensors with a combiner";
+  let description = [{
+    Computes the inclusive scan of the tuples `(x_0[i], ..., x_{N-1}[i])`
+    along `axis`: element `i` of the results is
+    `combine(... combine(e_0, e_1) ..., e_i)` (with `reverse`, the scan runs
+    from the last element to the first, and the later-in-scan element is
+    the second argument). The combiner must be associative; the order in
+    which it is applied is the implementation's choice.
+
+    The combiner region has one block with `2N` arguments, the slices of the
+    inputs with `axis` removed: the earlier element's `N` values first, then
+    the later element's. It yields `N` slices of the same types. All inputs
+    have the same shape; results are typed like the inputs.
+
+    Example (the affine pair monoid `(a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2)`):
+
+    ```mlir
+    %A, %B = seq.assoc_scan axis = 1 (%a, %b) : tensor<4x?xf32>, tensor<4x?xf32> {
+    ^bb0(%a1: tensor<4xf32>, %b1: tensor<4xf32>, %a2: tensor<4xf32>, %b2: tensor<4xf32>):
+      ...
+      seq.yield %an, %bn : tensor<4xf32>, tensor<4xf32>
+    }
+    ```
+  }];
+
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs,
+                       I64Attr:$axis,
+                       UnitAttr:$reverse);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$combiner);
+
+  let assemblyFormat = [{
+    (`reverse` $reverse^)? `axis` `=` $axis ` ` `(` $inputs `)` attr-dict
+    `:` type($inputs) $combiner
+  }];
+
+  let skipDefaultBuilders = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::ValueRange":$inputs, "int64_t":$axis,
+                   "bool":$reverse)>
+  ];
+
+  let extraClassDeclaration = [{
+    unsigned getNumInputs() { return getInputs().size(); }
+    ::mlir::Block &getCombinerBlock() { return getCombiner().front(); }
+  }];
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// SoftmaxOp
+//===----------------------------------------------------------------------===//
+
+def Seq_SoftmaxOp : Seq_Op<"softmax", [Pure]> {
+  let summary = "softmax along one axis; fully masked rows give zeros";
+  let description = [{
+    `exp(x - max) / sum(exp(x - max))` along `axis`. A row whose elements are
+    all `-inf` gives zeros, where `linalg.softmax` gives NaN: masked
+    attention rows (a query that may see no key) stay finite. Later passes
+    decompose it (or fold it into fused attention).
+
+    Example:
+
+    ```mlir
+    %p = seq.softmax %s {axis = 2 : i64} : tensor<4x?x?xf32> -> tensor<4x?x?xf32>
+    ```
+  }];
+
+  let arguments = (ins RankedTensorOf<[AnyFloat]>:$input, I64Attr:$axis);
+  let results = (outs RankedTensorOf<[AnyFloat]>:$result);
+
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// YieldOp
+//===----------------------------------------------------------------------===//
+
+def Seq_YieldOp : Seq_Op<"yield", [
+    Pure, Terminator, ReturnLike, HasParent<"ScanOp, AssocScanOp">]> {
+  let summary = "terminator of seq.scan bodies and seq.assoc_scan combiners";
+  let description = [{
+    In `seq.scan`: the new carries, then the step's per-step outputs. In
+    `seq.assoc_scan`: the combined slices.
+
+    Example:
+
+    ```mlir
+    seq.yield %h, %y : tensor<4xf32>, tensor<4xf32>
+    ```
+  }];
+
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
+}
+
+#endif // SEQ_OPS_TD
