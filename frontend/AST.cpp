@@ -105,6 +105,11 @@ int precedence(BinaryOp op) {
 /// The shortest decimal spelling that reads back as the same double.
 std::string formatFloat(double v) {
   char buf[64];
+  // Whole numbers print plainly (`2500.0`, not `2.5e+03`).
+  if (v > -1e15 && v < 1e15 && v == static_cast<double>(static_cast<int64_t>(v))) {
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+    return buf;
+  }
   for (int prec = 1; prec <= 17; ++prec) {
     std::snprintf(buf, sizeof buf, "%.*g", prec, v);
     if (std::strtod(buf, nullptr) == v)

@@ -42,6 +42,11 @@ void DiagEngine::emit(const char *kind, Loc loc, const std::string &msg) {
   os << file << ":" << loc.line << ":" << loc.col << ": " << kind << ": "
      << msg << "\n";
   std::string text = lineText(loc.line);
+  // Control bytes (a NUL in a corrupt file) would garble the terminal; each
+  // prints as one space, so the caret still lines up.
+  for (char &c : text)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+      c = ' ';
   std::string caret;
   for (int i = 0; i + 1 < loc.col; ++i)
     caret += static_cast<size_t>(i) < text.size() && text[i] == '\t' ? '\t'

@@ -146,14 +146,15 @@ void yy::parser::report_syntax_error(const context &ctx) const {
   }
   if (exprStart) {
     take({Kind::S_IDENT, Kind::S_INT, Kind::S_FLOAT, Kind::S_STRING,
-          Kind::S_TRUE, Kind::S_FALSE, Kind::S_INF, Kind::S_DTYPE,
-          Kind::S_LPAREN, Kind::S_LBRACKET, Kind::S_MINUS, Kind::S_BANG});
+          Kind::S_TRUE, Kind::S_FALSE, Kind::S_INF, Kind::S_NONE,
+          Kind::S_DTYPE, Kind::S_LPAREN, Kind::S_LBRACKET, Kind::S_MINUS,
+          Kind::S_BANG});
     if (has({Kind::S_RETURN, Kind::S_FOR})) {
       take({Kind::S_RETURN, Kind::S_FOR, Kind::S_SCAN, Kind::S_REVERSE,
             Kind::S_SEMI});
       categories.push_back("a statement");
-    } else if (has({Kind::S_NONE, Kind::S_ELLIPSIS})) {
-      take({Kind::S_NONE, Kind::S_ELLIPSIS, Kind::S_COLON});
+    } else if (has({Kind::S_ELLIPSIS})) {
+      take({Kind::S_ELLIPSIS, Kind::S_COLON});
       categories.push_back(
           "an index (an expression, a slice, 'None' or '...')");
     } else {

@@ -187,6 +187,11 @@ MANT    ({DIGIT}+"."{DIGIT}+|"."{DIGIT}+)
 "|"             { return yy::parser::make_PIPE(here(*yyextra)); }
 "!"             { return yy::parser::make_BANG(here(*yyextra)); }
 
+"\xe1\xb5\x80"  {
+                  yyextra->diags.error(hereLoc(*yyextra),
+                      "invalid character '\xe1\xb5\x80': write 'x.T' to swap "
+                      "the last two axes");
+                }
 [\x80-\xff]+    {
                   yyextra->diags.error(hereLoc(*yyextra),
                       "invalid character: non-ASCII text is allowed only in "

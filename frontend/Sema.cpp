@@ -592,6 +592,19 @@ void Sema::elaborateEntry(const FnDecl &fn) {
 std::optional<Dim> Sema::lookupDimName(const std::string &name, Loc loc,
                                        bool report) {
   if (ctx) {
+    // Compile-time integers in scope: `for` variables, integer locals.
+    for (Scope *s = ctx->scope; s; s = s->parent) {
+      auto v = s->vars.find(name);
+      if (v == s->vars.end())
+        continue;
+      if (v->second.kind == Value::Number && v->second.isInt)
+        return Dim(v->second.inum);
+      if (report)
+        diags.error(loc, "'" + name + "' is used as a size but is " +
+                             typeName(v->second) +
+                             ", not a compile-time integer");
+      return std::nullopt;
+    }
     auto it = ctx->dims.find(name);
     if (it != ctx->dims.end())
       return it->second;

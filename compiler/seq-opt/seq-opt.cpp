@@ -1,4 +1,4 @@
-//===- seq-opt.cpp - The seq optimizer driver ------------------------------===//
+//===- seq-opt.cpp - The seq optimizer driver -----------------------------===//
 //
 // MlirOptMain over the seq dialect, the upstream dialects seqc uses and
 // every upstream pass: the tool lit tests drive.

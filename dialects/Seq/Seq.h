@@ -1,4 +1,4 @@
-//===- Seq.h - The seq dialect ------------------------------------*- C++ -*-===//
+//===- Seq.h - The seq dialect ----------------------------------*- C++ -*-===//
 //
 // Declares the seq dialect and its operations (generated from SeqDialect.td
 // and SeqOps.td). Include this header to build or match seq ops.

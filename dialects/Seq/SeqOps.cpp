@@ -50,15 +50,13 @@ LogicalResult ScanOp::verify() {
   unsigned nCarries = getNumCarries(), nOutputs = getNumOutputs();
   if (getNumResults() != nCarries + nOutputs)
     return emitOpError("expected ")
-           << nCarries + nOutputs << " results (" << nCarries
-           << " carries and " << nOutputs << " outputs), found "
-           << getNumResults();
+           << nCarries + nOutputs << " results (" << nCarries << " carries and "
+           << nOutputs << " outputs), found " << getNumResults();
   for (unsigned i = 0; i < nCarries; ++i)
     if (getInits()[i].getType() != getResult(i).getType())
       return emitOpError("result #")
              << i << " must have the type of carry #" << i << ", expected "
-             << getInits()[i].getType() << ", found "
-             << getResult(i).getType();
+             << getInits()[i].getType() << ", found " << getResult(i).getType();
   return success();
 }
 
@@ -76,8 +74,8 @@ LogicalResult ScanOp::verifyRegions() {
   for (unsigned i = 0; i < nCarries; ++i)
     if (body.getArgument(i + 1).getType() != getInits()[i].getType())
       return emitOpError("body argument #")
-             << i + 1 << " must have the type of carry #" << i
-             << ", expected " << getInits()[i].getType() << ", found "
+             << i + 1 << " must have the type of carry #" << i << ", expected "
+             << getInits()[i].getType() << ", found "
              << body.getArgument(i + 1).getType();
 
   auto yield = dyn_cast<YieldOp>(body.getTerminator());
@@ -85,9 +83,8 @@ LogicalResult ScanOp::verifyRegions() {
     return emitOpError("expected the body to end with seq.yield");
   if (yield.getValues().size() != nCarries + nOutputs)
     return yield.emitOpError("expected ")
-           << nCarries + nOutputs << " values (" << nCarries
-           << " carries and " << nOutputs << " outputs), found "
-           << yield.getValues().size();
+           << nCarries + nOutputs << " values (" << nCarries << " carries and "
+           << nOutputs << " outputs), found " << yield.getValues().size();
   for (unsigned i = 0; i < nCarries; ++i)
     if (yield.getValues()[i].getType() != getInits()[i].getType())
       return yield.emitOpError("value #")
@@ -117,9 +114,9 @@ LogicalResult ScanOp::verifyRegions() {
         result.getRank() == step.getRank() + 1 ? result.getDimSize(axis) : 0;
     if (result != insertDim(step, axis, time))
       return emitOpError("result #")
-             << nCarries + j << " must be the per-step type "
-             << step << " with a time dimension at axis " << axis
-             << ", found " << result;
+             << nCarries + j << " must be the per-step type " << step
+             << " with a time dimension at axis " << axis << ", found "
+             << result;
     if (!ShapedType::isDynamic(time) && constLength && *constLength != time)
       return emitOpError("time dimension of result #")
              << nCarries + j << " must be ? or the length " << *constLength
@@ -144,9 +141,8 @@ void AssocScanOp::build(OpBuilder &builder, OperationState &state,
 }
 
 LogicalResult AssocScanOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location>, ValueRange operands,
-    DictionaryAttr, OpaqueProperties, RegionRange,
-    SmallVectorImpl<Type> &inferredReturnTypes) {
+    MLIRContext *, std::optional<Location>, ValueRange operands, DictionaryAttr,
+    OpaqueProperties, RegionRange, SmallVectorImpl<Type> &inferredReturnTypes) {
   llvm::append_range(inferredReturnTypes, operands.getTypes());
   return success();
 }
@@ -171,8 +167,8 @@ LogicalResult AssocScanOp::verifyRegions() {
   Block &block = getCombinerBlock();
   if (block.getNumArguments() != 2 * n)
     return emitOpError("expected the combiner to take ")
-           << 2 * n << " arguments (two elements of " << n
-           << " inputs), found " << block.getNumArguments();
+           << 2 * n << " arguments (two elements of " << n << " inputs), found "
+           << block.getNumArguments();
   SmallVector<RankedTensorType> slices;
   for (Value input : getInputs())
     slices.push_back(

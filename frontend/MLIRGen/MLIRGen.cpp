@@ -48,8 +48,7 @@ void seqc::registerMLIRGenDialects(MLIRContext &ctx) {
   registry.insert<seq::SeqDialect, func::FuncDialect, arith::ArithDialect,
                   math::MathDialect, tensor::TensorDialect,
                   linalg::LinalgDialect, scf::SCFDialect,
-                  bufferization::BufferizationDialect,
-                  memref::MemRefDialect>();
+                  bufferization::BufferizationDialect, memref::MemRefDialect>();
   ctx.appendDialectRegistry(registry);
   ctx.loadAllAvailableDialects();
 }
@@ -99,7 +98,8 @@ private:
     return {};
   }
 
-  //===--- Types and sizes -------------------------------------------------===//
+  //===--- Types and sizes
+  //-------------------------------------------------===//
 
   mlir::Type elementType(DType t) {
     switch (t) {
@@ -177,8 +177,7 @@ private:
 
   Value emptyTensor(const seqc::Type &t, Location l) {
     RankedTensorType type = tensorType(t);
-    return tensor::EmptyOp::create(b, l, type.getShape(),
-                                   type.getElementType(),
+    return tensor::EmptyOp::create(b, l, type.getShape(), type.getElementType(),
                                    dynamicSizes(t.shape));
   }
 
@@ -201,7 +200,8 @@ private:
         .getResult(0);
   }
 
-  //===--- Helpers for structured ops --------------------------------------===//
+  //===--- Helpers for structured ops
+  //--------------------------------------===//
 
   /// The map of an operand of shape `opShape` broadcast (NumPy) to a result
   /// of rank `rank`: right-aligned, size-1 dims read index 0.
@@ -257,11 +257,12 @@ private:
     SmallVector<OpFoldResult> outShape;
     for (const Dim &d : result.shape)
       outShape.push_back(foldResult(d));
-    return tensor::ExpandShapeOp::create(b, l, tensorType(result), src,
-                                         reassoc, outShape);
+    return tensor::ExpandShapeOp::create(b, l, tensorType(result), src, reassoc,
+                                         outShape);
   }
 
-  //===--- Node emission ---------------------------------------------------===//
+  //===--- Node emission
+  //---------------------------------------------------===//
 
   Value get(const Node *n);
   Value emit(const Node *n);
@@ -468,8 +469,7 @@ Value EntryGen::emit(const Node *n) {
     RankedTensorType type = tensorType(n->type);
     TypedAttr elt = scalarAttr(type.getElementType(), n->fval, n->ival);
     if (type.hasStaticShape())
-      return arith::ConstantOp::create(b, l,
-                                       DenseElementsAttr::get(type, elt));
+      return arith::ConstantOp::create(b, l, DenseElementsAttr::get(type, elt));
     return filled(n->type, arith::ConstantOp::create(b, l, elt), l);
   }
   case NodeKind::Arange: {
@@ -550,8 +550,7 @@ Value EntryGen::emit(const Node *n) {
         ins.push_back(v);
       else
         return {};
-    return tensor::ConcatOp::create(b, l, tensorType(n->type), n->ints[0],
-                                    ins);
+    return tensor::ConcatOp::create(b, l, tensorType(n->type), n->ints[0], ins);
   }
   case NodeKind::Slice:
     return emitSlice(n);
@@ -585,8 +584,8 @@ Value EntryGen::emitUnary(const Node *n) {
   bool fl = isFloat(dt);
   if (!fl && fn != UnaryFn::Neg && fn != UnaryFn::Not && fn != UnaryFn::Abs &&
       fn != UnaryFn::Relu)
-    return error(n, Twine(unaryFnName(fn)) + " expects a float operand, found " +
-                        dtypeName(dt));
+    return error(n, Twine(unaryFnName(fn)) +
+                        " expects a float operand, found " + dtypeName(dt));
   auto body = [&, fn, fl](OpBuilder &nb, Location l, ValueRange a) -> Value {
     Value v = a[0];
     mlir::Type t = v.getType();
@@ -625,11 +624,10 @@ Value EntryGen::emitUnary(const Node *n) {
     case UnaryFn::Gelu: {
       // 0.5 * x * (1 + erf(x / sqrt(2)))
       Value s = arith::MulFOp::create(nb, l, v, cst(M_SQRT1_2));
-      Value e = arith::AddFOp::create(nb, l, cst(1.0),
-                                      math::ErfOp::create(nb, l, s));
-      return arith::MulFOp::create(nb, l,
-                                   arith::MulFOp::create(nb, l, v, cst(0.5)),
-                                   e);
+      Value e =
+          arith::AddFOp::create(nb, l, cst(1.0), math::ErfOp::create(nb, l, s));
+      return arith::MulFOp::create(
+          nb, l, arith::MulFOp::create(nb, l, v, cst(0.5)), e);
     }
     case UnaryFn::Softplus: {
       // max(x, 0) + log1p(exp(-|x|)): never overflows.
@@ -770,11 +768,11 @@ Value EntryGen::emitCast(const Node *n) {
   if (n->operands[0]->type.dtype == n->type.dtype &&
       n->operands[0]->type.shape == n->type.shape)
     return x;
-  return elementwise(n, ValueRange{x}, n->operands,
-                     [&, to, fromBool](OpBuilder &nb, Location l,
-                                       ValueRange a) -> Value {
-                       return castScalar(nb, l, a[0], to, fromBool);
-                     });
+  return elementwise(
+      n, ValueRange{x}, n->operands,
+      [&, to, fromBool](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        return castScalar(nb, l, a[0], to, fromBool);
+      });
 }
 
 /// The multiply-accumulate body of a contraction over `n` operands.
@@ -800,8 +798,8 @@ Value EntryGen::emitMatMul(const Node *n) {
   RankedTensorType resType = tensorType(n->type);
   int64_t ra = an->type.rank(), rb = bn->type.rank(), r = n->type.rank();
   if (ra == 2 && rb == 2)
-    return linalg::MatmulOp::create(b, l, TypeRange{resType},
-                                    ValueRange{a, bv}, ValueRange{init})
+    return linalg::MatmulOp::create(b, l, TypeRange{resType}, ValueRange{a, bv},
+                                    ValueRange{init})
         .getResult(0);
   if (ra == 3 && rb == 3 && an->type.shape[0] == bn->type.shape[0])
     return linalg::BatchMatmulOp::create(b, l, TypeRange{resType},
@@ -891,8 +889,8 @@ Value EntryGen::emitEinsum(const Node *n) {
   mlir::Type elt = elementType(n->type.dtype);
   Value init = filled(n->type, scalarConstant(elt, 0, 0, l), l);
   return linalg::GenericOp::create(
-             b, l, TypeRange{tensorType(n->type)}, ins, ValueRange{init},
-             maps, iters,
+             b, l, TypeRange{tensorType(n->type)}, ins, ValueRange{init}, maps,
+             iters,
              [](OpBuilder &nb, Location nl, ValueRange args) {
                linalg::YieldOp::create(nb, nl, contractBody(nb, nl, args));
              })
@@ -1137,8 +1135,8 @@ Value EntryGen::emitGather(const Node *n) {
              ValueRange{init}, maps, iters,
              [&](OpBuilder &nb, Location nl, ValueRange a) {
                SmallVector<Value> coords;
-               coords.push_back(arith::IndexCastOp::create(
-                   nb, nl, nb.getIndexType(), a[0]));
+               coords.push_back(
+                   arith::IndexCastOp::create(nb, nl, nb.getIndexType(), a[0]));
                for (int64_t d = ri; d < r; ++d)
                  coords.push_back(linalg::IndexOp::create(nb, nl, d));
                Value v = tensor::ExtractOp::create(nb, nl, table, coords);
@@ -1253,11 +1251,10 @@ OwningOpRef<ModuleOp> seqc::mlirGen(MLIRContext &ctx, const Program &program,
                                     const std::string &fileName) {
   registerMLIRGenDialects(ctx);
   StringAttr file = StringAttr::get(&ctx, fileName);
-  Location modLoc =
-      program.modelLoc.valid()
-          ? (Location)FileLineColLoc::get(file, program.modelLoc.line,
-                                          program.modelLoc.col)
-          : (Location)UnknownLoc::get(&ctx);
+  Location modLoc = program.modelLoc.valid()
+                        ? (Location)FileLineColLoc::get(
+                              file, program.modelLoc.line, program.modelLoc.col)
+                        : (Location)UnknownLoc::get(&ctx);
   OwningOpRef<ModuleOp> module = ModuleOp::create(modLoc);
   if (!program.modelName.empty())
     (*module)->setAttr("seq.model", StringAttr::get(&ctx, program.modelName));
