@@ -1,4 +1,4 @@
-//===- AST.cpp - Element types, operator spellings and the AST dump --------===//
+//===- AST.cpp - Element types, operator spellings and the AST dump -------===//
 //
 // dumpAST prints the tree for `seqc FILE --emit=ast`: one node a line,
 // indented two spaces a level, each node with `@line:col`. Children that
@@ -106,7 +106,8 @@ int precedence(BinaryOp op) {
 std::string formatFloat(double v) {
   char buf[64];
   // Whole numbers print plainly (`2500.0`, not `2.5e+03`).
-  if (v > -1e15 && v < 1e15 && v == static_cast<double>(static_cast<int64_t>(v))) {
+  if (v > -1e15 && v < 1e15 &&
+      v == static_cast<double>(static_cast<int64_t>(v))) {
     std::snprintf(buf, sizeof buf, "%.1f", v);
     return buf;
   }
@@ -159,7 +160,8 @@ std::string exprText(const Expr &e, int context) {
     return static_cast<const IdentExpr &>(e).name;
   case Expr::Unary: {
     auto &u = static_cast<const UnaryExpr &>(e);
-    std::string s = (u.op == UnaryOp::Neg ? "-" : "!") + exprText(*u.operand, 6);
+    std::string s =
+        (u.op == UnaryOp::Neg ? "-" : "!") + exprText(*u.operand, 6);
     return context > 6 ? "(" + s + ")" : s;
   }
   case Expr::Binary: {

@@ -1,4 +1,4 @@
-//===- Diagnostics.cpp - Clang-style error reporting -----------------------===//
+//===- Diagnostics.cpp - Clang-style error reporting ----------------------===//
 //
 // Prints `file:line:col: kind: message`, the source line, and a caret under
 // the column. The caret line copies the tabs of the source line, so the

@@ -1,4 +1,4 @@
-//===- Driver.cpp - Parse a .seq file into an AST --------------------------===//
+//===- Driver.cpp - Parse a .seq file into an AST -------------------------===//
 //
 // Runs the Flex scanner and the Bison parser over one buffer, and turns
 // Bison's syntax errors into the house form: what was expected, as the user
@@ -66,7 +66,8 @@ static std::string expectedName(Kind::symbol_kind_type k) {
 }
 
 /// The token the parser found instead, with its text.
-static std::string foundName(Kind::symbol_kind_type k, const std::string &text) {
+static std::string foundName(Kind::symbol_kind_type k,
+                             const std::string &text) {
   switch (k) {
   case Kind::S_YYEOF:
     return "end of file";

@@ -1,4 +1,4 @@
-//===- FuzzFrontend.cpp - libFuzzer entry for the seqc front end -----------===//
+//===- FuzzFrontend.cpp - libFuzzer entry for the seqc front end ----------===//
 //
 // Feeds arbitrary bytes to the scanner and parser, and a module that parses
 // cleanly to Sema. Any crash, sanitizer report, hang or leak is a bug: the
@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static NullBuffer buffer;
   static std::ostream devNull(&buffer);
   seqc::DiagEngine diags("fuzz.seq",
-                         std::string(reinterpret_cast<const char *>(data), size),
+                         std::string(reinterpret_cast<const char *>(data),
+                                     size),
                          devNull);
   std::unique_ptr<seqc::Module> module = seqc::parseModule(diags);
   if (module && !diags.hasErrors())

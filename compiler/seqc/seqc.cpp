@@ -28,7 +28,7 @@
 using namespace seqc;
 
 static int usage() {
-  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq] [-o OUT] [--verify-diagnostics]\n"
+  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc run FILE.seq --interpret [run options] (see seqc run --help)\n";
   return 2;
 }
@@ -167,13 +167,15 @@ int main(int argc, char **argv) {
   if (!args.empty() && args[0] == "run")
     return runMain(std::vector<std::string>(args.begin() + 1, args.end()));
   std::string file, emit = "seq", outPath;
-  bool verify = false;
+  bool verify = false, debugInfo = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     if (a.rfind("--emit=", 0) == 0)
       emit = a.substr(7);
     else if (a == "--verify-diagnostics")
       verify = true;
+    else if (a == "--mlir-print-debuginfo")
+      debugInfo = true;
     else if (a == "-o" && i + 1 < args.size())
       outPath = args[++i];
     else if (!a.empty() && a[0] == '-')
@@ -224,7 +226,7 @@ int main(int argc, char **argv) {
     if (!mod)
       return 1;
     mod->print(llvm::outs(), mlir::OpPrintingFlags().enableDebugInfo(
-                                 /*enable=*/false));
+                                 /*enable=*/debugInfo));
     llvm::outs() << "\n";
     return 0;
   }
