@@ -1,0 +1,54 @@
+//===- Passes.h - The seq lowering passes -----------------------*- C++ -*-===//
+//
+// The passes declared in Passes.td (generated `create...()` functions and
+// `registerSeqPasses()`), the pattern sets they apply, and the named
+// pipelines that take seq-level IR to linalg and down to the LLVM dialect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQC_LOWERING_PASSES_H
+#define SEQC_LOWERING_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir {
+class RewritePatternSet;
+} // namespace mlir
+
+namespace seqc {
+
+#define GEN_PASS_DECL
+#include "lowering/Passes.h.inc"
+
+/// Patterns lowering `seq.scan` and `seq.assoc_scan` to `scf.for` loops over
+/// tensors.
+void populateSeqToSCFPatterns(mlir::RewritePatternSet &patterns);
+
+/// Patterns decomposing `seq.softmax` into linalg ops.
+void populateSeqToLinalgPatterns(mlir::RewritePatternSet &patterns);
+
+/// seq-level IR -> linalg/tensor/scf on tensors, with the seq ops gone and
+/// elementwise ops fused (`seq-lower-to-linalg`).
+void buildLowerToLinalgPipeline(mlir::OpPassManager &pm);
+
+/// seq-level IR -> the LLVM dialect: the linalg pipeline, bufferization,
+/// deallocation, loops and the conversions to LLVM; entries get
+/// `_mlir_ciface_<name>` wrappers (`seq-lower-to-llvm`).
+void buildLowerToLLVMPipeline(mlir::OpPassManager &pm);
+
+#define GEN_PASS_REGISTRATION
+#include "lowering/Passes.h.inc"
+
+/// Registers `seq-lower-to-linalg` and `seq-lower-to-llvm` with the pass
+/// pipeline registry (for seq-opt).
+void registerSeqPipelines();
+
+} // namespace seqc
+
+#endif // SEQC_LOWERING_PASSES_H
