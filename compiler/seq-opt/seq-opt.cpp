@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialects/Seq/Seq.h"
+#include "lowering/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -15,6 +16,8 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  seqc::registerSeqPasses();
+  seqc::registerSeqPipelines();
   mlir::DialectRegistry registry;
   registry.insert<seqc::seq::SeqDialect>();
   mlir::registerAllDialects(registry);

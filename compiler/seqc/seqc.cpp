@@ -12,9 +12,18 @@
 #include "TypedIR.h"
 #include "VerifyDiagnostics.h"
 #include "MLIRGen/MLIRGen.h"
+#include "lowering/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cerrno>
@@ -28,7 +37,7 @@
 using namespace seqc;
 
 static int usage() {
-  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
+  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc run FILE.seq --interpret [run options] (see seqc run --help)\n";
   return 2;
 }
@@ -219,18 +228,49 @@ int main(int argc, char **argv) {
       printEntry(*program, e, std::cout);
     return 0;
   }
-  if (emit == "seq") {
+  if (emit == "seq" || emit == "linalg" || emit == "llvm") {
     mlir::MLIRContext ctx;
+    if (emit != "seq") {
+      // The lowering pipelines need every upstream dialect's interfaces
+      // (bufferization, conversion to LLVM) and the LLVM IR translations.
+      mlir::DialectRegistry registry;
+      mlir::registerAllDialects(registry);
+      mlir::registerAllExtensions(registry);
+      mlir::registerBuiltinDialectTranslation(registry);
+      mlir::registerLLVMDialectTranslation(registry);
+      ctx.appendDialectRegistry(registry);
+    }
     registerMLIRGenDialects(ctx);
     auto mod = mlirGen(ctx, *program, file);
     if (!mod)
       return 1;
+    if (emit != "seq") {
+      mlir::PassManager pm(&ctx);
+      if (emit == "linalg")
+        buildLowerToLinalgPipeline(pm);
+      else
+        buildLowerToLLVMPipeline(pm);
+      if (mlir::failed(pm.run(*mod)))
+        return 1;
+    }
+    if (emit == "llvm") {
+      llvm::LLVMContext llvmCtx;
+      std::unique_ptr<llvm::Module> llvmModule =
+          mlir::translateModuleToLLVMIR(*mod, llvmCtx, file);
+      if (!llvmModule) {
+        std::cerr << "seqc: error: cannot translate '" << file
+                  << "' to LLVM IR\n";
+        return 1;
+      }
+      llvmModule->print(llvm::outs(), nullptr);
+      return 0;
+    }
     mod->print(llvm::outs(), mlir::OpPrintingFlags().enableDebugInfo(
                                  /*enable=*/debugInfo));
     llvm::outs() << "\n";
     return 0;
   }
   std::cerr << "seqc: error: unknown --emit kind '" << emit
-            << "' (expected ast, typed or seq)\n";
+            << "' (expected ast, typed, seq, linalg or llvm)\n";
   return 2;
 }

@@ -247,6 +247,9 @@ typedef struct seqrt_library_desc {
   seqrt_status (*create)(const char *weights_path, DLDevice device,
                          seqrt_model **out);
   void (*destroy)(seqrt_model *);
+  /* The library's own seqrt_last_error: a library that embeds
+   * seqrt_static keeps its messages in its own copy of the runtime. */
+  const char *(*last_error)(void);
 } seqrt_library_desc;
 
 /* The name generated libraries export the descriptor under. */

@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum JsonKind {
   JSON_NULL,
   JSON_BOOL,
@@ -40,5 +44,9 @@ int seqrt_json_parse(const char *text, size_t len, JsonValue *out, char *err,
 const JsonValue *seqrt_json_get(const JsonValue *object, const char *key);
 
 void seqrt_json_free(JsonValue *v);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* SEQRT_JSON_H */

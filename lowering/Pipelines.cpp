@@ -1,0 +1,79 @@
+//===- Pipelines.cpp - Named pipelines from seq IR down -------------------===//
+//
+// `seq-lower-to-linalg` removes the seq ops and fuses elementwise linalg ops
+// on tensors; `seq-lower-to-llvm` continues through one-shot bufferization,
+// buffer deallocation, loops and the upstream conversions to the LLVM
+// dialect, with a `_mlir_ciface_<entry>` wrapper on every entry. seqc runs
+// them through the build functions; seq-opt through the registry.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/Transforms/RequestCWrappers.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void seqc::buildLowerToLinalgPipeline(OpPassManager &pm) {
+  pm.addPass(createConvertSeqToLinalg());
+  pm.addPass(createConvertSeqToSCF());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void seqc::buildLowerToLLVMPipeline(OpPassManager &pm) {
+  buildLowerToLinalgPipeline(pm);
+  // Only the entries exist yet: they (and not the libm declarations or the
+  // deallocation helpers made later) get `_mlir_ciface_` wrappers.
+  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+
+  // Entries take and return plain (identity-layout) memrefs, so a C caller
+  // passes ordinary descriptors; results are fresh allocations the caller
+  // owns. A scan's stacked outputs are new buffers each step before
+  // deallocation cleans up, hence allow-return-allocs-from-loops.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.allowReturnAllocsFromLoops = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::buildBufferDeallocationPipeline(pm);
+
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // Intrinsics where LLVM has them, libm for the rest (erf, ...).
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void seqc::registerSeqPipelines() {
+  PassPipelineRegistration<>(
+      "seq-lower-to-linalg",
+      "Lower seq-level IR to linalg, tensor and scf on tensors",
+      buildLowerToLinalgPipeline);
+  PassPipelineRegistration<>(
+      "seq-lower-to-llvm",
+      "Lower seq-level IR to the LLVM dialect (C-interface entries)",
+      buildLowerToLLVMPipeline);
+}

@@ -1,0 +1,616 @@
+/*===- seqrt-run.c - Run a generated library without the compiler -*- C -*-===//
+ *
+ *   seqrt-run LIB.so [--entry=forward] [--weights=W.safetensors]
+ *             [--input NAME=FILE.npy ...] [--random [--seed=N]]
+ *             [--dim NAME=VALUE ...] [--output=OUT.npy] [--bench=N]
+ *
+ * dlopens LIB.so, reads its seqrt_library() descriptor, creates the model,
+ * binds dims from --dim and the input files, makes the inputs not given
+ * (with --random), allocates the outputs from their descriptors, calls the
+ * entry and prints a summary of each output. Errors print
+ * "seqrt-run: error: ..." and exit 1.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include "seqrt.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ARGS 64
+
+static const seqrt_library_desc *lib;
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("seqrt-run: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(1);
+}
+
+/* The message of a failed runtime or library call. */
+static const char *lastError(void) {
+  const char *m = lib && lib->last_error ? lib->last_error() : NULL;
+  if (!m || !*m)
+    m = seqrt_last_error();
+  return *m ? m : "unknown error";
+}
+
+static void usage(FILE *out) {
+  fputs("usage: seqrt-run LIB.so [--entry=NAME] [--weights=W.safetensors]\n"
+        "                 [--input NAME=FILE.npy ...] [--random [--seed=N]]\n"
+        "                 [--dim NAME=VALUE ...] [--output=OUT.npy] "
+        "[--bench=N]\n",
+        out);
+}
+
+/*===------------------------------ Elements ------------------------------===*/
+
+static float halfToFloat(uint16_t h) {
+  uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f,
+           mant = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else if (exp == 0) {
+    float f = ldexpf((float)mant, -24);
+    return sign ? -f : f;
+  } else {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+static uint16_t floatToHalf(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000;
+  int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = x & 0x7fffff;
+  if (((x >> 23) & 0xff) == 0xff)
+    return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+  if (exp >= 0x1f)
+    return (uint16_t)(sign | 0x7c00);
+  if (exp <= 0) {
+    if (exp < -10)
+      return (uint16_t)sign;
+    mant |= 0x800000;
+    uint32_t shift = (uint32_t)(14 - exp);
+    uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1),
+             half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1)))
+      ++h;
+    return (uint16_t)(sign | h);
+  }
+  uint32_t h = ((uint32_t)exp << 10) | (mant >> 13), rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+    ++h; /* may carry into the exponent: still correct */
+  return (uint16_t)(sign | h);
+}
+
+static int isSupported(DLDataType t) {
+  if (t.lanes != 1)
+    return 0;
+  switch (t.code) {
+  case kDLFloat:
+    return t.bits == 16 || t.bits == 32 || t.bits == 64;
+  case kDLBfloat:
+    return t.bits == 16;
+  case kDLInt:
+  case kDLUInt:
+    return t.bits == 8 || t.bits == 16 || t.bits == 32 || t.bits == 64;
+  case SEQRT_DL_BOOL:
+    return t.bits == 8;
+  }
+  return 0;
+}
+
+static double getElem(DLDataType t, const void *p, int64_t i) {
+  switch (t.code) {
+  case kDLFloat:
+    if (t.bits == 16)
+      return halfToFloat(((const uint16_t *)p)[i]);
+    return t.bits == 32 ? ((const float *)p)[i] : ((const double *)p)[i];
+  case kDLBfloat: {
+    uint32_t bits = (uint32_t)((const uint16_t *)p)[i] << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+  }
+  case kDLInt:
+    switch (t.bits) {
+    case 8:
+      return ((const int8_t *)p)[i];
+    case 16:
+      return ((const int16_t *)p)[i];
+    case 32:
+      return ((const int32_t *)p)[i];
+    default:
+      return (double)((const int64_t *)p)[i];
+    }
+  case kDLUInt:
+    switch (t.bits) {
+    case 8:
+      return ((const uint8_t *)p)[i];
+    case 16:
+      return ((const uint16_t *)p)[i];
+    case 32:
+      return ((const uint32_t *)p)[i];
+    default:
+      return (double)((const uint64_t *)p)[i];
+    }
+  default: /* bool */
+    return ((const uint8_t *)p)[i] != 0;
+  }
+}
+
+static void setElem(DLDataType t, void *p, int64_t i, double v) {
+  switch (t.code) {
+  case kDLFloat:
+    if (t.bits == 16)
+      ((uint16_t *)p)[i] = floatToHalf((float)v);
+    else if (t.bits == 32)
+      ((float *)p)[i] = (float)v;
+    else
+      ((double *)p)[i] = v;
+    return;
+  case kDLBfloat: {
+    float f = (float)v;
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    bits += 0x7fff + ((bits >> 16) & 1); /* round to nearest even */
+    ((uint16_t *)p)[i] = (uint16_t)(bits >> 16);
+    return;
+  }
+  case kDLInt:
+  case kDLUInt:
+    switch (t.bits) {
+    case 8:
+      ((uint8_t *)p)[i] = (uint8_t)(int64_t)v;
+      return;
+    case 16:
+      ((uint16_t *)p)[i] = (uint16_t)(int64_t)v;
+      return;
+    case 32:
+      ((uint32_t *)p)[i] = (uint32_t)(int64_t)v;
+      return;
+    default:
+      ((int64_t *)p)[i] = (int64_t)v;
+      return;
+    }
+  default:
+    ((uint8_t *)p)[i] = v != 0;
+  }
+}
+
+static int isFloatKind(DLDataType t) {
+  return t.code == kDLFloat || t.code == kDLBfloat;
+}
+static int isIntKind(DLDataType t) {
+  return t.code == kDLInt || t.code == kDLUInt;
+}
+
+/*===------------------------------ Arguments -----------------------------===*/
+
+typedef struct Options {
+  const char *libPath;
+  const char *entry;
+  const char *weights;
+  const char *output;
+  int random;
+  uint64_t seed;
+  long bench;
+  int nInputs;
+  const char *inputNames[MAX_ARGS];
+  const char *inputFiles[MAX_ARGS];
+  int nDims;
+  const char *dimNames[MAX_ARGS];
+  int64_t dimValues[MAX_ARGS];
+} Options;
+
+static int64_t parseInt(const char *s, const char *what) {
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (!*s || *end || v < 0)
+    die("%s expects a non-negative integer, got '%s'", what, s);
+  return v;
+}
+
+/* Splits "NAME=VALUE"; dies naming the flag when malformed. */
+static void splitPair(char *s, const char *flag, const char **name,
+                      const char **value) {
+  char *eq = strchr(s, '=');
+  if (!eq || eq == s || !eq[1])
+    die("%s expects NAME=VALUE, got '%s'", flag, s);
+  *eq = '\0';
+  *name = s;
+  *value = eq + 1;
+}
+
+/* Value of "--flag=V" or "--flag V"; NULL when argv[*i] is not --flag. */
+static char *flagValue(int argc, char **argv, int *i, const char *flag) {
+  size_t n = strlen(flag);
+  if (strncmp(argv[*i], flag, n) != 0)
+    return NULL;
+  if (argv[*i][n] == '=')
+    return argv[*i] + n + 1;
+  if (argv[*i][n] != '\0')
+    return NULL;
+  if (*i + 1 >= argc)
+    die("%s expects a value", flag);
+  return argv[++*i];
+}
+
+static void parseArgs(int argc, char **argv, Options *o) {
+  memset(o, 0, sizeof(*o));
+  o->entry = "forward";
+  for (int i = 1; i < argc; ++i) {
+    char *v;
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      exit(0);
+    }
+    if (strcmp(a, "--random") == 0) {
+      o->random = 1;
+    } else if ((v = flagValue(argc, argv, &i, "--entry"))) {
+      o->entry = v;
+    } else if ((v = flagValue(argc, argv, &i, "--weights"))) {
+      o->weights = v;
+    } else if ((v = flagValue(argc, argv, &i, "--output"))) {
+      o->output = v;
+    } else if ((v = flagValue(argc, argv, &i, "-o"))) {
+      o->output = v;
+    } else if ((v = flagValue(argc, argv, &i, "--seed"))) {
+      o->seed = (uint64_t)parseInt(v, "--seed");
+    } else if ((v = flagValue(argc, argv, &i, "--bench"))) {
+      o->bench = (long)parseInt(v, "--bench");
+      if (o->bench < 1)
+        die("--bench expects a positive number of runs");
+    } else if ((v = flagValue(argc, argv, &i, "--input"))) {
+      if (o->nInputs == MAX_ARGS)
+        die("too many --input flags");
+      splitPair(v, "--input", &o->inputNames[o->nInputs],
+                &o->inputFiles[o->nInputs]);
+      ++o->nInputs;
+    } else if ((v = flagValue(argc, argv, &i, "--dim"))) {
+      const char *value;
+      if (o->nDims == MAX_ARGS)
+        die("too many --dim flags");
+      splitPair(v, "--dim", &o->dimNames[o->nDims], &value);
+      o->dimValues[o->nDims++] = parseInt(value, "--dim");
+    } else if (a[0] == '-') {
+      usage(stderr);
+      die("unknown option '%s'", a);
+    } else if (!o->libPath) {
+      o->libPath = a;
+    } else {
+      die("more than one library given ('%s' and '%s')", o->libPath, a);
+    }
+  }
+  if (!o->libPath) {
+    usage(stderr);
+    die("no library given");
+  }
+}
+
+/*===------------------------------- Running ------------------------------===*/
+
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+  return z ^ (z >> 31);
+}
+
+/* Floats uniform in [-1, 1), integers in [0, 16), bools 0 or 1. */
+static void fillRandom(DLTensor *t, uint64_t *state) {
+  int64_t n = seqrt_tensor_numel(t);
+  void *p = seqrt_tensor_data(t);
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t r = splitmix64(state);
+    double v;
+    if (isFloatKind(t->dtype))
+      v = (double)(r >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+    else if (isIntKind(t->dtype))
+      v = (double)(r % 16);
+    else
+      v = (double)(r & 1);
+    setElem(t->dtype, p, i, v);
+  }
+}
+
+/* A new CPU tensor of `desc` with its dims resolved from dimValues. */
+static void allocTensor(const seqrt_arg_desc *desc, const int64_t *dimValues,
+                        DLTensor *t) {
+  const char *kind = desc->kind == SEQRT_ARG_OUTPUT ? "output" : "input";
+  memset(t, 0, sizeof(*t));
+  t->shape = malloc(sizeof(int64_t) * (size_t)(desc->rank ? desc->rank : 1));
+  if (!t->shape)
+    die("out of memory");
+  size_t bytes = seqrt_dtype_bytes(desc->dtype);
+  for (int i = 0; i < desc->rank; ++i) {
+    int64_t d = desc->dims[i];
+    if (SEQRT_DIM_IS_SYM(d)) {
+      int k = SEQRT_DIM_SYM_INDEX(d);
+      if (dimValues[k] < 0)
+        die("%s '%s': dim %s is unknown; pass --dim %s=N", kind, desc->name,
+            lib->dim_names[k], lib->dim_names[k]);
+      d = dimValues[k];
+    }
+    t->shape[i] = d;
+    bytes *= (size_t)d;
+  }
+  t->ndim = desc->rank;
+  t->dtype = desc->dtype;
+  t->device.device_type = kDLCPU;
+  t->data = seqrt_alloc(bytes);
+  if (!t->data)
+    die("%s '%s': %s", kind, desc->name, lastError());
+  memset(t->data, 0, bytes);
+}
+
+/* Converts a tensor read from a file to `want` when both are float kinds or
+ * both integer kinds; dies naming the input otherwise. */
+static void conform(const seqrt_arg_desc *desc, const char *file,
+                    DLTensor *t) {
+  if (seqrt_dtype_equal(t->dtype, desc->dtype))
+    return;
+  if (!isSupported(desc->dtype) ||
+      !((isFloatKind(t->dtype) && isFloatKind(desc->dtype)) ||
+        (isIntKind(t->dtype) && isIntKind(desc->dtype))))
+    die("input '%s': %s has dtype %s, expected %s", desc->name, file,
+        seqrt_dtype_name(t->dtype), seqrt_dtype_name(desc->dtype));
+  int64_t n = seqrt_tensor_numel(t);
+  void *data = seqrt_alloc((size_t)n * seqrt_dtype_bytes(desc->dtype));
+  if (!data)
+    die("%s", lastError());
+  for (int64_t i = 0; i < n; ++i)
+    setElem(desc->dtype, data, i, getElem(t->dtype, t->data, i));
+  seqrt_free(t->data);
+  t->data = data;
+  t->dtype = desc->dtype;
+}
+
+static void formatShape(char *buf, size_t n, const DLTensor *t) {
+  size_t len = (size_t)snprintf(buf, n, "%s[", seqrt_dtype_name(t->dtype));
+  for (int i = 0; i < t->ndim && len < n; ++i)
+    len += (size_t)snprintf(buf + len, n - len, "%s%lld", i ? ", " : "",
+                            (long long)t->shape[i]);
+  if (len < n)
+    snprintf(buf + len, n - len, "]");
+}
+
+static void summarize(const char *kind, const char *name, const DLTensor *t,
+                      const char *from) {
+  char shape[256];
+  formatShape(shape, sizeof(shape), t);
+  printf("%s '%s': %s", kind, name, shape);
+  int64_t n = seqrt_tensor_numel(t);
+  if (n > 0 && isSupported(t->dtype)) {
+    const void *p = seqrt_tensor_data(t);
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    int nan = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      double v = getElem(t->dtype, p, i);
+      if (isnan(v)) {
+        nan = 1;
+        continue;
+      }
+      mn = v < mn ? v : mn;
+      mx = v > mx ? v : mx;
+      sum += v;
+    }
+    printf(" min=%.6g max=%.6g mean=%.6g sum=%.6g", mn, mx, sum / (double)n,
+           sum);
+    if (nan)
+      printf(" (has NaN)");
+  }
+  if (from)
+    printf(" (%s)", from);
+  printf("\n");
+}
+
+static double nowSeconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int compareDoubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* OUT.npy for one output; OUT.i.npy for output i of several. */
+static void outputPath(const char *base, int i, int n, char *buf, size_t len) {
+  if (n == 1) {
+    snprintf(buf, len, "%s", base);
+    return;
+  }
+  size_t k = strlen(base);
+  if (k >= 4 && strcmp(base + k - 4, ".npy") == 0)
+    snprintf(buf, len, "%.*s.%d.npy", (int)(k - 4), base, i);
+  else
+    snprintf(buf, len, "%s.%d.npy", base, i);
+}
+
+int main(int argc, char **argv) {
+  Options o;
+  parseArgs(argc, argv, &o);
+
+  /* A path without a slash would make dlopen search the library path. */
+  char libPath[4096];
+  snprintf(libPath, sizeof(libPath), "%s%s",
+           strchr(o.libPath, '/') ? "" : "./", o.libPath);
+  void *handle = dlopen(libPath, RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    die("cannot load %s: %s", o.libPath, dlerror());
+  seqrt_library_fn get =
+      (seqrt_library_fn)(uintptr_t)dlsym(handle, SEQRT_LIBRARY_SYMBOL);
+  if (!get)
+    die("%s is not a seqc library: it exports no '%s'", o.libPath,
+        SEQRT_LIBRARY_SYMBOL);
+  lib = get();
+  if (!lib)
+    die("%s: %s() returned null", o.libPath, SEQRT_LIBRARY_SYMBOL);
+  if (lib->abi_version != SEQRT_ABI_VERSION)
+    die("%s was built for runtime ABI %d, but this seqrt-run speaks %d",
+        o.libPath, lib->abi_version, SEQRT_ABI_VERSION);
+
+  const seqrt_entry_desc *entry = NULL;
+  for (int i = 0; i < lib->n_entries; ++i)
+    if (strcmp(lib->entries[i].name, o.entry) == 0)
+      entry = &lib->entries[i];
+  if (!entry) {
+    char names[1024] = "";
+    for (int i = 0; i < lib->n_entries; ++i) {
+      size_t len = strlen(names);
+      snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
+               lib->entries[i].name);
+    }
+    die("model '%s' has no entry '%s' (entries: %s)", lib->model_name,
+        o.entry, names);
+  }
+  if (entry->n_inputs > MAX_ARGS || entry->n_outputs > MAX_ARGS)
+    die("entry '%s' has more than %d inputs or outputs", o.entry, MAX_ARGS);
+
+  /* Dims: -1 until bound by --dim or an input. */
+  int64_t *dims = malloc(sizeof(int64_t) * (size_t)(lib->n_dims + 1));
+  if (!dims)
+    die("out of memory");
+  for (int k = 0; k < lib->n_dims; ++k)
+    dims[k] = -1;
+  for (int j = 0; j < o.nDims; ++j) {
+    int k = 0;
+    while (k < lib->n_dims && strcmp(lib->dim_names[k], o.dimNames[j]) != 0)
+      ++k;
+    if (k == lib->n_dims) {
+      char names[1024] = "";
+      for (int m = 0; m < lib->n_dims; ++m) {
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof(names) - len, "%s%s", m ? ", " : "",
+                 lib->dim_names[m]);
+      }
+      die("model '%s' has no dim '%s' (dims: %s)", lib->model_name,
+          o.dimNames[j], lib->n_dims ? names : "none");
+    }
+    dims[k] = o.dimValues[j];
+  }
+
+  /* Inputs read from files, in the entry's order; they bind dims. */
+  DLTensor inputs[MAX_ARGS];
+  const char *from[MAX_ARGS];
+  int fromFile[MAX_ARGS] = {0};
+  for (int j = 0; j < o.nInputs; ++j) {
+    int i = 0;
+    while (i < entry->n_inputs &&
+           strcmp(entry->inputs[i].name, o.inputNames[j]) != 0)
+      ++i;
+    if (i == entry->n_inputs)
+      die("entry '%s' has no input '%s'", o.entry, o.inputNames[j]);
+    if (fromFile[i])
+      die("input '%s' is given twice", o.inputNames[j]);
+    if (seqrt_npy_read(o.inputFiles[j], &inputs[i]) != SEQRT_OK)
+      die("input '%s': %s", o.inputNames[j], lastError());
+    conform(&entry->inputs[i], o.inputFiles[j], &inputs[i]);
+    fromFile[i] = 1;
+    from[i] = o.inputFiles[j];
+  }
+  {
+    seqrt_arg_desc descs[MAX_ARGS];
+    const DLTensor *ts[MAX_ARGS];
+    int n = 0;
+    for (int i = 0; i < entry->n_inputs; ++i)
+      if (fromFile[i]) {
+        descs[n] = entry->inputs[i];
+        ts[n++] = &inputs[i];
+      }
+    if (seqrt_check_args(descs, ts, n, dims, lib->n_dims, lib->dim_names) !=
+        SEQRT_OK)
+      die("%s", lastError());
+  }
+  uint64_t rng = o.seed;
+  for (int i = 0; i < entry->n_inputs; ++i) {
+    if (fromFile[i])
+      continue;
+    if (!o.random)
+      die("input '%s' has no value: pass --input %s=FILE.npy or --random",
+          entry->inputs[i].name, entry->inputs[i].name);
+    if (!isSupported(entry->inputs[i].dtype))
+      die("input '%s': cannot make random values of dtype %s",
+          entry->inputs[i].name, seqrt_dtype_name(entry->inputs[i].dtype));
+    allocTensor(&entry->inputs[i], dims, &inputs[i]);
+    fillRandom(&inputs[i], &rng);
+    from[i] = "random";
+  }
+
+  DLTensor outputs[MAX_ARGS];
+  for (int i = 0; i < entry->n_outputs; ++i)
+    allocTensor(&entry->outputs[i], dims, &outputs[i]);
+
+  seqrt_model *model = NULL;
+  DLDevice cpu = {kDLCPU, 0};
+  if (lib->create(o.weights, cpu, &model) != SEQRT_OK)
+    die("%s", lastError());
+
+  const DLTensor *inPtrs[MAX_ARGS];
+  DLTensor *outPtrs[MAX_ARGS];
+  for (int i = 0; i < entry->n_inputs; ++i)
+    inPtrs[i] = &inputs[i];
+  for (int i = 0; i < entry->n_outputs; ++i)
+    outPtrs[i] = &outputs[i];
+
+  if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
+    die("%s", lastError());
+
+  for (int i = 0; i < entry->n_inputs; ++i)
+    summarize("input", entry->inputs[i].name, &inputs[i], from[i]);
+  for (int i = 0; i < entry->n_outputs; ++i) {
+    char path[4096];
+    if (o.output)
+      outputPath(o.output, i, entry->n_outputs, path, sizeof(path));
+    summarize("output", entry->outputs[i].name, &outputs[i],
+              o.output ? path : NULL);
+    if (o.output && seqrt_npy_write(path, &outputs[i]) != SEQRT_OK)
+      die("%s", lastError());
+  }
+
+  if (o.bench > 0) {
+    double *times = malloc(sizeof(double) * (size_t)o.bench);
+    if (!times)
+      die("out of memory");
+    for (long r = 0; r < o.bench; ++r) {
+      double t0 = nowSeconds();
+      if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
+        die("%s", lastError());
+      times[r] = nowSeconds() - t0;
+    }
+    qsort(times, (size_t)o.bench, sizeof(double), compareDoubles);
+    double median = o.bench % 2 ? times[o.bench / 2]
+                                : 0.5 * (times[o.bench / 2 - 1] +
+                                         times[o.bench / 2]);
+    printf("bench: '%s' median %.4g ms over %ld runs (min %.4g ms, max %.4g "
+           "ms, %d threads)\n",
+           o.entry, median * 1e3, o.bench, times[0] * 1e3,
+           times[o.bench - 1] * 1e3, seqrt_num_threads());
+    free(times);
+  }
+
+  lib->destroy(model);
+  for (int i = 0; i < entry->n_inputs; ++i)
+    seqrt_npy_free(&inputs[i]); /* same ownership as allocTensor's */
+  for (int i = 0; i < entry->n_outputs; ++i)
+    seqrt_npy_free(&outputs[i]);
+  free(dims);
+  return 0;
+}
