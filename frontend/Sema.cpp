@@ -907,6 +907,12 @@ Value Sema::member(Value base, const std::string &name, Loc loc) {
     if (base.layer->paramTypes.count(name) || base.layer->subs.count(name) ||
         base.layer->arrays.count(name) || base.layer->consts.count(name))
       v = lookup(name, loc);
+    else if (std::any_of(base.layer->decl->fns.begin(),
+                         base.layer->decl->fns.end(),
+                         [&](const auto &f) { return f->name == name; }))
+      v = fail(loc, "'" + name + "' is a function of layer '" +
+                        base.layer->decl->name + "': call it, as in `." +
+                        name + "(...)`");
     else
       v = fail(loc, "layer '" + base.layer->decl->name + "' has no member '" +
                         name + "'");
@@ -979,6 +985,16 @@ std::optional<Shape> Sema::broadcast(const Shape &a, const Shape &b, Loc loc,
   return out;
 }
 
+/// How an elementwise function is written in source, for messages.
+static const char *spelling(BinaryFn f) {
+  static const char *names[] = {"+",  "-",  "*", "/",  "pow", "max", "min", "==",
+                                "!=", "<", "<=", ">", ">=", "&",   "|"};
+  return names[(int)f];
+}
+static const char *spelling(UnaryFn f) {
+  return f == UnaryFn::Neg ? "-" : f == UnaryFn::Not ? "!" : unaryFnName(f);
+}
+
 static bool isComparison(BinaryFn f) {
   return f >= BinaryFn::Eq && f <= BinaryFn::Ge;
 }
@@ -1000,7 +1016,7 @@ Value Sema::binary(BinaryFn fn, Value a, Value b, Loc loc, const Expr *le,
                    const Expr *re) {
   if (!a.ok() || !b.ok())
     return Value();
-  const char *opName = binaryFnName(fn);
+  const char *opName = spelling(fn);
   bool logical = fn == BinaryFn::And || fn == BinaryFn::Or;
   // Compile-time numbers fold.
   if (a.kind == Value::Number && b.kind == Value::Number) {
@@ -1133,17 +1149,17 @@ Value Sema::unary(UnaryFn fn, Value a, Loc loc) {
     }
     return Value::real(r);
   } else if (a.kind != Value::Tensor) {
-    return fail(loc, std::string("'") + unaryFnName(fn) +
+    return fail(loc, std::string("'") + spelling(fn) +
                          "' needs a tensor or a number, found " + typeName(a));
   } else {
     DType dt = a.node->type.dtype;
     bool intOk = fn == UnaryFn::Neg || fn == UnaryFn::Abs ||
                  fn == UnaryFn::Relu;
     if (dt == DType::Bool)
-      return fail(loc, std::string("'") + unaryFnName(fn) +
+      return fail(loc, std::string("'") + spelling(fn) +
                            "' needs numbers, found bool");
     if (isInt(dt) && !intOk)
-      return fail(loc, std::string("'") + unaryFnName(fn) +
+      return fail(loc, std::string("'") + spelling(fn) +
                            "' needs a float operand, found " + dtypeName(dt) +
                            "; cast it first");
   }
@@ -1236,10 +1252,10 @@ Value Sema::evalIndex(const IndexExpr &e) {
                                           : (int64_t)base.array->size();
     int64_t k = *i < 0 ? *i + n : *i;
     if (k < 0 || k >= n)
-      return fail(e.items[0].loc, "index " + std::to_string(*i) +
-                                      " is out of range for " +
-                                      typeName(base) + " of size " +
-                                      std::to_string(n));
+      return fail(e.items[0].loc,
+                  "index " + std::to_string(*i) + " is out of range for " +
+                      (base.kind == Value::Tuple ? "a tuple" : "a layer array") +
+                      " of size " + std::to_string(n));
     if (base.kind == Value::Tuple)
       return base.elems[k];
     Value v;
@@ -2158,7 +2174,9 @@ Value Sema::callBuiltin(const std::string &name, CallArgs &args, Loc loc,
                               {cn, an, bn}));
   }
   if (name == "softmax") {
-    if (args.pos.empty() || args.pos.size() > 2 || !noKw({"axis"}))
+    if (!noKw({"axis"}))
+      return Value();
+    if (args.pos.empty() || args.pos.size() > 2)
       return fail(loc, "softmax takes (x, axis = -1)");
     Node *x = asTensor(evalArg(args.pos[0]), args.pos[0].loc, "softmax");
     if (!x)
@@ -2201,7 +2219,9 @@ Value Sema::callBuiltin(const std::string &name, CallArgs &args, Loc loc,
     return permute(x, perm, loc);
   }
   if (name == "permute") {
-    if (args.pos.size() < 2 || !noKw({}))
+    if (!noKw({}))
+      return Value();
+    if (args.pos.size() < 2)
       return fail(loc, "permute takes (x, p0, p1, ...) or (x, [p0, p1, ...])");
     Node *x = asTensor(evalArg(args.pos[0]), args.pos[0].loc, "permute");
     if (!x)
@@ -2248,8 +2268,9 @@ Value Sema::callBuiltin(const std::string &name, CallArgs &args, Loc loc,
   }
   if (name == "concat" || name == "split") {
     bool isConcat = name == "concat";
-    if (args.pos.empty() || args.pos.size() > (isConcat ? 2u : 3u) ||
-        !noKw({"axis"}))
+    if (!noKw({"axis"}))
+      return Value();
+    if (args.pos.empty() || args.pos.size() > (isConcat ? 2u : 3u))
       return fail(loc, isConcat ? "concat takes ([a, b, ...], axis = a)"
                                 : "split takes (x, n or [sizes], axis = a)");
     const ArgRef *axisArg =
@@ -2354,7 +2375,9 @@ Value Sema::callBuiltin(const std::string &name, CallArgs &args, Loc loc,
     return out;
   }
   if (name == "einsum") {
-    if (args.pos.size() < 2 || !noKw({}))
+    if (!noKw({}))
+      return Value();
+    if (args.pos.size() < 2)
       return fail(loc, "einsum takes (\"spec\", operands...)");
     Value spec = evalArg(args.pos[0]);
     if (!spec.ok())
@@ -2387,8 +2410,9 @@ Value Sema::callBuiltin(const std::string &name, CallArgs &args, Loc loc,
   if (name == "zeros" || name == "ones" || name == "full") {
     bool isFull = name == "full";
     size_t want = isFull ? 2 : 1;
-    if (args.pos.size() < want || args.pos.size() > want + 1 ||
-        !noKw({"dtype"}))
+    if (!noKw({"dtype"}))
+      return Value();
+    if (args.pos.size() < want || args.pos.size() > want + 1)
       return fail(loc, name + (isFull ? " takes ([sizes], value, dtype = f32)"
                                       : " takes ([sizes], dtype = f32)"));
     std::optional<Shape> s = shapeArg(args.pos[0]);
