@@ -25,7 +25,7 @@ llvm_config.use_default_substitutions()
 
 tool_dirs = [config.seq_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["seqc", "seq-opt", "seqrt-run", "seqrt-unit-tests"], tool_dirs)
-llvm_config.add_tool_substitutions(["not", "count"], [config.llvm_tools_dir])
+llvm_config.add_tool_substitutions(["not", "count", "llvm-nm"], [config.llvm_tools_dir])
 
 # GPU tests run only where a CUDA device answers.
 if shutil.which("nvidia-smi") and os.system("nvidia-smi -L >/dev/null 2>&1") == 0:

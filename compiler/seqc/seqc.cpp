@@ -12,6 +12,7 @@
 #include "TypedIR.h"
 #include "VerifyDiagnostics.h"
 #include "MLIRGen/MLIRGen.h"
+#include "codegen/Codegen.h"
 #include "lowering/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -24,6 +25,8 @@
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cerrno>
@@ -37,7 +40,8 @@
 using namespace seqc;
 
 static int usage() {
-  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
+  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
+               "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU]   (a shared library for seqrt-run)\n"
                "       seqc run FILE.seq --interpret [run options] (see seqc run --help)\n";
   return 2;
 }
@@ -175,7 +179,7 @@ int main(int argc, char **argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "run")
     return runMain(std::vector<std::string>(args.begin() + 1, args.end()));
-  std::string file, emit = "seq", outPath;
+  std::string file, emit, outPath, runtimeDir, mcpu;
   bool verify = false, debugInfo = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
@@ -185,6 +189,10 @@ int main(int argc, char **argv) {
       verify = true;
     else if (a == "--mlir-print-debuginfo")
       debugInfo = true;
+    else if (a.rfind("--runtime-dir=", 0) == 0)
+      runtimeDir = a.substr(14);
+    else if (a.rfind("--mcpu=", 0) == 0)
+      mcpu = a.substr(7);
     else if (a == "-o" && i + 1 < args.size())
       outPath = args[++i];
     else if (!a.empty() && a[0] == '-')
@@ -196,6 +204,23 @@ int main(int argc, char **argv) {
   }
   if (file.empty())
     return usage();
+  // `-o libNAME.so` without --emit builds a shared library.
+  if (emit.empty())
+    emit = outPath.size() > 3 && outPath.compare(outPath.size() - 3, 3, ".so") == 0
+               ? "lib"
+               : "seq";
+  if ((emit == "obj" || emit == "lib") && outPath.empty()) {
+    std::cerr << "seqc: error: --emit=" << emit << " needs -o OUT\n";
+    return 2;
+  }
+  if (emit == "lib" && runtimeDir.empty()) {
+    // build/bin/seqc -> build/lib/libseqrt_static.a
+    std::string exe =
+        llvm::sys::fs::getMainExecutable(argv[0], (void *)(intptr_t)&usage);
+    llvm::SmallString<256> dir(llvm::sys::path::parent_path(exe));
+    llvm::sys::path::append(dir, "..", "lib");
+    runtimeDir = dir.str().str();
+  }
   std::string source;
   if (!readFile(file, source)) {
     std::cerr << "seqc: error: cannot read '" << file << "'\n";
@@ -228,7 +253,8 @@ int main(int argc, char **argv) {
       printEntry(*program, e, std::cout);
     return 0;
   }
-  if (emit == "seq" || emit == "linalg" || emit == "llvm") {
+  if (emit == "seq" || emit == "linalg" || emit == "llvm" || emit == "obj" ||
+      emit == "lib") {
     mlir::MLIRContext ctx;
     if (emit != "seq") {
       // The lowering pipelines need every upstream dialect's interfaces
@@ -244,6 +270,15 @@ int main(int argc, char **argv) {
     auto mod = mlirGen(ctx, *program, file);
     if (!mod)
       return 1;
+    // The library metadata comes from the seq-level module (its entries'
+    // weight arguments) and the typed program (dim symbols of shapes).
+    std::string metadata, err;
+    std::vector<std::string> entryNames;
+    if ((emit == "obj" || emit == "lib") &&
+        !seqc::buildModelMetadata(*program, *mod, metadata, entryNames, err)) {
+      std::cerr << "seqc: error: " << file << ": " << err << "\n";
+      return 1;
+    }
     if (emit != "seq") {
       mlir::PassManager pm(&ctx);
       if (emit == "linalg")
@@ -252,6 +287,32 @@ int main(int argc, char **argv) {
         buildLowerToLLVMPipeline(pm);
       if (mlir::failed(pm.run(*mod)))
         return 1;
+    }
+    if (emit == "obj" || emit == "lib") {
+      if (!seqc::addLibraryGlue(*mod, metadata, entryNames, err)) {
+        std::cerr << "seqc: error: " << file << ": " << err << "\n";
+        return 1;
+      }
+      std::string objPath = outPath;
+      if (emit == "lib") {
+        llvm::SmallString<128> tmp;
+        if (auto ec = llvm::sys::fs::createTemporaryFile("seqc", "o", tmp)) {
+          std::cerr << "seqc: error: cannot create a temporary file: "
+                    << ec.message() << "\n";
+          return 1;
+        }
+        objPath = tmp.str().str();
+      }
+      bool ok = seqc::emitObjectFile(*mod, file, objPath, mcpu, err) &&
+                (emit == "obj" ||
+                 seqc::linkSharedLibrary(objPath, outPath, runtimeDir, err));
+      if (emit == "lib")
+        llvm::sys::fs::remove(objPath);
+      if (!ok) {
+        std::cerr << "seqc: error: " << err << "\n";
+        return 1;
+      }
+      return 0;
     }
     if (emit == "llvm") {
       llvm::LLVMContext llvmCtx;
@@ -271,6 +332,6 @@ int main(int argc, char **argv) {
     return 0;
   }
   std::cerr << "seqc: error: unknown --emit kind '" << emit
-            << "' (expected ast, typed, seq, linalg or llvm)\n";
+            << "' (expected ast, typed, seq, linalg, llvm, obj or lib)\n";
   return 2;
 }

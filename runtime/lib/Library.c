@@ -1,0 +1,453 @@
+/*===- Library.c - The generic shim of generated libraries -------*- C -*-===//
+ *
+ * Linked (from libseqrt_static.a) into every library that seqc generates,
+ * never into libseqrt.so: it references what the compiler emits,
+ *   const char seq_model_metadata[];         JSON describing the model
+ *   void (*const seq_entry_table[])(void **); seq_<entry>_packed, in the
+ *                                             metadata's entry order
+ * and implements seqrt_library() from them. seq_<entry>_packed(args) calls
+ * _mlir_ciface_<entry>(args[0], args[1], ...): args[0] points to the result
+ * struct (one memref descriptor per output, back to back), then come one
+ * descriptor pointer per weight the entry takes and one per input. A rank-r
+ * descriptor is {T *allocated, T *aligned, i64 offset, i64 sizes[r],
+ * i64 strides[r]}: 3 + 2r eight-byte words. Results are buffers the callee
+ * malloc'ed; the entry copies them into the caller's outputs and frees them.
+ * It also provides memrefCopy, which the lowered code calls.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include "Json.h"
+#include "seqrt.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char seq_model_metadata[];
+typedef void (*seq_packed_fn)(void **args);
+extern const seq_packed_fn seq_entry_table[];
+
+#define MAX_ENTRIES 16
+
+typedef struct EntryInfo {
+  int n_weights;
+  int *weights; /* indices into the library's weights */
+} EntryInfo;
+
+static seqrt_library_desc library;
+static EntryInfo entryInfo[MAX_ENTRIES];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int loaded;
+static char loadError[512];
+
+struct seqrt_model {
+  seqrt_weights *weights;
+  const void **data; /* per library weight */
+};
+
+/*===------------------------------ Metadata ------------------------------===*/
+
+static int parseDtype(const char *s, DLDataType *out) {
+  static const struct {
+    const char *name;
+    uint8_t code, bits;
+  } table[] = {{"f32", kDLFloat, 32}, {"f16", kDLFloat, 16},
+               {"bf16", kDLBfloat, 16}, {"f64", kDLFloat, 64},
+               {"i32", kDLInt, 32},   {"i64", kDLInt, 64},
+               {"bool", SEQRT_DL_BOOL, 8}};
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); ++i)
+    if (strcmp(s, table[i].name) == 0) {
+      *out = seqrt_dtype(table[i].code, table[i].bits);
+      return 0;
+    }
+  return -1;
+}
+
+static const char *getString(const JsonValue *o, const char *key) {
+  const JsonValue *v = seqrt_json_get(o, key);
+  return v && v->kind == JSON_STRING ? v->string : NULL;
+}
+
+static const JsonValue *getArray(const JsonValue *o, const char *key) {
+  const JsonValue *v = seqrt_json_get(o, key);
+  return v && v->kind == JSON_ARRAY ? v : NULL;
+}
+
+/* Fills *d from {"name", "dtype", key: [ints]}. The strings stay owned by
+ * the parsed JSON, which is never freed. */
+static int parseArg(const JsonValue *o, seqrt_arg_kind kind, const char *key,
+                    seqrt_arg_desc *d) {
+  const char *dt = getString(o, "dtype");
+  const JsonValue *dims = getArray(o, key);
+  d->name = getString(o, "name");
+  d->kind = kind;
+  if (!d->name || !dt || !dims || parseDtype(dt, &d->dtype))
+    return -1;
+  d->rank = dims->count;
+  int64_t *v = NULL;
+  if (dims->count) {
+    v = calloc((size_t)dims->count, sizeof(int64_t));
+    if (!v)
+      return -1;
+    for (int i = 0; i < dims->count; ++i) {
+      if (dims->items[i].kind != JSON_INT) {
+        free(v);
+        return -1;
+      }
+      v[i] = dims->items[i].integer;
+    }
+  }
+  d->dims = v;
+  return 0;
+}
+
+static seqrt_arg_desc *parseArgs(const JsonValue *arr, seqrt_arg_kind kind,
+                                 const char *key, int *n) {
+  *n = arr ? arr->count : 0;
+  seqrt_arg_desc *d = calloc((size_t)(*n ? *n : 1), sizeof(*d));
+  if (!d || !arr)
+    return NULL;
+  for (int i = 0; i < *n; ++i)
+    if (arr->items[i].kind != JSON_OBJECT ||
+        parseArg(&arr->items[i], kind, key, &d[i]))
+      return NULL;
+  return d;
+}
+
+static seqrt_status runEntry(int k, seqrt_model *m, const DLTensor *const *in,
+                             DLTensor *const *out);
+
+/* One trampoline per entry slot: entry_desc.fn has no context argument. */
+#define TRAMPOLINE(k)                                                          \
+  static seqrt_status entry##k(seqrt_model *m, const DLTensor *const *in,     \
+                               DLTensor *const *out) {                         \
+    return runEntry(k, m, in, out);                                            \
+  }
+TRAMPOLINE(0) TRAMPOLINE(1) TRAMPOLINE(2) TRAMPOLINE(3) TRAMPOLINE(4)
+TRAMPOLINE(5) TRAMPOLINE(6) TRAMPOLINE(7) TRAMPOLINE(8) TRAMPOLINE(9)
+TRAMPOLINE(10) TRAMPOLINE(11) TRAMPOLINE(12) TRAMPOLINE(13) TRAMPOLINE(14)
+TRAMPOLINE(15)
+static seqrt_status (*const trampolines[MAX_ENTRIES])(
+    seqrt_model *, const DLTensor *const *, DLTensor *const *) = {
+    entry0,  entry1,  entry2,  entry3,  entry4,  entry5,  entry6,  entry7,
+    entry8,  entry9,  entry10, entry11, entry12, entry13, entry14, entry15};
+
+static seqrt_status libCreate(const char *path, DLDevice device,
+                              seqrt_model **out);
+static void libDestroy(seqrt_model *m);
+
+static void load(void) {
+  static JsonValue root; /* kept: the descriptors point into it */
+  const char *text = seq_model_metadata;
+  char err[256];
+  if (seqrt_json_parse(text, strlen(text), &root, err, sizeof(err))) {
+    snprintf(loadError, sizeof(loadError), "bad model metadata: %s", err);
+    return;
+  }
+  const char *model = getString(&root, "model");
+  const JsonValue *dims = getArray(&root, "dims");
+  const JsonValue *weights = getArray(&root, "weights");
+  const JsonValue *entries = getArray(&root, "entries");
+  const JsonValue *abi = seqrt_json_get(&root, "abi");
+  if (!model || !dims || !weights || !entries || !abi ||
+      abi->kind != JSON_INT) {
+    snprintf(loadError, sizeof(loadError), "bad model metadata");
+    return;
+  }
+  if (abi->integer != SEQRT_ABI_VERSION) {
+    snprintf(loadError, sizeof(loadError),
+             "model '%s' was compiled for runtime ABI %lld, this runtime "
+             "speaks %d",
+             model, (long long)abi->integer, SEQRT_ABI_VERSION);
+    return;
+  }
+  if (entries->count > MAX_ENTRIES) {
+    snprintf(loadError, sizeof(loadError),
+             "model '%s' has %d entries; the runtime handles %d", model,
+             entries->count, MAX_ENTRIES);
+    return;
+  }
+  library.abi_version = SEQRT_ABI_VERSION;
+  library.model_name = model;
+  library.n_dims = dims->count;
+  const char **names = calloc((size_t)(dims->count + 1), sizeof(char *));
+  if (!names)
+    goto bad;
+  for (int k = 0; k < dims->count; ++k)
+    if (!(names[k] = dims->items[k].string))
+      goto bad;
+  library.dim_names = names;
+  library.weights =
+      parseArgs(weights, SEQRT_ARG_WEIGHT, "shape", &library.n_weights);
+  if (!library.weights)
+    goto bad;
+  seqrt_entry_desc *descs =
+      calloc((size_t)(entries->count + 1), sizeof(*descs));
+  if (!descs)
+    goto bad;
+  for (int e = 0; e < entries->count; ++e) {
+    const JsonValue *o = &entries->items[e];
+    const JsonValue *ws = getArray(o, "weights");
+    descs[e].name = getString(o, "name");
+    descs[e].inputs = parseArgs(getArray(o, "inputs"), SEQRT_ARG_INPUT,
+                                "dims", &descs[e].n_inputs);
+    descs[e].outputs = parseArgs(getArray(o, "outputs"), SEQRT_ARG_OUTPUT,
+                                 "dims", &descs[e].n_outputs);
+    descs[e].fn = trampolines[e];
+    if (!descs[e].name || !descs[e].inputs || !descs[e].outputs || !ws)
+      goto bad;
+    entryInfo[e].n_weights = ws->count;
+    entryInfo[e].weights = calloc((size_t)(ws->count + 1), sizeof(int));
+    if (!entryInfo[e].weights)
+      goto bad;
+    for (int i = 0; i < ws->count; ++i) {
+      if (ws->items[i].kind != JSON_INT || ws->items[i].integer < 0 ||
+          ws->items[i].integer >= library.n_weights)
+        goto bad;
+      entryInfo[e].weights[i] = (int)ws->items[i].integer;
+    }
+  }
+  library.n_entries = entries->count;
+  library.entries = descs;
+  library.create = libCreate;
+  library.destroy = libDestroy;
+  library.last_error = seqrt_last_error;
+  loaded = 1;
+  return;
+bad:
+  snprintf(loadError, sizeof(loadError), "bad model metadata");
+}
+
+SEQRT_API const seqrt_library_desc *seqrt_library(void) {
+  pthread_once(&once, load);
+  if (!loaded) {
+    seqrt_set_error(SEQRT_ERR_INTERNAL, "%s", loadError);
+    return NULL;
+  }
+  return &library;
+}
+
+/*===------------------------------- Models -------------------------------===*/
+
+static void libDestroy(seqrt_model *m) {
+  if (!m)
+    return;
+  seqrt_weights_close(m->weights);
+  free(m->data);
+  free(m);
+}
+
+static seqrt_status libCreate(const char *path, DLDevice device,
+                              seqrt_model **out) {
+  if (!out)
+    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT, "out is null");
+  *out = NULL;
+  if (device.device_type != kDLCPU)
+    return seqrt_set_error(SEQRT_ERR_DEVICE,
+                           "model '%s' was compiled for the cpu only",
+                           library.model_name);
+  if (!path && library.n_weights > 0)
+    return seqrt_set_error(SEQRT_ERR_WEIGHT,
+                           "model '%s' has %d weights: pass a .safetensors "
+                           "file",
+                           library.model_name, library.n_weights);
+  seqrt_model *m = calloc(1, sizeof(*m));
+  if (!m)
+    return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
+  m->data = calloc((size_t)(library.n_weights + 1), sizeof(void *));
+  if (!m->data) {
+    free(m);
+    return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  seqrt_status s = SEQRT_OK;
+  if (path)
+    s = seqrt_weights_open(path, &m->weights);
+  for (int i = 0; i < library.n_weights && s == SEQRT_OK; ++i) {
+    const seqrt_arg_desc *d = &library.weights[i];
+    s = seqrt_weights_get(m->weights, d->name, d->dtype, d->rank, d->dims,
+                          &m->data[i]);
+  }
+  if (s != SEQRT_OK) {
+    libDestroy(m);
+    return s;
+  }
+  *out = m;
+  return SEQRT_OK;
+}
+
+/*===------------------------------- Entries ------------------------------===*/
+
+/* Writes a compact row-major descriptor of `data` with `sizes` at d. */
+static void fillDescriptor(int64_t *d, const void *data, int rank,
+                           const int64_t *sizes) {
+  void *p = (void *)(uintptr_t)data;
+  memcpy(&d[0], &p, sizeof(void *));
+  memcpy(&d[1], &p, sizeof(void *));
+  d[2] = 0;
+  int64_t stride = 1;
+  for (int i = rank - 1; i >= 0; --i) {
+    d[3 + i] = sizes[i];
+    d[3 + rank + i] = stride;
+    stride *= sizes[i];
+  }
+}
+
+/* Copies a strided source into a compact destination, dims [i, rank). */
+static void copyStrided(char *dst, const char *src, int rank,
+                        const int64_t *sizes, const int64_t *srcStrides,
+                        const int64_t *dstStrides, size_t elem) {
+  if (rank == 0) {
+    memcpy(dst, src, elem);
+    return;
+  }
+  if (rank == 1) {
+    if (srcStrides[0] == 1 && dstStrides[0] == 1) {
+      memcpy(dst, src, (size_t)sizes[0] * elem);
+      return;
+    }
+    for (int64_t i = 0; i < sizes[0]; ++i)
+      memcpy(dst + (size_t)(i * dstStrides[0]) * elem,
+             src + (size_t)(i * srcStrides[0]) * elem, elem);
+    return;
+  }
+  for (int64_t i = 0; i < sizes[0]; ++i)
+    copyStrided(dst + (size_t)(i * dstStrides[0]) * elem,
+                src + (size_t)(i * srcStrides[0]) * elem, rank - 1, sizes + 1,
+                srcStrides + 1, dstStrides + 1, elem);
+}
+
+static int64_t *newDescriptor(int rank) {
+  return calloc((size_t)(3 + 2 * rank), sizeof(int64_t));
+}
+
+static seqrt_status runEntry(int k, seqrt_model *m, const DLTensor *const *in,
+                             DLTensor *const *out) {
+  const seqrt_entry_desc *e = &library.entries[k];
+  const EntryInfo *info = &entryInfo[k];
+  if (!m)
+    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                           "entry '%s': the model is null", e->name);
+  if ((!in && e->n_inputs) || (!out && e->n_outputs))
+    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                           "entry '%s': null tensor array", e->name);
+  int64_t dims[64];
+  int nd = library.n_dims < 64 ? library.n_dims : 64;
+  for (int i = 0; i < nd; ++i)
+    dims[i] = -1;
+  seqrt_status s = seqrt_check_args(e->inputs, in, e->n_inputs, dims, nd,
+                                    library.dim_names);
+  if (s == SEQRT_OK)
+    s = seqrt_check_args(e->outputs, (const DLTensor *const *)out,
+                         e->n_outputs, dims, nd, library.dim_names);
+  if (s != SEQRT_OK)
+    return s;
+
+  int nArgs = 1 + info->n_weights + e->n_inputs;
+  void **args = calloc((size_t)nArgs, sizeof(void *));
+  size_t resultWords = 0;
+  for (int i = 0; i < e->n_outputs; ++i)
+    resultWords += 3 + 2 * (size_t)e->outputs[i].rank;
+  int64_t *results = calloc(resultWords + 1, sizeof(int64_t));
+  int ok = args && results;
+  for (int i = 0; ok && i < info->n_weights; ++i) {
+    const seqrt_arg_desc *w = &library.weights[info->weights[i]];
+    int64_t *d = newDescriptor(w->rank);
+    if (!(ok = d != NULL))
+      break;
+    fillDescriptor(d, m->data[info->weights[i]], w->rank, w->dims);
+    args[1 + i] = d;
+  }
+  for (int i = 0; ok && i < e->n_inputs; ++i) {
+    int64_t *d = newDescriptor(in[i]->ndim);
+    if (!(ok = d != NULL))
+      break;
+    fillDescriptor(d, seqrt_tensor_data(in[i]), in[i]->ndim, in[i]->shape);
+    args[1 + info->n_weights + i] = d;
+  }
+  if (!ok) {
+    s = seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
+    goto done;
+  }
+  args[0] = results;
+  seq_entry_table[k](args);
+
+  /* Copy each result out, then free the buffers the callee allocated (not
+   * those that alias an argument or a constant global). */
+  {
+    int64_t *r = results;
+    void *freed[64];
+    int nFreed = 0;
+    for (int i = 0; i < e->n_outputs; ++i) {
+      int rank = e->outputs[i].rank;
+      void *allocated, *aligned;
+      memcpy(&allocated, &r[0], sizeof(void *));
+      memcpy(&aligned, &r[1], sizeof(void *));
+      const int64_t *sizes = &r[3], *strides = &r[3 + rank];
+      size_t elem = seqrt_dtype_bytes(e->outputs[i].dtype);
+      for (int j = 0; j < rank && s == SEQRT_OK; ++j)
+        if (sizes[j] != out[i]->shape[j])
+          s = seqrt_set_error(SEQRT_ERR_INTERNAL,
+                              "entry '%s': output '%s' dim %d is %lld, "
+                              "expected %lld",
+                              e->name, e->outputs[i].name, j,
+                              (long long)sizes[j],
+                              (long long)out[i]->shape[j]);
+      if (s == SEQRT_OK && seqrt_tensor_numel(out[i]) > 0) {
+        int64_t dstStrides[64];
+        int64_t stride = 1;
+        for (int j = rank - 1; j >= 0; --j) {
+          dstStrides[j] = stride;
+          stride *= sizes[j];
+        }
+        copyStrided((char *)seqrt_tensor_data(out[i]),
+                    (const char *)aligned + (size_t)r[2] * elem, rank, sizes,
+                    strides, dstStrides, elem);
+      }
+      int owned = allocated != NULL && allocated != (void *)0xdeadbeef;
+      for (int j = 0; owned && j < info->n_weights; ++j)
+        owned = allocated != m->data[info->weights[j]];
+      for (int j = 0; owned && j < e->n_inputs; ++j)
+        owned = allocated != seqrt_tensor_data(in[j]);
+      for (int j = 0; owned && j < nFreed; ++j)
+        owned = allocated != freed[j];
+      if (owned) {
+        free(allocated);
+        if (nFreed < 64)
+          freed[nFreed++] = allocated;
+      }
+      r += 3 + 2 * rank;
+    }
+  }
+done:
+  if (args)
+    for (int i = 1; i < nArgs; ++i)
+      free(args[i]);
+  free(args);
+  free(results);
+  return s;
+}
+
+/*===------------------------------ memrefCopy ----------------------------===*/
+
+/* MLIR's runtime helper for memref.copy between non-contiguous memrefs. */
+typedef struct UnrankedMemRef {
+  int64_t rank;
+  void *descriptor;
+} UnrankedMemRef;
+
+void memrefCopy(int64_t elemSize, UnrankedMemRef *src, UnrankedMemRef *dst);
+void memrefCopy(int64_t elemSize, UnrankedMemRef *src, UnrankedMemRef *dst) {
+  int rank = (int)src->rank;
+  const int64_t *s = src->descriptor, *d = dst->descriptor;
+  char *sp, *dp;
+  memcpy(&sp, &s[1], sizeof(void *));
+  memcpy(&dp, &d[1], sizeof(void *));
+  sp += (size_t)s[2] * (size_t)elemSize;
+  dp += (size_t)d[2] * (size_t)elemSize;
+  for (int i = 0; i < rank; ++i)
+    if (s[3 + i] == 0)
+      return;
+  copyStrided(dp, sp, rank, &s[3], &s[3 + rank], &d[3 + rank],
+              (size_t)elemSize);
+}
