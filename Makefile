@@ -35,12 +35,18 @@ build: deps $(BUILD)/build.ninja
 check: build
 	ninja -C $(BUILD) check-seq
 
-# The main job: a Llama block, parsed, type-checked, lowered to the seq
-# dialect, and run by the reference interpreter on random inputs.
+# The main job: a two-block Llama compiled to build/demo/libllama.so, run
+# by the runtime-only seqrt-run on deterministic weights and inputs, and
+# checked against the reference interpreter and an independent NumPy model.
 demo: build
-	$(SEQC) examples/llama.seq --emit=seq | head -n 40
-	$(SEQC) run examples/llama.seq --interpret --random --seed=1 \
-	  --dim B=2 --dim T=16 --output=$(BUILD)/llama_out.npy
+	$(SEQC) examples/llama.seq --emit=seq | head -n 20
+	@mkdir -p $(BUILD)/demo
+	$(SEQC) examples/llama.seq -o $(BUILD)/demo/libllama.so
+	/usr/bin/python3 test/Integration/Inputs/compiled.py llama \
+	  --seqc $(SEQC) --seqrt-run $(BUILD)/bin/seqrt-run --examples examples \
+	  --work $(BUILD)/demo -B 2 -T 16
+	$(BUILD)/bin/seqrt-run $(BUILD)/demo/libllama.so --weights=$(BUILD)/demo/llama_B2_T16.safetensors \
+	  --input x=$(BUILD)/demo/llama_B2_T16_x.npy --bench=20
 
 # Runs the front-end fuzzer (see fuzz/README.md) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 600
