@@ -252,6 +252,7 @@ private:
     return d.evaluate(dims);
   }
 
+  /// The frame holding `n`'s value (reports an error when there is none).
   Frame *ownerFrame(const Node *n, Frame *f);
   bool compute(const Node *n, Frame *f, Tensor &out);
   const std::vector<TensorRef> *evalMulti(const Node *n, Frame *f);
@@ -272,23 +273,13 @@ private:
 } // namespace
 
 Frame *Evaluator::ownerFrame(const Node *n, Frame *f) {
-  // Leaves bound by a region belong to the frame of that region, whatever
-  // their `region` field says.
-  auto owns = [&](const Frame *g) {
-    const Node *r = g->region;
-    if (!r)
-      return false;
-    if (n->kind == NodeKind::ScanCarry || n->kind == NodeKind::ScanIndex)
-      return r->scan &&
-             (r->scan->index == n || llvm::is_contained(r->scan->carries, n));
-    return r->assoc && llvm::is_contained(r->assoc->args, n);
-  };
-  bool bound = n->kind == NodeKind::ScanCarry ||
-               n->kind == NodeKind::ScanIndex ||
-               n->kind == NodeKind::CombineArg;
+  // A node lives in the frame of its region (Sema puts a scan's step index
+  // and carries, and a combiner's arguments, in that scan's region too).
   for (Frame *g = f; g; g = g->parent)
-    if (bound ? owns(g) : g->region == n->region)
+    if (g->region == n->region)
       return g;
+  fail(n, "internal error: " + describe(n) +
+              " is used outside the region that defines it");
   return nullptr;
 }
 
@@ -296,11 +287,8 @@ TensorRef Evaluator::eval(const Node *n, Frame *f) {
   if (!error.empty())
     return nullptr;
   Frame *g = ownerFrame(n, f);
-  if (!g) {
-    fail(n, "internal error: " + describe(n) +
-                " is used outside the region that defines it");
+  if (!g)
     return nullptr;
-  }
   auto it = g->values.find(n);
   if (it != g->values.end())
     return it->second;
@@ -326,11 +314,8 @@ const std::vector<TensorRef> *Evaluator::evalMulti(const Node *n, Frame *f) {
   if (!error.empty())
     return nullptr;
   Frame *g = ownerFrame(n, f);
-  if (!g) {
-    fail(n, "internal error: " + describe(n) +
-                " is used outside the region that defines it");
+  if (!g)
     return nullptr;
-  }
   auto it = g->multi.find(n);
   if (it != g->multi.end())
     return &it->second;

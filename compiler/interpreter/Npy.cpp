@@ -41,16 +41,16 @@ static std::optional<StringRef> dictValue(StringRef dict, StringRef key) {
 namespace {
 struct NpyDType {
   const char *descr;
-  DType dtype;
-  unsigned size;
-  bool isF64;
+  DType dtype;       // the tensor's element type
+  Encoding encoding; // the file's
 };
 } // namespace
 
+// f8 is read into an f32-tagged tensor (values kept in double).
 static const NpyDType npyTypes[] = {
-    {"f4", DType::F32, 4, false}, {"f8", DType::F32, 8, true},
-    {"f2", DType::F16, 2, false}, {"i4", DType::I32, 4, false},
-    {"i8", DType::I64, 8, false}, {"b1", DType::Bool, 1, false},
+    {"f4", DType::F32, Encoding::F32}, {"f8", DType::F32, Encoding::F64},
+    {"f2", DType::F16, Encoding::F16}, {"i4", DType::I32, Encoding::I32},
+    {"i8", DType::I64, Encoding::I64}, {"b1", DType::Bool, Encoding::Bool},
 };
 
 llvm::Expected<Tensor> seqc::readNpy(const std::string &path) {
@@ -127,66 +127,34 @@ llvm::Expected<Tensor> seqc::readNpy(const std::string &path) {
 
   size_t dataStart = headerStart + headerLen;
   int64_t n = numElements(shape);
-  if ((uint64_t)buf.size() - dataStart < (uint64_t)n * type->size)
+  unsigned size = encodingSize(type->encoding);
+  if ((uint64_t)buf.size() - dataStart < (uint64_t)n * size)
     return fail(path, "truncated data: " + shapeString(shape) + " needs " +
-                          llvm::Twine(n * type->size) + " bytes, file has " +
+                          llvm::Twine(n * size) + " bytes, file has " +
                           llvm::Twine(buf.size() - dataStart));
   Tensor t(type->dtype, shape);
   const char *p = buf.data() + dataStart;
-  for (int64_t i = 0; i < n; ++i, p += type->size) {
-    double v = 0;
-    if (type->isF64) {
-      std::memcpy(&v, p, 8);
-    } else if (type->dtype == DType::F32) {
-      float f;
-      std::memcpy(&f, p, 4);
-      v = f;
-    } else if (type->dtype == DType::F16) {
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      v = halfBitsToDouble(h);
-    } else if (type->dtype == DType::I32) {
-      int32_t x;
-      std::memcpy(&x, p, 4);
-      v = x;
-    } else if (type->dtype == DType::I64) {
-      int64_t x;
-      std::memcpy(&x, p, 8);
-      v = (double)x;
-    } else {
-      v = *p ? 1.0 : 0.0;
-    }
-    t.data[i] = v;
-  }
+  for (int64_t i = 0; i < n; ++i, p += size)
+    t.data[i] = decodeElement(p, type->encoding);
   return t;
 }
 
 llvm::Error seqc::writeNpy(const std::string &path, const Tensor &t) {
-  const char *descr = "<f4";
-  unsigned size = 4;
-  switch (t.dtype) {
-  case DType::F32:
-  case DType::BF16:
-    break;
-  case DType::F16:
-    descr = "<f2", size = 2;
-    break;
-  case DType::I32:
-    descr = "<i4";
-    break;
-  case DType::I64:
-    descr = "<i8", size = 8;
-    break;
-  case DType::Bool:
-    descr = "|b1", size = 1;
-    break;
-  }
+  // NumPy has no bf16: it is written as f32.
+  DType stored = t.dtype == DType::BF16 ? DType::F32 : t.dtype;
+  const NpyDType *type = nullptr;
+  for (const NpyDType &nt : npyTypes)
+    if (nt.dtype == stored && nt.encoding == nativeEncoding(stored))
+      type = &nt;
+  std::string descr =
+      std::string(stored == DType::Bool ? "|" : "<") + type->descr;
+  unsigned size = encodingSize(type->encoding);
   std::string shape = "(";
   for (size_t i = 0; i < t.shape.size(); ++i)
     shape += std::to_string(t.shape[i]) + (t.shape.size() == 1 ? "," : "") +
              (i + 1 < t.shape.size() ? ", " : "");
   shape += ")";
-  std::string header = std::string("{'descr': '") + descr +
+  std::string header = "{'descr': '" + descr +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces so that magic + version + length + header is a multiple
   // of 64, ending in a newline (what NumPy writes).
@@ -203,32 +171,7 @@ llvm::Error seqc::writeNpy(const std::string &path, const Tensor &t) {
   os << header;
   for (double v : t.data) {
     char bytes[8];
-    switch (t.dtype) {
-    case DType::F32:
-    case DType::BF16: {
-      float f = (float)v;
-      std::memcpy(bytes, &f, 4);
-      break;
-    }
-    case DType::F16: {
-      uint16_t h = doubleToHalfBits(v);
-      std::memcpy(bytes, &h, 2);
-      break;
-    }
-    case DType::I32: {
-      int32_t x = (int32_t)v;
-      std::memcpy(bytes, &x, 4);
-      break;
-    }
-    case DType::I64: {
-      int64_t x = (int64_t)v;
-      std::memcpy(bytes, &x, 8);
-      break;
-    }
-    case DType::Bool:
-      bytes[0] = v != 0;
-      break;
-    }
+    encodeElement(v, type->encoding, bytes);
     os.write(bytes, size);
   }
   os.close();

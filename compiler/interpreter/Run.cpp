@@ -1,23 +1,28 @@
-//===- Run.cpp - `seqc run --interpret`: inputs in, outputs out -----------===//
+//===- Run.cpp - `seqc run`: inputs in, outputs out ------------------------===//
 //
-// Input and weight gathering, dim binding, evaluation, output files and the
-// summary of `seqc run --interpret`.
+// Input and weight gathering, dim binding, output files and the summary of
+// `seqc run`, shared by the interpreter and compiled libraries.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Run.h"
-#include "Interpreter.h"
 #include "Npy.h"
 #include "Random.h"
 #include "Safetensors.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringRef.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ostream>
 
 using namespace seqc;
+
+static llvm::Error fail(const std::string &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
 
 std::string seqc::outputPath(const std::string &base, size_t i, size_t n) {
   if (n <= 1)
@@ -33,133 +38,134 @@ static std::string formatDouble(double v, int digits) {
   return buf;
 }
 
-int seqc::runInterpreter(const Program &p, const RunOptions &o,
-                         std::ostream &out, std::ostream &err) {
-  auto error = [&](const std::string &msg) {
-    err << "seqc: error: " << msg << "\n";
-    return 1;
-  };
+/// "a, b, c", or "none".
+template <typename Range, typename Fn>
+static std::string nameList(const Range &range, Fn name) {
+  std::string names;
+  for (const auto &x : range)
+    names += (names.empty() ? "" : ", ") + name(x);
+  return names.empty() ? "none" : names;
+}
+
+llvm::Expected<PreparedRun> seqc::prepareRun(const Program &p,
+                                             const RunOptions &o) {
+  PreparedRun r;
 
   // The entry.
-  const Entry *entry = nullptr;
   std::string want = o.entry.empty() ? "forward" : o.entry;
   for (const Entry &e : p.entries)
     if (e.name == want)
-      entry = &e;
-  if (!entry && o.entry.empty() && p.entries.size() == 1)
-    entry = &p.entries[0];
-  if (!entry) {
-    std::string names;
-    for (const Entry &e : p.entries)
-      names += (names.empty() ? "" : ", ") + e.name;
-    return error("model '" + p.modelName + "' has no entry '" + want +
-                 "' (entries: " + (names.empty() ? "none" : names) + ")");
-  }
-  const Entry &e = *entry;
+      r.entry = &e;
+  if (!r.entry && o.entry.empty() && p.entries.size() == 1)
+    r.entry = &p.entries[0];
+  if (!r.entry)
+    return fail("model '" + p.modelName + "' has no entry '" + want +
+                "' (entries: " +
+                nameList(p.entries, [](const Entry &e) { return e.name; }) +
+                ")");
+  const Entry &e = *r.entry;
 
   // Inputs from files.
-  std::vector<Tensor> inputs(e.inputs.size());
-  std::vector<bool> given(e.inputs.size(), false);
+  r.inputs.resize(e.inputs.size());
+  r.random.assign(e.inputs.size(), true);
   for (const auto &[name, path] : o.inputs) {
-    size_t i = 0;
-    while (i < e.inputs.size() && e.inputs[i]->name != name)
-      ++i;
-    if (i == e.inputs.size()) {
-      std::string names;
-      for (const Node *in : e.inputs)
-        names += (names.empty() ? "" : ", ") + in->name;
-      return error("entry '" + e.name + "' has no input '" + name +
-                   "' (inputs: " + (names.empty() ? "none" : names) + ")");
-    }
-    if (given[i])
-      return error("input '" + name + "' is given twice");
+    auto it = llvm::find_if(e.inputs,
+                            [&](const Node *in) { return in->name == name; });
+    if (it == e.inputs.end())
+      return fail("entry '" + e.name + "' has no input '" + name +
+                  "' (inputs: " +
+                  nameList(e.inputs, [](const Node *in) { return in->name; }) +
+                  ")");
+    size_t i = it - e.inputs.begin();
+    if (!r.random[i])
+      return fail("input '" + name + "' is given twice");
     auto t = readNpy(path);
     if (!t)
-      return error("input " + name + ": " + llvm::toString(t.takeError()));
-    if (llvm::Error err2 = conformToDType(*t, e.inputs[i]->type.dtype,
-                                          "input " + name + " in " + path))
-      return error(llvm::toString(std::move(err2)));
-    inputs[i] = std::move(*t);
-    given[i] = true;
+      return fail("input " + name + ": " + llvm::toString(t.takeError()));
+    if (llvm::Error err = conformToDType(*t, e.inputs[i]->type.dtype,
+                                         "input " + name + " in " + path))
+      return std::move(err);
+    r.inputs[i] = std::move(*t);
+    r.random[i] = false;
   }
   for (size_t i = 0; i < e.inputs.size(); ++i)
-    if (!given[i] && !o.random)
-      return error("input '" + e.inputs[i]->name + "' of entry '" + e.name +
-                   "' is not given: pass --input " + e.inputs[i]->name +
-                   "=FILE.npy or --random");
+    if (r.random[i] && !o.random)
+      return fail("input '" + e.inputs[i]->name + "' of entry '" + e.name +
+                  "' is not given: pass --input " + e.inputs[i]->name +
+                  "=FILE.npy or --random");
 
   // Dims: from --dim and the inputs given; the rest must be known for the
   // random inputs.
-  DimMap dimValues;
+  DimMap given;
   for (const auto &[name, value] : o.dims) {
     if (!llvm::is_contained(p.dimNames, name))
-      return error("--dim " + name + ": the model declares no dim '" + name +
-                   "'");
+      return fail("--dim " + name + ": the model declares no dim '" + name +
+                  "'");
     if (value < 0)
-      return error("--dim " + name + " must be non-negative");
-    dimValues[name] = value;
+      return fail("--dim " + name + " must be non-negative");
+    given[name] = value;
   }
-  std::vector<const Tensor *> ptrs;
-  for (size_t i = 0; i < inputs.size(); ++i)
-    ptrs.push_back(given[i] ? &inputs[i] : nullptr);
-  auto dims = bindDims(e, ptrs, dimValues);
+  std::vector<const Tensor *> fromFiles;
+  for (size_t i = 0; i < r.inputs.size(); ++i)
+    fromFiles.push_back(r.random[i] ? nullptr : &r.inputs[i]);
+  auto dims = bindDims(e, fromFiles, given);
   if (!dims)
-    return error(llvm::toString(dims.takeError()));
+    return dims.takeError();
+  r.dims = std::move(*dims);
   for (size_t i = 0; i < e.inputs.size(); ++i) {
-    if (given[i])
+    if (!r.random[i])
       continue;
-    auto t = randomInput(e, i, *dims, o.seed);
+    auto t = randomInput(e, i, r.dims, o.seed);
     if (!t)
-      return error(llvm::toString(t.takeError()));
-    inputs[i] = std::move(*t);
+      return t.takeError();
+    r.inputs[i] = std::move(*t);
   }
   for (const std::string &sym : e.dimSymbols)
-    if (!dims->count(sym))
-      return error("runtime dim '" + sym + "' is not known: pass --dim " + sym +
-                   "=N");
+    if (!r.dims.count(sym))
+      return fail("runtime dim '" + sym + "' is not known: pass --dim " + sym +
+                  "=N");
 
   // Weights.
-  TensorMap weights;
   if (!o.weights.empty()) {
     auto w = loadWeights(p, o.weights);
     if (!w)
-      return error(llvm::toString(w.takeError()));
-    weights = std::move(*w);
+      return w.takeError();
+    r.weights = std::move(*w);
   } else if (o.random) {
     auto w = randomWeights(p, o.seed);
     if (!w)
-      return error(llvm::toString(w.takeError()));
-    weights = std::move(*w);
+      return w.takeError();
+    r.weights = std::move(*w);
   } else if (!p.weights.empty()) {
-    return error("model '" + p.modelName + "' has " +
-                 std::to_string(p.weights.size()) +
-                 " weights: pass --weights=W.safetensors or --random");
+    return fail("model '" + p.modelName + "' has " +
+                std::to_string(p.weights.size()) +
+                " weights: pass --weights=W.safetensors or --random");
   }
+  return std::move(r);
+}
 
-  auto results = evaluate(p, e, inputs, weights, *dims);
-  if (!results)
-    return error(llvm::toString(results.takeError()));
-
-  // Outputs.
+llvm::Error seqc::reportRun(const PreparedRun &r,
+                            const std::vector<Tensor> &results,
+                            const RunOptions &o, std::ostream &out) {
+  const Entry &e = *r.entry;
   if (!o.output.empty())
-    for (size_t i = 0; i < results->size(); ++i) {
-      std::string path = outputPath(o.output, i, results->size());
-      if (llvm::Error err2 = writeNpy(path, (*results)[i]))
-        return error(llvm::toString(std::move(err2)));
-    }
+    for (size_t i = 0; i < results.size(); ++i)
+      if (llvm::Error err =
+              writeNpy(outputPath(o.output, i, results.size()), results[i]))
+        return err;
 
   out << "entry " << e.name << "\n";
-  if (!dims->empty()) {
+  if (!r.dims.empty()) {
     out << "dims";
-    for (const auto &[name, v] : *dims)
+    for (const auto &[name, v] : r.dims)
       out << " " << name << "=" << v;
     out << "\n";
   }
-  for (size_t i = 0; i < inputs.size(); ++i)
-    out << "input " << e.inputs[i]->name << ": " << inputs[i].typeString()
-        << (given[i] ? "" : " (random)") << "\n";
-  for (size_t i = 0; i < results->size(); ++i) {
-    const Tensor &t = (*results)[i];
+  for (size_t i = 0; i < r.inputs.size(); ++i)
+    out << "input " << e.inputs[i]->name << ": " << r.inputs[i].typeString()
+        << (r.random[i] ? " (random)" : "") << "\n";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Tensor &t = results[i];
     std::string name =
         i < e.resultNames.size() ? e.resultNames[i] : "out" + std::to_string(i);
     double lo = INFINITY, hi = -INFINITY, sum = 0;
@@ -174,8 +180,25 @@ int seqc::runInterpreter(const Program &p, const RunOptions &o,
           << " mean=" << formatDouble(sum / (double)t.numel(), 6)
           << " sum=" << formatDouble(sum, 12);
     if (!o.output.empty())
-      out << " -> " << outputPath(o.output, i, results->size());
+      out << " -> " << outputPath(o.output, i, results.size());
     out << "\n";
   }
+  return llvm::Error::success();
+}
+
+int seqc::runInterpreter(const Program &p, const RunOptions &o,
+                         std::ostream &out, std::ostream &err) {
+  auto error = [&](llvm::Error e) {
+    err << "seqc: error: " << llvm::toString(std::move(e)) << "\n";
+    return 1;
+  };
+  auto r = prepareRun(p, o);
+  if (!r)
+    return error(r.takeError());
+  auto results = evaluate(p, *r->entry, r->inputs, r->weights, r->dims);
+  if (!results)
+    return error(results.takeError());
+  if (llvm::Error e = reportRun(*r, *results, o, out))
+    return error(std::move(e));
   return 0;
 }

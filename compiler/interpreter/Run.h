@@ -1,17 +1,21 @@
-//===- Run.h - `seqc run --interpret`: inputs in, outputs out ----*- C++
-//-*-===//
+//===- Run.h - `seqc run`: inputs in, outputs out ---------------*- C++ -*-===//
 //
-// What `seqc run` does around the interpreter once the model is checked:
-// pick the entry, gather inputs (.npy files and/or random), load weights
-// (safetensors or random), bind runtime dims, evaluate, write the results as
-// .npy and print a summary. The driver parses flags into RunOptions.
+// What `seqc run` does around the code that evaluates an entry, whichever
+// runs it (the reference interpreter here, a compiled library in
+// compiler/run/): pick the entry, gather the inputs (.npy files and/or
+// random), load the weights (safetensors or random) and bind the runtime
+// dims (prepareRun); then write the results as .npy and print the summary
+// (reportRun). The driver parses flags into RunOptions.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SEQC_INTERPRETER_RUN_H
 #define SEQC_INTERPRETER_RUN_H
 
+#include "Interpreter.h"
 #include "TypedIR.h"
+
+#include "llvm/Support/Error.h"
 
 #include <cstdint>
 #include <iosfwd>
@@ -39,9 +43,32 @@ struct RunOptions {
   std::string output;
 };
 
-/// Runs `o` on `p` with the reference interpreter. Prints the summary to
-/// `out` and each error as `seqc: error: ...` to `err`. Returns the exit
-/// status (0 or 1).
+/// The values one run works on: the interpreter and a compiled library are
+/// given the very same tensors.
+struct PreparedRun {
+  const Entry *entry = nullptr;
+  /// In argument order, each with its declared dtype.
+  std::vector<Tensor> inputs;
+  /// `random[i]`: input i was made up (not read from a file).
+  std::vector<bool> random;
+  /// Every weight of the model, by full name, with its declared dtype.
+  TensorMap weights;
+  /// Every runtime dim the entry uses.
+  DimMap dims;
+};
+
+/// Resolves `o` against `p`. Errors are messages without the `seqc: error:`
+/// prefix.
+llvm::Expected<PreparedRun> prepareRun(const Program &p, const RunOptions &o);
+
+/// Writes `results` (one per entry result) to `--output` and prints the
+/// summary: the entry, the dims, each input and each output with its type,
+/// min, max, mean and sum.
+llvm::Error reportRun(const PreparedRun &r, const std::vector<Tensor> &results,
+                      const RunOptions &o, std::ostream &out);
+
+/// `seqc run --interpret`: prepareRun, evaluate, reportRun. Prints each error
+/// as `seqc: error: ...` to `err`. Returns the exit status (0 or 1).
 int runInterpreter(const Program &p, const RunOptions &o, std::ostream &out,
                    std::ostream &err);
 

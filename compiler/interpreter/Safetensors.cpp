@@ -27,46 +27,25 @@ static llvm::Error fail(const std::string &path, const llvm::Twine &msg) {
 namespace {
 struct StDType {
   const char *name;
-  DType dtype;
-  unsigned size;
+  DType dtype;       // the tensor's element type
+  Encoding encoding; // the file's
 };
 } // namespace
 
-// F64 is read as an f32-tagged tensor (values kept in double).
+// F64 is read into an f32-tagged tensor (values kept in double).
 static const StDType stTypes[] = {
-    {"F32", DType::F32, 4},   {"F16", DType::F16, 2}, {"BF16", DType::BF16, 2},
-    {"F64", DType::F32, 8},   {"I32", DType::I32, 4}, {"I64", DType::I64, 8},
-    {"BOOL", DType::Bool, 1},
+    {"F32", DType::F32, Encoding::F32},   {"F16", DType::F16, Encoding::F16},
+    {"BF16", DType::BF16, Encoding::BF16}, {"F64", DType::F32, Encoding::F64},
+    {"I32", DType::I32, Encoding::I32},   {"I64", DType::I64, Encoding::I64},
+    {"BOOL", DType::Bool, Encoding::Bool},
 };
 
-static double readElement(const char *p, const StDType &t) {
-  StringRef name = t.name;
-  if (name == "F32") {
-    float f;
-    std::memcpy(&f, p, 4);
-    return f;
-  }
-  if (name == "F64") {
-    double d;
-    std::memcpy(&d, p, 8);
-    return d;
-  }
-  if (name == "F16" || name == "BF16") {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return name == "F16" ? halfBitsToDouble(h) : bf16BitsToDouble(h);
-  }
-  if (name == "I32") {
-    int32_t x;
-    std::memcpy(&x, p, 4);
-    return x;
-  }
-  if (name == "I64") {
-    int64_t x;
-    std::memcpy(&x, p, 8);
-    return (double)x;
-  }
-  return *p ? 1.0 : 0.0;
+/// The safetensors name of the exact encoding of `d`.
+static const char *stName(DType d) {
+  for (const StDType &t : stTypes)
+    if (t.dtype == d && t.encoding == nativeEncoding(d))
+      return t.name;
+  return "F32";
 }
 
 llvm::Expected<TensorMap> seqc::readSafetensors(const std::string &path) {
@@ -125,14 +104,15 @@ llvm::Expected<TensorMap> seqc::readSafetensors(const std::string &path) {
     if (!b || !e || *b < 0 || *e < *b || (uint64_t)*e > data.size())
       return bad("data_offsets out of the file's data");
     int64_t n = numElements(shape);
-    if ((uint64_t)(*e - *b) != (uint64_t)n * type->size)
+    unsigned size = encodingSize(type->encoding);
+    if ((uint64_t)(*e - *b) != (uint64_t)n * size)
       return bad("data_offsets span " + llvm::Twine(*e - *b) +
                  " bytes, shape " + shapeString(shape) + " of " + *dtypeName +
-                 " needs " + llvm::Twine(n * type->size));
+                 " needs " + llvm::Twine(n * size));
     Tensor t(type->dtype, shape);
     const char *p = data.data() + *b;
-    for (int64_t i = 0; i < n; ++i, p += type->size)
-      t.data[i] = readElement(p, *type);
+    for (int64_t i = 0; i < n; ++i, p += size)
+      t.data[i] = decodeElement(p, type->encoding);
     out.emplace(name, std::move(t));
   }
   return std::move(out);
@@ -143,41 +123,12 @@ llvm::Error seqc::writeSafetensors(
     const std::vector<std::pair<std::string, Tensor>> &tensors) {
   llvm::json::Object header;
   uint64_t offset = 0;
-  auto stName = [](DType d) -> const char * {
-    switch (d) {
-    case DType::F32:
-      return "F32";
-    case DType::F16:
-      return "F16";
-    case DType::BF16:
-      return "BF16";
-    case DType::I32:
-      return "I32";
-    case DType::I64:
-      return "I64";
-    case DType::Bool:
-      return "BOOL";
-    }
-    return "F32";
-  };
-  auto elemSize = [](DType d) -> unsigned {
-    switch (d) {
-    case DType::F16:
-    case DType::BF16:
-      return 2;
-    case DType::I64:
-      return 8;
-    case DType::Bool:
-      return 1;
-    default:
-      return 4;
-    }
-  };
   for (const auto &[name, t] : tensors) {
     llvm::json::Array shape;
     for (int64_t d : t.shape)
       shape.push_back(d);
-    uint64_t bytes = (uint64_t)t.numel() * elemSize(t.dtype);
+    uint64_t bytes =
+        (uint64_t)t.numel() * encodingSize(nativeEncoding(t.dtype));
     header[name] = llvm::json::Object{
         {"dtype", stName(t.dtype)},
         {"shape", std::move(shape)},
@@ -198,36 +149,11 @@ llvm::Error seqc::writeSafetensors(
     os << (char)((len >> (8 * i)) & 0xff);
   os << text;
   for (const auto &[name, t] : tensors) {
+    Encoding enc = nativeEncoding(t.dtype);
     for (double v : t.data) {
       char bytes[8];
-      switch (t.dtype) {
-      case DType::F32: {
-        float f = (float)v;
-        std::memcpy(bytes, &f, 4);
-        break;
-      }
-      case DType::F16:
-      case DType::BF16: {
-        uint16_t h =
-            t.dtype == DType::F16 ? doubleToHalfBits(v) : doubleToBF16Bits(v);
-        std::memcpy(bytes, &h, 2);
-        break;
-      }
-      case DType::I32: {
-        int32_t x = (int32_t)v;
-        std::memcpy(bytes, &x, 4);
-        break;
-      }
-      case DType::I64: {
-        int64_t x = (int64_t)v;
-        std::memcpy(bytes, &x, 8);
-        break;
-      }
-      case DType::Bool:
-        bytes[0] = v != 0;
-        break;
-      }
-      os.write(bytes, elemSize(t.dtype));
+      encodeElement(v, enc, bytes);
+      os.write(bytes, encodingSize(enc));
     }
   }
   os.close();

@@ -126,3 +126,73 @@ double seqc::roundToDType(double v, DType dtype) {
   }
   return v;
 }
+
+//===----------------------------------------------------------------------===//
+// File encodings
+//===----------------------------------------------------------------------===//
+
+unsigned seqc::encodingSize(Encoding e) {
+  switch (e) {
+  case Encoding::F64:
+  case Encoding::I64:
+    return 8;
+  case Encoding::F32:
+  case Encoding::I32:
+    return 4;
+  case Encoding::F16:
+  case Encoding::BF16:
+    return 2;
+  case Encoding::Bool:
+    return 1;
+  }
+  return 4;
+}
+
+Encoding seqc::nativeEncoding(DType dtype) {
+  switch (dtype) {
+  case DType::F32: return Encoding::F32;
+  case DType::F16: return Encoding::F16;
+  case DType::BF16: return Encoding::BF16;
+  case DType::I32: return Encoding::I32;
+  case DType::I64: return Encoding::I64;
+  case DType::Bool: return Encoding::Bool;
+  }
+  return Encoding::F32;
+}
+
+/// Loads a `T` from possibly unaligned bytes.
+template <typename T> static T load(const char *p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+/// Stores a `T` to possibly unaligned bytes.
+template <typename T> static void store(T v, char *p) {
+  std::memcpy(p, &v, sizeof(T));
+}
+
+double seqc::decodeElement(const char *p, Encoding e) {
+  switch (e) {
+  case Encoding::F64: return load<double>(p);
+  case Encoding::F32: return load<float>(p);
+  case Encoding::F16: return halfBitsToDouble(load<uint16_t>(p));
+  case Encoding::BF16: return bf16BitsToDouble(load<uint16_t>(p));
+  case Encoding::I32: return load<int32_t>(p);
+  case Encoding::I64: return (double)load<int64_t>(p);
+  case Encoding::Bool: return *p ? 1.0 : 0.0;
+  }
+  return 0;
+}
+
+void seqc::encodeElement(double v, Encoding e, char *p) {
+  switch (e) {
+  case Encoding::F64: return store<double>(v, p);
+  case Encoding::F32: return store<float>((float)v, p);
+  case Encoding::F16: return store<uint16_t>(doubleToHalfBits(v), p);
+  case Encoding::BF16: return store<uint16_t>(doubleToBF16Bits(v), p);
+  case Encoding::I32: return store<int32_t>((int32_t)v, p);
+  case Encoding::I64: return store<int64_t>((int64_t)v, p);
+  case Encoding::Bool: *p = v != 0; return;
+  }
+}

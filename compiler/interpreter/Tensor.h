@@ -54,6 +54,20 @@ double bf16BitsToDouble(uint16_t bits);
 /// truncated toward zero for integers (i32 wraps), 0/1 for bool.
 double roundToDType(double v, DType dtype);
 
+/// How one element is laid out in a file (.npy, safetensors): the file's
+/// element type, which may differ from the tensor's (f64 data read into an
+/// f32 tensor; bf16 written to .npy as f32).
+enum class Encoding { F64, F32, F16, BF16, I32, I64, Bool };
+
+/// Bytes of one element.
+unsigned encodingSize(Encoding e);
+/// The encoding that stores `dtype` exactly.
+Encoding nativeEncoding(DType dtype);
+/// Reads the element at `p`.
+double decodeElement(const char *p, Encoding e);
+/// Writes `v` at `p` (encodingSize(e) bytes), rounded as the encoding needs.
+void encodeElement(double v, Encoding e, char *p);
+
 } // namespace seqc
 
 #endif // SEQC_INTERPRETER_TENSOR_H
