@@ -192,6 +192,11 @@ private:
   Value callNamed(const std::string &name, CallArgs &args, Loc loc,
                   LayerInst *self);
   Value callFn(const FnDecl &fn, LayerInst *self, CallArgs &args, Loc loc);
+  /// Checks what `fn` returned against its declared results (when it
+  /// declares them). A number becomes a scalar of the declared type; an
+  /// entry must return tensors.
+  bool checkResults(const FnDecl &fn, std::vector<Value> &results,
+                    bool isEntry);
   Value callBuiltin(const std::string &name, CallArgs &args, Loc loc,
                     bool &found);
   CallArgs makeArgs(const std::vector<Arg> &args, Loc loc);
@@ -549,35 +554,10 @@ void Sema::elaborateEntry(const FnDecl &fn) {
     diags.error(fn.loc, "entry '" + fn.name + "' must return a value");
     return;
   }
-  // Declared results, if any, are checked like a function's.
-  std::vector<Type> declared;
-  for (const TypeExpr &te : fn.results) {
-    std::optional<Type> t = evalType(te);
-    if (!t)
-      return;
-    declared.push_back(*t);
-  }
-  if (fn.hasResultArrow && declared.size() != results.size()) {
-    diags.error(fn.loc, "entry '" + fn.name + "' declares " +
-                            std::to_string(declared.size()) +
-                            " results but returns " +
-                            std::to_string(results.size()));
+  if (!checkResults(fn, results, /*isEntry=*/true))
     return;
-  }
   for (size_t i = 0; i < results.size(); ++i) {
-    Node *r = results[i].kind == Value::Tensor ? results[i].node : nullptr;
-    if (!r) {
-      diags.error(fn.loc, "entry '" + fn.name + "' must return tensors, found " +
-                              typeName(results[i]));
-      return;
-    }
-    if (fn.hasResultArrow && r->type != declared[i]) {
-      diags.error(fn.results[i].loc,
-                  "entry '" + fn.name + "' is declared to return " +
-                      declared[i].str() + " but returns " + r->type.str());
-      return;
-    }
-    entry.results.push_back(r);
+    entry.results.push_back(results[i].node);
     entry.resultNames.push_back(results.size() == 1
                                     ? "out"
                                     : "out" + std::to_string(i));
@@ -1588,37 +1568,56 @@ Value Sema::callFn(const FnDecl &fn, LayerInst *self, CallArgs &args,
     return fail(loc, "'" + fn.name + "' returns nothing, so its call has no "
                                      "value");
   }
-  if (fn.hasResultArrow) {
-    if (fn.results.size() != results.size())
-      return fail(fn.loc, "function '" + fn.name + "' declares " +
-                              std::to_string(fn.results.size()) +
-                              " results but returns " +
-                              std::to_string(results.size()));
-    for (size_t i = 0; i < results.size(); ++i) {
-      std::optional<Type> t = evalType(fn.results[i]);
-      if (!t)
-        return Value();
-      Value &r = results[i];
-      if (r.kind == Value::Number || r.kind == Value::Bool) {
-        if (!t->shape.empty())
-          return fail(fn.results[i].loc, "function '" + fn.name +
-                                             "' returns a number where " +
-                                             t->str() + " is declared");
-        r = Value::tensor(toTensor(r, t->dtype, fn.results[i].loc));
-        continue;
-      }
-      if (r.kind != Value::Tensor || r.node->type != *t)
-        return fail(fn.results[i].loc,
-                    "function '" + fn.name + "' is declared to return " +
-                        t->str() + " but returns " + typeName(r));
-    }
-  }
+  if (!checkResults(fn, results, /*isEntry=*/false))
+    return Value();
   if (results.size() == 1)
     return results[0];
   Value tup;
   tup.kind = Value::Tuple;
   tup.elems = results;
   return tup;
+}
+
+bool Sema::checkResults(const FnDecl &fn, std::vector<Value> &results,
+                        bool isEntry) {
+  std::string what = (isEntry ? "entry '" : "function '") + fn.name + "'";
+  if (fn.hasResultArrow && fn.results.size() != results.size()) {
+    diags.error(fn.loc, what + " declares " +
+                            std::to_string(fn.results.size()) +
+                            " results but returns " +
+                            std::to_string(results.size()));
+    return false;
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    Value &r = results[i];
+    if (isEntry && r.kind != Value::Tensor) {
+      diags.error(fn.loc, what + " must return tensors, found " + typeName(r));
+      return false;
+    }
+    if (!fn.hasResultArrow)
+      continue;
+    std::optional<Type> t = evalType(fn.results[i]);
+    if (!t)
+      return false;
+    if (r.kind == Value::Number || r.kind == Value::Bool) {
+      if (!t->shape.empty()) {
+        diags.error(fn.results[i].loc, what + " returns a number where " +
+                                           t->str() + " is declared");
+        return false;
+      }
+      r = Value::tensor(toTensor(r, t->dtype, fn.results[i].loc));
+      if (!r.ok())
+        return false;
+      continue;
+    }
+    if (r.kind != Value::Tensor || r.node->type != *t) {
+      diags.error(fn.results[i].loc, what + " is declared to return " +
+                                         t->str() + " but returns " +
+                                         typeName(r));
+      return false;
+    }
+  }
+  return true;
 }
 
 //===----------------------------------------------------------------------===//
@@ -2507,17 +2506,12 @@ void Sema::assign(const std::string &name, Value v, Loc loc) {
       return;
     }
   if (scanState) {
-    ScanInfo &si = *scanState->scan->scan;
-    for (Scope *s = ctx->scope; s; s = s->parent) {
-      if (s == scanState->scope) {
-        auto it = s->vars.find(name);
-        if (it != s->vars.end() && it->second.kind == Value::Tensor &&
-            it->second.node == si.index) {
-          diags.error(loc, "cannot assign to the scan step '" + name + "'");
-          return;
-        }
-        break;
-      }
+    auto it = scanState->scope->vars.find(name);
+    if (it != scanState->scope->vars.end() &&
+        it->second.kind == Value::Tensor &&
+        it->second.node == scanState->scan->scan->index) {
+      diags.error(loc, "cannot assign to the scan step '" + name + "'");
+      return;
     }
   }
   // Rebind where the name lives, up to the innermost scan body; otherwise
