@@ -207,8 +207,7 @@ private:
   std::optional<Shape> broadcast(const Shape &a, const Shape &b, Loc loc,
                                  const Type &ta, const Type &tb);
   std::optional<int64_t> normAxis(int64_t axis, int64_t rank, Loc loc);
-  std::optional<std::vector<int64_t>> axesArg(const ArgRef *a, int64_t rank,
-                                              Loc loc);
+  std::optional<std::vector<int64_t>> axesArg(const ArgRef *a, int64_t rank);
   std::optional<Shape> shapeArg(const ArgRef &a);
   Value reduce(ReduceFn fn, CallArgs &args, Loc loc);
   Value permute(Node *x, std::vector<int64_t> perm, Loc loc);
@@ -736,7 +735,6 @@ Value Sema::lookup(const std::string &name, Loc loc) {
         Value v;
         v.kind = Value::LayerArray;
         v.array = &it->second;
-        v.str = name;
         return v;
       }
       if (auto it = self->consts.find(name); it != self->consts.end())
@@ -1635,7 +1633,7 @@ std::optional<int64_t> Sema::normAxis(int64_t axis, int64_t rank, Loc loc) {
 }
 
 std::optional<std::vector<int64_t>> Sema::axesArg(const ArgRef *a,
-                                                  int64_t rank, Loc loc) {
+                                                  int64_t rank) {
   std::vector<int64_t> axes;
   if (!a) {
     for (int64_t i = 0; i < rank; ++i)
@@ -1662,7 +1660,6 @@ std::optional<std::vector<int64_t>> Sema::axesArg(const ArgRef *a,
     axes.push_back(*n);
   }
   std::sort(axes.begin(), axes.end());
-  (void)loc;
   return axes;
 }
 
@@ -1783,7 +1780,7 @@ Value Sema::reduce(ReduceFn fn, CallArgs &args, Loc loc) {
       return fail(keepArg->loc, "keepdim must be true or false");
     keep = kv.b;
   }
-  auto axes = axesArg(axisArg, x->type.rank(), loc);
+  auto axes = axesArg(axisArg, x->type.rank());
   if (!axes)
     return Value();
   if (x->type.dtype == DType::Bool)

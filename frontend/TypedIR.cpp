@@ -272,7 +272,7 @@ public:
     }
     os << ") {\n";
     for (Node *r : e.results)
-      visit(r, nullptr, 1);
+      visit(r, 1);
     indent(1);
     os << "return";
     for (size_t i = 0; i < e.results.size(); ++i)
@@ -295,16 +295,16 @@ private:
     return it == names.end() ? "%?" : it->second;
   }
 
-  /// Prints `n` (and what it needs first) if not printed yet. `region` is the
-  /// body being printed; nodes of other bodies are reached through their op.
-  void visit(Node *n, Node *region, int depth) {
+  /// Prints `n` (and what it needs first) if not printed yet, at `depth`; a
+  /// scan or assoc_scan prints its body nested one level deeper.
+  void visit(Node *n, int depth) {
     if (names.count(n))
       return;
     if (n->kind == NodeKind::ScanIndex || n->kind == NodeKind::ScanCarry ||
         n->kind == NodeKind::CombineArg)
       return; // named by their op
     for (Node *op : n->operands)
-      visit(op, region, depth);
+      visit(op, depth);
     if (n->kind == NodeKind::Scan)
       return printScan(n, depth);
     if (n->kind == NodeKind::AssocScan)
@@ -363,9 +363,9 @@ private:
          << name(s.inits[i]);
     os << " @" << n->loc.line << ":" << n->loc.col << " {\n";
     for (Node *c : s.newCarries)
-      visit(c, n, depth + 1);
+      visit(c, depth + 1);
     for (Node *o : s.stepOutputs)
-      visit(o, n, depth + 1);
+      visit(o, depth + 1);
     indent(depth + 1);
     os << "next";
     for (size_t i = 0; i < s.newCarries.size(); ++i)
@@ -392,7 +392,7 @@ private:
       os << (i ? ", " : " ") << name(a.inputs[i]);
     os << " @" << n->loc.line << ":" << n->loc.col << " {\n";
     for (Node *c : a.combined)
-      visit(c, n, depth + 1);
+      visit(c, depth + 1);
     indent(depth + 1);
     os << "combine";
     for (size_t i = 0; i < a.combined.size(); ++i)
