@@ -75,10 +75,8 @@ const char *seqc::binaryOpSpelling(BinaryOp op) {
   return "?";
 }
 
-namespace {
-
 /// Binding strength of a binary operator (docs/language.md's levels).
-int precedence(BinaryOp op) {
+static int precedence(BinaryOp op) {
   switch (op) {
   case BinaryOp::Or:
     return 1;
@@ -103,7 +101,7 @@ int precedence(BinaryOp op) {
 }
 
 /// The shortest decimal spelling that reads back as the same double.
-std::string formatFloat(double v) {
+static std::string formatFloat(double v) {
   char buf[64];
   // Whole numbers print plainly (`2500.0`, not `2.5e+03`).
   if (v > -1e15 && v < 1e15 &&
@@ -123,9 +121,10 @@ std::string formatFloat(double v) {
   return s;
 }
 
-std::string exprText(const Expr &e, int context = 0);
+static std::string exprText(const Expr &e, int context = 0);
 
-std::string argsText(const std::vector<Arg> &args) {
+/// Source-like text of call arguments: `x, axis = -1`.
+static std::string argsText(const std::vector<Arg> &args) {
   std::string s;
   for (size_t i = 0; i < args.size(); ++i) {
     if (i)
@@ -140,7 +139,7 @@ std::string argsText(const std::vector<Arg> &args) {
 /// Source-like text of an expression, parenthesised only where the
 /// precedence table needs it (`context` is the binding strength around it).
 /// `* / @` print tight (`H*K`), the looser operators with spaces.
-std::string exprText(const Expr &e, int context) {
+static std::string exprText(const Expr &e, int context) {
   switch (e.kind) {
   case Expr::IntLit:
     return std::to_string(static_cast<const IntLitExpr &>(e).value);
@@ -230,7 +229,8 @@ std::string exprText(const Expr &e, int context) {
   return "?";
 }
 
-std::string typeText(const TypeExpr &t) {
+/// A type as written: `f32[B, T, H*K]`.
+static std::string typeText(const TypeExpr &t) {
   std::string s = dtypeName(t.dtype);
   if (t.dims.empty())
     return s;
@@ -240,14 +240,16 @@ std::string typeText(const TypeExpr &t) {
   return s + "]";
 }
 
-std::string at(Loc l) {
+/// The `@line:col` suffix of a dumped node.
+static std::string at(Loc l) {
   return "@" + std::to_string(l.line) + ":" + std::to_string(l.col);
 }
 
+/// Prints one declaration or member; sorted by its location.
 using Printer = std::pair<Loc, std::function<void()>>;
 
 /// Runs the printers in source order (ties keep their order).
-void inSourceOrder(std::vector<Printer> &printers) {
+static void inSourceOrder(std::vector<Printer> &printers) {
   std::vector<size_t> order(printers.size());
   for (size_t i = 0; i < order.size(); ++i)
     order[i] = i;
@@ -263,6 +265,9 @@ void inSourceOrder(std::vector<Printer> &printers) {
     printers[i].second();
 }
 
+namespace {
+
+/// Prints the AST in the `--emit=ast` format.
 class Dumper {
 public:
   explicit Dumper(std::ostream &os) : os(os) {}

@@ -192,7 +192,7 @@ void yy::parser::report_syntax_error(const context &ctx) const {
   // tokens. For braces, only when nothing else could come: the statement
   // message says enough otherwise.
   const detail::OpenBracket *open =
-      st.lastHasInnermost ? &st.lastInnermost : nullptr;
+      st.lastInnermost ? &*st.lastInnermost : nullptr;
   if (open) {
     int closer = open->open == '(' ? Kind::S_RPAREN
                  : open->open == '[' ? Kind::S_RBRACKET

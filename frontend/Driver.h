@@ -1,8 +1,9 @@
 //===- Driver.h - Parse a .seq file into an AST ------------------*- C++ -*-===//
 //
-// Owns the Flex scanner and the Bison parser for one source buffer, in the
-// manner of Bison's calc++ example: the parser calls back into the Driver to
-// report errors, and the Driver hands out the finished Module.
+// The entry to the front end's syntax: runs the Flex scanner and the Bison
+// parser over one source buffer. They share a ParseState (Parser.yy) that
+// holds the Module being built and what error messages and recovery need;
+// syntax errors go to the DiagEngine, and parsing goes on after them.
 //
 //===----------------------------------------------------------------------===//
 

@@ -22,6 +22,7 @@
 #include <string>
 
 using seqc::DType;
+using seqc::detail::OpenBracket;
 using seqc::detail::ParseState;
 using Token = yy::parser::symbol_type;
 
@@ -91,7 +92,7 @@ static Token makeFloat(ParseState &st, const char *text) {
 }
 %}
 
-%option reentrant noyywrap nounput noinput never-interactive yylineno
+%option reentrant noyywrap nounput noinput never-interactive
 %option nodefault warn 8bit
 %option extra-type="seqc::detail::ParseState *"
 
@@ -249,13 +250,12 @@ static const char *bracketContext(char open, int prev, int prevPrev) {
 /// updates the brace depth and the bracket stack.
 static void track(ParseState &st, const Token &tok) {
   int kind = tok.kind();
-  st.lastKind = kind;
   st.lastDepth = st.braceDepth;
   st.lastStartsLine = st.sawNewline;
   st.sawNewline = false;
-  st.lastHasInnermost = !st.brackets.empty();
-  if (st.lastHasInnermost)
-    st.lastInnermost = st.brackets.back();
+  st.lastInnermost = st.brackets.empty()
+                         ? std::nullopt
+                         : std::optional<OpenBracket>(st.brackets.back());
   if (kind == Kind::S_YYEOF)
     st.lastText.clear();
   else

@@ -14,6 +14,11 @@
 //    checked this symbolically, so no runtime check is needed.
 //  * Operand dtypes of Binary/Where value operands equal each other (weak
 //    literals were given the other operand's dtype). Comparisons give Bool.
+//  * Element types fit the op: Unary takes floats, except Neg, Abs and Relu
+//    (also integers) and Not (bool); Div, Pow, Mean, MatMul, Einsum and
+//    Softmax take floats; Max/Min and reductions never see bool.
+//  * Einsum specs are canonical, `ab,bc->ac`: letters only, one term per
+//    operand, an explicit output.
 //  * Axes are non-negative and in range.
 //  * Nodes created inside a scan body or an assoc_scan combiner point to it
 //    through `region`; nodes outside have region == nullptr. A body node

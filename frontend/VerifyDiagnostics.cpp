@@ -7,6 +7,8 @@
 
 #include "VerifyDiagnostics.h"
 
+#include <cctype>
+#include <cstdlib>
 #include <ostream>
 #include <sstream>
 #include <vector>

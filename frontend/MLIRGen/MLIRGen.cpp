@@ -14,6 +14,10 @@
 // emits every outer value its body captures, then builds its region and
 // emits the body nodes inside it.
 //
+// The graph is Sema's (see the guarantees in TypedIR.h): every node here is
+// well-typed, so this file translates and never checks. The module verifier
+// runs at the end.
+//
 //===----------------------------------------------------------------------===//
 
 #include "MLIRGen/MLIRGen.h"
@@ -34,6 +38,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/Support/ErrorHandling.h"
 
 #include <cmath>
 #include <functional>
@@ -54,6 +59,156 @@ void seqc::registerMLIRGenDialects(MLIRContext &ctx) {
   ctx.loadAllAvailableDialects();
 }
 
+/// The MLIR location of a source position (unknown for compiler-made nodes).
+static Location toLocation(StringAttr file, Loc l) {
+  if (!l.valid())
+    return UnknownLoc::get(file.getContext());
+  return FileLineColLoc::get(file, l.line, l.col);
+}
+
+/// `FloatOp` on floats, `IntOp` on integers (and bools).
+template <typename FloatOp, typename IntOp>
+static Value floatOrInt(OpBuilder &b, Location l, Value x, Value y) {
+  if (isa<FloatType>(x.getType()))
+    return FloatOp::create(b, l, x, y);
+  return IntOp::create(b, l, x, y);
+}
+
+/// The scalar op of a binary function on two values of one element type.
+/// Comparisons of bools are unsigned; Sema gives Max and Min no bools.
+static Value binaryScalar(OpBuilder &b, Location l, BinaryFn fn, Value x,
+                          Value y) {
+  using FP = arith::CmpFPredicate;
+  using IP = arith::CmpIPredicate;
+  auto cmp = [&](FP f, IP si, IP ui) -> Value {
+    if (isa<FloatType>(x.getType()))
+      return arith::CmpFOp::create(b, l, f, x, y);
+    return arith::CmpIOp::create(b, l, x.getType().isInteger(1) ? ui : si, x,
+                                 y);
+  };
+  switch (fn) {
+  case BinaryFn::Add:
+    return floatOrInt<arith::AddFOp, arith::AddIOp>(b, l, x, y);
+  case BinaryFn::Sub:
+    return floatOrInt<arith::SubFOp, arith::SubIOp>(b, l, x, y);
+  case BinaryFn::Mul:
+    return floatOrInt<arith::MulFOp, arith::MulIOp>(b, l, x, y);
+  case BinaryFn::Div:
+    return floatOrInt<arith::DivFOp, arith::DivSIOp>(b, l, x, y);
+  case BinaryFn::Pow:
+    return floatOrInt<math::PowFOp, math::IPowIOp>(b, l, x, y);
+  case BinaryFn::Max:
+    return floatOrInt<arith::MaximumFOp, arith::MaxSIOp>(b, l, x, y);
+  case BinaryFn::Min:
+    return floatOrInt<arith::MinimumFOp, arith::MinSIOp>(b, l, x, y);
+  case BinaryFn::Eq:
+    return cmp(FP::OEQ, IP::eq, IP::eq);
+  case BinaryFn::Ne:
+    return cmp(FP::UNE, IP::ne, IP::ne);
+  case BinaryFn::Lt:
+    return cmp(FP::OLT, IP::slt, IP::ult);
+  case BinaryFn::Le:
+    return cmp(FP::OLE, IP::sle, IP::ule);
+  case BinaryFn::Gt:
+    return cmp(FP::OGT, IP::sgt, IP::ugt);
+  case BinaryFn::Ge:
+    return cmp(FP::OGE, IP::sge, IP::uge);
+  case BinaryFn::And:
+    return arith::AndIOp::create(b, l, x, y);
+  case BinaryFn::Or:
+    return arith::OrIOp::create(b, l, x, y);
+  }
+  llvm_unreachable("unknown BinaryFn");
+}
+
+/// Converts a scalar to element type `to` (bools are unsigned).
+static Value castScalar(OpBuilder &b, Location l, Value v, mlir::Type to) {
+  mlir::Type from = v.getType();
+  if (from == to)
+    return v;
+  bool fromBool = from.isInteger(1);
+  auto ff = dyn_cast<FloatType>(from), tf = dyn_cast<FloatType>(to);
+  if (ff && tf) {
+    if (tf.getWidth() > ff.getWidth())
+      return arith::ExtFOp::create(b, l, to, v);
+    if (tf.getWidth() < ff.getWidth())
+      return arith::TruncFOp::create(b, l, to, v);
+    // f16 <-> bf16: through f32.
+    Value w = arith::ExtFOp::create(b, l, b.getF32Type(), v);
+    return arith::TruncFOp::create(b, l, to, w);
+  }
+  if (ff) {
+    if (to.isInteger(1))
+      return arith::CmpFOp::create(
+          b, l, arith::CmpFPredicate::UNE, v,
+          arith::ConstantOp::create(b, l, b.getFloatAttr(from, 0)));
+    return arith::FPToSIOp::create(b, l, to, v);
+  }
+  if (tf)
+    return fromBool ? (Value)arith::UIToFPOp::create(b, l, to, v)
+                    : (Value)arith::SIToFPOp::create(b, l, to, v);
+  // Integer to integer.
+  unsigned fw = from.getIntOrFloatBitWidth(), tw = to.getIntOrFloatBitWidth();
+  if (tw == 1)
+    return arith::CmpIOp::create(
+        b, l, arith::CmpIPredicate::ne, v,
+        arith::ConstantOp::create(b, l, b.getIntegerAttr(from, 0)));
+  if (tw > fw)
+    return fromBool ? (Value)arith::ExtUIOp::create(b, l, to, v)
+                    : (Value)arith::ExtSIOp::create(b, l, to, v);
+  return arith::TruncIOp::create(b, l, to, v);
+}
+
+/// The multiply-accumulate body of a contraction: the product of every
+/// operand but the last, added to the last (the accumulator).
+static Value contractBody(OpBuilder &b, Location l, ValueRange a) {
+  Value prod = a[0];
+  for (Value v : a.drop_front().drop_back())
+    prod = binaryScalar(b, l, BinaryFn::Mul, prod, v);
+  return binaryScalar(b, l, BinaryFn::Add, a.back(), prod);
+}
+
+/// Builds a linalg body that yields `contractBody` of its arguments.
+static void yieldContraction(OpBuilder &b, Location l, ValueRange args) {
+  linalg::YieldOp::create(b, l, contractBody(b, l, args));
+}
+
+/// The region-internal roots of a Scan / AssocScan, and its outer operands.
+static void regionRoots(const Node *n, SmallVectorImpl<Node *> &outer,
+                        SmallVectorImpl<Node *> &inner) {
+  if (n->scan) {
+    llvm::append_range(outer, n->scan->inits);
+    llvm::append_range(inner, n->scan->newCarries);
+    llvm::append_range(inner, n->scan->stepOutputs);
+  }
+  if (n->assoc) {
+    llvm::append_range(outer, n->assoc->inputs);
+    llvm::append_range(inner, n->assoc->combined);
+  }
+}
+
+/// Whether `n` lies in the body of `region`, directly or nested.
+static bool isInside(const Node *n, const Node *region) {
+  for (const Node *r = n->region; r; r = r->region)
+    if (r == region)
+      return true;
+  return false;
+}
+
+/// Adds the names of the weights `n` reads, through operands and regions.
+static void collectWeights(const Node *n,
+                           llvm::SmallPtrSetImpl<const Node *> &seen,
+                           std::set<std::string> &names) {
+  if (!n || !seen.insert(n).second)
+    return;
+  if (n->kind == NodeKind::Weight)
+    names.insert(n->name);
+  SmallVector<Node *> next(n->operands.begin(), n->operands.end());
+  regionRoots(n, next, next);
+  for (const Node *o : next)
+    collectWeights(o, seen, names);
+}
+
 namespace {
 
 using BodyFn = std::function<Value(OpBuilder &, Location, ValueRange)>;
@@ -65,17 +220,16 @@ public:
            StringAttr file)
       : ctx(ctx), b(&ctx), program(program), entry(entry), file(file) {}
 
-  func::FuncOp run(ModuleOp module);
+  void run(ModuleOp module);
 
 private:
   MLIRContext &ctx;
   OpBuilder b;
-  /// Inserts in the function's prologue (before `prologueEnd`).
+  /// Inserts in the function's prologue (before the `0 : index` constant).
   OpBuilder pb{&ctx};
   const Program &program;
   const Entry &entry;
   StringAttr file;
-  bool failed = false;
 
   DenseMap<const Node *, Value> values;
   /// The `index` block argument of each ScanIndex node's scan.
@@ -85,22 +239,9 @@ private:
   std::map<std::string, Value> symbols;
   std::map<Dim, Value> dimCache;
 
-  Location loc(const Node *n) const { return loc(n->loc); }
-  Location loc(Loc l) const {
-    if (!l.valid())
-      return UnknownLoc::get(&ctx);
-    return FileLineColLoc::get(file, l.line, l.col);
-  }
+  Location loc(const Node *n) const { return toLocation(file, n->loc); }
 
-  Value error(const Node *n, const Twine &msg) {
-    if (!failed)
-      emitError(loc(n)) << msg;
-    failed = true;
-    return {};
-  }
-
-  //===--- Types and sizes
-  //-------------------------------------------------===//
+  //===--- Types and sizes ------------------------------------------------===//
 
   mlir::Type elementType(DType t) {
     switch (t) {
@@ -117,47 +258,39 @@ private:
     case DType::Bool:
       return b.getI1Type();
     }
-    return b.getF32Type();
-  }
-
-  static int64_t staticSize(const Dim &d) {
-    if (auto c = d.constant())
-      return *c;
-    return ShapedType::kDynamic;
+    llvm_unreachable("unknown DType");
   }
 
   RankedTensorType tensorType(const seqc::Type &t) {
     SmallVector<int64_t> shape;
     for (const Dim &d : t.shape)
-      shape.push_back(staticSize(d));
+      shape.push_back(d.constant().value_or(ShapedType::kDynamic));
     return RankedTensorType::get(shape, elementType(t.dtype));
   }
-
-  Value indexConstant(int64_t c) { return dimValue(Dim(c)); }
 
   /// The `index` value of a size polynomial, built once in the prologue.
   Value dimValue(const Dim &d) {
     auto it = dimCache.find(d);
     if (it != dimCache.end())
       return it->second;
-    Location l = loc(entry.loc);
+    Location l = toLocation(file, entry.loc);
     Value sum;
-    for (const auto &[mono, coeff] : d.getTerms()) {
-      Value term;
-      for (const std::string &s : mono) {
-        Value v = symbols.at(s);
-        term = term ? arith::MulIOp::create(pb, l, term, v).getResult() : v;
+    if (auto c = d.constant()) {
+      sum = arith::ConstantIndexOp::create(pb, l, *c);
+    } else {
+      for (const auto &[mono, coeff] : d.getTerms()) {
+        Value term;
+        for (const std::string &s : mono) {
+          Value v = symbols.at(s);
+          term = term ? arith::MulIOp::create(pb, l, term, v).getResult() : v;
+        }
+        if (!term)
+          term = dimValue(Dim(coeff));
+        else if (coeff != 1)
+          term = arith::MulIOp::create(pb, l, term, dimValue(Dim(coeff)));
+        sum = sum ? arith::AddIOp::create(pb, l, sum, term).getResult() : term;
       }
-      if (!term)
-        term = mono.empty() && coeff == d.constant()
-                   ? arith::ConstantIndexOp::create(pb, l, coeff).getResult()
-                   : dimValue(Dim(coeff));
-      else if (coeff != 1)
-        term = arith::MulIOp::create(pb, l, term, dimValue(Dim(coeff)));
-      sum = sum ? arith::AddIOp::create(pb, l, sum, term).getResult() : term;
     }
-    if (!sum)
-      sum = arith::ConstantIndexOp::create(pb, l, 0);
     dimCache[d] = sum;
     return sum;
   }
@@ -168,18 +301,16 @@ private:
     return dimValue(d);
   }
 
-  SmallVector<Value> dynamicSizes(const Shape &shape) {
-    SmallVector<Value> sizes;
+  SmallVector<OpFoldResult> foldResults(const Shape &shape) {
+    SmallVector<OpFoldResult> sizes;
     for (const Dim &d : shape)
-      if (!d.isConstant())
-        sizes.push_back(dimValue(d));
+      sizes.push_back(foldResult(d));
     return sizes;
   }
 
   Value emptyTensor(const seqc::Type &t, Location l) {
-    RankedTensorType type = tensorType(t);
-    return tensor::EmptyOp::create(b, l, type.getShape(), type.getElementType(),
-                                   dynamicSizes(t.shape));
+    return tensor::EmptyOp::create(b, l, foldResults(t.shape),
+                                   elementType(t.dtype));
   }
 
   TypedAttr scalarAttr(mlir::Type elt, double f, int64_t i) {
@@ -201,11 +332,16 @@ private:
         .getResult(0);
   }
 
-  //===--- Helpers for structured ops
-  //--------------------------------------===//
+  /// A zero tensor of `n`'s type: the accumulator of a contraction.
+  Value zeros(const Node *n, Location l) {
+    return filled(n->type, scalarConstant(elementType(n->type.dtype), 0, 0, l),
+                  l);
+  }
+
+  //===--- Helpers for structured ops -------------------------------------===//
 
   /// The map of an operand of shape `opShape` broadcast (NumPy) to a result
-  /// of rank `rank`: right-aligned, size-1 dims read index 0.
+  /// of shape `resShape`: right-aligned, size-1 dims read index 0.
   AffineMap broadcastMap(const Shape &opShape, const Shape &resShape) {
     int64_t rank = resShape.size(), r = opShape.size();
     SmallVector<AffineExpr> exprs;
@@ -219,12 +355,12 @@ private:
     return AffineMap::get(rank, 0, exprs, &ctx);
   }
 
-  /// An elementwise linalg.generic producing `n`'s type from `ins`.
-  Value elementwise(const Node *n, ValueRange ins,
-                    ArrayRef<const Node *> inNodes, const BodyFn &body) {
+  /// An elementwise linalg.generic producing `n`'s type from `ins`, the
+  /// values of `n`'s operands.
+  Value elementwise(const Node *n, ValueRange ins, const BodyFn &body) {
     Location l = loc(n);
     SmallVector<AffineMap> maps;
-    for (const Node *in : inNodes)
+    for (const Node *in : n->operands)
       maps.push_back(broadcastMap(in->type.shape, n->type.shape));
     maps.push_back(b.getMultiDimIdentityMap(n->type.rank()));
     SmallVector<utils::IteratorType> iters(n->type.rank(),
@@ -255,20 +391,22 @@ private:
     }
     if (!pending.empty() && !reassoc.empty())
       llvm::append_range(reassoc.back(), pending);
-    SmallVector<OpFoldResult> outShape;
-    for (const Dim &d : result.shape)
-      outShape.push_back(foldResult(d));
     return tensor::ExpandShapeOp::create(b, l, tensorType(result), src, reassoc,
-                                         outShape);
+                                         foldResults(result.shape));
   }
 
-  //===--- Node emission
-  //---------------------------------------------------===//
+  //===--- Node emission --------------------------------------------------===//
 
   Value get(const Node *n);
+  /// The values of `nodes`, in order.
+  SmallVector<Value> getAll(ArrayRef<Node *> nodes) {
+    SmallVector<Value> vs;
+    for (const Node *n : nodes)
+      vs.push_back(get(n));
+    return vs;
+  }
   Value emit(const Node *n);
   Value emitUnary(const Node *n);
-  Value emitBinary(const Node *n);
   Value emitCast(const Node *n);
   Value emitMatMul(const Node *n);
   Value emitEinsum(const Node *n);
@@ -277,34 +415,16 @@ private:
   Value emitSlice(const Node *n);
   Value emitDynIndex(const Node *n);
   Value emitGather(const Node *n);
-  Operation *emitScan(const Node *n);
-  Operation *emitAssocScan(const Node *n);
-  /// The seq.scan / seq.assoc_scan of a Scan / AssocScan node.
-  Operation *regionOp(const Node *n) {
-    if (Operation *op = regionOps.lookup(n))
-      return op;
-    if (failed)
-      return nullptr;
-    Operation *op = n->scan ? emitScan(n) : emitAssocScan(n);
-    if (!op)
-      error(n, Twine("cannot lower ") + nodeKindName(n->kind));
-    regionOps[n] = op;
-    return op;
-  }
-  Value castScalar(OpBuilder &nb, Location l, Value v, mlir::Type to,
-                   bool fromBool);
 
+  /// The seq.scan / seq.assoc_scan of a Scan / AssocScan node, built once.
+  Operation *regionOp(const Node *n);
+  /// Creates the seq.scan of `n` over `inits` and its body block, with the
+  /// carries and the step bound; leaves the builder in the block.
+  Operation *buildScan(const Node *n, ValueRange inits);
+  /// The same for a seq.assoc_scan over `inputs` and its combiner.
+  Operation *buildAssocScan(const Node *n, ValueRange inputs);
   /// Emits every node outside `region` that the nodes inside it read.
   void emitCaptures(const Node *region, ArrayRef<Node *> roots);
-  static bool isInside(const Node *n, const Node *region) {
-    for (const Node *r = n->region; r; r = r->region)
-      if (r == region)
-        return true;
-    return false;
-  }
-
-  void collectWeights(const Node *n, llvm::SmallPtrSetImpl<const Node *> &seen,
-                      std::set<std::string> &names);
 };
 
 } // namespace
@@ -313,38 +433,7 @@ private:
 // Entry
 //===----------------------------------------------------------------------===//
 
-/// The region-internal roots of a Scan / AssocScan, and its outer operands.
-static void regionRoots(const Node *n, SmallVectorImpl<Node *> &outer,
-                        SmallVectorImpl<Node *> &inner) {
-  if (n->scan) {
-    llvm::append_range(outer, n->scan->inits);
-    llvm::append_range(inner, n->scan->newCarries);
-    llvm::append_range(inner, n->scan->stepOutputs);
-  }
-  if (n->assoc) {
-    llvm::append_range(outer, n->assoc->inputs);
-    llvm::append_range(inner, n->assoc->combined);
-  }
-}
-
-void EntryGen::collectWeights(const Node *n,
-                              llvm::SmallPtrSetImpl<const Node *> &seen,
-                              std::set<std::string> &names) {
-  if (!n || !seen.insert(n).second)
-    return;
-  if (n->kind == NodeKind::Weight)
-    names.insert(n->name);
-  for (const Node *o : n->operands)
-    collectWeights(o, seen, names);
-  SmallVector<Node *> outer, inner;
-  regionRoots(n, outer, inner);
-  for (const Node *o : outer)
-    collectWeights(o, seen, names);
-  for (const Node *o : inner)
-    collectWeights(o, seen, names);
-}
-
-func::FuncOp EntryGen::run(ModuleOp module) {
+void EntryGen::run(ModuleOp module) {
   // Signature: the weights this entry reads, then its inputs.
   llvm::SmallPtrSet<const Node *, 32> seen;
   std::set<std::string> used;
@@ -369,16 +458,15 @@ func::FuncOp EntryGen::run(ModuleOp module) {
   }
   SmallVector<mlir::Type> resultTypes;
   SmallVector<DictionaryAttr> resultAttrs;
-  for (size_t i = 0; i < entry.results.size(); ++i) {
-    resultTypes.push_back(tensorType(entry.results[i]->type));
-    std::string name =
-        i < entry.resultNames.size() ? entry.resultNames[i] : "out";
+  for (auto [r, name] : llvm::zip_equal(entry.results, entry.resultNames)) {
+    resultTypes.push_back(tensorType(r->type));
     resultAttrs.push_back(b.getDictionaryAttr(
         b.getNamedAttr("seq.output", b.getStringAttr(name))));
   }
 
+  Location entryLoc = toLocation(file, entry.loc);
   b.setInsertionPointToEnd(module.getBody());
-  auto func = func::FuncOp::create(b, loc(entry.loc), entry.name,
+  auto func = func::FuncOp::create(b, entryLoc, entry.name,
                                    b.getFunctionType(argTypes, resultTypes));
   func.setAllArgAttrs(argAttrs);
   func.setAllResultAttrs(resultAttrs);
@@ -394,42 +482,30 @@ func::FuncOp EntryGen::run(ModuleOp module) {
   for (size_t i = 0; i < weightNames.size(); ++i)
     weightArgs[weightNames[i]] = block->getArgument(i);
   size_t firstInput = weightNames.size();
+  for (size_t i = 0; i < entry.inputs.size(); ++i)
+    values[entry.inputs[i]] = block->getArgument(firstInput + i);
 
-  // Prologue: each dim symbol from an input dimension that is exactly it.
+  // Prologue: each dim symbol from the first input dimension that is exactly
+  // it (Sema guarantees there is one).
   for (const std::string &sym : entry.dimSymbols) {
     for (size_t i = 0; i < entry.inputs.size() && !symbols.count(sym); ++i) {
       const Node *in = entry.inputs[i];
       for (int64_t d = 0; d < in->type.rank(); ++d) {
         if (in->type.shape[d].asSymbol() != sym)
           continue;
-        symbols[sym] = tensor::DimOp::create(
-            b, loc(in), block->getArgument(firstInput + i), d);
+        symbols[sym] = tensor::DimOp::create(b, loc(in), values[in], d);
         break;
       }
     }
-    if (!symbols.count(sym)) {
-      emitError(loc(entry.loc))
-          << "dimension '" << sym << "' is not the size of any input axis";
-      return nullptr;
-    }
+    assert(symbols.count(sym) && "dim symbol is no input's dimension");
   }
   // Size polynomials go before this constant, in order of first use.
-  Value zero = arith::ConstantIndexOp::create(b, loc(entry.loc), 0);
+  Value zero = arith::ConstantIndexOp::create(b, entryLoc, 0);
   pb.setInsertionPoint(zero.getDefiningOp());
   dimCache[Dim(0)] = zero;
 
-  for (size_t i = 0; i < entry.inputs.size(); ++i)
-    values[entry.inputs[i]] = block->getArgument(firstInput + i);
-
-  SmallVector<Value> results;
-  for (const Node *r : entry.results) {
-    Value v = get(r);
-    if (!v || failed)
-      return nullptr;
-    results.push_back(v);
-  }
-  func::ReturnOp::create(b, loc(entry.loc), results);
-  return func;
+  SmallVector<Value> results = getAll(entry.results);
+  func::ReturnOp::create(b, entryLoc, results);
 }
 
 //===----------------------------------------------------------------------===//
@@ -440,18 +516,11 @@ Value EntryGen::get(const Node *n) {
   auto it = values.find(n);
   if (it != values.end())
     return it->second;
-  if (failed)
-    return {};
   Value v = emit(n);
   // `t` as a tensor is made where it is used, never cached: a copy made in
   // a nested region would not dominate later uses outside it.
-  if (n->kind == NodeKind::ScanIndex)
-    return v;
-  if (!v && (n->kind == NodeKind::Scan || n->kind == NodeKind::AssocScan))
-    return {}; // A scan with no results has no value; not an error.
-  if (!v)
-    return error(n, Twine("cannot lower ") + nodeKindName(n->kind));
-  values[n] = v;
+  if (n->kind != NodeKind::ScanIndex)
+    values[n] = v;
   return v;
 }
 
@@ -459,13 +528,11 @@ Value EntryGen::emit(const Node *n) {
   Location l = loc(n);
   switch (n->kind) {
   case NodeKind::Input:
-    return error(n, "input '" + n->name + "' is not an argument of the entry");
-  case NodeKind::Weight: {
-    auto it = weightArgs.find(n->name);
-    if (it == weightArgs.end())
-      return error(n, "unknown weight '" + n->name + "'");
-    return it->second;
-  }
+  case NodeKind::ScanCarry:
+  case NodeKind::CombineArg:
+    llvm_unreachable("block arguments are bound before they are read");
+  case NodeKind::Weight:
+    return weightArgs.at(n->name);
   case NodeKind::Constant: {
     RankedTensorType type = tensorType(n->type);
     TypedAttr elt = scalarAttr(type.getElementType(), n->fval, n->ival);
@@ -488,32 +555,26 @@ Value EntryGen::emit(const Node *n) {
   }
   case NodeKind::ScanIndex: {
     Value t = stepIndex.lookup(n);
-    if (!t)
-      return error(n, "scan index used outside its scan");
+    assert(t && "scan index read outside its scan");
     Value i64 = arith::IndexCastOp::create(b, l, b.getI64Type(), t);
     return tensor::FromElementsOp::create(
         b, l, RankedTensorType::get({}, b.getI64Type()), ValueRange{i64});
   }
-  case NodeKind::ScanCarry:
-  case NodeKind::CombineArg:
-    return error(n, Twine(nodeKindName(n->kind)) +
-                        " used outside the region that defines it");
   case NodeKind::Unary:
     return emitUnary(n);
-  case NodeKind::Binary:
-    return emitBinary(n);
-  case NodeKind::Where: {
-    SmallVector<Value> ins;
-    for (const Node *o : n->operands)
-      ins.push_back(get(o));
-    if (llvm::any_of(ins, [](Value v) { return !v; }))
-      return {};
-    return elementwise(n, ins, n->operands,
+  case NodeKind::Binary: {
+    BinaryFn fn = n->binaryFn();
+    return elementwise(n, getAll(n->operands),
+                       [fn](OpBuilder &nb, Location nl, ValueRange a) {
+                         return binaryScalar(nb, nl, fn, a[0], a[1]);
+                       });
+  }
+  case NodeKind::Where:
+    return elementwise(n, getAll(n->operands),
                        [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                          return arith::SelectOp::create(nb, nl, a[0], a[1],
                                                         a[2]);
                        });
-  }
   case NodeKind::Cast:
     return emitCast(n);
   case NodeKind::MatMul:
@@ -522,37 +583,22 @@ Value EntryGen::emit(const Node *n) {
     return emitEinsum(n);
   case NodeKind::Reduce:
     return emitReduce(n);
-  case NodeKind::Softmax: {
-    Value x = get(n->operands[0]);
-    if (!x)
-      return {};
-    return seq::SoftmaxOp::create(b, l, tensorType(n->type), x,
+  case NodeKind::Softmax:
+    return seq::SoftmaxOp::create(b, l, tensorType(n->type),
+                                  get(n->operands[0]),
                                   b.getI64IntegerAttr(n->ints[0]));
-  }
   case NodeKind::Permute: {
     Value x = get(n->operands[0]);
-    if (!x)
-      return {};
     Value init = emptyTensor(n->type, l);
     return linalg::TransposeOp::create(b, l, x, init, n->ints).getResult()[0];
   }
   case NodeKind::Reshape:
     return emitReshape(n);
-  case NodeKind::ExpandDims: {
-    Value x = get(n->operands[0]);
-    if (!x)
-      return {};
-    return expandUnitDims(x, n->type, n->ints, l);
-  }
-  case NodeKind::Concat: {
-    SmallVector<Value> ins;
-    for (const Node *o : n->operands)
-      if (Value v = get(o))
-        ins.push_back(v);
-      else
-        return {};
-    return tensor::ConcatOp::create(b, l, tensorType(n->type), n->ints[0], ins);
-  }
+  case NodeKind::ExpandDims:
+    return expandUnitDims(get(n->operands[0]), n->type, n->ints, l);
+  case NodeKind::Concat:
+    return tensor::ConcatOp::create(b, l, tensorType(n->type), n->ints[0],
+                                    getAll(n->operands));
   case NodeKind::Slice:
     return emitSlice(n);
   case NodeKind::DynIndex:
@@ -560,36 +606,24 @@ Value EntryGen::emit(const Node *n) {
   case NodeKind::Gather:
     return emitGather(n);
   case NodeKind::Scan:
-  case NodeKind::AssocScan: {
-    // Only reached through emitCaptures; results are read by *Result nodes.
-    Operation *op = regionOp(n);
-    return op && op->getNumResults() ? op->getResult(0) : Value();
-  }
+  case NodeKind::AssocScan:
+    // No value of its own: *Result nodes read its results.
+    regionOp(n);
+    return {};
   case NodeKind::ScanResult:
-  case NodeKind::AssocScanResult: {
-    Operation *op = regionOp(n->operands[0]);
-    if (!op)
-      return {};
-    return op->getResult(n->ints[0]);
+  case NodeKind::AssocScanResult:
+    return regionOp(n->operands[0])->getResult(n->ints[0]);
   }
-  }
-  return {};
+  llvm_unreachable("unknown NodeKind");
 }
 
 Value EntryGen::emitUnary(const Node *n) {
   Value x = get(n->operands[0]);
-  if (!x)
-    return {};
   UnaryFn fn = n->unaryFn();
-  DType dt = n->operands[0]->type.dtype;
-  bool fl = isFloat(dt);
-  if (!fl && fn != UnaryFn::Neg && fn != UnaryFn::Not && fn != UnaryFn::Abs &&
-      fn != UnaryFn::Relu)
-    return error(n, Twine(unaryFnName(fn)) +
-                        " expects a float operand, found " + dtypeName(dt));
-  auto body = [&, fn, fl](OpBuilder &nb, Location l, ValueRange a) -> Value {
+  auto body = [fn](OpBuilder &nb, Location l, ValueRange a) -> Value {
     Value v = a[0];
     mlir::Type t = v.getType();
+    bool fl = isa<FloatType>(t);
     auto cst = [&](double c) -> Value {
       if (fl)
         return arith::ConstantOp::create(nb, l, nb.getFloatAttr(t, c));
@@ -639,9 +673,7 @@ Value EntryGen::emitUnary(const Node *n) {
                                    math::Log1pOp::create(nb, l, e));
     }
     case UnaryFn::Relu:
-      if (fl)
-        return arith::MaximumFOp::create(nb, l, v, cst(0));
-      return arith::MaxSIOp::create(nb, l, v, cst(0));
+      return binaryScalar(nb, l, BinaryFn::Max, v, cst(0));
     case UnaryFn::Abs:
       if (fl)
         return math::AbsFOp::create(nb, l, v);
@@ -653,149 +685,27 @@ Value EntryGen::emitUnary(const Node *n) {
     case UnaryFn::Erf:
       return math::ErfOp::create(nb, l, v);
     }
-    return v;
+    llvm_unreachable("unknown UnaryFn");
   };
-  return elementwise(n, ValueRange{x}, n->operands, body);
-}
-
-Value EntryGen::emitBinary(const Node *n) {
-  Value x = get(n->operands[0]), y = get(n->operands[1]);
-  if (!x || !y)
-    return {};
-  BinaryFn fn = n->binaryFn();
-  DType dt = n->operands[0]->type.dtype;
-  bool fl = isFloat(dt), isBool = dt == DType::Bool;
-  auto body = [fn, fl, isBool](OpBuilder &nb, Location l,
-                               ValueRange a) -> Value {
-    Value p = a[0], q = a[1];
-    using FP = arith::CmpFPredicate;
-    using IP = arith::CmpIPredicate;
-    auto cmp = [&](FP f, IP si, IP ui) -> Value {
-      if (fl)
-        return arith::CmpFOp::create(nb, l, f, p, q);
-      return arith::CmpIOp::create(nb, l, isBool ? ui : si, p, q);
-    };
-    switch (fn) {
-    case BinaryFn::Add:
-      return fl ? (Value)arith::AddFOp::create(nb, l, p, q)
-                : (Value)arith::AddIOp::create(nb, l, p, q);
-    case BinaryFn::Sub:
-      return fl ? (Value)arith::SubFOp::create(nb, l, p, q)
-                : (Value)arith::SubIOp::create(nb, l, p, q);
-    case BinaryFn::Mul:
-      return fl ? (Value)arith::MulFOp::create(nb, l, p, q)
-                : (Value)arith::MulIOp::create(nb, l, p, q);
-    case BinaryFn::Div:
-      return fl ? (Value)arith::DivFOp::create(nb, l, p, q)
-                : (Value)arith::DivSIOp::create(nb, l, p, q);
-    case BinaryFn::Pow:
-      return fl ? (Value)math::PowFOp::create(nb, l, p, q)
-                : (Value)math::IPowIOp::create(nb, l, p, q);
-    case BinaryFn::Max:
-      if (fl)
-        return arith::MaximumFOp::create(nb, l, p, q);
-      return isBool ? (Value)arith::OrIOp::create(nb, l, p, q)
-                    : (Value)arith::MaxSIOp::create(nb, l, p, q);
-    case BinaryFn::Min:
-      if (fl)
-        return arith::MinimumFOp::create(nb, l, p, q);
-      return isBool ? (Value)arith::AndIOp::create(nb, l, p, q)
-                    : (Value)arith::MinSIOp::create(nb, l, p, q);
-    case BinaryFn::Eq:
-      return cmp(FP::OEQ, IP::eq, IP::eq);
-    case BinaryFn::Ne:
-      return cmp(FP::UNE, IP::ne, IP::ne);
-    case BinaryFn::Lt:
-      return cmp(FP::OLT, IP::slt, IP::ult);
-    case BinaryFn::Le:
-      return cmp(FP::OLE, IP::sle, IP::ule);
-    case BinaryFn::Gt:
-      return cmp(FP::OGT, IP::sgt, IP::ugt);
-    case BinaryFn::Ge:
-      return cmp(FP::OGE, IP::sge, IP::uge);
-    case BinaryFn::And:
-      return arith::AndIOp::create(nb, l, p, q);
-    case BinaryFn::Or:
-      return arith::OrIOp::create(nb, l, p, q);
-    }
-    return p;
-  };
-  return elementwise(n, ValueRange{x, y}, n->operands, body);
-}
-
-Value EntryGen::castScalar(OpBuilder &nb, Location l, Value v, mlir::Type to,
-                           bool fromBool) {
-  mlir::Type from = v.getType();
-  if (from == to)
-    return v;
-  auto ff = dyn_cast<FloatType>(from), tf = dyn_cast<FloatType>(to);
-  if (ff && tf) {
-    if (tf.getWidth() > ff.getWidth())
-      return arith::ExtFOp::create(nb, l, to, v);
-    if (tf.getWidth() < ff.getWidth())
-      return arith::TruncFOp::create(nb, l, to, v);
-    // f16 <-> bf16: through f32.
-    Value w = arith::ExtFOp::create(nb, l, nb.getF32Type(), v);
-    return arith::TruncFOp::create(nb, l, to, w);
-  }
-  if (ff) {
-    if (to.isInteger(1))
-      return arith::CmpFOp::create(
-          nb, l, arith::CmpFPredicate::UNE, v,
-          arith::ConstantOp::create(nb, l, nb.getFloatAttr(from, 0)));
-    return arith::FPToSIOp::create(nb, l, to, v);
-  }
-  if (tf)
-    return fromBool ? (Value)arith::UIToFPOp::create(nb, l, to, v)
-                    : (Value)arith::SIToFPOp::create(nb, l, to, v);
-  // Integer to integer.
-  unsigned fw = from.getIntOrFloatBitWidth(), tw = to.getIntOrFloatBitWidth();
-  if (tw == 1)
-    return arith::CmpIOp::create(
-        nb, l, arith::CmpIPredicate::ne, v,
-        arith::ConstantOp::create(nb, l, nb.getIntegerAttr(from, 0)));
-  if (tw > fw)
-    return fromBool ? (Value)arith::ExtUIOp::create(nb, l, to, v)
-                    : (Value)arith::ExtSIOp::create(nb, l, to, v);
-  return arith::TruncIOp::create(nb, l, to, v);
+  return elementwise(n, ValueRange{x}, body);
 }
 
 Value EntryGen::emitCast(const Node *n) {
   Value x = get(n->operands[0]);
-  if (!x)
-    return {};
-  mlir::Type to = elementType(n->type.dtype);
-  bool fromBool = n->operands[0]->type.dtype == DType::Bool;
-  if (n->operands[0]->type.dtype == n->type.dtype &&
-      n->operands[0]->type.shape == n->type.shape)
+  if (n->operands[0]->type == n->type)
     return x;
-  return elementwise(
-      n, ValueRange{x}, n->operands,
-      [&, to, fromBool](OpBuilder &nb, Location l, ValueRange a) -> Value {
-        return castScalar(nb, l, a[0], to, fromBool);
-      });
-}
-
-/// The multiply-accumulate body of a contraction over `n` operands.
-static Value contractBody(OpBuilder &nb, Location l, ValueRange a) {
-  Value acc = a.back();
-  bool fl = isa<FloatType>(acc.getType());
-  Value prod = a[0];
-  for (Value v : a.drop_front().drop_back())
-    prod = fl ? (Value)arith::MulFOp::create(nb, l, prod, v)
-              : (Value)arith::MulIOp::create(nb, l, prod, v);
-  return fl ? (Value)arith::AddFOp::create(nb, l, acc, prod)
-            : (Value)arith::AddIOp::create(nb, l, acc, prod);
+  mlir::Type to = elementType(n->type.dtype);
+  return elementwise(n, ValueRange{x},
+                     [to](OpBuilder &nb, Location l, ValueRange a) {
+                       return castScalar(nb, l, a[0], to);
+                     });
 }
 
 Value EntryGen::emitMatMul(const Node *n) {
   const Node *an = n->operands[0], *bn = n->operands[1];
   Value a = get(an), bv = get(bn);
-  if (!a || !bv)
-    return {};
   Location l = loc(n);
-  mlir::Type elt = elementType(n->type.dtype);
-  Value init = filled(n->type, scalarConstant(elt, 0, 0, l), l);
+  Value init = zeros(n, l);
   RankedTensorType resType = tensorType(n->type);
   int64_t ra = an->type.rank(), rb = bn->type.rank(), r = n->type.rank();
   if (ra == 2 && rb == 2)
@@ -806,107 +716,70 @@ Value EntryGen::emitMatMul(const Node *n) {
     return linalg::BatchMatmulOp::create(b, l, TypeRange{resType},
                                          ValueRange{a, bv}, ValueRange{init})
         .getResult(0);
-  // General: dims d0..d(r-1) parallel, d(r) = K reduced.
-  auto operandMap = [&](const Shape &shape, bool isA) {
-    int64_t ro = shape.size();
-    SmallVector<AffineExpr> exprs;
-    for (int64_t i = 0; i < ro - 2; ++i) {
-      int64_t d = i + (r - 2) - (ro - 2);
-      if (shape[i] == Dim(1) && n->type.shape[d] != Dim(1))
-        exprs.push_back(b.getAffineConstantExpr(0));
-      else
-        exprs.push_back(b.getAffineDimExpr(d));
-    }
-    if (isA) {
-      exprs.push_back(b.getAffineDimExpr(r - 2));
-      exprs.push_back(b.getAffineDimExpr(r));
-    } else {
-      exprs.push_back(b.getAffineDimExpr(r));
-      exprs.push_back(b.getAffineDimExpr(r - 1));
-    }
+  // General: dims d0..d(r-1) parallel, d(r) = K reduced; batch dims
+  // broadcast as elementwise operands do.
+  Shape batch(n->type.shape.begin(), n->type.shape.end() - 2);
+  auto operandMap = [&](const Shape &shape, int64_t row, int64_t col) {
+    Shape opBatch(shape.begin(), shape.end() - 2);
+    SmallVector<AffineExpr> exprs(broadcastMap(opBatch, batch).getResults());
+    exprs.push_back(b.getAffineDimExpr(row));
+    exprs.push_back(b.getAffineDimExpr(col));
     return AffineMap::get(r + 1, 0, exprs, &ctx);
   };
-  SmallVector<AffineExpr> outExprs;
-  for (int64_t i = 0; i < r; ++i)
-    outExprs.push_back(b.getAffineDimExpr(i));
-  SmallVector<AffineMap> maps = {operandMap(an->type.shape, true),
-                                 operandMap(bn->type.shape, false),
-                                 AffineMap::get(r + 1, 0, outExprs, &ctx)};
+  SmallVector<AffineMap> maps = {
+      operandMap(an->type.shape, r - 2, r),
+      operandMap(bn->type.shape, r, r - 1),
+      AffineMap::get(r + 1, 0, b.getMultiDimIdentityMap(r).getResults(), &ctx)};
   SmallVector<utils::IteratorType> iters(r, utils::IteratorType::parallel);
   iters.push_back(utils::IteratorType::reduction);
-  return linalg::GenericOp::create(
-             b, l, TypeRange{resType}, ValueRange{a, bv}, ValueRange{init},
-             maps, iters,
-             [](OpBuilder &nb, Location nl, ValueRange args) {
-               linalg::YieldOp::create(nb, nl, contractBody(nb, nl, args));
-             })
+  return linalg::GenericOp::create(b, l, TypeRange{resType}, ValueRange{a, bv},
+                                   ValueRange{init}, maps, iters,
+                                   yieldContraction)
       .getResult(0);
 }
 
 Value EntryGen::emitEinsum(const Node *n) {
-  SmallVector<Value> ins;
-  for (const Node *o : n->operands)
-    if (Value v = get(o))
-      ins.push_back(v);
-    else
-      return {};
+  SmallVector<Value> ins = getAll(n->operands);
   Location l = loc(n);
-  std::string spec = n->name;
-  size_t arrow = spec.find("->");
-  if (arrow == std::string::npos)
-    return error(n, "einsum spec '" + spec + "' has no '->'");
-  std::string lhs = spec.substr(0, arrow), out = spec.substr(arrow + 2);
-  SmallVector<std::string> opSpecs;
-  for (size_t start = 0;;) {
-    size_t comma = lhs.find(',', start);
-    opSpecs.push_back(lhs.substr(start, comma - start));
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
-  }
-  if (opSpecs.size() != ins.size())
-    return error(n, "einsum spec '" + spec + "' does not match its operands");
+  // Sema gives the canonical spec: "ab,bc->ac", no spaces.
+  StringRef spec = n->name;
+  auto [lhs, out] = spec.split("->");
+  SmallVector<StringRef> opSpecs;
+  lhs.split(opSpecs, ',');
   // Loop dims: output letters, then the reduced ones in order of appearance.
-  std::string letters = out;
-  for (const std::string &s : opSpecs)
+  std::string letters = out.str();
+  for (StringRef s : opSpecs)
     for (char c : s)
       if (letters.find(c) == std::string::npos)
         letters.push_back(c);
   int64_t nd = letters.size();
-  auto mapOf = [&](const std::string &s) {
+  auto mapOf = [&](StringRef s) {
     SmallVector<AffineExpr> exprs;
     for (char c : s)
       exprs.push_back(b.getAffineDimExpr(letters.find(c)));
     return AffineMap::get(nd, 0, exprs, &ctx);
   };
   SmallVector<AffineMap> maps;
-  for (const std::string &s : opSpecs)
+  for (StringRef s : opSpecs)
     maps.push_back(mapOf(s));
   maps.push_back(mapOf(out));
   SmallVector<utils::IteratorType> iters;
   for (int64_t i = 0; i < nd; ++i)
     iters.push_back(i < (int64_t)out.size() ? utils::IteratorType::parallel
                                             : utils::IteratorType::reduction);
-  mlir::Type elt = elementType(n->type.dtype);
-  Value init = filled(n->type, scalarConstant(elt, 0, 0, l), l);
-  return linalg::GenericOp::create(
-             b, l, TypeRange{tensorType(n->type)}, ins, ValueRange{init}, maps,
-             iters,
-             [](OpBuilder &nb, Location nl, ValueRange args) {
-               linalg::YieldOp::create(nb, nl, contractBody(nb, nl, args));
-             })
+  Value init = zeros(n, l);
+  return linalg::GenericOp::create(b, l, TypeRange{tensorType(n->type)}, ins,
+                                   ValueRange{init}, maps, iters,
+                                   yieldContraction)
       .getResult(0);
 }
 
 Value EntryGen::emitReduce(const Node *n) {
   const Node *xn = n->operands[0];
   Value x = get(xn);
-  if (!x)
-    return {};
   Location l = loc(n);
   ReduceFn fn = n->reduceFn();
   mlir::Type elt = elementType(n->type.dtype);
-  bool fl = isa<FloatType>(elt);
   // The reduced type (axes removed), then keepdim's unit axes.
   seqc::Type reduced{n->type.dtype, {}};
   llvm::SmallDenseSet<int64_t> axes(n->ints.begin(), n->ints.end());
@@ -917,13 +790,13 @@ Value EntryGen::emitReduce(const Node *n) {
     else
       reduced.shape.push_back(xn->type.shape[i]);
   }
+  // Sema reduces numbers only (no bools), and Mean floats only.
   double inf = std::numeric_limits<double>::infinity();
-  unsigned width = fl ? 0 : elt.getIntOrFloatBitWidth();
-  int64_t imax = width >= 64  ? std::numeric_limits<int64_t>::max()
-                 : width == 1 ? 1
-                              : (int64_t(1) << (width - 1)) - 1;
-  int64_t imin = width == 1 ? 0 : -imax - 1;
+  unsigned width = elt.getIntOrFloatBitWidth();
+  int64_t imax = APInt::getSignedMaxValue(width).getSExtValue();
+  int64_t imin = APInt::getSignedMinValue(width).getSExtValue();
   Value identity;
+  BinaryFn combine = BinaryFn::Add;
   switch (fn) {
   case ReduceFn::Sum:
   case ReduceFn::Mean:
@@ -931,38 +804,21 @@ Value EntryGen::emitReduce(const Node *n) {
     break;
   case ReduceFn::Max:
     identity = scalarConstant(elt, -inf, imin, l);
+    combine = BinaryFn::Max;
     break;
   case ReduceFn::Min:
     identity = scalarConstant(elt, inf, imax, l);
+    combine = BinaryFn::Min;
     break;
   }
   Value init = filled(reduced, identity, l);
-  bool isBool = elt.isInteger(1);
-  Value r =
-      linalg::ReduceOp::create(
-          b, l, ValueRange{x}, ValueRange{init}, n->ints,
-          [&](OpBuilder &nb, Location nl, ValueRange a) {
-            Value v = a[0], acc = a[1], res;
-            switch (fn) {
-            case ReduceFn::Sum:
-            case ReduceFn::Mean:
-              res = fl ? (Value)arith::AddFOp::create(nb, nl, acc, v)
-                       : (Value)arith::AddIOp::create(nb, nl, acc, v);
-              break;
-            case ReduceFn::Max:
-              res = fl       ? (Value)arith::MaximumFOp::create(nb, nl, acc, v)
-                    : isBool ? (Value)arith::OrIOp::create(nb, nl, acc, v)
-                             : (Value)arith::MaxSIOp::create(nb, nl, acc, v);
-              break;
-            case ReduceFn::Min:
-              res = fl       ? (Value)arith::MinimumFOp::create(nb, nl, acc, v)
-                    : isBool ? (Value)arith::AndIOp::create(nb, nl, acc, v)
-                             : (Value)arith::MinSIOp::create(nb, nl, acc, v);
-              break;
-            }
-            linalg::YieldOp::create(nb, nl, res);
-          })
-          .getResult(0);
+  Value r = linalg::ReduceOp::create(
+                b, l, ValueRange{x}, ValueRange{init}, n->ints,
+                [&](OpBuilder &nb, Location nl, ValueRange a) {
+                  linalg::YieldOp::create(
+                      nb, nl, binaryScalar(nb, nl, combine, a[1], a[0]));
+                })
+                .getResult(0);
   if (fn == ReduceFn::Mean) {
     // Divide by the element count, which may be a runtime size.
     Value c;
@@ -971,8 +827,7 @@ Value EntryGen::emitReduce(const Node *n) {
     } else {
       Value i64 =
           arith::IndexCastOp::create(b, l, b.getI64Type(), dimValue(count));
-      c = fl ? (Value)arith::SIToFPOp::create(b, l, elt, i64)
-             : castScalar(b, l, i64, elt, false);
+      c = arith::SIToFPOp::create(b, l, elt, i64);
     }
     Value init2 = emptyTensor(reduced, l);
     SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(reduced.rank()));
@@ -982,8 +837,7 @@ Value EntryGen::emitReduce(const Node *n) {
             b, l, TypeRange{tensorType(reduced)}, ValueRange{r},
             ValueRange{init2}, maps, iters,
             [&](OpBuilder &nb, Location nl, ValueRange a) {
-              Value q = fl ? (Value)arith::DivFOp::create(nb, nl, a[0], c)
-                           : (Value)arith::DivSIOp::create(nb, nl, a[0], c);
+              Value q = arith::DivFOp::create(nb, nl, a[0], c);
               linalg::YieldOp::create(nb, nl, q);
             })
             .getResult(0);
@@ -1031,23 +885,25 @@ static bool groupDims(const Shape &src, const Shape &dst,
 Value EntryGen::emitReshape(const Node *n) {
   const Node *xn = n->operands[0];
   Value x = get(xn);
-  if (!x)
-    return {};
   Location l = loc(n);
   const Shape &src = xn->type.shape, &dst = n->type.shape;
   if (src == dst)
     return x;
   RankedTensorType resType = tensorType(n->type);
+  // To or from a scalar: every dim is 1.
+  if (src.empty())
+    return expandUnitDims(x, n->type, {}, l);
+  if (dst.empty())
+    return tensor::CollapseShapeOp::create(b, l, resType, x,
+                                           ArrayRef<ReassociationIndices>{});
   // Pure merges and splits: collapse each group to one dim, then expand it.
   SmallVector<ReassociationIndices> sg, dg;
-  if (src.empty() || dst.empty()) {
-    if (src.empty())
-      return expandUnitDims(x, n->type, {}, l);
-    return tensor::CollapseShapeOp::create(b, l, resType, x, sg);
-  }
   if (groupDims(src, dst, sg, dg)) {
+    auto merges = [](ArrayRef<ReassociationIndices> groups) {
+      return llvm::any_of(groups, [](auto &g) { return g.size() > 1; });
+    };
     Value v = x;
-    if (llvm::any_of(sg, [](auto &g) { return g.size() > 1; })) {
+    if (merges(sg)) {
       seqc::Type mid{n->type.dtype, {}};
       for (auto &g : sg) {
         Dim p(1);
@@ -1057,12 +913,8 @@ Value EntryGen::emitReshape(const Node *n) {
       }
       v = tensor::CollapseShapeOp::create(b, l, tensorType(mid), v, sg);
     }
-    if (llvm::any_of(dg, [](auto &g) { return g.size() > 1; })) {
-      SmallVector<OpFoldResult> outShape;
-      for (const Dim &d : dst)
-        outShape.push_back(foldResult(d));
-      v = tensor::ExpandShapeOp::create(b, l, resType, v, dg, outShape);
-    }
+    if (merges(dg))
+      v = tensor::ExpandShapeOp::create(b, l, resType, v, dg, foldResults(dst));
     return v;
   }
   SmallVector<Value> sizes;
@@ -1075,15 +927,12 @@ Value EntryGen::emitReshape(const Node *n) {
 }
 
 Value EntryGen::emitSlice(const Node *n) {
-  const Node *xn = n->operands[0];
-  Value x = get(xn);
-  if (!x)
-    return {};
+  Value x = get(n->operands[0]);
   SmallVector<OpFoldResult> offsets, sizes, strides;
-  for (int64_t i = 0; i < xn->type.rank(); ++i) {
-    offsets.push_back(foldResult(n->dims[3 * i]));
-    sizes.push_back(foldResult(n->dims[3 * i + 1]));
-    strides.push_back(foldResult(n->dims[3 * i + 2]));
+  for (size_t i = 0; i < n->dims.size(); i += 3) {
+    offsets.push_back(foldResult(n->dims[i]));
+    sizes.push_back(foldResult(n->dims[i + 1]));
+    strides.push_back(foldResult(n->dims[i + 2]));
   }
   return tensor::ExtractSliceOp::create(b, loc(n), tensorType(n->type), x,
                                         offsets, sizes, strides);
@@ -1092,27 +941,23 @@ Value EntryGen::emitSlice(const Node *n) {
 Value EntryGen::emitDynIndex(const Node *n) {
   const Node *xn = n->operands[0], *in = n->operands[1];
   Value x = get(xn);
-  if (!x)
-    return {};
   Location l = loc(n);
+  // `x[t]` in a scan reads at the step index itself.
   Value index;
-  if (in->kind == NodeKind::ScanIndex)
+  if (in->kind == NodeKind::ScanIndex) {
     index = stepIndex.lookup(in);
-  if (!index) {
-    Value t = get(in);
-    if (!t)
-      return {};
-    Value i = tensor::ExtractOp::create(b, l, t, ValueRange{});
+  } else {
+    Value i = tensor::ExtractOp::create(b, l, get(in), ValueRange{});
     index = arith::IndexCastOp::create(b, l, b.getIndexType(), i);
   }
   int64_t axis = n->ints[0];
-  SmallVector<OpFoldResult> offsets, sizes, strides;
+  SmallVector<OpFoldResult> offsets, sizes;
   for (int64_t i = 0; i < xn->type.rank(); ++i) {
     offsets.push_back(i == axis ? OpFoldResult(index) : b.getIndexAttr(0));
     sizes.push_back(i == axis ? b.getIndexAttr(1)
                               : foldResult(xn->type.shape[i]));
-    strides.push_back(b.getIndexAttr(1));
   }
+  SmallVector<OpFoldResult> strides(xn->type.rank(), b.getIndexAttr(1));
   return tensor::ExtractSliceOp::create(b, l, tensorType(n->type), x, offsets,
                                         sizes, strides);
 }
@@ -1120,14 +965,9 @@ Value EntryGen::emitDynIndex(const Node *n) {
 Value EntryGen::emitGather(const Node *n) {
   const Node *tn = n->operands[0], *in = n->operands[1];
   Value table = get(tn), idx = get(in);
-  if (!table || !idx)
-    return {};
   Location l = loc(n);
   int64_t r = n->type.rank(), ri = in->type.rank();
-  SmallVector<AffineExpr> inExprs;
-  for (int64_t i = 0; i < ri; ++i)
-    inExprs.push_back(b.getAffineDimExpr(i));
-  SmallVector<AffineMap> maps = {AffineMap::get(r, 0, inExprs, &ctx),
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(r).getMajorSubMap(ri),
                                  b.getMultiDimIdentityMap(r)};
   SmallVector<utils::IteratorType> iters(r, utils::IteratorType::parallel);
   Value init = emptyTensor(n->type, l);
@@ -1162,34 +1002,32 @@ void EntryGen::emitCaptures(const Node *region, ArrayRef<Node *> roots) {
         get(m); // Emitted here, before the region op.
       continue;
     }
-    for (Node *o : m->operands)
-      stack.push_back(o);
-    SmallVector<Node *> outer, inner;
-    regionRoots(m, outer, inner);
-    stack.append(outer.begin(), outer.end());
-    stack.append(inner.begin(), inner.end());
+    SmallVector<Node *> next(m->operands.begin(), m->operands.end());
+    regionRoots(m, next, next);
+    stack.append(next.begin(), next.end());
   }
 }
 
-Operation *EntryGen::emitScan(const Node *n) {
+Operation *EntryGen::regionOp(const Node *n) {
+  if (Operation *op = regionOps.lookup(n))
+    return op;
+  SmallVector<Node *> outer, inner;
+  regionRoots(n, outer, inner);
+  SmallVector<Value> operands = getAll(outer);
+  emitCaptures(n, inner);
+  Operation *op =
+      n->scan ? buildScan(n, operands) : buildAssocScan(n, operands);
+  seq::YieldOp::create(b, loc(n), getAll(inner));
+  b.setInsertionPointAfter(op);
+  regionOps[n] = op;
+  return op;
+}
+
+Operation *EntryGen::buildScan(const Node *n, ValueRange inits) {
   const ScanInfo &s = *n->scan;
   Location l = loc(n);
-  SmallVector<Value> inits;
-  for (const Node *i : s.inits)
-    if (Value v = get(i))
-      inits.push_back(v);
-    else
-      return {};
-  SmallVector<Node *> inner(s.newCarries.begin(), s.newCarries.end());
-  llvm::append_range(inner, s.stepOutputs);
-  emitCaptures(n, inner);
-  if (failed)
-    return {};
   Value length = dimValue(s.length);
-
-  SmallVector<mlir::Type> resultTypes;
-  for (Value v : inits)
-    resultTypes.push_back(v.getType());
+  SmallVector<mlir::Type> resultTypes(inits.getTypes());
   for (size_t j = 0; j < s.stepOutputs.size(); ++j) {
     seqc::Type t = s.stepOutputs[j]->type;
     t.shape.insert(t.shape.begin() + s.outputAxes[j], s.length);
@@ -1199,33 +1037,16 @@ Operation *EntryGen::emitScan(const Node *n) {
                                 s.outputAxes);
   mlir::Block *body = b.createBlock(&op.getBody());
   body->addArgument(b.getIndexType(), l);
-  for (size_t i = 0; i < s.carries.size(); ++i)
-    values[s.carries[i]] = body->addArgument(inits[i].getType(), l);
+  for (auto [carry, init] : llvm::zip_equal(s.carries, inits))
+    values[carry] = body->addArgument(init.getType(), l);
   if (s.index)
-    stepIndex[s.index] = body->getArgument(0);
-  SmallVector<Value> yielded;
-  for (const Node *v : inner)
-    if (Value y = get(v))
-      yielded.push_back(y);
-    else
-      return {};
-  seq::YieldOp::create(b, l, yielded);
-  b.setInsertionPointAfter(op);
+    stepIndex[s.index] = op.getStepArg();
   return op;
 }
 
-Operation *EntryGen::emitAssocScan(const Node *n) {
+Operation *EntryGen::buildAssocScan(const Node *n, ValueRange inputs) {
   const AssocScanInfo &s = *n->assoc;
   Location l = loc(n);
-  SmallVector<Value> inputs;
-  for (const Node *i : s.inputs)
-    if (Value v = get(i))
-      inputs.push_back(v);
-    else
-      return {};
-  emitCaptures(n, s.combined);
-  if (failed)
-    return {};
   auto op = seq::AssocScanOp::create(b, l, inputs, s.axis, s.reverse);
   mlir::Block *body = b.createBlock(&op.getCombiner());
   for (size_t i = 0; i < s.args.size(); ++i) {
@@ -1233,14 +1054,6 @@ Operation *EntryGen::emitAssocScan(const Node *n) {
     t.shape.erase(t.shape.begin() + s.axis);
     values[s.args[i]] = body->addArgument(tensorType(t), l);
   }
-  SmallVector<Value> yielded;
-  for (const Node *v : s.combined)
-    if (Value y = get(v))
-      yielded.push_back(y);
-    else
-      return {};
-  seq::YieldOp::create(b, l, yielded);
-  b.setInsertionPointAfter(op);
   return op;
 }
 
@@ -1252,18 +1065,12 @@ OwningOpRef<ModuleOp> seqc::mlirGen(MLIRContext &ctx, const Program &program,
                                     const std::string &fileName) {
   registerMLIRGenDialects(ctx);
   StringAttr file = StringAttr::get(&ctx, fileName);
-  Location modLoc = program.modelLoc.valid()
-                        ? (Location)FileLineColLoc::get(
-                              file, program.modelLoc.line, program.modelLoc.col)
-                        : (Location)UnknownLoc::get(&ctx);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(modLoc);
+  OwningOpRef<ModuleOp> module =
+      ModuleOp::create(toLocation(file, program.modelLoc));
   if (!program.modelName.empty())
     (*module)->setAttr("seq.model", StringAttr::get(&ctx, program.modelName));
-  for (const Entry &e : program.entries) {
-    EntryGen gen(ctx, program, e, file);
-    if (!gen.run(*module))
-      return nullptr;
-  }
+  for (const Entry &e : program.entries)
+    EntryGen(ctx, program, e, file).run(*module);
   if (failed(verify(*module)))
     return nullptr;
   return module;

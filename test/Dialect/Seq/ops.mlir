@@ -1,7 +1,8 @@
 // RUN: seq-opt %s | seq-opt | FileCheck %s
 // RUN: seq-opt %s --mlir-print-op-generic | seq-opt | FileCheck %s
 
-// Tests a scan with two carries and two per-step outputs at different axes.
+// Tests that a scan with two carries and two per-step outputs at different
+// axes round-trips.
 // CHECK-LABEL: func.func @scan
 // CHECK-SAME: (%[[LEN:.+]]: index, %[[H0:.+]]: tensor<4xf32>, %[[M0:.+]]: tensor<f32>)
 func.func @scan(%len: index, %h0: tensor<4xf32>, %m0: tensor<f32>)
@@ -17,8 +18,8 @@ func.func @scan(%len: index, %h0: tensor<4xf32>, %m0: tensor<f32>)
   return %r#0, %r#1, %r#2, %r#3 : tensor<4xf32>, tensor<f32>, tensor<?x4xf32>, tensor<4x?xf32>
 }
 
-// Tests a reverse scan over a constant length with a static time dimension
-// and no carries.
+// Tests that a reverse scan over a constant length, with a static time
+// dimension and no carries, round-trips.
 // CHECK-LABEL: func.func @reverse_static
 // CHECK: %[[C8:.+]] = arith.constant 8 : index
 // CHECK: seq.scan reverse %[[C8]] output_axes = [1] -> (tensor<2x8xf32>) {
@@ -31,7 +32,7 @@ func.func @reverse_static(%x: tensor<2xf32>) -> tensor<2x8xf32> {
   return %r : tensor<2x8xf32>
 }
 
-// Tests a scan with carries only (no per-step outputs).
+// Tests that a scan with carries only (no per-step outputs) round-trips.
 // CHECK-LABEL: func.func @carries_only
 // CHECK: seq.scan %{{.+}} carry(%{{.+}} : tensor<3xi64>) output_axes = [] -> (tensor<3xi64>)
 func.func @carries_only(%len: index, %c: tensor<3xi64>) -> tensor<3xi64> {
@@ -42,12 +43,16 @@ func.func @carries_only(%len: index, %c: tensor<3xi64>) -> tensor<3xi64> {
   return %r : tensor<3xi64>
 }
 
-// Tests an associative scan of two inputs (the affine pair monoid).
+// Tests that an associative scan of two inputs (the affine pair monoid)
+// round-trips.
 // CHECK-LABEL: func.func @assoc_scan
 // CHECK-SAME: (%[[A:.+]]: tensor<4x?xf32>, %[[B:.+]]: tensor<4x?xf32>)
 // CHECK: %[[R:.+]]:2 = seq.assoc_scan axis = 1 (%[[A]], %[[B]]) : tensor<4x?xf32>, tensor<4x?xf32> {
 // CHECK-NEXT: ^bb0(%[[A1:.+]]: tensor<4xf32>, %[[B1:.+]]: tensor<4xf32>, %[[A2:.+]]: tensor<4xf32>, %[[B2:.+]]: tensor<4xf32>):
-// CHECK: seq.yield %{{.+}}, %{{.+}} : tensor<4xf32>, tensor<4xf32>
+// CHECK: %[[AN:.+]] = linalg.mul ins(%[[A1]], %[[A2]]
+// CHECK: %[[P:.+]] = linalg.mul ins(%[[A2]], %[[B1]]
+// CHECK: %[[BN:.+]] = linalg.add ins(%[[P]], %[[B2]]
+// CHECK: seq.yield %[[AN]], %[[BN]] : tensor<4xf32>, tensor<4xf32>
 // CHECK: return %[[R]]#0, %[[R]]#1
 func.func @assoc_scan(%a: tensor<4x?xf32>, %b: tensor<4x?xf32>) -> (tensor<4x?xf32>, tensor<4x?xf32>) {
   %r:2 = seq.assoc_scan axis = 1 (%a, %b) : tensor<4x?xf32>, tensor<4x?xf32> {
@@ -61,7 +66,8 @@ func.func @assoc_scan(%a: tensor<4x?xf32>, %b: tensor<4x?xf32>) -> (tensor<4x?xf
   return %r#0, %r#1 : tensor<4x?xf32>, tensor<4x?xf32>
 }
 
-// Tests a reverse associative scan of one rank-1 input (slices are rank 0).
+// Tests that a reverse associative scan of one rank-1 input (slices are
+// rank 0) round-trips.
 // CHECK-LABEL: func.func @assoc_scan_reverse
 // CHECK: seq.assoc_scan reverse axis = 0 (%{{.+}}) : tensor<?xi32> {
 // CHECK-NEXT: ^bb0(%{{.+}}: tensor<i32>, %{{.+}}: tensor<i32>):
@@ -73,10 +79,11 @@ func.func @assoc_scan_reverse(%x: tensor<?xi32>) -> tensor<?xi32> {
   return %r : tensor<?xi32>
 }
 
-// Tests softmax on f32 and bf16.
+// Tests that softmax on f32 and bf16 round-trips.
 // CHECK-LABEL: func.func @softmax
-// CHECK: seq.softmax %{{.+}} {axis = 2 : i64} : tensor<2x?x?xf32> -> tensor<2x?x?xf32>
-// CHECK: seq.softmax %{{.+}} {axis = 0 : i64} : tensor<8xbf16> -> tensor<8xbf16>
+// CHECK-SAME: (%[[S:.+]]: tensor<2x?x?xf32>, %[[V:.+]]: tensor<8xbf16>)
+// CHECK: seq.softmax %[[S]] {axis = 2 : i64} : tensor<2x?x?xf32> -> tensor<2x?x?xf32>
+// CHECK: seq.softmax %[[V]] {axis = 0 : i64} : tensor<8xbf16> -> tensor<8xbf16>
 func.func @softmax(%s: tensor<2x?x?xf32>, %v: tensor<8xbf16>) -> (tensor<2x?x?xf32>, tensor<8xbf16>) {
   %p = seq.softmax %s {axis = 2 : i64} : tensor<2x?x?xf32> -> tensor<2x?x?xf32>
   %q = seq.softmax %v {axis = 0 : i64} : tensor<8xbf16> -> tensor<8xbf16>
