@@ -5,7 +5,8 @@ BUILD     ?= build
 LLVM_BIN  := /usr/lib/llvm-22/bin
 PACKAGES  := llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 \
              lld-22 libclang-rt-22-dev flex bison cmake ninja-build \
-             libdlpack-dev libgtest-dev libbenchmark-dev python3-numpy
+             libdlpack-dev libgtest-dev libbenchmark-dev python3-numpy \
+             python3-matplotlib libopenblas0
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SEQC      := $(BUILD)/bin/seqc
 
@@ -47,6 +48,14 @@ demo: build
 	  --work $(BUILD)/demo -B 2 -T 16
 	$(BUILD)/bin/seqrt-run $(BUILD)/demo/libllama.so --weights=$(BUILD)/demo/llama_B2_T16.safetensors \
 	  --input x=$(BUILD)/demo/llama_B2_T16_x.npy --bench=20
+
+# CPU benchmarks (bench/README.md): compile time of every example, models
+# against NumPy, elementwise chains against copy bandwidth. Prints the tables
+# and writes bench/results/cpu-DATE.json and .png; about 3 minutes.
+.PHONY: bench
+bench: build
+	/usr/bin/python3 bench/run.py --seqc $(SEQC) --seqrt-run $(BUILD)/bin/seqrt-run \
+	  --work $(BUILD)/bench
 
 # Runs the front-end fuzzer (see fuzz/README.md) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 600

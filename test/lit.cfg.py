@@ -19,6 +19,8 @@ config.substitutions.append(("%testinputs", os.path.join(config.test_source_root
 # Debian's python3-numpy belongs to /usr/bin/python3, which lit also uses.
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+# `seqc run` caches compiled libraries: keep the tests' cache in the build.
+config.environment["SEQC_CACHE_DIR"] = os.path.join(config.seq_obj_root, "test", "seqc-cache")
 
 llvm_config.with_system_environment(["HOME", "TMPDIR"])
 llvm_config.use_default_substitutions()

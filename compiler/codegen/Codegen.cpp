@@ -1,14 +1,8 @@
 //===- Codegen.cpp - Native objects and shared libraries -----------------===//
 //
-// See Codegen.h. The metadata JSON, read by runtime/lib/Library.c:
-//   {"abi":1, "model":"lstm", "dims":["B","T"],
-//    "weights":[{"name":"w","dtype":"f32","shape":[64,256]}, ...],
-//    "entries":[{"name":"forward", "weights":[0,3,...],
-//                "inputs":[{"name":"x","dtype":"f32","dims":[-1,-2,64]}],
-//                "outputs":[{"name":"out","dtype":"f32","dims":[-1,-2,64]}]}]}
-// Dims are constants (>= 0) or SEQRT_DIM_SYM(k) = -(k + 1) for the file's
-// dim k; an entry's "weights" index the model's weights, in the order the
-// entry's function takes them.
+// The glue that the runtime's shim and C callers call, the object file and
+// the link; see Codegen.h. Interface.cpp describes the library, Header.cpp
+// writes its C header.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,7 +21,6 @@
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
@@ -36,163 +29,141 @@
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 
-#include <map>
-
 using namespace mlir;
 
 namespace seqc {
 
-static bool dimCode(const Dim &d, const std::map<std::string, int> &dimIndex,
-                    int64_t &out) {
-  if (auto c = d.constant()) {
-    out = *c;
-    return *c >= 0;
-  }
-  if (auto s = d.asSymbol()) {
-    auto it = dimIndex.find(*s);
-    if (it == dimIndex.end())
-      return false;
-    out = -(int64_t)it->second - 1;
-    return true;
-  }
-  return false;
+/// Declares `name` in the module unless it is there already.
+static LLVM::LLVMFuncOp declare(OpBuilder &b, ModuleOp module, StringRef name,
+                                LLVM::LLVMFunctionType type) {
+  if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
+    return fn;
+  return LLVM::LLVMFuncOp::create(b, module.getLoc(), name, type);
 }
 
-bool buildModelMetadata(const Program &program, ModuleOp seqModule,
-                        std::string &json, std::vector<std::string> &entries,
-                        std::string &err) {
-  std::map<std::string, int> dimIndex, weightIndex;
-  llvm::json::Array dims, weights, entryArr;
-  for (size_t k = 0; k < program.dimNames.size(); ++k) {
-    dimIndex[program.dimNames[k]] = (int)k;
-    dims.push_back(program.dimNames[k]);
-  }
-  for (size_t i = 0; i < program.weights.size(); ++i) {
-    const auto &[name, type] = program.weights[i];
-    weightIndex[name] = (int)i;
-    llvm::json::Array shape;
-    for (const Dim &d : type.shape) {
-      auto c = d.constant();
-      if (!c) {
-        err = "weight '" + name + "' has a runtime shape " + shapeStr(type.shape);
-        return false;
-      }
-      shape.push_back(*c);
-    }
-    weights.push_back(llvm::json::Object{
-        {"name", name}, {"dtype", dtypeName(type.dtype)}, {"shape", std::move(shape)}});
-  }
-  auto argDesc = [&](const std::string &what, const std::string &name,
-                     const Type &type, llvm::json::Object &out) {
-    llvm::json::Array ds;
-    for (const Dim &d : type.shape) {
-      int64_t code;
-      if (!dimCode(d, dimIndex, code)) {
-        err = what + " '" + name + "' has dim " + d.str() +
-              ", which is neither a constant nor a dim symbol: the library "
-              "ABI cannot describe it yet";
-        return false;
-      }
-      ds.push_back(code);
-    }
-    out = llvm::json::Object{
-        {"name", name}, {"dtype", dtypeName(type.dtype)}, {"dims", std::move(ds)}};
-    return true;
+/// Defines `name` of type `type` as a call to `callee` on the arguments
+/// `makeArgs` builds from the function's own, returning what it returns.
+static void defineForwarder(
+    OpBuilder &b, ModuleOp module, StringRef name, LLVM::LLVMFunctionType type,
+    LLVM::LLVMFuncOp callee,
+    llvm::function_ref<SmallVector<Value>(mlir::Block *)> makeArgs) {
+  Location loc = module.getLoc();
+  auto fn = LLVM::LLVMFuncOp::create(b, loc, name, type);
+  mlir::Block *body = fn.addEntryBlock(b);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(body);
+  auto call = LLVM::CallOp::create(b, loc, callee, makeArgs(body));
+  LLVM::ReturnOp::create(b, loc, call.getResults());
+}
+
+/// The named C functions of docs/codegen.md, "The C API": thin forwarders
+/// to the shim's hidden seqrt_shim_* functions (runtime/lib/Library.c),
+/// which go the way seqrt_library()'s descriptor goes.
+static void addNamedFunctions(OpBuilder &b, ModuleOp module,
+                              const LibraryInterface &lib) {
+  MLIRContext *ctx = module.getContext();
+  Location loc = module.getLoc();
+  auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+  auto voidTy = LLVM::LLVMVoidType::get(ctx);
+  auto i32Ty = b.getI32Type(), i64Ty = b.getI64Type();
+  auto fnTy = [&](mlir::Type result, ArrayRef<mlir::Type> params) {
+    return LLVM::LLVMFunctionType::get(result, params);
   };
-  for (const Entry &e : program.entries) {
-    auto fn = seqModule.lookupSymbol<func::FuncOp>(e.name);
-    if (!fn) {
-      err = "no function for entry '" + e.name + "'";
-      return false;
-    }
-    llvm::json::Array ws, ins, outs;
-    for (unsigned a = 0; a < fn.getNumArguments(); ++a)
-      if (auto w = fn.getArgAttrOfType<StringAttr>(a, "seq.weight")) {
-        auto it = weightIndex.find(w.str());
-        if (it == weightIndex.end()) {
-          err = "entry '" + e.name + "' takes unknown weight '" + w.str() + "'";
-          return false;
-        }
-        ws.push_back(it->second);
-      }
-    for (const Node *in : e.inputs) {
-      llvm::json::Object o;
-      if (!argDesc("input", in->name, in->type, o))
-        return false;
-      ins.push_back(std::move(o));
-    }
-    for (size_t r = 0; r < e.results.size(); ++r) {
-      llvm::json::Object o;
-      if (!argDesc("output", e.resultNames[r], e.results[r]->type, o)) {
-        err = "entry '" + e.name + "': " + err;
-        return false;
-      }
-      outs.push_back(std::move(o));
-    }
-    entryArr.push_back(llvm::json::Object{{"name", e.name},
-                                          {"weights", std::move(ws)},
-                                          {"inputs", std::move(ins)},
-                                          {"outputs", std::move(outs)}});
-    entries.push_back(e.name);
+  auto passThrough = [](mlir::Block *body) {
+    return SmallVector<Value>(body->getArguments());
+  };
+  const std::string &P = lib.prefix;
+
+  // DLDevice {int32, int32} travels by value as one i64 in the C calling
+  // conventions of x86-64 (SysV) and AArch64, so create forwards an i64.
+  auto createTy = fnTy(i32Ty, {ptrTy, i64Ty, ptrTy});
+  defineForwarder(b, module, P + "_create", createTy,
+                  declare(b, module, "seqrt_shim_create", createTy),
+                  passThrough);
+  auto destroyTy = fnTy(voidTy, {ptrTy});
+  defineForwarder(b, module, P + "_destroy", destroyTy,
+                  declare(b, module, "seqrt_shim_destroy", destroyTy),
+                  passThrough);
+  auto errorTy = fnTy(ptrTy, {});
+  defineForwarder(b, module, P + "_last_error", errorTy,
+                  declare(b, module, "seqrt_last_error", errorTy), passThrough);
+
+  // P_<entry>(m, in..., out...): seqrt_shim_call(k, m, {in...}, {out...}).
+  auto call = declare(b, module, "seqrt_shim_call",
+                      fnTy(i32Ty, {i32Ty, ptrTy, ptrTy, ptrTy}));
+  for (size_t k = 0; k < lib.entries.size(); ++k) {
+    const LibraryEntry &e = lib.entries[k];
+    size_t nIn = e.inputs.size(), nOut = e.outputs.size();
+    SmallVector<mlir::Type> params(1 + nIn + nOut, ptrTy);
+    defineForwarder(
+        b, module, P + "_" + e.name, fnTy(i32Ty, params), call,
+        [&](mlir::Block *body) {
+          // A stack array of the arguments [first, first + n), or null.
+          auto array = [&](size_t first, size_t n) -> Value {
+            if (n == 0)
+              return LLVM::ZeroOp::create(b, loc, ptrTy);
+            Value size = LLVM::ConstantOp::create(b, loc, i64Ty, (int64_t)n);
+            Value a = LLVM::AllocaOp::create(b, loc, ptrTy, ptrTy, size);
+            for (size_t i = 0; i < n; ++i) {
+              Value slot = LLVM::GEPOp::create(
+                  b, loc, ptrTy, ptrTy, a, ArrayRef<LLVM::GEPArg>{(int32_t)i});
+              LLVM::StoreOp::create(b, loc, body->getArgument(first + i), slot);
+            }
+            return a;
+          };
+          Value index = LLVM::ConstantOp::create(b, loc, i32Ty, (int64_t)k);
+          return SmallVector<Value>{index, body->getArgument(0), array(1, nIn),
+                                    array(1 + nIn, nOut)};
+        });
   }
-  llvm::json::Object root{{"abi", 1},
-                          {"model", program.modelName},
-                          {"dims", std::move(dims)},
-                          {"weights", std::move(weights)},
-                          {"entries", std::move(entryArr)}};
-  json.clear();
-  llvm::raw_string_ostream os(json);
-  os << llvm::json::Value(std::move(root));
-  return true;
 }
 
-bool addLibraryGlue(ModuleOp module, const std::string &json,
-                    const std::vector<std::string> &entries, std::string &err) {
+bool addLibraryGlue(ModuleOp module, const LibraryInterface &lib,
+                    std::string &err) {
   MLIRContext *ctx = module.getContext();
   OpBuilder b(ctx);
   Location loc = module.getLoc();
   b.setInsertionPointToEnd(module.getBody());
   auto ptrTy = LLVM::LLVMPointerType::get(ctx);
   auto voidTy = LLVM::LLVMVoidType::get(ctx);
-  auto i64Ty = b.getI64Type();
 
+  // seq_<entry>_packed(args): _mlir_ciface_<entry>(args[0], args[1], ...).
   std::vector<std::string> packedNames;
-  for (const std::string &name : entries) {
+  for (const LibraryEntry &e : lib.entries) {
     auto callee =
-        module.lookupSymbol<LLVM::LLVMFuncOp>("_mlir_ciface_" + name);
+        module.lookupSymbol<LLVM::LLVMFuncOp>("_mlir_ciface_" + e.name);
     if (!callee) {
-      err = "no C interface function for entry '" + name + "'";
+      err = "no C interface function for entry '" + e.name + "'";
       return false;
     }
     auto calleeTy = callee.getFunctionType();
     for (mlir::Type t : calleeTy.getParams())
       if (!isa<LLVM::LLVMPointerType>(t)) {
-        err = "entry '" + name + "': C interface takes a non-pointer argument";
+        err =
+            "entry '" + e.name + "': C interface takes a non-pointer argument";
         return false;
       }
-    std::string packed = "seq_" + name + "_packed";
-    auto fnTy = LLVM::LLVMFunctionType::get(voidTy, {ptrTy});
-    auto fn = LLVM::LLVMFuncOp::create(b, loc, packed, fnTy);
-    mlir::Block *body = fn.addEntryBlock(b);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(body);
-    SmallVector<Value> args;
-    for (unsigned i = 0; i < calleeTy.getNumParams(); ++i) {
-      Value idx = LLVM::ConstantOp::create(b, loc, i64Ty, b.getI64IntegerAttr(i));
-      Value slot = LLVM::GEPOp::create(b, loc, ptrTy, ptrTy, body->getArgument(0),
-                                         ValueRange{idx});
-      args.push_back(LLVM::LoadOp::create(b, loc, ptrTy, slot));
-    }
-    LLVM::CallOp::create(b, loc, callee, args);
-    LLVM::ReturnOp::create(b, loc, ValueRange{});
-    packedNames.push_back(packed);
+    packedNames.push_back("seq_" + e.name + "_packed");
+    defineForwarder(
+        b, module, packedNames.back(),
+        LLVM::LLVMFunctionType::get(voidTy, {ptrTy}), callee,
+        [&](mlir::Block *body) {
+          SmallVector<Value> args;
+          for (unsigned i = 0; i < calleeTy.getNumParams(); ++i) {
+            Value slot =
+                LLVM::GEPOp::create(b, loc, ptrTy, ptrTy, body->getArgument(0),
+                                    ArrayRef<LLVM::GEPArg>{(int32_t)i});
+            args.push_back(LLVM::LoadOp::create(b, loc, ptrTy, slot));
+          }
+          return args;
+        });
   }
 
   // seq_entry_table: the packed functions, in metadata entry order.
   auto tableTy = LLVM::LLVMArrayType::get(ptrTy, packedNames.size());
   auto table = LLVM::GlobalOp::create(b, loc, tableTy, /*isConstant=*/true,
-                                        LLVM::Linkage::External,
-                                        "seq_entry_table", Attribute());
+                                      LLVM::Linkage::External,
+                                      "seq_entry_table", Attribute());
   {
     OpBuilder::InsertionGuard guard(b);
     mlir::Block *init = b.createBlock(&table.getInitializerRegion());
@@ -201,18 +172,20 @@ bool addLibraryGlue(ModuleOp module, const std::string &json,
     for (size_t i = 0; i < packedNames.size(); ++i) {
       Value addr = LLVM::AddressOfOp::create(b, loc, ptrTy, packedNames[i]);
       arr = LLVM::InsertValueOp::create(b, loc, arr, addr,
-                                          ArrayRef<int64_t>{(int64_t)i});
+                                        ArrayRef<int64_t>{(int64_t)i});
     }
     LLVM::ReturnOp::create(b, loc, arr);
   }
 
   // seq_model_metadata: the JSON, NUL-terminated.
-  std::string text = json;
+  std::string text = metadataJSON(lib);
   text.push_back('\0');
   auto strTy = LLVM::LLVMArrayType::get(b.getI8Type(), text.size());
   LLVM::GlobalOp::create(b, loc, strTy, /*isConstant=*/true,
-                           LLVM::Linkage::External, "seq_model_metadata",
-                           b.getStringAttr(text));
+                         LLVM::Linkage::External, "seq_model_metadata",
+                         b.getStringAttr(text));
+
+  addNamedFunctions(b, module, lib);
   return true;
 }
 
@@ -240,8 +213,8 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       triple, native ? llvm::sys::getHostCPUName() : llvm::StringRef(cpu),
-      features.getString(), options,
-      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Default));
+      features.getString(), options, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Default));
   if (!tm) {
     err = "cannot create a target machine for " + triple.str();
     return false;
@@ -288,7 +261,8 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
 }
 
 bool linkSharedLibrary(const std::string &objPath, const std::string &outPath,
-                       const std::string &runtimeDir, std::string &err) {
+                       const std::string &runtimeDir,
+                       const LibraryInterface &lib, std::string &err) {
   std::string archive = runtimeDir + "/libseqrt_static.a";
   if (!llvm::sys::fs::exists(archive)) {
     err = "cannot find the runtime '" + archive +
@@ -300,7 +274,7 @@ bool linkSharedLibrary(const std::string &objPath, const std::string &outPath,
     err = "cannot find 'cc' on PATH to link '" + outPath + "'";
     return false;
   }
-  // Only seqrt_library is exported.
+  // Only seqrt_library and the named C functions are exported.
   llvm::SmallString<128> script;
   int fd;
   if (auto ec = llvm::sys::fs::createTemporaryFile("seqc-exports", "map", fd,
@@ -310,7 +284,12 @@ bool linkSharedLibrary(const std::string &objPath, const std::string &outPath,
   }
   {
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    os << "{\n  global: seqrt_library;\n  local: *;\n};\n";
+    const std::string &P = lib.prefix;
+    os << "{\n  global:\n    seqrt_library;\n    " << P << "_create;\n    " << P
+       << "_destroy;\n    " << P << "_last_error;\n";
+    for (const LibraryEntry &e : lib.entries)
+      os << "    " << P << "_" << e.name << ";\n";
+    os << "  local: *;\n};\n";
   }
   std::vector<std::string> argv = {*cc,
                                    "-shared",

@@ -1,19 +1,22 @@
 //===- Codegen.h - Native objects and shared libraries ----------*- C++ -*-===//
 //
-// The last stage of `seqc FILE.seq -o libNAME.so`:
-//  1. buildModelMetadata: JSON that describes the model (dims, weights,
-//     entries with their inputs and outputs), read at load time by the
-//     runtime's generic shim (runtime/lib/Library.c);
+// The last stages of `seqc FILE.seq -o libNAME.so` (docs/codegen.md):
+//  1. buildLibraryInterface (before lowering): what the library exposes,
+//     its dims, weights and entries with their argument signatures, and the
+//     prefix of its C functions; metadataJSON describes it to the runtime's
+//     generic shim (runtime/lib/Library.c) and buildHeader to C callers
+//     (`NAME.h`, also `--emit=header`);
 //  2. addLibraryGlue: adds to the LLVM-dialect module, per entry,
 //     `void seq_<entry>_packed(void **args)` (args[0]: the result struct,
 //     then one memref descriptor pointer per weight and input, calling
 //     `_mlir_ciface_<entry>`), the table `seq_entry_table` of those
-//     functions (metadata entry order) and the NUL-terminated string
-//     `seq_model_metadata`;
+//     functions (metadata entry order), the NUL-terminated string
+//     `seq_model_metadata`, and the named C functions (`NAME_create`,
+//     `NAME_<entry>`, ...), which forward to the shim;
 //  3. emitObjectFile: translates to LLVM IR, optimizes at -O2 and writes a
 //     PIC object for the host;
 //  4. linkSharedLibrary: `cc -shared` with libseqrt_static.a, exporting only
-//     `seqrt_library`.
+//     `seqrt_library` and the named C functions.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,18 +32,61 @@
 
 namespace seqc {
 
-/// Collects, from the seq-level module (before lowering), the weights each
-/// entry takes (their `seq.weight` names, in argument order) and builds the
-/// metadata JSON. False with `err` set when an entry cannot be described
-/// (an output dim that is neither a constant nor a dim symbol).
-bool buildModelMetadata(const Program &program, mlir::ModuleOp seqModule,
-                        std::string &json, std::vector<std::string> &entries,
-                        std::string &err);
+/// A weight or an entry's argument as the library describes it. Each dim is
+/// a constant (>= 0) or SEQRT_DIM_SYM(k) = -(k + 1) for the model's dim k.
+struct LibraryArg {
+  std::string name;
+  std::string dtype; // "f32", "i64", "bool", ...
+  std::vector<int64_t> dims;
+};
 
-/// Adds the packed wrappers, `seq_entry_table` and `seq_model_metadata` to
-/// the LLVM-dialect module.
-bool addLibraryGlue(mlir::ModuleOp llvmModule, const std::string &json,
-                    const std::vector<std::string> &entries, std::string &err);
+struct LibraryEntry {
+  std::string name;
+  /// Indices into LibraryInterface::weights, in the order the entry's
+  /// function takes them.
+  std::vector<int> weights;
+  std::vector<LibraryArg> inputs, outputs;
+};
+
+/// What a generated library exposes.
+struct LibraryInterface {
+  std::string model;
+  /// The C identifier the named functions start with: `gla` for
+  /// `gla_create`, `gla_forward`, ...
+  std::string prefix;
+  std::vector<std::string> dims;
+  std::vector<LibraryArg> weights;
+  std::vector<LibraryEntry> entries;
+};
+
+/// NAME of a library or header path: `dir/libgla.so` and `gla.h` give `gla`;
+/// with `path` empty, the stem of `sourcePath`.
+std::string libraryName(const std::string &path, const std::string &sourcePath);
+
+/// `dir/NAME.h` for the library `dir/libNAME.so`.
+std::string libraryHeaderPath(const std::string &libPath);
+
+/// Describes `program` (the weights each entry takes come from the
+/// `seq.weight` arguments of the seq-level module) with the C prefix made
+/// from `name` (see libraryName). False with `err` set when an entry cannot
+/// be described (an output dim that is neither a constant nor a dim symbol)
+/// or a C function name would clash.
+bool buildLibraryInterface(const Program &program, mlir::ModuleOp seqModule,
+                           const std::string &name, LibraryInterface &lib,
+                           std::string &err);
+
+/// The JSON the runtime's shim reads (docs/codegen.md, "The metadata").
+std::string metadataJSON(const LibraryInterface &lib);
+
+/// The C header declaring the named functions, with each entry's
+/// arguments documented. `sourceName` is mentioned in its banner.
+std::string buildHeader(const LibraryInterface &lib,
+                        const std::string &sourceName);
+
+/// Adds the packed wrappers, `seq_entry_table`, `seq_model_metadata` and
+/// the named C functions to the LLVM-dialect module.
+bool addLibraryGlue(mlir::ModuleOp llvmModule, const LibraryInterface &lib,
+                    std::string &err);
 
 /// Translates, optimizes (-O2) and writes a host object file (PIC). `cpu`
 /// empty or "native": the host CPU and its features; otherwise that CPU
@@ -49,9 +95,11 @@ bool emitObjectFile(mlir::ModuleOp llvmModule, const std::string &sourceName,
                     const std::string &objPath, const std::string &cpu,
                     std::string &err);
 
-/// Links `objPath` with `runtimeDir`/libseqrt_static.a into `outPath`.
+/// Links `objPath` with `runtimeDir`/libseqrt_static.a into `outPath`,
+/// exporting `seqrt_library` and the named functions of `lib`.
 bool linkSharedLibrary(const std::string &objPath, const std::string &outPath,
-                       const std::string &runtimeDir, std::string &err);
+                       const std::string &runtimeDir,
+                       const LibraryInterface &lib, std::string &err);
 
 } // namespace seqc
 

@@ -5,7 +5,7 @@
 // tensors, naively and in double precision: elementwise ops with NumPy
 // broadcasting, matmul and einsum by loops, scans strictly step by step,
 // assoc_scan by applying the combiner in order. It is the correctness anchor
-// of the compiler (`seqc run --interpret`, later `--check`), so it shares no
+// of the compiler (`seqc run --interpret` and `--check`), so it shares no
 // code with the lowering and favours the obvious over the fast.
 //
 // Semantics worth knowing:

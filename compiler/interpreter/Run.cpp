@@ -1,4 +1,4 @@
-//===- Run.cpp - `seqc run`: inputs in, outputs out ------------------------===//
+//===- Run.cpp - `seqc run`: inputs in, outputs out -----------------------===//
 //
 // Input and weight gathering, dim binding, output files and the summary of
 // `seqc run`, shared by the interpreter and compiled libraries.
@@ -59,23 +59,22 @@ llvm::Expected<PreparedRun> seqc::prepareRun(const Program &p,
   if (!r.entry && o.entry.empty() && p.entries.size() == 1)
     r.entry = &p.entries[0];
   if (!r.entry)
-    return fail("model '" + p.modelName + "' has no entry '" + want +
-                "' (entries: " +
-                nameList(p.entries, [](const Entry &e) { return e.name; }) +
-                ")");
+    return fail(
+        "model '" + p.modelName + "' has no entry '" + want + "' (entries: " +
+        nameList(p.entries, [](const Entry &e) { return e.name; }) + ")");
   const Entry &e = *r.entry;
 
   // Inputs from files.
   r.inputs.resize(e.inputs.size());
   r.random.assign(e.inputs.size(), true);
-  for (const auto &[name, path] : o.inputs) {
+  for (const auto &input : o.inputs) {
+    const std::string &name = input.first, &path = input.second;
     auto it = llvm::find_if(e.inputs,
                             [&](const Node *in) { return in->name == name; });
     if (it == e.inputs.end())
-      return fail("entry '" + e.name + "' has no input '" + name +
-                  "' (inputs: " +
-                  nameList(e.inputs, [](const Node *in) { return in->name; }) +
-                  ")");
+      return fail(
+          "entry '" + e.name + "' has no input '" + name + "' (inputs: " +
+          nameList(e.inputs, [](const Node *in) { return in->name; }) + ")");
     size_t i = it - e.inputs.begin();
     if (!r.random[i])
       return fail("input '" + name + "' is given twice");

@@ -1,11 +1,14 @@
 //===- seqc.cpp - The seqc driver ----------------------------------------===//
 //
 // The product's command line: parses a .seq file, checks it, and prints a
-// stage (`--emit=ast|typed|seq`) or runs it (`seqc run ...`). See DESIGN.md
-// for the full command line.
+// stage (`--emit=...`), builds a library (`-o libNAME.so`) or runs it
+// (`seqc run ...`, compiled or interpreted). See DESIGN.md for the full
+// command line.
 //
 //===----------------------------------------------------------------------===//
 
+#include "BuildLibrary.h"
+#include "CompiledRun.h"
 #include "Driver.h"
 #include "Run.h"
 #include "Sema.h"
@@ -40,17 +43,27 @@
 using namespace seqc;
 
 static int usage() {
-  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
-               "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU]   (a shared library for seqrt-run)\n"
-               "       seqc run FILE.seq --interpret [run options] (see seqc run --help)\n";
+  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
+               "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU]   (a shared library and NAME.h)\n"
+               "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
 
 static const char *runUsage =
-    "usage: seqc run FILE.seq --interpret [--entry=NAME] [--weights=W.safetensors]\n"
+    "usage: seqc run FILE.seq [--entry=NAME] [--weights=W.safetensors]\n"
     "                [--input NAME=FILE.npy ...] [--random [--seed=N]]\n"
     "                [--dim NAME=VALUE ...] [--output=OUT.npy]\n"
-    "  --interpret       run the reference interpreter (the only mode so far)\n"
+    "                [--interpret | --check] [--bench=N] [--target=cpu]\n"
+    "                [--mcpu=native|CPU] [--no-cache] [-v]\n"
+    "  (default)         compile the model (cached) and run the compiled entry\n"
+    "  --interpret       run the reference interpreter instead\n"
+    "  --check           run both; fail if they differ beyond the tolerance\n"
+    "  --bench=N         time N runs of the compiled entry after a warm-up\n"
+    "  --target=cpu      where to run (cpu is the only target so far)\n"
+    "  --mcpu=CPU        the CPU to compile for (default: native)\n"
+    "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
+    "                    $XDG_CACHE_HOME/seqc, else ~/.cache/seqc\n"
+    "  -v                say on stderr whether the cache hit\n"
     "  --entry=NAME      the entry to run (default: forward, or the only one)\n"
     "  --weights=FILE    weights; without it, --random makes them up\n"
     "  --input N=F.npy   an input by name; with --random the others are random\n"
@@ -65,6 +78,20 @@ static bool readFile(const std::string &path, std::string &out) {
   std::ostringstream ss;
   ss << in.rdbuf();
   out = ss.str();
+  return true;
+}
+
+/// Writes `text` to `path`; false, with a message, when it cannot.
+static bool writeText(const std::string &path, const std::string &text) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
+  if (!ec)
+    os << text;
+  if (ec) {
+    std::cerr << "seqc: error: cannot write '" << path << "': " << ec.message()
+              << "\n";
+    return false;
+  }
   return true;
 }
 
@@ -91,15 +118,16 @@ static bool parseInt(const std::string &s, int64_t &out) {
   return true;
 }
 
-/// `seqc run FILE.seq ...`: runs an entry with the reference interpreter.
-static int runMain(const std::vector<std::string> &args) {
+/// `seqc run FILE.seq ...`: runs an entry, compiled or interpreted.
+static int runMain(const std::vector<std::string> &args, const char *argv0) {
   auto error = [](const std::string &msg) {
     std::cerr << "seqc: error: " << msg << "\n";
     return 1;
   };
-  RunOptions o;
+  CompiledRunOptions co;
+  RunOptions &o = co.run;
   std::string file;
-  bool interpret = false, check = false;
+  bool interpret = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     // `--flag=value` or `--flag value`.
@@ -123,7 +151,11 @@ static int runMain(const std::vector<std::string> &args) {
     if (a == "--interpret") {
       interpret = true;
     } else if (a == "--check") {
-      check = true;
+      co.check = true;
+    } else if (a == "--no-cache") {
+      co.noCache = true;
+    } else if (a == "-v") {
+      co.verbose = true;
     } else if (a == "--random") {
       o.random = true;
     } else if (value("--entry", v)) {
@@ -132,11 +164,29 @@ static int runMain(const std::vector<std::string> &args) {
       o.weights = v;
     } else if (value("--output", v) || value("-o", v)) {
       o.output = v;
+    } else if (value("--target", v)) {
+      co.target = v;
+    } else if (value("--mcpu", v)) {
+      co.mcpu = v;
+    } else if (value("--runtime-dir", v)) {
+      co.runtimeDir = v;
     } else if (value("--seed", v)) {
       int64_t seed;
       if (!parseInt(v, seed))
         return error("--seed expects an integer, got '" + v + "'");
       o.seed = (uint64_t)seed;
+    } else if (value("--bench", v)) {
+      if (!parseInt(v, co.bench) || co.bench < 1)
+        return error("--bench expects a positive number of runs, got '" + v +
+                     "'");
+    } else if (value("--check-tolerance", v)) {
+      // Undocumented in --help: scales --check's tolerances (0: exact), so
+      // that tests can see the comparison fail (docs/run.md).
+      char *end = nullptr;
+      co.checkTolerance = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || co.checkTolerance < 0)
+        return error("--check-tolerance expects a non-negative number, got '" +
+                     v + "'");
     } else if (value("--input", v)) {
       if (!splitAssign(v, name, val))
         return error("--input expects NAME=FILE.npy, got '" + v + "'");
@@ -158,9 +208,12 @@ static int runMain(const std::vector<std::string> &args) {
     std::cerr << runUsage;
     return 1;
   }
-  if (check || !interpret)
-    return error("compiled execution is not available yet; pass --interpret "
-                 "to run the reference interpreter");
+  if (interpret && co.check)
+    return error("--check runs the interpreter itself: drop --interpret");
+  if (interpret && co.bench)
+    return error("--bench times compiled code: drop --interpret");
+  if (llvm::Error e = checkRunTarget(co.target))
+    return error(llvm::toString(std::move(e)));
 
   std::string source;
   if (!readFile(file, source))
@@ -172,13 +225,16 @@ static int runMain(const std::vector<std::string> &args) {
   std::unique_ptr<Program> program = analyze(*module, diags);
   if (!program || diags.hasErrors())
     return 1;
-  return runInterpreter(*program, o, std::cout, std::cerr);
+  if (interpret)
+    return runInterpreter(*program, o, std::cout, std::cerr);
+  return runCompiled(*program, file, source, argv0, co, std::cout, std::cerr);
 }
 
 int main(int argc, char **argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "run")
-    return runMain(std::vector<std::string>(args.begin() + 1, args.end()));
+    return runMain(std::vector<std::string>(args.begin() + 1, args.end()),
+                   argv[0]);
   std::string file, emit, outPath, runtimeDir, mcpu;
   bool verify = false, debugInfo = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -213,14 +269,8 @@ int main(int argc, char **argv) {
     std::cerr << "seqc: error: --emit=" << emit << " needs -o OUT\n";
     return 2;
   }
-  if (emit == "lib" && runtimeDir.empty()) {
-    // build/bin/seqc -> build/lib/libseqrt_static.a
-    std::string exe =
-        llvm::sys::fs::getMainExecutable(argv[0], (void *)(intptr_t)&usage);
-    llvm::SmallString<256> dir(llvm::sys::path::parent_path(exe));
-    llvm::sys::path::append(dir, "..", "lib");
-    runtimeDir = dir.str().str();
-  }
+  if (emit == "lib" && runtimeDir.empty())
+    runtimeDir = defaultRuntimeDir(argv[0]);
   std::string source;
   if (!readFile(file, source)) {
     std::cerr << "seqc: error: cannot read '" << file << "'\n";
@@ -253,10 +303,28 @@ int main(int argc, char **argv) {
       printEntry(*program, e, std::cout);
     return 0;
   }
-  if (emit == "seq" || emit == "linalg" || emit == "llvm" || emit == "obj" ||
-      emit == "lib") {
+  if (emit == "obj" || emit == "lib") {
+    LibraryOptions lo;
+    lo.objectOnly = emit == "obj";
+    lo.runtimeDir = runtimeDir;
+    lo.mcpu = mcpu;
+    std::string err;
+    LibraryInterface iface;
+    if (!buildLibrary(*program, file, outPath, lo, err, &iface)) {
+      if (!err.empty())
+        std::cerr << "seqc: error: " << err << "\n";
+      return 1;
+    }
+    // `-o dir/libNAME.so` also writes dir/NAME.h.
+    if (emit == "lib" &&
+        !writeText(libraryHeaderPath(outPath), buildHeader(iface, file)))
+      return 1;
+    return 0;
+  }
+  if (emit == "seq" || emit == "linalg" || emit == "llvm" ||
+      emit == "header") {
     mlir::MLIRContext ctx;
-    if (emit != "seq") {
+    if (emit == "linalg" || emit == "llvm") {
       // The lowering pipelines need every upstream dialect's interfaces
       // (bufferization, conversion to LLVM) and the LLVM IR translations.
       mlir::DialectRegistry registry;
@@ -270,14 +338,18 @@ int main(int argc, char **argv) {
     auto mod = mlirGen(ctx, *program, file);
     if (!mod)
       return 1;
-    // The library metadata comes from the seq-level module (its entries'
-    // weight arguments) and the typed program (dim symbols of shapes).
-    std::string metadata, err;
-    std::vector<std::string> entryNames;
-    if ((emit == "obj" || emit == "lib") &&
-        !seqc::buildModelMetadata(*program, *mod, metadata, entryNames, err)) {
-      std::cerr << "seqc: error: " << file << ": " << err << "\n";
-      return 1;
+    if (emit == "header") {
+      LibraryInterface iface;
+      std::string err;
+      if (!buildLibraryInterface(*program, *mod, libraryName(outPath, file),
+                                 iface, err)) {
+        std::cerr << "seqc: error: " << file << ": " << err << "\n";
+        return 1;
+      }
+      std::string text = buildHeader(iface, file);
+      if (outPath.empty())
+        return llvm::outs() << text, 0;
+      return writeText(outPath, text) ? 0 : 1;
     }
     if (emit != "seq") {
       mlir::PassManager pm(&ctx);
@@ -287,32 +359,6 @@ int main(int argc, char **argv) {
         buildLowerToLLVMPipeline(pm);
       if (mlir::failed(pm.run(*mod)))
         return 1;
-    }
-    if (emit == "obj" || emit == "lib") {
-      if (!seqc::addLibraryGlue(*mod, metadata, entryNames, err)) {
-        std::cerr << "seqc: error: " << file << ": " << err << "\n";
-        return 1;
-      }
-      std::string objPath = outPath;
-      if (emit == "lib") {
-        llvm::SmallString<128> tmp;
-        if (auto ec = llvm::sys::fs::createTemporaryFile("seqc", "o", tmp)) {
-          std::cerr << "seqc: error: cannot create a temporary file: "
-                    << ec.message() << "\n";
-          return 1;
-        }
-        objPath = tmp.str().str();
-      }
-      bool ok = seqc::emitObjectFile(*mod, file, objPath, mcpu, err) &&
-                (emit == "obj" ||
-                 seqc::linkSharedLibrary(objPath, outPath, runtimeDir, err));
-      if (emit == "lib")
-        llvm::sys::fs::remove(objPath);
-      if (!ok) {
-        std::cerr << "seqc: error: " << err << "\n";
-        return 1;
-      }
-      return 0;
     }
     if (emit == "llvm") {
       llvm::LLVMContext llvmCtx;
@@ -332,6 +378,6 @@ int main(int argc, char **argv) {
     return 0;
   }
   std::cerr << "seqc: error: unknown --emit kind '" << emit
-            << "' (expected ast, typed, seq, linalg, llvm, obj or lib)\n";
+            << "' (expected ast, typed, seq, linalg, llvm, obj, lib or header)\n";
   return 2;
 }

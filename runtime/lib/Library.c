@@ -12,12 +12,20 @@
  * descriptor is {T *allocated, T *aligned, i64 offset, i64 sizes[r],
  * i64 strides[r]}: 3 + 2r eight-byte words. Results are buffers the callee
  * malloc'ed; the entry copies them into the caller's outputs and frees them.
+ *
+ * The named C functions of a library (NAME_create, NAME_<entry>,
+ * NAME_destroy; docs/codegen.md) are compiler-emitted forwarders to
+ * seqrt_shim_create, seqrt_shim_call and seqrt_shim_destroy, which are
+ * also what the descriptor's create, entries[k].fn and destroy run: one
+ * path, one validation. They are hidden; the library's version script keeps
+ * every symbol but its C API local.
+ *
  * It also provides memrefCopy, which the lowered code calls.
  *
  *===----------------------------------------------------------------------===*/
 
+#include "Internal.h"
 #include "Json.h"
-#include "seqrt.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -48,22 +56,6 @@ struct seqrt_model {
 
 /*===------------------------------ Metadata ------------------------------===*/
 
-static int parseDtype(const char *s, DLDataType *out) {
-  static const struct {
-    const char *name;
-    uint8_t code, bits;
-  } table[] = {{"f32", kDLFloat, 32}, {"f16", kDLFloat, 16},
-               {"bf16", kDLBfloat, 16}, {"f64", kDLFloat, 64},
-               {"i32", kDLInt, 32},   {"i64", kDLInt, 64},
-               {"bool", SEQRT_DL_BOOL, 8}};
-  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); ++i)
-    if (strcmp(s, table[i].name) == 0) {
-      *out = seqrt_dtype(table[i].code, table[i].bits);
-      return 0;
-    }
-  return -1;
-}
-
 static const char *getString(const JsonValue *o, const char *key) {
   const JsonValue *v = seqrt_json_get(o, key);
   return v && v->kind == JSON_STRING ? v->string : NULL;
@@ -82,7 +74,7 @@ static int parseArg(const JsonValue *o, seqrt_arg_kind kind, const char *key,
   const JsonValue *dims = getArray(o, key);
   d->name = getString(o, "name");
   d->kind = kind;
-  if (!d->name || !dt || !dims || parseDtype(dt, &d->dtype))
+  if (!d->name || !dt || !dims || !seqrt_dtype_parse(dt, 0, &d->dtype))
     return -1;
   d->rank = dims->count;
   int64_t *v = NULL;
@@ -115,14 +107,18 @@ static seqrt_arg_desc *parseArgs(const JsonValue *arr, seqrt_arg_kind kind,
   return d;
 }
 
-static seqrt_status runEntry(int k, seqrt_model *m, const DLTensor *const *in,
+/* The shim's functions, declared here only: the compiler emits the calls. */
+seqrt_status seqrt_shim_create(const char *path, DLDevice device,
+                               seqrt_model **out);
+void seqrt_shim_destroy(seqrt_model *m);
+seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
                              DLTensor *const *out);
 
 /* One trampoline per entry slot: entry_desc.fn has no context argument. */
 #define TRAMPOLINE(k)                                                          \
-  static seqrt_status entry##k(seqrt_model *m, const DLTensor *const *in,     \
+  static seqrt_status entry##k(seqrt_model *m, const DLTensor *const *in,      \
                                DLTensor *const *out) {                         \
-    return runEntry(k, m, in, out);                                            \
+    return seqrt_shim_call(k, m, in, out);                                     \
   }
 TRAMPOLINE(0) TRAMPOLINE(1) TRAMPOLINE(2) TRAMPOLINE(3) TRAMPOLINE(4)
 TRAMPOLINE(5) TRAMPOLINE(6) TRAMPOLINE(7) TRAMPOLINE(8) TRAMPOLINE(9)
@@ -132,10 +128,6 @@ static seqrt_status (*const trampolines[MAX_ENTRIES])(
     seqrt_model *, const DLTensor *const *, DLTensor *const *) = {
     entry0,  entry1,  entry2,  entry3,  entry4,  entry5,  entry6,  entry7,
     entry8,  entry9,  entry10, entry11, entry12, entry13, entry14, entry15};
-
-static seqrt_status libCreate(const char *path, DLDevice device,
-                              seqrt_model **out);
-static void libDestroy(seqrt_model *m);
 
 static void load(void) {
   static JsonValue root; /* kept: the descriptors point into it */
@@ -210,8 +202,8 @@ static void load(void) {
   }
   library.n_entries = entries->count;
   library.entries = descs;
-  library.create = libCreate;
-  library.destroy = libDestroy;
+  library.create = seqrt_shim_create;
+  library.destroy = seqrt_shim_destroy;
   library.last_error = seqrt_last_error;
   loaded = 1;
   return;
@@ -230,7 +222,7 @@ SEQRT_API const seqrt_library_desc *seqrt_library(void) {
 
 /*===------------------------------- Models -------------------------------===*/
 
-static void libDestroy(seqrt_model *m) {
+void seqrt_shim_destroy(seqrt_model *m) {
   if (!m)
     return;
   seqrt_weights_close(m->weights);
@@ -238,20 +230,26 @@ static void libDestroy(seqrt_model *m) {
   free(m);
 }
 
-static seqrt_status libCreate(const char *path, DLDevice device,
-                              seqrt_model **out) {
+seqrt_status seqrt_shim_create(const char *path, DLDevice device,
+                               seqrt_model **out) {
   if (!out)
-    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT, "out is null");
+    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                           "create: out (the model pointer) is null");
   *out = NULL;
+  if (!seqrt_library())
+    return SEQRT_ERR_INTERNAL;
   if (device.device_type != kDLCPU)
     return seqrt_set_error(SEQRT_ERR_DEVICE,
-                           "model '%s' was compiled for the cpu only",
-                           library.model_name);
+                           "create: device is %s:%d, but model '%s' was "
+                           "compiled for the cpu only",
+                           seqrt_device_name(device.device_type),
+                           device.device_id, library.model_name);
   if (!path && library.n_weights > 0)
     return seqrt_set_error(SEQRT_ERR_WEIGHT,
-                           "model '%s' has %d weights: pass a .safetensors "
-                           "file",
-                           library.model_name, library.n_weights);
+                           "create: weights is null, but model '%s' has %d "
+                           "weight%s: pass a .safetensors file",
+                           library.model_name, library.n_weights,
+                           library.n_weights == 1 ? "" : "s");
   seqrt_model *m = calloc(1, sizeof(*m));
   if (!m)
     return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
@@ -269,7 +267,7 @@ static seqrt_status libCreate(const char *path, DLDevice device,
                           &m->data[i]);
   }
   if (s != SEQRT_OK) {
-    libDestroy(m);
+    seqrt_shim_destroy(m);
     return s;
   }
   *out = m;
@@ -321,8 +319,10 @@ static int64_t *newDescriptor(int rank) {
   return calloc((size_t)(3 + 2 * rank), sizeof(int64_t));
 }
 
-static seqrt_status runEntry(int k, seqrt_model *m, const DLTensor *const *in,
+seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
                              DLTensor *const *out) {
+  if (!seqrt_library())
+    return SEQRT_ERR_INTERNAL;
   const seqrt_entry_desc *e = &library.entries[k];
   const EntryInfo *info = &entryInfo[k];
   if (!m)

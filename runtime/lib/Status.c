@@ -51,26 +51,35 @@ const char *seqrt_status_name(seqrt_status status) {
   return "SEQRT_ERR_UNKNOWN";
 }
 
+/* Every dtype the runtime knows, with its two spellings. */
+static const struct {
+  const char *name, *safetensors;
+  uint8_t code, bits;
+} dtypes[] = {
+    {"f64", "F64", kDLFloat, 64},      {"f32", "F32", kDLFloat, 32},
+    {"f16", "F16", kDLFloat, 16},      {"bf16", "BF16", kDLBfloat, 16},
+    {"i64", "I64", kDLInt, 64},        {"i32", "I32", kDLInt, 32},
+    {"i16", "I16", kDLInt, 16},        {"i8", "I8", kDLInt, 8},
+    {"u64", "U64", kDLUInt, 64},       {"u32", "U32", kDLUInt, 32},
+    {"u16", "U16", kDLUInt, 16},       {"u8", "U8", kDLUInt, 8},
+    {"bool", "BOOL", SEQRT_DL_BOOL, 8}};
+enum { N_DTYPES = sizeof(dtypes) / sizeof(dtypes[0]) };
+
 const char *seqrt_dtype_name(DLDataType t) {
-  if (t.lanes != 1)
-    return "unknown";
-  switch (t.code) {
-  case kDLFloat:
-    return t.bits == 16 ? "f16" : t.bits == 32 ? "f32" : t.bits == 64 ? "f64"
-                                                                      : "unknown";
-  case kDLBfloat:
-    return t.bits == 16 ? "bf16" : "unknown";
-  case kDLInt:
-    return t.bits == 8 ? "i8" : t.bits == 16 ? "i16" : t.bits == 32 ? "i32"
-           : t.bits == 64 ? "i64" : "unknown";
-  case kDLUInt:
-    return t.bits == 8 ? "u8" : t.bits == 16 ? "u16" : t.bits == 32 ? "u32"
-           : t.bits == 64 ? "u64" : "unknown";
-  case SEQRT_DL_BOOL:
-    return t.bits == 8 ? "bool" : "unknown";
-  default:
-    return "unknown";
-  }
+  for (int i = 0; i < N_DTYPES; ++i)
+    if (t.lanes == 1 && t.code == dtypes[i].code && t.bits == dtypes[i].bits)
+      return dtypes[i].name;
+  return "unknown";
+}
+
+int seqrt_dtype_parse(const char *name, int safetensors, DLDataType *out) {
+  for (int i = 0; i < N_DTYPES; ++i)
+    if (strcmp(name, safetensors ? dtypes[i].safetensors : dtypes[i].name) ==
+        0) {
+      *out = seqrt_dtype(dtypes[i].code, dtypes[i].bits);
+      return 1;
+    }
+  return 0;
 }
 
 void seqrt_format_shape(char *buf, size_t n, int rank, const int64_t *shape) {

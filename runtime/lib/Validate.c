@@ -27,7 +27,7 @@ static const char *kindName(seqrt_arg_kind kind) {
   return "argument";
 }
 
-static const char *deviceName(DLDeviceType t) {
+const char *seqrt_device_name(DLDeviceType t) {
   switch (t) {
   case kDLCPU:
     return "cpu";
@@ -73,7 +73,7 @@ static seqrt_status checkOne(const seqrt_arg_desc *d, const DLTensor *t,
   if (t->device.device_type != kDLCPU)
     return seqrt_set_error(SEQRT_ERR_DEVICE,
                            "%s '%s': expected a cpu tensor, got device %s:%d",
-                           kind, name, deviceName(t->device.device_type),
+                           kind, name, seqrt_device_name(t->device.device_type),
                            t->device.device_id);
   if (!seqrt_dtype_equal(t->dtype, d->dtype))
     return seqrt_set_error(

@@ -39,25 +39,6 @@ struct seqrt_weights {
   Entry *entries;
 };
 
-static int dtypeFromName(const char *s, DLDataType *out) {
-  static const struct {
-    const char *name;
-    uint8_t code, bits;
-  } table[] = {{"F64", kDLFloat, 64},     {"F32", kDLFloat, 32},
-               {"F16", kDLFloat, 16},     {"BF16", kDLBfloat, 16},
-               {"I64", kDLInt, 64},       {"I32", kDLInt, 32},
-               {"I16", kDLInt, 16},       {"I8", kDLInt, 8},
-               {"U64", kDLUInt, 64},      {"U32", kDLUInt, 32},
-               {"U16", kDLUInt, 16},      {"U8", kDLUInt, 8},
-               {"BOOL", SEQRT_DL_BOOL, 8}};
-  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); ++i)
-    if (strcmp(s, table[i].name) == 0) {
-      *out = seqrt_dtype(table[i].code, table[i].bits);
-      return 1;
-    }
-  return 0;
-}
-
 static char *dupString(const char *s) {
   size_t n = strlen(s) + 1;
   char *d = malloc(n);
@@ -116,7 +97,7 @@ static seqrt_status readEntry(seqrt_weights *w, const char *name,
   if (!e->name || !e->dtypeName || !e->shape)
     return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory reading %s",
                            path);
-  if (!dtypeFromName(dtype->string, &e->dtype))
+  if (!seqrt_dtype_parse(dtype->string, 1, &e->dtype))
     e->dtype = seqrt_dtype(0, 0);
 
   uint64_t numel = 1;

@@ -1,0 +1,173 @@
+//===- Interface.cpp - What a generated library exposes -------------------===//
+//
+// Builds the LibraryInterface of a program (Codegen.h) and its metadata JSON,
+// which the runtime's shim (runtime/lib/Library.c) reads at load time:
+//   {"abi":1, "model":"lstm", "dims":["B","T"],
+//    "weights":[{"name":"w","dtype":"f32","shape":[64,256]}, ...],
+//    "entries":[{"name":"forward", "weights":[0,3,...],
+//                "inputs":[{"name":"x","dtype":"f32","dims":[-1,-2,64]}],
+//                "outputs":[{"name":"out","dtype":"f32","dims":[-1,-2,64]}]}]}
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/Codegen.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+using namespace mlir;
+
+namespace seqc {
+
+std::string libraryName(const std::string &path,
+                        const std::string &sourcePath) {
+  if (path.empty())
+    return llvm::sys::path::stem(sourcePath).str();
+  llvm::StringRef stem = llvm::sys::path::stem(path);
+  if (llvm::sys::path::extension(path) == ".so" && stem.size() > 3 &&
+      stem.starts_with("lib"))
+    stem = stem.drop_front(3);
+  return stem.str();
+}
+
+std::string libraryHeaderPath(const std::string &libPath) {
+  llvm::SmallString<128> p(llvm::sys::path::parent_path(libPath));
+  llvm::sys::path::append(p, libraryName(libPath, "") + ".h");
+  return p.str().str();
+}
+
+/// `name` as a C identifier: other characters become `_`; a leading digit
+/// gets `lib` in front (`2layer` -> `lib2layer`).
+static std::string cIdentifier(const std::string &name) {
+  std::string id = name.empty() ? "model" : name;
+  for (char &c : id)
+    if (!llvm::isAlnum(c) && c != '_')
+      c = '_';
+  if (llvm::isDigit(id[0]))
+    id = "lib" + id;
+  return id;
+}
+
+/// A dim as the ABI encodes it, or false for a polynomial.
+static bool dimCode(const Dim &d, const std::map<std::string, int> &dimIndex,
+                    int64_t &out) {
+  if (auto c = d.constant()) {
+    out = *c;
+    return *c >= 0;
+  }
+  if (auto s = d.asSymbol()) {
+    auto it = dimIndex.find(*s);
+    if (it == dimIndex.end())
+      return false;
+    out = -(int64_t)it->second - 1;
+    return true;
+  }
+  return false;
+}
+
+bool buildLibraryInterface(const Program &program, ModuleOp seqModule,
+                           const std::string &name, LibraryInterface &lib,
+                           std::string &err) {
+  lib = LibraryInterface();
+  lib.model = program.modelName;
+  lib.prefix = cIdentifier(name);
+  llvm::StringRef prefix = lib.prefix;
+  if (prefix == "seq" || prefix == "seqrt" || prefix.starts_with("seq_") ||
+      prefix.starts_with("seqrt_"))
+    return err = "the library name '" + name +
+                 "' would give C functions that clash with the runtime's "
+                 "(seq_*, seqrt_*): rename the library",
+           false;
+  std::map<std::string, int> dimIndex, weightIndex;
+  for (size_t k = 0; k < program.dimNames.size(); ++k) {
+    dimIndex[program.dimNames[k]] = (int)k;
+    lib.dims.push_back(program.dimNames[k]);
+  }
+  auto describe = [&](const std::string &what, const std::string &argName,
+                      const Type &type, LibraryArg &out) {
+    out.name = argName;
+    out.dtype = dtypeName(type.dtype);
+    for (const Dim &d : type.shape) {
+      int64_t code;
+      if (!dimCode(d, dimIndex, code) || (what == "weight" && code < 0)) {
+        err = what + " '" + argName + "' has dim " + d.str() + ", which is " +
+              (what == "weight" ? "not a constant"
+                                : "neither a constant nor a dim symbol") +
+              ": the library ABI cannot describe it yet";
+        return false;
+      }
+      out.dims.push_back(code);
+    }
+    return true;
+  };
+  for (const auto &[wname, type] : program.weights) {
+    weightIndex[wname] = (int)lib.weights.size();
+    if (!describe("weight", wname, type, lib.weights.emplace_back()))
+      return false;
+  }
+  for (const Entry &e : program.entries) {
+    if (e.name == "create" || e.name == "destroy" || e.name == "last_error")
+      return err = "entry '" + e.name + "' would clash with " + lib.prefix +
+                   "_" + e.name + " of the library's C API: rename the entry",
+             false;
+    auto fn = seqModule.lookupSymbol<func::FuncOp>(e.name);
+    if (!fn)
+      return err = "no function for entry '" + e.name + "'", false;
+    LibraryEntry &le = lib.entries.emplace_back();
+    le.name = e.name;
+    for (unsigned a = 0; a < fn.getNumArguments(); ++a)
+      if (auto w = fn.getArgAttrOfType<StringAttr>(a, "seq.weight")) {
+        auto it = weightIndex.find(w.str());
+        if (it == weightIndex.end())
+          return err = "entry '" + e.name + "' takes unknown weight '" +
+                       w.str() + "'",
+                 false;
+        le.weights.push_back(it->second);
+      }
+    for (const Node *in : e.inputs)
+      if (!describe("input", in->name, in->type, le.inputs.emplace_back()))
+        return err = "entry '" + e.name + "': " + err, false;
+    for (size_t r = 0; r < e.results.size(); ++r)
+      if (!describe("output", e.resultNames[r], e.results[r]->type,
+                    le.outputs.emplace_back()))
+        return err = "entry '" + e.name + "': " + err, false;
+  }
+  return true;
+}
+
+static llvm::json::Array jsonArgs(const std::vector<LibraryArg> &args,
+                                  const char *dimsKey) {
+  llvm::json::Array out;
+  for (const LibraryArg &a : args)
+    out.push_back(llvm::json::Object{{"name", a.name},
+                                     {"dtype", a.dtype},
+                                     {dimsKey, llvm::json::Array(a.dims)}});
+  return out;
+}
+
+std::string metadataJSON(const LibraryInterface &lib) {
+  llvm::json::Array entries;
+  for (const LibraryEntry &e : lib.entries)
+    entries.push_back(
+        llvm::json::Object{{"name", e.name},
+                           {"weights", llvm::json::Array(e.weights)},
+                           {"inputs", jsonArgs(e.inputs, "dims")},
+                           {"outputs", jsonArgs(e.outputs, "dims")}});
+  llvm::json::Object root{{"abi", 1},
+                          {"model", lib.model},
+                          {"dims", llvm::json::Array(lib.dims)},
+                          {"weights", jsonArgs(lib.weights, "shape")},
+                          {"entries", std::move(entries)}};
+  std::string json;
+  llvm::raw_string_ostream os(json);
+  os << llvm::json::Value(std::move(root));
+  return json;
+}
+
+} // namespace seqc

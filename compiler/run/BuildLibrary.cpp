@@ -1,0 +1,82 @@
+//===- BuildLibrary.cpp - A checked program to a shared library -----------===//
+//
+// Drives the codegen stages in order on one MLIR context; see BuildLibrary.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "BuildLibrary.h"
+#include "MLIRGen/MLIRGen.h"
+#include "codegen/Codegen.h"
+#include "lowering/Passes.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+using namespace seqc;
+
+bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
+                        const std::string &outPath, const LibraryOptions &o,
+                        std::string &err, LibraryInterface *interface) {
+  // The lowering pipelines need every upstream dialect's interfaces
+  // (bufferization, conversion to LLVM) and the LLVM IR translations.
+  mlir::MLIRContext ctx;
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  ctx.appendDialectRegistry(registry);
+  registerMLIRGenDialects(ctx);
+
+  auto mod = mlirGen(ctx, program, sourceName);
+  if (!mod)
+    return false;
+  // The interface comes from the seq-level module (its entries' weight
+  // arguments) and the typed program (dim symbols of shapes).
+  LibraryInterface iface;
+  auto withFile = [&] {
+    err = sourceName + ": " + err;
+    return false;
+  };
+  if (!buildLibraryInterface(program, *mod,
+                             o.name.empty() ? libraryName(outPath, sourceName)
+                                            : o.name,
+                             iface, err))
+    return withFile();
+  mlir::PassManager pm(&ctx);
+  buildLowerToLLVMPipeline(pm);
+  if (mlir::failed(pm.run(*mod)))
+    return false;
+  if (!addLibraryGlue(*mod, iface, err))
+    return withFile();
+  if (interface)
+    *interface = iface;
+  if (o.objectOnly)
+    return emitObjectFile(*mod, sourceName, outPath, o.mcpu, err);
+
+  llvm::SmallString<128> objPath;
+  if (auto ec = llvm::sys::fs::createTemporaryFile("seqc", "o", objPath)) {
+    err = "cannot create a temporary file: " + ec.message();
+    return false;
+  }
+  bool ok =
+      emitObjectFile(*mod, sourceName, objPath.str().str(), o.mcpu, err) &&
+      linkSharedLibrary(objPath.str().str(), outPath, o.runtimeDir, iface, err);
+  llvm::sys::fs::remove(objPath);
+  return ok;
+}
+
+std::string seqc::defaultRuntimeDir(const char *argv0) {
+  std::string exe = llvm::sys::fs::getMainExecutable(
+      argv0, reinterpret_cast<void *>(&defaultRuntimeDir));
+  llvm::SmallString<256> dir(llvm::sys::path::parent_path(exe));
+  llvm::sys::path::append(dir, "..", "lib");
+  return dir.str().str();
+}

@@ -1,0 +1,46 @@
+//===- BuildLibrary.h - A checked program to a shared library ---*- C++ -*-===//
+//
+// The whole back half of `seqc FILE.seq -o libNAME.so` (and `--emit=obj`):
+// MLIRGen, the library metadata, lowering to the LLVM dialect, the glue, the
+// object file and the link (compiler/codegen/Codegen.h has the stages).
+// `seqc run` calls the same function to build the library it loads.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQC_RUN_BUILDLIBRARY_H
+#define SEQC_RUN_BUILDLIBRARY_H
+
+#include "TypedIR.h"
+#include "codegen/Codegen.h"
+
+#include <string>
+
+namespace seqc {
+
+struct LibraryOptions {
+  /// Stop at the object file (`--emit=obj`).
+  bool objectOnly = false;
+  /// Where libseqrt_static.a is; see defaultRuntimeDir.
+  std::string runtimeDir;
+  /// `--mcpu`: empty or "native" for the host CPU.
+  std::string mcpu;
+  /// The NAME of the named C functions (`NAME_create`, ...); empty: from
+  /// the output path (libraryName in Codegen.h).
+  std::string name;
+};
+
+/// Builds `outPath` from `program` (`sourceName` names the file in
+/// locations) and, when `interface` is not null, sets it to what the library
+/// exposes (for its header). False on failure: with `err` set, or with `err`
+/// empty when MLIR has already printed a diagnostic.
+bool buildLibrary(const Program &program, const std::string &sourceName,
+                  const std::string &outPath, const LibraryOptions &o,
+                  std::string &err, LibraryInterface *interface = nullptr);
+
+/// `../lib` next to the running executable (build/bin/seqc ->
+/// build/lib), where the build puts libseqrt_static.a.
+std::string defaultRuntimeDir(const char *argv0);
+
+} // namespace seqc
+
+#endif // SEQC_RUN_BUILDLIBRARY_H
