@@ -103,4 +103,149 @@ def ConvertSeqToLinalg : Pass<"convert-seq-to-linalg"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// SeqFuseElementwise
+//===----------------------------------------------------------------------===//
+
+def SeqFuseElementwise : Pass<"seq-fuse-elementwise"> {
+  let summary = "fuse elementwise linalg ops where no work is recomputed";
+  let description = [{
+    Upstream's elementwise fusion on tensors (with reshape propagation and
+    constant folding, as `linalg-fuse-elementwise-ops`), with one rule of its
+    own: a single-use producer fuses into its consumer unless the consumer
+    has more loops than the producer and the producer computes something (a
+    body with more than casts and constants). Fusing `silu(x @ w1)` into the
+    matmul that reads it would evaluate `silu` once per reduction step (512
+    times over for a 512-wide layer) and turn the contraction into a generic
+    the vectoriser cannot treat as one; the producer is materialised instead.
+
+    Before:
+
+    ```mlir
+    %s = linalg.generic {iterator_types = ["parallel", "parallel"]}
+        ins(%h : tensor<?x512xf32>) ... { silu }
+    %y = linalg.matmul ins(%s, %w2 : tensor<?x512xf32>, tensor<512x512xf32>) ...
+    ```
+
+    After: unchanged (upstream's pass would fold `silu` into the matmul's
+    body as a `linalg.generic` over (m, n, k)). Elementwise chains over the
+    same loops fuse as upstream.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// SeqTileAndVectorize
+//===----------------------------------------------------------------------===//
+
+def SeqTileAndVectorize : Pass<"seq-tile-and-vectorize", "::mlir::func::FuncOp"> {
+  let summary = "tile linalg ops on tensors for the host and vectorise the tiles";
+  let description = [{
+    Runs on tensors, before bufferization. Every linalg op is tiled into
+    `scf.for` loops (`scf::tileUsingSCF`): a contraction (matmul, batched or
+    any `linalg.generic` that is one) by `tile-m` x `tile-n` x `tile-k` on its
+    innermost m, n and k loops and 1 on the others (batch, outer m/n/k); any
+    other op (elementwise, reductions, transposes) by `vector-width` on its
+    innermost loop and 1 on the others. Tiles never exceed a static size.
+    Loops whose trip count may not divide (dynamic sizes) are peeled
+    (`peel`): the main loops run full tiles with static shapes, which are
+    vectorised (`linalg::vectorize`; contractions to `vector.contract`,
+    the rest to transfers, vector arithmetic and `vector.multi_reduction`);
+    the remainders stay linalg ops on dynamic shapes (scalar loops later).
+    Ops that are not tiled and exceed `max-tile-elements` stay as they are.
+
+    Before:
+
+    ```mlir
+    %r = linalg.matmul ins(%a, %b : tensor<?x64xf32>, tensor<64x64xf32>)
+                       outs(%c : tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+
+    After (the remainder loop over the last `%m mod 8` rows not shown):
+
+    ```mlir
+    scf.for %i = %c0 to %mmain step %c8 iter_args(%c0 = %c) {
+      scf.for %j = %c0 to %c64 step %c16 iter_args(%c1 = %c0) {
+        scf.for %k = %c0 to %c64 step %c16 iter_args(%c2 = %c1) {
+          %va = vector.transfer_read ... : tensor<8x16xf32>, vector<8x16xf32>
+          %vb = vector.transfer_read ... : tensor<16x16xf32>, vector<16x16xf32>
+          %vc = vector.transfer_read ... : tensor<8x16xf32>, vector<8x16xf32>
+          %d = vector.contract {...} %va, %vb, %vc
+          %w = vector.transfer_write %d, ...
+          ...
+    ```
+  }];
+  let options = [
+    Option<"tileM", "tile-m", "int64_t", "8",
+           "rows of a contraction's register block (its innermost m loop)">,
+    Option<"tileN", "tile-n", "int64_t", "16",
+           "columns of a contraction's register block (its innermost n loop)">,
+    Option<"tileK", "tile-k", "int64_t", "16",
+           "reduction depth of a contraction's block (its innermost k loop)">,
+    Option<"vectorWidth", "vector-width", "int64_t", "16",
+           "tile of the innermost loop of any other op (f32 lanes)">,
+    Option<"peel", "peel", "bool", "true",
+           "peel partial tiles so the main tiles are static and vectorised">,
+    Option<"maxTileElements", "max-tile-elements", "int64_t", "4096",
+           "largest iteration space (product of loop sizes) vectorised">,
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// SeqLowerVectors
+//===----------------------------------------------------------------------===//
+
+def SeqLowerVectors : Pass<"seq-lower-vectors", "::mlir::func::FuncOp"> {
+  let summary = "hoist accumulators and lower vector ops for the host";
+  let description = [{
+    Runs on buffers, after bufferization, on the output of
+    `seq-tile-and-vectorize`. Transfers of an accumulator that a reduction
+    loop reads and writes at the same place are hoisted out of it
+    (`linalg::hoistRedundantVectorTransfers`), so the accumulator is a loop
+    carried vector in registers. Then `vector.contract` is lowered to outer
+    products (one FMA per row), `vector.multi_reduction` to reductions over
+    the innermost dimension, transposes elementwise, and transfers to 1-D
+    loads and stores (unit dimensions dropped first); what is left is what
+    `convert-vector-to-scf` and `convert-vector-to-llvm` take.
+
+    Before:
+
+    ```mlir
+    scf.for %k = %c0 to %c64 step %c16 {
+      %acc = vector.transfer_read %C[%i, %j] ... : memref<?x64xf32>, vector<8x16xf32>
+      %d = vector.contract {...} %va, %vb, %acc
+      vector.transfer_write %d, %C[%i, %j] ...
+    }
+    ```
+
+    After:
+
+    ```mlir
+    %acc0 = vector.transfer_read %C[%i, %j] ...
+    %acc = scf.for %k = %c0 to %c64 step %c16 iter_args(%a = %acc0) {
+      ... vector.fma %bcast_a, %row_b, %a_row : vector<16xf32> ...
+    }
+    vector.transfer_write %acc, %C[%i, %j] ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // SEQ_LOWERING_PASSES_TD

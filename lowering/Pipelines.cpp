@@ -11,6 +11,7 @@
 #include "lowering/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -27,13 +28,19 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm) {
   pm.addPass(createConvertSeqToSCF());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createSeqFuseElementwise());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
 
 void seqc::buildLowerToLLVMPipeline(OpPassManager &pm) {
   buildLowerToLinalgPipeline(pm);
+  // Tiles and vectors on tensors, where slices and their dependences are
+  // explicit; bufferization then writes the tiles in place.
+  pm.addNestedPass<func::FuncOp>(createSeqTileAndVectorize());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
   // Only the entries exist yet: they (and not the libm declarations or the
   // deallocation helpers made later) get `_mlir_ciface_` wrappers.
   pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
@@ -53,15 +60,28 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm) {
   // (an entry that returns an input as is): clone -> alloc + copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
 
+  pm.addNestedPass<func::FuncOp>(createSeqLowerVectors());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  // Transfers that stay n-D (strided, transposed) unroll to 1-D ones.
+  VectorTransferToSCFOptions vectorToSCF;
+  vectorToSCF.unroll = true;
+  pm.addPass(createConvertVectorToSCFPass(vectorToSCF));
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  // Intrinsics where LLVM has them, libm for the rest (erf, ...).
+  // Intrinsics where LLVM has them, libm for the rest (erf, ...); the libm
+  // calls of vector math are unrolled to vector.extract/insert, which the
+  // vector conversion below then lowers.
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.vectorContractLowering =
+      vector::VectorContractLowering::OuterProduct;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
