@@ -36,7 +36,6 @@ import os
 import platform
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -53,64 +52,22 @@ MIB = 1 << 20
 BUDGET_S = 3.0
 
 
-# ---------------------------------------------------------------------------
-# Files: safetensors (written and read by hand, as test/Integration does)
-# ---------------------------------------------------------------------------
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors.items():
-        data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for data in blobs:
-            f.write(data)
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = info["data_offsets"]
-        out[name] = np.frombuffer(data[lo:hi], dtype="<f4").reshape(
-            info["shape"]).copy()
-    return out
-
-
-# ---------------------------------------------------------------------------
-# The benchmark cases: weights, inputs and the NumPy peer (float32)
-# ---------------------------------------------------------------------------
-
-def _rng(name):
-    h = 2166136261
-    for c in name.encode():
-        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
-    return np.random.default_rng(h)
+# Weights are made and written as the Integration tests make them.
+sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "Inputs"))
+import harness  # noqa: E402
+from harness import read_safetensors, write_safetensors  # noqa: E402,F401
 
 
 def linear(name, shape):
-    return (_rng(name).standard_normal(shape) / np.sqrt(shape[0])).astype(
-        np.float32)
+    return harness.make_weight(name, shape, ("linear",))
 
 
 def norm(name, shape):
-    return (1.0 + 0.1 * _rng(name).standard_normal(shape)).astype(np.float32)
+    return harness.make_weight(name, shape, ("norm",))
 
 
 def normal(name, shape):
-    return _rng(name).standard_normal(shape).astype(np.float32)
+    return harness.make_weight(name, shape, ("normal", 1.0))
 
 
 # mlp.seq: D = 512, F = 2048; N rows.
@@ -175,7 +132,7 @@ def np_mlp(w, x):
 
 
 def np_llama_block(w, x):
-    D, H, KV, Dh = LB_D, LB_H, LB_KV, LB_DH
+    H, KV, Dh = LB_H, LB_KV, LB_DH
     B, T, _ = x.shape
     f32 = np.float32
 
