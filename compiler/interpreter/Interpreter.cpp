@@ -37,6 +37,12 @@ std::optional<Extents> seqc::constantShape(const Shape &s) {
   return out;
 }
 
+Extents seqc::weightShape(const Type &t) {
+  std::optional<Extents> shape = constantShape(t.shape);
+  assert(shape && "Sema gives every weight constant sizes");
+  return *shape;
+}
+
 llvm::Expected<Extents> seqc::concreteShape(const Shape &s,
                                             const DimMap &dims) {
   Extents out;

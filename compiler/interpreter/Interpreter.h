@@ -42,6 +42,9 @@ using DimMap = std::map<std::string, int64_t>;
 /// The shape when it has no runtime dim.
 std::optional<Extents> constantShape(const Shape &s);
 
+/// The shape of a weight (Sema gives every weight constant sizes).
+Extents weightShape(const Type &t);
+
 /// `s` with the runtime dims of `dims`; an error names a dim not bound.
 llvm::Expected<Extents> concreteShape(const Shape &s, const DimMap &dims);
 

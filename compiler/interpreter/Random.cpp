@@ -131,16 +131,11 @@ llvm::Expected<Tensor> seqc::randomInput(const Entry &e, unsigned i,
 llvm::Expected<TensorMap> seqc::randomWeights(const Program &p, uint64_t seed) {
   TensorMap out;
   for (const auto &[name, type] : p.weights) {
-    auto shape = constantShape(type.shape);
-    if (!shape)
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          "weight '" + name + "' has type " + type.str() +
-              ", which uses a runtime dim; weights need constant shapes");
-    Tensor t(type.dtype, *shape);
+    Extents shape = weightShape(type);
+    Tensor t(type.dtype, shape);
     SplitMix64 rng(streamSeed(seed, "weight:" + name));
-    double scale = shape->size() >= 2 && (*shape)[0] > 0
-                       ? 1.0 / std::sqrt((double)(*shape)[0])
+    double scale = shape.size() >= 2 && shape[0] > 0
+                       ? 1.0 / std::sqrt((double)shape[0])
                        : 1.0;
     for (double &v : t.data) {
       if (isFloat(type.dtype))

@@ -169,23 +169,18 @@ llvm::Expected<TensorMap> seqc::loadWeights(const Program &p,
     return file.takeError();
   TensorMap out;
   for (const auto &[name, type] : p.weights) {
-    auto shape = constantShape(type.shape);
-    if (!shape)
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          "weight '" + name + "' has type " + type.str() +
-              ", which uses a runtime dim; weights need constant shapes");
+    Extents shape = weightShape(type);
     auto it = file->find(name);
     if (it == file->end())
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                      "weight '" + name + "' is missing from " +
                                          path);
     Tensor &t = it->second;
-    if (t.shape != *shape)
+    if (t.shape != shape)
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                      "weight '" + name + "' has shape " +
                                          shapeString(t.shape) + " in " + path +
-                                         ", expected " + shapeString(*shape));
+                                         ", expected " + shapeString(shape));
     if (llvm::Error err =
             conformToDType(t, type.dtype, "weight '" + name + "' in " + path))
       return std::move(err);
