@@ -22,7 +22,7 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 # `seqc run` caches compiled libraries: keep the tests' cache in the build.
 config.environment["SEQC_CACHE_DIR"] = os.path.join(config.seq_obj_root, "test", "seqc-cache")
 
-llvm_config.with_system_environment(["HOME", "TMPDIR"])
+llvm_config.with_system_environment(["HOME", "TMPDIR", "SEQRT_NUM_THREADS"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.seq_tools_dir, config.llvm_tools_dir]
