@@ -248,4 +248,64 @@ def SeqLowerVectors : Pass<"seq-lower-vectors", "::mlir::func::FuncOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// ConvertSeqParallelToRuntime
+//===----------------------------------------------------------------------===//
+
+def ConvertSeqParallelToRuntime
+    : Pass<"convert-seq-parallel-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "run the outermost parallel tile loops on the runtime's pool";
+  let description = [{
+    Runs on buffers, after bufferization. `seq-tile-and-vectorize` marks the
+    tile loops of an op's leading parallel dims (before its first reduction
+    dim, and indexing every output) `seq.parallel`: their iterations write
+    disjoint tiles. Each outermost marked `scf.for` that carries no value
+    (its destination iter_args folded away: every tile written in place) and
+    whose trip count is unknown or at least `min-trip-count` is outlined into
+    a private `func.func @<fn>_par<N>(%ctx: !llvm.ptr, %begin: i64, %end: i64)`
+    running its iterations [begin, end), and replaced by a call to the
+    runtime's `seqrt_parallel_for(n, @<fn>_par<N>, ctx)`
+    (runtime/include/seqrt.h). The values the loop captures (bounds, memref
+    descriptors, indices, scalars) are stored into an `llvm.alloca`'d struct
+    in the caller's entry block; memrefs cross as their LLVM descriptor
+    structs through `builtin.unrealized_conversion_cast`, which
+    `reconcile-unrealized-casts` removes after the LLVM conversions. Buffers
+    the body allocates are allocated per chunk. Marked loops nested in a
+    taken one, and loops not taken, stay sequential (the mark is dropped).
+    Reduction loops are never marked; a scan's time loop is not either.
+
+    Before:
+
+    ```mlir
+    scf.for %i = %c0 to %n step %c8 {
+      ... %out[%i, ...] ...
+    } {seq.parallel}
+    ```
+
+    After:
+
+    ```mlir
+    %ctx = llvm.alloca %c1 x !llvm.struct<(i64, i64, i64, struct<...>)>
+    ... llvm.store (lb, ub, step, descriptors) into %ctx ...
+    %f = func.constant @forward_par0 : (!llvm.ptr, i64, i64) -> ()
+    call @seqrt_parallel_for(%trips, %f, %ctx)
+    ...
+    func.func private @forward_par0(%ctx: !llvm.ptr, %b: i64, %e: i64) {
+      ... llvm.load from %ctx ...
+      scf.for %i = lb + b * step to min(ub, lb + e * step) step %step { ... }
+    }
+    ```
+  }];
+  let options = [
+    Option<"minTripCount", "min-trip-count", "int64_t", "2",
+           "smallest static trip count worth distributing">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 #endif // SEQ_LOWERING_PASSES_TD

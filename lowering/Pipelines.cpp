@@ -63,6 +63,8 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createSeqLowerVectors());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // The outermost parallel tile loops run on the runtime's thread pool.
+  pm.addPass(createConvertSeqParallelToRuntime());
   // Transfers that stay n-D (strided, transposed) unroll to 1-D ones.
   VectorTransferToSCFOptions vectorToSCF;
   vectorToSCF.unroll = true;

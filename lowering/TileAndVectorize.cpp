@@ -106,6 +106,36 @@ static bool isVectorizableTile(linalg::LinalgOp op, int64_t maxElements) {
   return succeeded(linalg::vectorizeOpPrecondition(op));
 }
 
+/// Marks the tile loops of the leading parallel dims of `op` (those before
+/// its first reduction dim) with `seq.parallel`: their iterations write
+/// disjoint tiles of every output, so they may run in any order, on any
+/// thread (`convert-seq-parallel-to-runtime`). A dim counts only when every
+/// output is indexed by it directly (`d_i` is a result of its map). Peeling
+/// keeps the attribute on the main loop and clones it onto the remainder.
+static void markParallelTileLoops(linalg::LinalgOp op,
+                                  ArrayRef<LoopLikeOpInterface> loops) {
+  if (loops.size() != op.getNumLoops())
+    return;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  for (unsigned i = 0; i < loops.size(); ++i) {
+    if (iterators[i] != utils::IteratorType::parallel)
+      return;
+    bool indexesOutputs = true;
+    for (OpOperand &init : op.getDpsInitsMutable()) {
+      AffineMap map = op.getMatchingIndexingMap(&init);
+      if (!llvm::is_contained(map.getResults(),
+                              getAffineDimExpr(i, op->getContext())))
+        indexesOutputs = false;
+    }
+    if (!indexesOutputs)
+      return;
+    auto forOp = llvm::dyn_cast<scf::ForOp>(LoopLikeOpInterface(loops[i]).getOperation());
+    if (!forOp)
+      return;
+    forOp->setAttr("seq.parallel", UnitAttr::get(op->getContext()));
+  }
+}
+
 struct SeqTileAndVectorizePass
     : seqc::impl::SeqTileAndVectorizeBase<SeqTileAndVectorizePass> {
   using Base::Base;
@@ -136,6 +166,7 @@ struct SeqTileAndVectorizePass
           rewriter, llvm::cast<TilingInterface>(op.getOperation()), options);
       if (failed(tiled))
         continue;
+      markParallelTileLoops(op, tiled->loops);
       rewriter.replaceOp(op, tiled->replacements);
       if (!peel)
         continue;
