@@ -13,7 +13,8 @@
 //     functions (metadata entry order), the NUL-terminated string
 //     `seq_model_metadata`, and the named C functions (`NAME_create`,
 //     `NAME_<entry>`, ...), which forward to the shim;
-//  3. emitObjectFile: translates to LLVM IR, optimizes at -O2 and writes a
+//  3. emitObjectFile: translates to LLVM IR, optimizes at -O0..-O3 (a lean
+//     function pipeline at -O1/-O2, LLVM's default one at -O3) and writes a
 //     PIC object for the host;
 //  4. linkSharedLibrary: `cc -shared` with libseqrt_static.a, exporting only
 //     `seqrt_library` and the named C functions.
@@ -88,11 +89,21 @@ std::string buildHeader(const LibraryInterface &lib,
 bool addLibraryGlue(mlir::ModuleOp llvmModule, const LibraryInterface &lib,
                     std::string &err);
 
-/// Translates, optimizes (-O2) and writes a host object file (PIC). `cpu`
-/// empty or "native": the host CPU and its features; otherwise that CPU
-/// ("x86-64", "x86-64-v3", ...) with its default features.
+/// How emitObjectFile optimizes and for which CPU.
+struct ObjectOptions {
+  /// Empty or "native": the host CPU and its features; otherwise that CPU
+  /// ("x86-64", "x86-64-v3", ...) with its default features.
+  std::string cpu;
+  /// `-O0`..`-O3`: the LLVM pass pipeline of that level (none at 0) and the
+  /// code generator's level (None, Less, Default, Aggressive).
+  int optLevel = 2;
+  /// Print the time of each stage to stderr (SEQC_TIME_STAGES).
+  bool timeStages = false;
+};
+
+/// Translates, optimizes and writes a host object file (PIC).
 bool emitObjectFile(mlir::ModuleOp llvmModule, const std::string &sourceName,
-                    const std::string &objPath, const std::string &cpu,
+                    const std::string &objPath, const ObjectOptions &o,
                     std::string &err);
 
 /// Links `objPath` with `runtimeDir`/libseqrt_static.a into `outPath`,

@@ -17,15 +17,39 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cstdlib>
 
 using namespace seqc;
+
+namespace {
+/// With SEQC_TIME_STAGES set in the environment, prints how long each stage
+/// of buildLibrary took to stderr (compile-time work; docs/codegen.md).
+struct StageTimer {
+  bool on = std::getenv("SEQC_TIME_STAGES") != nullptr;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  void done(const char *stage) {
+    if (!on)
+      return;
+    auto now = std::chrono::steady_clock::now();
+    llvm::errs() << llvm::format(
+        "seqc: %-10s %7.3f s\n", stage,
+        std::chrono::duration<double>(now - last).count());
+    last = now;
+  }
+};
+} // namespace
 
 bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
                         const std::string &outPath, const LibraryOptions &o,
                         std::string &err, LibraryInterface *interface) {
   // The lowering pipelines need every upstream dialect's interfaces
   // (bufferization, conversion to LLVM) and the LLVM IR translations.
+  StageTimer timer;
   mlir::MLIRContext ctx;
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
@@ -50,25 +74,37 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
                                             : o.name,
                              iface, err))
     return withFile();
+  timer.done("mlirgen");
   mlir::PassManager pm(&ctx);
   buildLowerToLLVMPipeline(pm);
+  if (timer.on && std::getenv("SEQC_TIME_STAGES")[0] == '2')
+    pm.enableTiming();
   if (mlir::failed(pm.run(*mod)))
     return false;
   if (!addLibraryGlue(*mod, iface, err))
     return withFile();
+  timer.done("lower");
   if (interface)
     *interface = iface;
+  ObjectOptions oo;
+  oo.cpu = o.mcpu;
+  oo.optLevel = o.optLevel;
+  oo.timeStages = timer.on;
   if (o.objectOnly)
-    return emitObjectFile(*mod, sourceName, outPath, o.mcpu, err);
+    return emitObjectFile(*mod, sourceName, outPath, oo, err);
 
   llvm::SmallString<128> objPath;
   if (auto ec = llvm::sys::fs::createTemporaryFile("seqc", "o", objPath)) {
     err = "cannot create a temporary file: " + ec.message();
     return false;
   }
-  bool ok =
-      emitObjectFile(*mod, sourceName, objPath.str().str(), o.mcpu, err) &&
-      linkSharedLibrary(objPath.str().str(), outPath, o.runtimeDir, iface, err);
+  bool ok = emitObjectFile(*mod, sourceName, objPath.str().str(), oo, err);
+  if (ok) {
+    timer.last = std::chrono::steady_clock::now();
+    ok = linkSharedLibrary(objPath.str().str(), outPath, o.runtimeDir, iface,
+                           err);
+    timer.done("link");
+  }
   llvm::sys::fs::remove(objPath);
   return ok;
 }

@@ -24,6 +24,8 @@ struct LibraryOptions {
   std::string runtimeDir;
   /// `--mcpu`: empty or "native" for the host CPU.
   std::string mcpu;
+  /// `-O0`..`-O3` (ObjectOptions::optLevel in Codegen.h).
+  int optLevel = 2;
   /// The NAME of the named C functions (`NAME_create`, ...); empty: from
   /// the output path (libraryName in Codegen.h).
   std::string name;

@@ -180,6 +180,7 @@ getLibrary(const Program &p, const std::string &sourceName,
            const CompiledRunOptions &o, std::ostream &err) {
   LibraryOptions lo;
   lo.mcpu = o.mcpu;
+  lo.optLevel = o.optLevel;
   // The named C functions as `seqc FILE.seq -o libFILE.so` names them; the
   // library's file name is the cache's.
   lo.name = libraryName("", sourceName);
@@ -217,8 +218,10 @@ getLibrary(const Program &p, const std::string &sourceName,
     return std::move(lib);
   }
 
-  std::string key = libraryKey(source, o.target, o.mcpu,
-                               compilerIdentity(argv0, lo.runtimeDir));
+  // The level goes into the key with the target.
+  std::string key =
+      libraryKey(source, o.target + " -O" + std::to_string(o.optLevel),
+                 o.mcpu, compilerIdentity(argv0, lo.runtimeDir));
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, p.modelName + "-" + key.substr(0, 32) + ".so");
   lib.path = path.str().str();

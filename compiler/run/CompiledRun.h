@@ -31,6 +31,8 @@ struct CompiledRunOptions {
   std::string target = "cpu";
   /// `--mcpu`: empty or "native" for the host CPU.
   std::string mcpu;
+  /// `-O0`..`-O3` (LibraryOptions::optLevel).
+  int optLevel = 2;
   /// Where libseqrt_static.a is (defaultRuntimeDir when empty).
   std::string runtimeDir;
   /// `--check`: also run the interpreter and compare.

@@ -44,7 +44,7 @@ using namespace seqc;
 
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
-               "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU]   (a shared library and NAME.h)\n"
+               "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -54,13 +54,14 @@ static const char *runUsage =
     "                [--input NAME=FILE.npy ...] [--random [--seed=N]]\n"
     "                [--dim NAME=VALUE ...] [--output=OUT.npy]\n"
     "                [--interpret | --check] [--bench=N] [--target=cpu]\n"
-    "                [--mcpu=native|CPU] [--no-cache] [-v]\n"
+    "                [--mcpu=native|CPU] [-O0..-O3] [--no-cache] [-v]\n"
     "  (default)         compile the model (cached) and run the compiled entry\n"
     "  --interpret       run the reference interpreter instead\n"
     "  --check           run both; fail if they differ beyond the tolerance\n"
     "  --bench=N         time N runs of the compiled entry after a warm-up\n"
     "  --target=cpu      where to run (cpu is the only target so far)\n"
     "  --mcpu=CPU        the CPU to compile for (default: native)\n"
+    "  -O0..-O3          the optimisation level to compile at (default: -O2)\n"
     "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
     "                    $XDG_CACHE_HOME/seqc, else ~/.cache/seqc\n"
     "  -v                say on stderr whether the cache hit\n"
@@ -168,6 +169,9 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
       co.target = v;
     } else if (value("--mcpu", v)) {
       co.mcpu = v;
+    } else if (a.size() == 3 && a[0] == '-' && a[1] == 'O' && a[2] >= '0' &&
+               a[2] <= '3') {
+      co.optLevel = a[2] - '0';
     } else if (value("--runtime-dir", v)) {
       co.runtimeDir = v;
     } else if (value("--seed", v)) {
@@ -236,6 +240,7 @@ int main(int argc, char **argv) {
     return runMain(std::vector<std::string>(args.begin() + 1, args.end()),
                    argv[0]);
   std::string file, emit, outPath, runtimeDir, mcpu;
+  int optLevel = LibraryOptions().optLevel;
   bool verify = false, debugInfo = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
@@ -249,6 +254,9 @@ int main(int argc, char **argv) {
       runtimeDir = a.substr(14);
     else if (a.rfind("--mcpu=", 0) == 0)
       mcpu = a.substr(7);
+    else if (a.size() == 3 && a[0] == '-' && a[1] == 'O' && a[2] >= '0' &&
+             a[2] <= '3')
+      optLevel = a[2] - '0';
     else if (a == "-o" && i + 1 < args.size())
       outPath = args[++i];
     else if (!a.empty() && a[0] == '-')
@@ -308,6 +316,7 @@ int main(int argc, char **argv) {
     lo.objectOnly = emit == "obj";
     lo.runtimeDir = runtimeDir;
     lo.mcpu = mcpu;
+    lo.optLevel = optLevel;
     std::string err;
     LibraryInterface iface;
     if (!buildLibrary(*program, file, outPath, lo, err, &iface)) {
