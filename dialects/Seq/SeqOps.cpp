@@ -208,5 +208,106 @@ LogicalResult SoftmaxOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+SmallVector<std::array<int64_t, 3>> AttentionOp::getMaskConstraints() {
+  SmallVector<std::array<int64_t, 3>> constraints;
+  if (std::optional<ArrayRef<int64_t>> mask = getMask())
+    for (size_t i = 0; i + 2 < mask->size(); i += 3)
+      constraints.push_back({(*mask)[i], (*mask)[i + 1], (*mask)[i + 2]});
+  return constraints;
+}
+
+/// Whether static sizes `a` and `b` may be equal (either dynamic, or equal).
+static bool compatible(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+LogicalResult AttentionOp::verify() {
+  auto q = llvm::cast<RankedTensorType>(getQuery().getType());
+  auto k = llvm::cast<RankedTensorType>(getKey().getType());
+  auto v = llvm::cast<RankedTensorType>(getValue().getType());
+  auto init = llvm::cast<RankedTensorType>(getInit().getType());
+  int64_t rank = q.getRank();
+  if (rank < 2)
+    return emitOpError("expected the query to have rank at least 2 ([..., Tq, "
+                       "D]), found rank ")
+           << rank;
+  for (auto [name, type] : {std::pair{"key", k}, {"value", v}, {"init", init}})
+    if (type.getRank() != rank)
+      return emitOpError("expected the ")
+             << name << " to have the query's rank " << rank << ", found "
+             << type.getRank();
+  if (getResult().getType() != init)
+    return emitOpError("expected the result type to be the init type ")
+           << init << ", found " << getResult().getType();
+  for (Type t : {q.getElementType(), k.getElementType(), v.getElementType(),
+                 init.getElementType()})
+    if (!llvm::isa<FloatType>(t))
+      return emitOpError("expected float tensors, found element type ") << t;
+  int64_t n = rank - 2;
+  for (int64_t d = 0; d < n; ++d) {
+    for (auto [name, type] : {std::pair{"key", k}, {"value", v}}) {
+      int64_t size = type.getDimSize(d);
+      if (size != 1 && !compatible(size, q.getDimSize(d)))
+        return emitOpError("expected ")
+               << name << " batch axis " << d
+               << " to be 1 or the query's size " << q.getDimSize(d)
+               << ", found " << size;
+    }
+    if (!compatible(init.getDimSize(d), q.getDimSize(d)))
+      return emitOpError("expected init batch axis ")
+             << d << " to be the query's size " << q.getDimSize(d)
+             << ", found " << init.getDimSize(d);
+  }
+  if (!compatible(q.getDimSize(n + 1), k.getDimSize(n + 1)))
+    return emitOpError("expected the query and key feature sizes to agree, "
+                       "found ")
+           << q.getDimSize(n + 1) << " and " << k.getDimSize(n + 1);
+  if (!compatible(k.getDimSize(n), v.getDimSize(n)))
+    return emitOpError("expected the key and value lengths to agree, found ")
+           << k.getDimSize(n) << " and " << v.getDimSize(n);
+  if (!compatible(init.getDimSize(n), q.getDimSize(n)))
+    return emitOpError("expected the init length to be the query's, found ")
+           << init.getDimSize(n) << " and " << q.getDimSize(n);
+  if (!compatible(init.getDimSize(n + 1), v.getDimSize(n + 1)))
+    return emitOpError("expected the init feature size to be the value's, "
+                       "found ")
+           << init.getDimSize(n + 1) << " and " << v.getDimSize(n + 1);
+  if (std::optional<ArrayRef<int64_t>> mask = getMask())
+    if (mask->size() % 3 != 0)
+      return emitOpError("expected the mask to hold (a, b, c) triples, found ")
+             << mask->size() << " values";
+  return success();
+}
+
+LogicalResult AttentionOp::verifyRegions() {
+  Block &block = getScoreBlock();
+  int64_t n = getNumBatchDims();
+  if (block.getNumArguments() != static_cast<unsigned>(n + 3))
+    return emitOpError("expected the score region to take ")
+           << n + 3 << " arguments (the score, " << n
+           << " batch indices, the query and key positions), found "
+           << block.getNumArguments();
+  if (!block.getArgument(0).getType().isF32())
+    return emitOpError("expected the score region's first argument to be "
+                       "f32, found ")
+           << block.getArgument(0).getType();
+  for (BlockArgument arg : block.getArguments().drop_front())
+    if (!arg.getType().isIndex())
+      return emitOpError("expected score region argument #")
+             << arg.getArgNumber() << " to be an index, found "
+             << arg.getType();
+  auto yield = block.mightHaveTerminator()
+                   ? llvm::dyn_cast<YieldOp>(block.getTerminator())
+                   : YieldOp();
+  if (!yield || yield.getValues().size() != 1 ||
+      !yield.getValues()[0].getType().isF32())
+    return emitOpError("expected the score region to yield one f32");
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/Seq/SeqOps.cpp.inc"

@@ -2,7 +2,8 @@
 //
 // seq.scan (sequential recurrence with carries and stacked per-step
 // outputs), seq.assoc_scan (inclusive associative scan with a combiner
-// region), seq.softmax and the common terminator seq.yield.
+// region), seq.softmax, seq.attention (fused attention with a score
+// region) and the common terminator seq.yield.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,7 @@
 
 include "SeqDialect.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -175,15 +177,109 @@ def Seq_SoftmaxOp : Seq_Op<"softmax", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+def Seq_AttentionOp : Seq_Op<"attention", [
+    RecursiveMemoryEffects,
+    DestinationStyleOpInterface]> {
+  let summary = "fused attention: softmax of modified scores times values";
+  let description = [{
+    Attention over `n` batch axes (batch, heads, groups: any leading axes),
+    written so that the T x T scores never have to exist:
+
+    ```
+    s[b, i, j]   = score(scale * sum_d q[b, i, d] * k[b', j, d], b, i, j)
+    s[b, i, j]   = -inf where a `mask` constraint fails
+    out[b, i, e] = sum_j softmax_j(s[b, i, :])[j] * v[b'', j, e]
+    ```
+
+    - `query`: `[B_1 .. B_n, Tq, D]`; `key`: `[K_1 .. K_n, Tk, D]`;
+      `value`: `[V_1 .. V_n, Tk, Dv]`; `init` and the result:
+      `[B_1 .. B_n, Tq, Dv]`. A key or value batch axis is either the
+      query's or 1: a head axis of 1 shares one key/value head among all
+      query heads (MQA), a group axis of 1 shares each key/value head among
+      the group's query heads (GQA). `b'` and `b''` are `b` with 0 on
+      those axes.
+    - `scale` (default 1) multiplies the dot product before the region.
+    - The `score` region modifies each score. Its block takes the scaled
+      score (f32), the `n` batch indices, the query position `i` and the key
+      position `j` (all `index`) and yields the new score (f32). It may read
+      values defined above (per-head constants, bias tensors); it is
+      evaluated once per score, in any order.
+    - `mask` lists constraints `(a, b, c)`, each meaning
+      `a * i + b * j + c >= 0`; a score whose position fails any of them is
+      `-inf`. Being affine in the positions, they bound whole tiles: causal
+      is `[1, -1, 0]`, a window of `W` keys adds `[-1, 1, W - 1]`.
+    - A row whose scores are all `-inf` (a query that may see no key) gives
+      zeros, as `seq.softmax` does. Accumulation is in f32 for every element
+      type.
+
+    Example (causal attention with scale 1/8, scores soft-capped at 30):
+
+    ```mlir
+    %o = seq.attention ins(%q, %k, %v : tensor<?x8x?x64xf32>,
+                              tensor<?x1x?x64xf32>, tensor<?x1x?x64xf32>)
+                       outs(%init : tensor<?x8x?x64xf32>)
+                       scale = 1.250000e-01 mask = [1, -1, 0]
+                       -> tensor<?x8x?x64xf32> {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %c = arith.constant 3.000000e+01 : f32
+      %x = arith.divf %s, %c : f32
+      %t = math.tanh %x : f32
+      %y = arith.mulf %t, %c : f32
+      seq.yield %y : f32
+    }
+    ```
+  }];
+
+  let arguments = (ins AnyRankedTensor:$query,
+                       AnyRankedTensor:$key,
+                       AnyRankedTensor:$value,
+                       AnyRankedTensor:$init,
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<DenseI64ArrayAttr>:$mask);
+  let results = (outs AnyRankedTensor:$result);
+  let regions = (region SizedRegion<1>:$score);
+
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
+        type($value) `)`
+    `outs` `(` $init `:` type($init) `)`
+    (`scale` `=` $scale^)? (`mask` `=` $mask^)?
+    attr-dict `->` type($result) $score
+  }];
+
+  let extraClassDeclaration = [{
+    /// The number of leading batch axes (`n`).
+    int64_t getNumBatchDims() {
+      return llvm::cast<::mlir::RankedTensorType>(getQuery().getType())
+                 .getRank() - 2;
+    }
+    ::mlir::Block &getScoreBlock() { return getScore().front(); }
+    /// The scale, 1 when absent.
+    double getScaleOrOne() { return getScale() ? getScale()->convertToDouble() : 1.0; }
+    /// The mask constraints as (a, b, c) triples.
+    ::llvm::SmallVector<std::array<int64_t, 3>> getMaskConstraints();
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return getInitMutable();
+    }
+  }];
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // YieldOp
 //===----------------------------------------------------------------------===//
 
 def Seq_YieldOp : Seq_Op<"yield", [
-    Pure, Terminator, ReturnLike, HasParent<"ScanOp, AssocScanOp">]> {
-  let summary = "terminator of seq.scan bodies and seq.assoc_scan combiners";
+    Pure, Terminator, ReturnLike, HasParent<"ScanOp, AssocScanOp, AttentionOp">]> {
+  let summary = "terminator of seq.scan, seq.assoc_scan and seq.attention regions";
   let description = [{
     In `seq.scan`: the new carries, then the step's per-step outputs. In
-    `seq.assoc_scan`: the combined slices.
+    `seq.assoc_scan`: the combined slices. In `seq.attention`: the modified
+    score.
 
     Example:
 

@@ -246,6 +246,92 @@ func.func @softmax_int(%x: tensor<4xi32>) {
 
 // Tests that seq.yield lives only in seq.scan and seq.assoc_scan.
 func.func @yield_parent(%x: tensor<4xf32>) {
-  // expected-error @+1 {{'seq.yield' op expects parent op to be one of 'seq.scan, seq.assoc_scan'}}
+  // expected-error @+1 {{'seq.yield' op expects parent op to be one of 'seq.scan, seq.assoc_scan, seq.attention'}}
   seq.yield %x : tensor<4xf32>
+}
+
+// -----
+
+// Tests that attention needs the key to have the query's rank.
+func.func @attention_rank(%q: tensor<4x?x16xf32>, %k: tensor<?x16xf32>, %v: tensor<4x?x16xf32>, %o: tensor<4x?x16xf32>) {
+  // expected-error @+1 {{'seq.attention' op expected the key to have the query's rank 3, found 2}}
+  %r = seq.attention ins(%q, %k, %v : tensor<4x?x16xf32>, tensor<?x16xf32>, tensor<4x?x16xf32>) outs(%o : tensor<4x?x16xf32>) -> tensor<4x?x16xf32> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Tests that a key batch axis is 1 or the query's size.
+func.func @attention_batch(%q: tensor<4x?x16xf32>, %k: tensor<2x?x16xf32>, %v: tensor<4x?x16xf32>, %o: tensor<4x?x16xf32>) {
+  // expected-error @+1 {{'seq.attention' op expected key batch axis 0 to be 1 or the query's size 4, found 2}}
+  %r = seq.attention ins(%q, %k, %v : tensor<4x?x16xf32>, tensor<2x?x16xf32>, tensor<4x?x16xf32>) outs(%o : tensor<4x?x16xf32>) -> tensor<4x?x16xf32> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Tests that query and key feature sizes agree.
+func.func @attention_features(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %v: tensor<?x16xf32>, %o: tensor<?x16xf32>) {
+  // expected-error @+1 {{'seq.attention' op expected the query and key feature sizes to agree, found 16 and 8}}
+  %r = seq.attention ins(%q, %k, %v : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x16xf32>) outs(%o : tensor<?x16xf32>) -> tensor<?x16xf32> {
+  ^bb0(%s: f32, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Tests that key and value lengths agree.
+func.func @attention_lengths(%q: tensor<?x16xf32>, %k: tensor<7x16xf32>, %v: tensor<9x16xf32>, %o: tensor<?x16xf32>) {
+  // expected-error @+1 {{'seq.attention' op expected the key and value lengths to agree, found 7 and 9}}
+  %r = seq.attention ins(%q, %k, %v : tensor<?x16xf32>, tensor<7x16xf32>, tensor<9x16xf32>) outs(%o : tensor<?x16xf32>) -> tensor<?x16xf32> {
+  ^bb0(%s: f32, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Tests that the mask holds whole (a, b, c) triples.
+func.func @attention_mask(%q: tensor<?x16xf32>, %k: tensor<?x16xf32>, %v: tensor<?x16xf32>, %o: tensor<?x16xf32>) {
+  // expected-error @+1 {{'seq.attention' op expected the mask to hold (a, b, c) triples, found 2 values}}
+  %r = seq.attention ins(%q, %k, %v : tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32>) outs(%o : tensor<?x16xf32>) mask = [1, -1] -> tensor<?x16xf32> {
+  ^bb0(%s: f32, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Tests that the score region takes the score, a batch index per batch
+// axis and the two positions.
+func.func @attention_region_args(%q: tensor<2x?x16xf32>, %k: tensor<2x?x16xf32>, %v: tensor<2x?x16xf32>, %o: tensor<2x?x16xf32>) {
+  // expected-error @+1 {{'seq.attention' op expected the score region to take 4 arguments (the score, 1 batch indices, the query and key positions), found 3}}
+  %r = seq.attention ins(%q, %k, %v : tensor<2x?x16xf32>, tensor<2x?x16xf32>, tensor<2x?x16xf32>) outs(%o : tensor<2x?x16xf32>) -> tensor<2x?x16xf32> {
+  ^bb0(%s: f32, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Tests that the score region yields one f32.
+func.func @attention_region_yield(%q: tensor<?x16xf32>, %k: tensor<?x16xf32>, %v: tensor<?x16xf32>, %o: tensor<?x16xf32>) {
+  // expected-error @+1 {{'seq.attention' op expected the score region to yield one f32}}
+  %r = seq.attention ins(%q, %k, %v : tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32>) outs(%o : tensor<?x16xf32>) -> tensor<?x16xf32> {
+  ^bb0(%s: f32, %i: index, %j: index):
+    %c = arith.constant 1 : index
+    seq.yield %c : index
+  }
+  return
 }

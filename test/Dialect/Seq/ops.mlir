@@ -89,3 +89,39 @@ func.func @softmax(%s: tensor<2x?x?xf32>, %v: tensor<8xbf16>) -> (tensor<2x?x?xf
   %q = seq.softmax %v {axis = 0 : i64} : tensor<8xbf16> -> tensor<8xbf16>
   return %p, %q : tensor<2x?x?xf32>, tensor<8xbf16>
 }
+
+// Tests that causal GQA attention with a scale, a mask and a soft-capping
+// score region round-trips.
+// CHECK-LABEL: func.func @attention_gqa_causal
+// CHECK: seq.attention ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<?x2x4x?x64xf32>, tensor<?x2x1x?x64xf32>, tensor<?x2x1x?x32xf32>) outs(%{{.+}} : tensor<?x2x4x?x32xf32>) scale = 1.250000e-01 mask = [1, -1, 0] -> tensor<?x2x4x?x32xf32> {
+// CHECK-NEXT: ^bb0(%[[S:.+]]: f32, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index):
+// CHECK: math.tanh
+// CHECK: seq.yield %{{.+}} : f32
+func.func @attention_gqa_causal(%q: tensor<?x2x4x?x64xf32>, %k: tensor<?x2x1x?x64xf32>,
+                                %v: tensor<?x2x1x?x32xf32>, %o: tensor<?x2x4x?x32xf32>) -> tensor<?x2x4x?x32xf32> {
+  %r = seq.attention ins(%q, %k, %v : tensor<?x2x4x?x64xf32>, tensor<?x2x1x?x64xf32>, tensor<?x2x1x?x32xf32>)
+                     outs(%o : tensor<?x2x4x?x32xf32>) scale = 0.125 mask = [1, -1, 0]
+                     -> tensor<?x2x4x?x32xf32> {
+  ^bb0(%s: f32, %b: index, %kv: index, %g: index, %i: index, %j: index):
+    %c = arith.constant 30.0 : f32
+    %x = arith.divf %s, %c : f32
+    %t = math.tanh %x : f32
+    %y = arith.mulf %t, %c : f32
+    seq.yield %y : f32
+  }
+  return %r : tensor<?x2x4x?x32xf32>
+}
+
+// Tests that cross attention without batch axes, scale or mask (query and
+// key lengths differ) round-trips.
+// CHECK-LABEL: func.func @attention_plain
+// CHECK: seq.attention ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<5x16xbf16>, tensor<?x16xbf16>, tensor<?x8xbf16>) outs(%{{.+}} : tensor<5x8xbf16>) -> tensor<5x8xbf16> {
+func.func @attention_plain(%q: tensor<5x16xbf16>, %k: tensor<?x16xbf16>, %v: tensor<?x8xbf16>,
+                           %o: tensor<5x8xbf16>) -> tensor<5x8xbf16> {
+  %r = seq.attention ins(%q, %k, %v : tensor<5x16xbf16>, tensor<?x16xbf16>, tensor<?x8xbf16>)
+                     outs(%o : tensor<5x8xbf16>) -> tensor<5x8xbf16> {
+  ^bb0(%s: f32, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return %r : tensor<5x8xbf16>
+}
