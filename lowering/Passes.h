@@ -38,14 +38,24 @@ void populateSeqToSCFPatterns(mlir::RewritePatternSet &patterns);
 /// Patterns decomposing `seq.softmax` into linalg ops.
 void populateSeqToLinalgPatterns(mlir::RewritePatternSet &patterns);
 
-/// seq-level IR -> linalg/tensor/scf on tensors, with the seq ops gone and
-/// elementwise ops fused (`seq-lower-to-linalg`).
-void buildLowerToLinalgPipeline(mlir::OpPassManager &pm);
+/// What the named pipelines do beyond the fixed passes.
+struct PipelineOptions {
+  /// Fuse attention (`seq-fuse-attention`); off, the scores are computed
+  /// and stored as written (`seqc --no-fuse-attention`).
+  bool fuseAttention = true;
+};
+
+/// seq-level IR -> linalg/tensor/scf on tensors, with the seq ops gone,
+/// attention fused and tiled, and elementwise ops fused
+/// (`seq-lower-to-linalg`).
+void buildLowerToLinalgPipeline(mlir::OpPassManager &pm,
+                                const PipelineOptions &options = {});
 
 /// seq-level IR -> the LLVM dialect: the linalg pipeline, bufferization,
 /// deallocation, loops and the conversions to LLVM; entries get
 /// `_mlir_ciface_<name>` wrappers (`seq-lower-to-llvm`).
-void buildLowerToLLVMPipeline(mlir::OpPassManager &pm);
+void buildLowerToLLVMPipeline(mlir::OpPassManager &pm,
+                              const PipelineOptions &options = {});
 
 #define GEN_PASS_REGISTRATION
 #include "lowering/Passes.h.inc"

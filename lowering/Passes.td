@@ -65,6 +65,135 @@ def ConvertSeqToSCF : Pass<"convert-seq-to-scf"> {
 }
 
 //===----------------------------------------------------------------------===//
+// SeqFuseAttention
+//===----------------------------------------------------------------------===//
+
+def SeqFuseAttention : Pass<"seq-fuse-attention"> {
+  let summary = "fuse softmax(q k^T ...) v, however spelled, into seq.attention";
+  let description = [{
+    Starts at each `seq.softmax` and follows its input back through
+    pointwise `linalg.generic` steps on the scores (each reading the scores
+    at the same position) to a contraction `out += a * b` with one reduction
+    loop and a zero init (`linalg.matmul`, `linalg.batch_matmul` or a
+    generic, after any transposes, broadcasts and reshapes of its operands).
+    The softmax axis is the key position; the operand that reads it is the
+    keys, the other the queries. Query-only axes other than the last are
+    batch axes the keys are shared over (GQA as a reshape into groups). The
+    probabilities' one use must contract them with values over that axis.
+
+    The result is one `seq.attention` over operands in its layout
+    (`[batch.., T, D]`, unit axes where keys or values are shared, reached
+    by slices, transposes and reshapes of the original operands), then a
+    transpose to the layout of the original result. The pointwise steps
+    become the score region: a step's other operands are recomputed there
+    when they are constants or pointwise functions of positions (masks and
+    biases built with `arange`), and read (`tensor.extract`) otherwise. A
+    constant factor applied first becomes `scale`; a final `-inf` mask that
+    is a conjunction of affine comparisons of the two positions becomes the
+    `mask` constraints.
+
+    It refuses, with a remark at the softmax, where fusing would change what
+    is computed or cannot be expressed: the scores or probabilities are used
+    elsewhere, the probabilities are not contracted over the softmax axis, a
+    step reads the scores at another position, the values vary with the
+    query position, or the head sizes are not static. Each fused softmax
+    gets a remark too (`seqc --remarks`).
+
+    Before:
+
+    ```mlir
+    %s = linalg.batch_matmul ins(%q, %kt : tensor<4x?x16xf32>, tensor<4x16x?xf32>) outs(%z : tensor<4x?x?xf32>)
+    %m = linalg.generic ... ins(%causal, %s, %ninf) { select(c, s * 0.25, -inf) }
+    %p = seq.softmax %m {axis = 2 : i64}
+    %o = linalg.batch_matmul ins(%p, %v : tensor<4x?x?xf32>, tensor<4x?x16xf32>) outs(%z2 : tensor<4x?x16xf32>)
+    ```
+
+    After:
+
+    ```mlir
+    %o = seq.attention ins(%q, %k, %v : tensor<4x?x16xf32>, tensor<4x?x16xf32>, tensor<4x?x16xf32>)
+                       outs(%e : tensor<4x?x16xf32>) scale = 2.500000e-01 mask = [1, -1, 0]
+                       -> tensor<4x?x16xf32> {
+    ^bb0(%s: f32, %b: index, %i: index, %j: index):
+      seq.yield %s : f32
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// SeqLowerAttention
+//===----------------------------------------------------------------------===//
+
+def SeqLowerAttention : Pass<"seq-lower-attention"> {
+  let summary = "lower seq.attention to FlashAttention-2 loops over tiles";
+  let description = [{
+    Each `seq.attention` becomes, on tensors:
+
+    - its operands padded with zeros to whole tiles and converted to f32,
+      the keys transposed to `[.., D, Tk]` (O(T) memory, once per call);
+    - an `scf.for` marked `seq.parallel` over (batch axes x query tiles of
+      `tile-q` rows), whose iterations write disjoint output tiles; query
+      tiles alternate between the first and last ones left, so that equal
+      chunks of iterations get equal work under a causal mask;
+    - inside it, an `scf.for` over key tiles of `tile-k` keys carrying the
+      f32 running row maximum `m`, row sum `l` and accumulator `acc`. A tile
+      that the mask constraints mask entirely is skipped (`scf.if`); else
+      the scores are a `linalg.matmul` of the query tile and the key tile,
+      then a `linalg.generic` applies the scale and the score region, and
+      the mask and key bound only in tiles that need them. Then
+      `m' = max(m, rowmax(s))`, `p = exp(s - m')`, `alpha = exp(m - m')`,
+      `l' = alpha l + rowsum(p)`, `acc' = alpha acc + p v` (a
+      `linalg.matmul`); a row whose maximum is still `-inf` counts as 0;
+    - the output tile is `acc / l` (0 where `l` is 0: a row that may see no
+      key), inserted into the padded output, whose first `Tq` rows are the
+      result (converted to its element type).
+
+    Every op on a tile has static shape, for `seq-tile-and-vectorize`.
+
+    Before:
+
+    ```mlir
+    %o = seq.attention ins(%q, %k, %v : ...) outs(%e : tensor<4x?x16xf32>)
+                       mask = [1, -1, 0] -> tensor<4x?x16xf32> { ... }
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %r = scf.for %w = %c0 to %n step %c1 iter_args(%out = %padded) {
+      %qt = tensor.extract_slice %qp[...] [1, 32, 16] [1, 1, 1]
+      %acc:3 = scf.for %j = %c0 to %nk step %c1 iter_args(%m = %ninf, %l = %zero, %a = %zeros) {
+        %x:3 = scf.if %masked -> (...) { scf.yield %m, %l, %a } else {
+          %s = linalg.matmul ins(%qt, %kt ...)
+          ... online softmax update, linalg.matmul ins(%p, %vt) outs(%a') ...
+        }
+        scf.yield %x#0, %x#1, %x#2
+      }
+      ... acc / l, tensor.insert_slice ...
+    } {seq.parallel}
+    %o = tensor.extract_slice %r[0, 0, 0] [4, %tq, 16] [1, 1, 1]
+    ```
+  }];
+  let options = [
+    Option<"tileQ", "tile-q", "int64_t", "32", "query rows per tile">,
+    Option<"tileK", "tile-k", "int64_t", "64", "keys per tile">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // ConvertSeqToLinalg
 //===----------------------------------------------------------------------===//
 

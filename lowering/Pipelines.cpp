@@ -24,7 +24,12 @@
 
 using namespace mlir;
 
-void seqc::buildLowerToLinalgPipeline(OpPassManager &pm) {
+void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
+                                      const PipelineOptions &options) {
+  if (options.fuseAttention) {
+    pm.addPass(createCSEPass());
+    pm.addPass(createSeqFuseAttention());
+  }
   pm.addPass(createConvertSeqToLinalg());
   pm.addPass(createConvertSeqToSCF());
   pm.addPass(createCanonicalizerPass());
@@ -32,10 +37,14 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm) {
   pm.addPass(createSeqFuseElementwise());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // After elementwise fusion, which would otherwise fuse the online
+  // softmax's steps on tiles into each other.
+  pm.addPass(createSeqLowerAttention());
 }
 
-void seqc::buildLowerToLLVMPipeline(OpPassManager &pm) {
-  buildLowerToLinalgPipeline(pm);
+void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
+                                    const PipelineOptions &options) {
+  buildLowerToLinalgPipeline(pm, options);
   // Tiles and vectors on tensors, where slices and their dependences are
   // explicit; bufferization then writes the tiles in place.
   pm.addNestedPass<func::FuncOp>(createSeqTileAndVectorize());
@@ -101,9 +110,9 @@ void seqc::registerSeqPipelines() {
   PassPipelineRegistration<>(
       "seq-lower-to-linalg",
       "Lower seq-level IR to linalg, tensor and scf on tensors",
-      buildLowerToLinalgPipeline);
+      [](OpPassManager &pm) { buildLowerToLinalgPipeline(pm); });
   PassPipelineRegistration<>(
       "seq-lower-to-llvm",
       "Lower seq-level IR to the LLVM dialect (C-interface entries)",
-      buildLowerToLLVMPipeline);
+      [](OpPassManager &pm) { buildLowerToLLVMPipeline(pm); });
 }
