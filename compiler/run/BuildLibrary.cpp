@@ -9,6 +9,7 @@
 #include "codegen/Codegen.h"
 #include "lowering/Passes.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -19,6 +20,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -43,6 +45,26 @@ struct StageTimer {
   }
 };
 } // namespace
+
+struct RemarkPrinter::Impl {
+  llvm::SourceMgr sources;
+  mlir::SourceMgrDiagnosticHandler handler;
+  // Registered last, so it sees each diagnostic first: upstream's warnings
+  // (attributes it does not know on the entries) are not the user's
+  // business and are dropped, as they are without a handler.
+  mlir::ScopedDiagnosticHandler filter;
+  explicit Impl(mlir::MLIRContext &ctx)
+      : handler(sources, &ctx, llvm::errs()),
+        filter(&ctx, [](mlir::Diagnostic &d) {
+          return mlir::success(d.getSeverity() ==
+                               mlir::DiagnosticSeverity::Warning);
+        }) {}
+};
+
+RemarkPrinter::RemarkPrinter(mlir::MLIRContext &ctx)
+    : impl(std::make_unique<Impl>(ctx)) {}
+
+RemarkPrinter::~RemarkPrinter() = default;
 
 bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
                         const std::string &outPath, const LibraryOptions &o,
@@ -75,8 +97,13 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
                              iface, err))
     return withFile();
   timer.done("mlirgen");
+  std::unique_ptr<RemarkPrinter> remarks;
+  if (o.remarks)
+    remarks = std::make_unique<RemarkPrinter>(ctx);
   mlir::PassManager pm(&ctx);
-  buildLowerToLLVMPipeline(pm);
+  PipelineOptions po;
+  po.fuseAttention = o.fuseAttention;
+  buildLowerToLLVMPipeline(pm, po);
   if (timer.on && std::getenv("SEQC_TIME_STAGES")[0] == '2')
     pm.enableTiming();
   if (mlir::failed(pm.run(*mod)))

@@ -13,7 +13,12 @@
 #include "TypedIR.h"
 #include "codegen/Codegen.h"
 
+#include <memory>
 #include <string>
+
+namespace mlir {
+class MLIRContext;
+} // namespace mlir
 
 namespace seqc {
 
@@ -26,9 +31,27 @@ struct LibraryOptions {
   std::string mcpu;
   /// `-O0`..`-O3` (ObjectOptions::optLevel in Codegen.h).
   int optLevel = 2;
+  /// Fuse attention (`--no-fuse-attention` turns it off).
+  bool fuseAttention = true;
+  /// Print the passes' remarks (what was fused and why not) to stderr
+  /// (`--remarks`).
+  bool remarks = false;
   /// The NAME of the named C functions (`NAME_create`, ...); empty: from
   /// the output path (libraryName in Codegen.h).
   std::string name;
+};
+
+/// While alive, prints every diagnostic of `ctx`, remarks included, to
+/// stderr as `file:line:col: remark: ...` with the source line; without
+/// one, MLIR prints errors only.
+class RemarkPrinter {
+public:
+  explicit RemarkPrinter(mlir::MLIRContext &ctx);
+  ~RemarkPrinter();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl;
 };
 
 /// Builds `outPath` from `program` (`sourceName` names the file in

@@ -181,6 +181,8 @@ getLibrary(const Program &p, const std::string &sourceName,
   LibraryOptions lo;
   lo.mcpu = o.mcpu;
   lo.optLevel = o.optLevel;
+  lo.fuseAttention = o.fuseAttention;
+  lo.remarks = o.remarks;
   // The named C functions as `seqc FILE.seq -o libFILE.so` names them; the
   // library's file name is the cache's.
   lo.name = libraryName("", sourceName);
@@ -220,7 +222,9 @@ getLibrary(const Program &p, const std::string &sourceName,
 
   // The level goes into the key with the target.
   std::string key =
-      libraryKey(source, o.target + " -O" + std::to_string(o.optLevel),
+      libraryKey(source,
+                 o.target + " -O" + std::to_string(o.optLevel) +
+                     (o.fuseAttention ? "" : " --no-fuse-attention"),
                  o.mcpu, compilerIdentity(argv0, lo.runtimeDir));
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, p.modelName + "-" + key.substr(0, 32) + ".so");

@@ -35,6 +35,10 @@ struct CompiledRunOptions {
   int optLevel = 2;
   /// Where libseqrt_static.a is (defaultRuntimeDir when empty).
   std::string runtimeDir;
+  /// `--no-fuse-attention`: compute the scores as written.
+  bool fuseAttention = true;
+  /// `--remarks`: print what the passes did and why not.
+  bool remarks = false;
   /// `--check`: also run the interpreter and compare.
   bool check = false;
   /// `--check-tolerance=S`: multiplies every tolerance of `--check` (0:

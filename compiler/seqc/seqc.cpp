@@ -45,6 +45,7 @@ using namespace seqc;
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -54,7 +55,8 @@ static const char *runUsage =
     "                [--input NAME=FILE.npy ...] [--random [--seed=N]]\n"
     "                [--dim NAME=VALUE ...] [--output=OUT.npy]\n"
     "                [--interpret | --check] [--bench=N] [--target=cpu]\n"
-    "                [--mcpu=native|CPU] [-O0..-O3] [--no-cache] [-v]\n"
+    "                [--mcpu=native|CPU] [-O0..-O3] [--no-fuse-attention]\n"
+    "                [--remarks] [--no-cache] [-v]\n"
     "  (default)         compile the model (cached) and run the compiled entry\n"
     "  --interpret       run the reference interpreter instead\n"
     "  --check           run both; fail if they differ beyond the tolerance\n"
@@ -62,6 +64,8 @@ static const char *runUsage =
     "  --target=cpu      where to run (cpu is the only target so far)\n"
     "  --mcpu=CPU        the CPU to compile for (default: native)\n"
     "  -O0..-O3          the optimisation level to compile at (default: -O2)\n"
+    "  --no-fuse-attention  compute attention scores as written (unfused)\n"
+    "  --remarks         print what was fused and why not (compiles afresh)\n"
     "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
     "                    $XDG_CACHE_HOME/seqc, else ~/.cache/seqc\n"
     "  -v                say on stderr whether the cache hit\n"
@@ -155,6 +159,12 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
       co.check = true;
     } else if (a == "--no-cache") {
       co.noCache = true;
+    } else if (a == "--no-fuse-attention") {
+      co.fuseAttention = false;
+    } else if (a == "--remarks") {
+      // Remarks come from compiling: no cached library.
+      co.remarks = true;
+      co.noCache = true;
     } else if (a == "-v") {
       co.verbose = true;
     } else if (a == "--random") {
@@ -241,7 +251,7 @@ int main(int argc, char **argv) {
                    argv[0]);
   std::string file, emit, outPath, runtimeDir, mcpu;
   int optLevel = LibraryOptions().optLevel;
-  bool verify = false, debugInfo = false;
+  bool verify = false, debugInfo = false, remarks = false, fuse = true;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     if (a.rfind("--emit=", 0) == 0)
@@ -250,6 +260,10 @@ int main(int argc, char **argv) {
       verify = true;
     else if (a == "--mlir-print-debuginfo")
       debugInfo = true;
+    else if (a == "--remarks")
+      remarks = true;
+    else if (a == "--no-fuse-attention")
+      fuse = false;
     else if (a.rfind("--runtime-dir=", 0) == 0)
       runtimeDir = a.substr(14);
     else if (a.rfind("--mcpu=", 0) == 0)
@@ -317,6 +331,8 @@ int main(int argc, char **argv) {
     lo.runtimeDir = runtimeDir;
     lo.mcpu = mcpu;
     lo.optLevel = optLevel;
+    lo.fuseAttention = fuse;
+    lo.remarks = remarks;
     std::string err;
     LibraryInterface iface;
     if (!buildLibrary(*program, file, outPath, lo, err, &iface)) {
@@ -361,11 +377,16 @@ int main(int argc, char **argv) {
       return writeText(outPath, text) ? 0 : 1;
     }
     if (emit != "seq") {
+      std::unique_ptr<RemarkPrinter> printer;
+      if (remarks)
+        printer = std::make_unique<RemarkPrinter>(ctx);
+      PipelineOptions po;
+      po.fuseAttention = fuse;
       mlir::PassManager pm(&ctx);
       if (emit == "linalg")
-        buildLowerToLinalgPipeline(pm);
+        buildLowerToLinalgPipeline(pm, po);
       else
-        buildLowerToLLVMPipeline(pm);
+        buildLowerToLLVMPipeline(pm, po);
       if (mlir::failed(pm.run(*mod)))
         return 1;
     }
