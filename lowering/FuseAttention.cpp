@@ -32,6 +32,7 @@
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "llvm/Support/Format.h"
 
 namespace seqc {
 #define GEN_PASS_DEF_SEQFUSEATTENTION
@@ -175,12 +176,17 @@ struct Roles {
   SmallVector<unsigned> scoreArg;
 };
 
+static Value shareRepeatedHeads(OpBuilder &b, seq::AttentionOp &op);
+
 class Fuser {
 public:
   Fuser(seq::SoftmaxOp softmax) : softmax(softmax) {}
 
   /// Fuses, or returns why not.
   std::optional<Refusal> run(OpBuilder &b);
+
+  /// The op made, once run succeeded.
+  seq::AttentionOp fused;
 
 private:
   seq::SoftmaxOp softmax;
@@ -228,15 +234,38 @@ static Operation *otherUser(Value v, Operation *user) {
   return nullptr;
 }
 
+/// Whether a value computed by `op` flows (within a few steps) into one of
+/// `targets`.
+static bool flowsInto(Operation *op, ArrayRef<Operation *> targets) {
+  SmallVector<std::pair<Operation *, int>> worklist = {{op, 0}};
+  while (!worklist.empty()) {
+    auto [o, depth] = worklist.pop_back_val();
+    for (Operation *u : o->getUsers()) {
+      if (llvm::is_contained(targets, u))
+        return true;
+      if (depth < 8)
+        worklist.push_back({u, depth + 1});
+    }
+  }
+  return false;
+}
+
 std::optional<Refusal> Fuser::checkUses(Operation *contraction) {
   SmallVector<Operation *> steps = {contraction};
   steps.append(chain.begin(), chain.end());
+  SmallVector<Operation *> targets(steps.begin(), steps.end());
+  targets.push_back(softmax);
   for (size_t i = 0; i < steps.size(); ++i) {
     Operation *next = i + 1 < steps.size() ? steps[i + 1] : softmax;
-    if (Operation *other = otherUser(steps[i]->getResult(0), next))
-      return Refusal{"not fused: the scores computed by " +
-                     describe(steps[i]) + " are also used by " +
-                     describe(other)};
+    Operation *other = otherUser(steps[i]->getResult(0), next);
+    if (!other)
+      continue;
+    if (flowsInto(other, targets))
+      return Refusal{"not fused: " + describe(other) +
+                     " combines the scores of different positions (computed "
+                     "by " + describe(steps[i]) + ") before the softmax"};
+    return Refusal{"not fused: the scores computed by " + describe(steps[i]) +
+                   " are also used by " + describe(other)};
   }
   return std::nullopt;
 }
@@ -558,6 +587,15 @@ static void peelMask(Block &block, Value qi, Value ki, Constraints &mask) {
   }
 }
 
+/// Erases the ops of `block` whose results nobody uses (constants and
+/// index computations left over from cloning and peeling).
+static void eraseDeadOps(Block &block) {
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+    if (!op.hasTrait<OpTrait::IsTerminator>() && op.use_empty() &&
+        isMemoryEffectFree(&op))
+      op.erase();
+}
+
 /// Moves a constant factor applied first to the raw score into `scale`.
 static std::optional<double> peelScale(Block &block) {
   Value s = block.getArgument(0);
@@ -744,7 +782,7 @@ std::optional<Refusal> Fuser::run(OpBuilder &b) {
   resSizes.push_back(b.getIndexAttr(vt.getDimSize(n + 1)));
   resShape.push_back(vt.getDimSize(n + 1));
   Value init = tensor::EmptyOp::create(b, loc, resSizes, outType.getElementType());
-  auto attn = seq::AttentionOp::create(
+  auto attn = fused = seq::AttentionOp::create(
       b, loc, init.getType(), q, k, v, init, /*scale=*/nullptr,
       /*mask=*/nullptr);
 
@@ -793,9 +831,11 @@ std::optional<Refusal> Fuser::run(OpBuilder &b) {
   seq::YieldOp::create(b, loc, current);
 
   Constraints mask;
+  eraseDeadOps(*block);
   peelMask(*block, block->getArgument(n + 1), block->getArgument(n + 2), mask);
   if (std::optional<double> scale = peelScale(*block))
     attn.setScaleAttr(b.getF64FloatAttr(*scale));
+  eraseDeadOps(*block);
   if (!mask.empty()) {
     SmallVector<int64_t> flat;
     for (auto &c : mask)
@@ -803,9 +843,12 @@ std::optional<Refusal> Fuser::run(OpBuilder &b) {
     attn.setMaskAttr(b.getDenseI64ArrayAttr(flat));
   }
 
+  // GQA written as repeated kv heads: read each kv head once.
+  Value result = shareRepeatedHeads(b, attn);
+  fused = attn;
+
   // Back to the layout of the PV contraction's result.
-  b.setInsertionPointAfter(attn);
-  Value result = attn.getResult();
+  b.setInsertionPointAfter(result.getDefiningOp());
   AffineMap pvOut = pv->maps[2];
   SmallVector<int64_t> canonicalLoops(vOrder.begin(), vOrder.end() - 2);
   canonicalLoops.append({pvQueryDim, featureDim});
@@ -831,6 +874,169 @@ std::optional<Refusal> Fuser::run(OpBuilder &b) {
   return std::nullopt;
 }
 
+/// Whether `x` is the repetition of each head `G` times, written as a
+/// broadcast along a new axis `a + 1` then a reshape merging axes `a` and
+/// `a + 1` (`reshape(k[:, :, None] + zeros([B, KV, G, T, D]), [B, H, T, D])`):
+/// returns the source with the unit axis (`[.., KV, 1, T, D]`) and `G`.
+static std::optional<std::pair<Value, int64_t>> repeatedHeads(Value x,
+                                                              int64_t a) {
+  auto collapse = x.getDefiningOp<tensor::CollapseShapeOp>();
+  if (!collapse)
+    return std::nullopt;
+  SmallVector<ReassociationIndices> groups = collapse.getReassociationIndices();
+  for (auto [i, g] : llvm::enumerate(groups)) {
+    bool want = static_cast<int64_t>(i) == a;
+    if ((want && (g.size() != 2 || g[0] != a)) || (!want && g.size() != 1))
+      return std::nullopt;
+  }
+  auto gen = collapse.getSrc().getDefiningOp<linalg::GenericOp>();
+  if (!gen || !isPointwise(gen))
+    return std::nullopt;
+  auto srcType = llvm::cast<RankedTensorType>(collapse.getSrcType());
+  int64_t G = srcType.getDimSize(a + 1);
+  if (ShapedType::isDynamic(G))
+    return std::nullopt;
+  // The body yields the broadcast input, or it plus a zero fill.
+  auto yield = llvm::cast<linalg::YieldOp>(gen.getBlock()->getTerminator());
+  Value y = yield.getValues()[0];
+  auto inputOf = [&](Value v) -> OpOperand * {
+    auto arg = llvm::dyn_cast<BlockArgument>(v);
+    if (!arg || arg.getOwner() != gen.getBlock() ||
+        arg.getArgNumber() >= gen.getNumDpsInputs())
+      return nullptr;
+    return gen.getDpsInputOperand(arg.getArgNumber());
+  };
+  OpOperand *src = inputOf(y);
+  if (!src) {
+    auto add = y.getDefiningOp<arith::AddFOp>();
+    if (!add)
+      return std::nullopt;
+    for (auto [p, z] : {std::pair{add.getLhs(), add.getRhs()},
+                        {add.getRhs(), add.getLhs()}}) {
+      OpOperand *po = inputOf(p), *zo = inputOf(z);
+      if (po && zo && isZeroFill(zo->get())) {
+        src = po;
+        break;
+      }
+    }
+  }
+  if (!src)
+    return std::nullopt;
+  AffineMap m = gen.getMatchingIndexingMap(src);
+  for (auto [i, e] : llvm::enumerate(m.getResults())) {
+    if (static_cast<int64_t>(i) == a + 1) {
+      if (!Contraction::isConstantZero(e))
+        return std::nullopt;
+    } else if (e != getAffineDimExpr(i, x.getContext())) {
+      return std::nullopt;
+    }
+  }
+  return std::pair{src->get(), G};
+}
+
+/// Where the keys of `op` repeat each head `G` times along batch axis `a`,
+/// splits that axis into (heads, group) so that the keys (and values) are
+/// read once per kv head instead of being copied G times: the queries are
+/// reshaped, the score region gets the two indices (the old head index is
+/// `kv * G + g`), and the result is reshaped back. Returns the value that
+/// replaces the old op's result (`op` is updated to the new op).
+static Value shareRepeatedHeads(OpBuilder &b, seq::AttentionOp &op) {
+  int64_t n = op.getNumBatchDims();
+  for (int64_t a = 0; a < n; ++a) {
+    std::optional<std::pair<Value, int64_t>> k = repeatedHeads(op.getKey(), a);
+    if (!k)
+      continue;
+    int64_t G = k->second;
+    Location loc = op.getLoc();
+    b.setInsertionPoint(op);
+    // Splits axis a of `x` (a multiple of G) into (size / G, G).
+    auto split = [&](Value x) -> Value {
+      auto t = llvm::cast<RankedTensorType>(x.getType());
+      SmallVector<ReassociationIndices> groups;
+      SmallVector<OpFoldResult> sizes;
+      SmallVector<int64_t> shape;
+      for (int64_t i = 0; i < t.getRank(); ++i) {
+        if (i == a) {
+          OpFoldResult size = tensor::getMixedSize(b, loc, x, i);
+          if (t.isDynamicDim(i)) {
+            size = arith::DivUIOp::create(
+                       b, loc, llvm::cast<Value>(size),
+                       arith::ConstantIndexOp::create(b, loc, G))
+                       .getResult();
+            shape.push_back(ShapedType::kDynamic);
+          } else {
+            size = b.getIndexAttr(t.getDimSize(i) / G);
+            shape.push_back(t.getDimSize(i) / G);
+          }
+          sizes.append({size, b.getIndexAttr(G)});
+          shape.push_back(G);
+          continue;
+        }
+        sizes.push_back(tensor::getMixedSize(b, loc, x, i));
+        shape.push_back(t.getDimSize(i));
+      }
+      for (int64_t i = 0, o = 0; i < t.getRank(); ++i) {
+        if (i == a) {
+          groups.push_back({o, o + 1});
+          o += 2;
+        } else {
+          groups.push_back({o++});
+        }
+      }
+      auto type = RankedTensorType::get(shape, t.getElementType());
+      return tensor::ExpandShapeOp::create(b, loc, type, x, groups, sizes);
+    };
+    std::optional<std::pair<Value, int64_t>> v =
+        repeatedHeads(op.getValue(), a);
+    Value q = split(op.getQuery());
+    Value key = k->first;
+    Value value = v && v->second == G ? v->first : split(op.getValue());
+    Value init = split(op.getInit());
+    auto fused = seq::AttentionOp::create(b, loc, init.getType(), q, key, value,
+                                          init, op.getScaleAttr(),
+                                          op.getMaskAttr());
+    // The region: one more batch index; the old head index is kv * G + g.
+    Block &old = op.getScoreBlock();
+    Block *block = b.createBlock(&fused.getScore());
+    block->addArgument(b.getF32Type(), loc);
+    for (int64_t i = 0; i < n + 3; ++i)
+      block->addArgument(b.getIndexType(), loc);
+    b.setInsertionPointToStart(block);
+    Value head = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, block->getArgument(1 + a),
+                              arith::ConstantIndexOp::create(b, loc, G)),
+        block->getArgument(2 + a));
+    SmallVector<Value> args = {block->getArgument(0)};
+    for (int64_t i = 0; i < n + 2; ++i)
+      args.push_back(i < a    ? block->getArgument(1 + i)
+                     : i == a ? head
+                              : block->getArgument(2 + i));
+    block->getOperations().splice(block->end(), old.getOperations());
+    for (auto [oldArg, repl] : llvm::zip(old.getArguments(), args))
+      oldArg.replaceAllUsesWith(repl);
+    b.setInsertionPointAfter(fused);
+    auto outType = llvm::cast<RankedTensorType>(op.getType());
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t i = 0, o = 0; i < n + 2; ++i) {
+      if (i == a) {
+        groups.push_back({o, o + 1});
+        o += 2;
+      } else {
+        groups.push_back({o++});
+      }
+    }
+    Value result = tensor::CollapseShapeOp::create(b, loc, outType,
+                                                   fused.getResult(), groups);
+    op.getResult().replaceAllUsesWith(result);
+    op.erase();
+    op = fused;
+    eraseDeadOps(*block);
+    return result;
+  }
+  return op.getResult();
+}
+
 /// Erases `op` and the producers only it kept alive.
 static void eraseDeadChain(Operation *op) {
   SmallVector<Operation *> worklist = {op};
@@ -844,6 +1050,49 @@ static void eraseDeadChain(Operation *op) {
     for (Value v : operands)
       worklist.push_back(v.getDefiningOp());
   }
+}
+
+/// What a fused op does, for its remark: "2 batch axes, scale 0.25, mask
+/// i - j >= 0, keys shared over batch axis 1".
+static std::string summary(seq::AttentionOp op) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  int64_t n = op.getNumBatchDims();
+  os << n << " batch ax" << (n == 1 ? "is" : "es");
+  if (op.getScale())
+    os << ", scale " << llvm::format("%g", op.getScaleOrOne());
+  for (auto [i, c] : llvm::enumerate(op.getMaskConstraints())) {
+    os << (i == 0 ? ", mask " : " and ");
+    bool first = true;
+    for (auto [coef, name] : {std::pair{c[0], "i"}, {c[1], "j"}}) {
+      if (coef == 0)
+        continue;
+      if (!first)
+        os << (coef < 0 ? " - " : " + ");
+      else if (coef < 0)
+        os << "-";
+      if (std::abs(coef) != 1)
+        os << std::abs(coef) << "*";
+      os << name;
+      first = false;
+    }
+    if (first)
+      os << c[2];
+    else if (c[2] != 0)
+      os << (c[2] < 0 ? " - " : " + ") << std::abs(c[2]);
+    os << " >= 0";
+  }
+  for (auto [name, v] : {std::pair{"keys", op.getKey()}, {"values", op.getValue()}}) {
+    auto t = llvm::cast<RankedTensorType>(v.getType());
+    auto q = llvm::cast<RankedTensorType>(op.getQuery().getType());
+    for (int64_t d = 0; d < n; ++d)
+      if (t.getDimSize(d) == 1 && q.getDimSize(d) != 1)
+        os << ", " << name << " shared over batch axis " << d;
+  }
+  bool custom = op.getScoreBlock().getOperations().size() > 1;
+  if (custom)
+    os << ", a score region";
+  return s;
 }
 
 struct SeqFuseAttentionPass
@@ -861,8 +1110,8 @@ struct SeqFuseAttentionPass
         emitRemark(s.getLoc()) << r->message;
         continue;
       }
-      emitRemark(s.getLoc())
-          << "fused attention: the scores are never stored";
+      emitRemark(s.getLoc()) << "fused attention (" << summary(fuser.fused)
+                             << "): the scores are never stored";
       eraseDeadChain(pv);
     }
   }
