@@ -1,0 +1,74 @@
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=tile-q=16 tile-k=32" | FileCheck %s
+
+// Tests the FlashAttention-2 loops of causal attention with a soft-capping
+// score region: operands padded to whole tiles (keys transposed), a
+// parallel loop over (batch, query tile), a loop over key tiles carrying
+// the row max, row sum and accumulator, tiles the mask hides skipped, the
+// mask applied only where a tile needs it, and acc / sum at the end.
+// CHECK-LABEL: func.func @causal
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<4x?x16xf32>, %[[K:[^:]+]]: tensor<4x?x16xf32>, %[[V:[^:]+]]: tensor<4x?x8xf32>
+// CHECK: %[[TK:.+]] = tensor.dim %[[K]], %{{.+}} : tensor<4x?x16xf32>
+// CHECK: %[[QP:.+]] = tensor.insert_slice %[[Q]] into
+// CHECK: %[[KT:.+]] = linalg.generic {{.*}} ins(%[[K]] : tensor<4x?x16xf32>) outs(%{{.+}} : tensor<4x16x?xf32>)
+// CHECK: %[[KP:.+]] = tensor.insert_slice %[[KT]] into {{.*}} : tensor<4x16x?xf32> into tensor<4x16x?xf32>
+// CHECK: %[[VP:.+]] = tensor.insert_slice %[[V]] into
+// CHECK: %[[OUT:.+]] = scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}) -> (tensor<4x?x8xf32>) {
+// CHECK: %[[QT:.+]] = tensor.extract_slice %[[QP]][%{{.+}}, %[[Q0:.+]], %{{.+}}] [1, 16, 16] [1, 1, 1] : tensor<4x?x16xf32> to tensor<16x16xf32>
+// CHECK: %[[R:.+]]:3 = scf.for %{{.+}} iter_args(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[A:.+]] = %{{.+}}) -> (tensor<16xf32>, tensor<16xf32>, tensor<16x8xf32>) {
+// CHECK: %[[SKIP:.+]]:3 = scf.if %{{.+}} -> (tensor<16xf32>, tensor<16xf32>, tensor<16x8xf32>) {
+// CHECK-NEXT: scf.yield %[[M]], %[[L]], %[[A]]
+// CHECK: } else {
+// CHECK: %[[KTILE:.+]] = tensor.extract_slice %[[KP]]{{.*}} [1, 16, 32] [1, 1, 1] : tensor<4x16x?xf32> to tensor<16x32xf32>
+// CHECK: %[[S:.+]] = linalg.matmul ins(%[[QT]], %[[KTILE]] : tensor<16x16xf32>, tensor<16x32xf32>)
+// CHECK: scf.if %{{.+}} -> (tensor<16x32xf32>) {
+// CHECK: linalg.generic {{.*}} ins(%[[S]] : tensor<16x32xf32>)
+// CHECK: math.tanh
+// CHECK-NOT: arith.select
+// CHECK: linalg.yield
+// CHECK: } else {
+// CHECK: linalg.generic {{.*}} ins(%[[S]] : tensor<16x32xf32>)
+// CHECK: math.tanh
+// CHECK: arith.cmpi slt, %{{.+}}, %[[TK]] : index
+// CHECK: arith.cmpi sge
+// CHECK: arith.select
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: math.exp
+// CHECK: %[[VTILE:.+]] = tensor.extract_slice %[[VP]]{{.*}} [1, 32, 8] [1, 1, 1] : tensor<4x?x8xf32> to tensor<32x8xf32>
+// CHECK: linalg.matmul ins(%{{.+}}, %[[VTILE]] : tensor<16x32xf32>, tensor<32x8xf32>)
+// CHECK: arith.divf
+// CHECK: tensor.insert_slice %{{.+}} into %[[ACC]][%{{.+}}, %[[Q0]], 0] [1, 16, 8] [1, 1, 1] : tensor<16x8xf32> into tensor<4x?x8xf32>
+// CHECK: } {seq.parallel}
+// CHECK: %[[RES:.+]] = tensor.extract_slice %[[OUT]][0, 0, 0] [4, %{{.+}}, 8] [1, 1, 1] : tensor<4x?x8xf32> to tensor<4x?x8xf32>
+// CHECK: return %[[RES]]
+func.func @causal(%q: tensor<4x?x16xf32>, %k: tensor<4x?x16xf32>, %v: tensor<4x?x8xf32>, %o: tensor<4x?x8xf32>) -> tensor<4x?x8xf32> {
+  %r = seq.attention ins(%q, %k, %v : tensor<4x?x16xf32>, tensor<4x?x16xf32>, tensor<4x?x8xf32>)
+                     outs(%o : tensor<4x?x8xf32>) scale = 0.25 mask = [1, -1, 0] -> tensor<4x?x8xf32> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    %c = arith.constant 5.0 : f32
+    %x = arith.divf %s, %c : f32
+    %t = math.tanh %x : f32
+    %y = arith.mulf %t, %c : f32
+    seq.yield %y : f32
+  }
+  return %r : tensor<4x?x8xf32>
+}
+
+// -----
+
+// Tests bf16 operands: converted to f32 once, and the f32 result truncated
+// back into the bf16 init; a key axis of 1 (MQA) reads key batch index 0.
+// CHECK-LABEL: func.func @bf16_mqa
+// CHECK: arith.extf %{{.+}} : bf16 to f32
+// CHECK: scf.for
+// CHECK: tensor.extract_slice %{{.+}}[%[[C0:c0[_0-9]*]], %c0{{.*}}, %{{.+}}] [1, 16, 32]
+// CHECK: } {seq.parallel}
+// CHECK: arith.truncf %{{.+}} : f32 to bf16
+func.func @bf16_mqa(%q: tensor<4x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor<1x?x16xbf16>, %o: tensor<4x?x16xbf16>) -> tensor<4x?x16xbf16> {
+  %r = seq.attention ins(%q, %k, %v : tensor<4x?x16xbf16>, tensor<1x?x16xbf16>, tensor<1x?x16xbf16>)
+                     outs(%o : tensor<4x?x16xbf16>) -> tensor<4x?x16xbf16> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return %r : tensor<4x?x16xbf16>
+}
