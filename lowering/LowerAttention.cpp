@@ -339,8 +339,8 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
       SmallVector<utils::IteratorType> par1 = {utils::IteratorType::parallel};
       Value rowMax = generic(b, loc, m, s, {id2, rowOf2}, red2,
                              [](OpBuilder &nb, Location l, ValueRange args) {
-                               return arith::MaximumFOp::create(nb, l, args[0],
-                                                                args[1])
+                               return arith::MaxNumFOp::create(nb, l, args[0],
+                                                               args[1])
                                    .getResult();
                              });
       // `rowMax` starts from m (so it is the new max); m itself is still
@@ -354,20 +354,24 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
             nb, l, isInf,
             arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0)), x);
       };
+      // exp(x - safe(max)), exactly 0 where x is -inf (whatever exp's
+      // implementation gives there).
+      auto expShifted = [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value d = arith::SubFOp::create(nb, l, args[0], safe(nb, l, args[1]));
+        Value e = math::ExpOp::create(nb, l, d);
+        Value ninf =
+            arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(-INFINITY));
+        Value masked = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ,
+                                             args[0], ninf);
+        return arith::SelectOp::create(
+                   nb, l, masked,
+                   arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0)), e)
+            .getResult();
+      };
       Value p = generic(b, loc, fill(b, loc, {BQ, BK}, 0), ValueRange{s, rowMax},
-                        {id2, rowOf2, id2}, par2,
-                        [&](OpBuilder &nb, Location l, ValueRange args) {
-                          Value d = arith::SubFOp::create(
-                              nb, l, args[0], safe(nb, l, args[1]));
-                          return math::ExpOp::create(nb, l, d).getResult();
-                        });
+                        {id2, rowOf2, id2}, par2, expShifted);
       Value alpha = generic(b, loc, fill(b, loc, {BQ}, 0), ValueRange{m, rowMax},
-                            {id1, id1, id1}, par1,
-                            [&](OpBuilder &nb, Location l, ValueRange args) {
-                              Value d = arith::SubFOp::create(
-                                  nb, l, args[0], safe(nb, l, args[1]));
-                              return math::ExpOp::create(nb, l, d).getResult();
-                            });
+                            {id1, id1, id1}, par1, expShifted);
       Value lScaled = generic(b, loc, l, ValueRange{alpha}, {id1, id1}, par1,
                               [](OpBuilder &nb, Location loc2, ValueRange args) {
                                 return arith::MulFOp::create(nb, loc2, args[1],

@@ -18,6 +18,8 @@
 
 #include "lowering/Passes.h"
 
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
@@ -154,6 +156,17 @@ struct SeqTileAndVectorizePass
     });
 
     for (linalg::LinalgOp op : ops) {
+      // A reduction (not a contraction) that is small and static already
+      // is one tile: vectorised whole, its rows reduce as vectors, where
+      // tiles of one row each would stay scalar (see isVectorizableTile).
+      if (op.getNumReductionLoops() > 0 && !op.hasDynamicShape() &&
+          !linalg::isaContractionOpInterface(op)) {
+        int64_t elements = 1;
+        for (int64_t r : op.getStaticLoopRanges())
+          elements *= r;
+        if (elements <= maxTileElements)
+          continue;
+      }
       SmallVector<int64_t> sizes = chooseTileSizes(op, cfg);
       SmallVector<OpFoldResult> tileSizes;
       for (int64_t s : sizes)
@@ -258,6 +271,19 @@ struct SeqLowerVectorsPass
       vector::populateVectorTransferLoweringPatterns(patterns,
                                                      /*maxTransferRank=*/1);
       vector::populateVectorMaskOpLoweringPatterns(patterns);
+      if (failed(applyPatternsGreedily(func, std::move(patterns))))
+        return signalPassFailure();
+    }
+    {
+      // exp, tanh and erf on f32 as polynomials (FMAs on whole vectors)
+      // instead of one libm call per element; they are what softmax,
+      // sigmoid, silu and gelu spend their time in.
+      RewritePatternSet patterns(ctx);
+      populateMathPolynomialApproximationPatterns(
+          patterns, [](StringRef name) {
+            return name == "math.exp" || name == "math.tanh" ||
+                   name == "math.erf";
+          });
       if (failed(applyPatternsGreedily(func, std::move(patterns))))
         return signalPassFailure();
     }

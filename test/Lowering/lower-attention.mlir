@@ -31,7 +31,7 @@
 // CHECK: arith.cmpi slt, %{{.+}}, %[[TK]] : index
 // CHECK: arith.cmpi sge
 // CHECK: arith.select
-// CHECK: arith.maximumf
+// CHECK: arith.maxnumf
 // CHECK: math.exp
 // CHECK: math.exp
 // CHECK: %[[VTILE:.+]] = tensor.extract_slice %[[VP]]{{.*}} [1, 32, 8] [1, 1, 1] : tensor<4x?x8xf32> to tensor<32x8xf32>

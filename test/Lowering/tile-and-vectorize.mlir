@@ -83,17 +83,35 @@ func.func @bool_mask_stays_scalar(%m: tensor<4x64xi1>, %a: tensor<4x64xf32>, %c:
 
 // -----
 
-// Tests that a reduction to one element per tile (a row sum) is tiled along
-// the row but left scalar (its vector form would be 0-d).
-// CHECK-LABEL: func.func @row_sum_stays_scalar
-// CHECK: scf.for
-// CHECK-NOT: vector.multi_reduction
-// CHECK: linalg.reduce ins(%{{.+}} : tensor<1x16xf32>) outs(%{{.+}} : tensor<1xf32>)
-func.func @row_sum_stays_scalar(%a: tensor<4x64xf32>, %c: tensor<4xf32>) -> tensor<4xf32> {
+// Tests that a small static reduction (a row sum of 4 x 64) is one tile:
+// vectorised whole, each row reducing as a vector.
+// CHECK-LABEL: func.func @row_sum_whole
+// CHECK-NOT: scf.for
+// CHECK: %[[V:.+]] = vector.transfer_read %{{.+}} : tensor<4x64xf32>, vector<4x64xf32>
+// CHECK: vector.multi_reduction <add>, %[[V]], %{{.+}} [1] : vector<4x64xf32> to vector<4xf32>
+func.func @row_sum_whole(%a: tensor<4x64xf32>, %c: tensor<4xf32>) -> tensor<4xf32> {
   %r = linalg.reduce ins(%a : tensor<4x64xf32>) outs(%c : tensor<4xf32>) dimensions = [1]
     (%x: f32, %acc: f32) {
       %s = arith.addf %x, %acc : f32
       linalg.yield %s : f32
     }
   return %r : tensor<4xf32>
+}
+
+// -----
+
+// Tests that a reduction over rows of dynamic count is tiled along the row,
+// and that its tiles (one element each) are left scalar (their vector form
+// would be 0-d).
+// CHECK-LABEL: func.func @row_sum_stays_scalar
+// CHECK: scf.for
+// CHECK-NOT: vector.multi_reduction
+// CHECK: linalg.reduce ins(%{{.+}} : tensor<1x16xf32>) outs(%{{.+}} : tensor<1xf32>)
+func.func @row_sum_stays_scalar(%a: tensor<?x64xf32>, %c: tensor<?xf32>) -> tensor<?xf32> {
+  %r = linalg.reduce ins(%a : tensor<?x64xf32>) outs(%c : tensor<?xf32>) dimensions = [1]
+    (%x: f32, %acc: f32) {
+      %s = arith.addf %x, %acc : f32
+      linalg.yield %s : f32
+    }
+  return %r : tensor<?xf32>
 }
