@@ -25,6 +25,8 @@
 using namespace mlir;
 
 void seqc::buildLowerToLinalgPipeline(OpPassManager &pm) {
+  // Recurrences first, while scans are still seq.scan over tensors.
+  pm.addPass(createSeqRecurrenceToScan());
   pm.addPass(createConvertSeqToLinalg());
   pm.addPass(createConvertSeqToSCF());
   pm.addPass(createCanonicalizerPass());
