@@ -330,8 +330,12 @@ def SeqRecurrenceToScan : Pass<"seq-recurrence-to-scan"> {
     (same direction as the scan), the states `h_t = A_{..t} ⊙ h_0 + B_{..t}`
     (just `B` when `h_0` is a fill of zeros), the final carry taken from the
     last state in scan order (`h_0` when the length is 0), and a carry-free
-    `seq.scan` computing the per-step outputs from the states. Other scans
-    are left as they are. Every scan with carries gets remarks: "recurrence
+    `seq.scan` computing the per-step outputs from the states. An online
+    softmax starting at its identity (`m = -inf`, sums 0) becomes the same
+    three steps with the elements `(x_t, y_t)` and one `seq.assoc_scan` over
+    the max and the sums, whose combiner rescales both sides by
+    `exp(m_i - max(m_1, m_2))` (0 for a side whose max is `-inf`). Other
+    scans are left as they are. Every scan with carries gets remarks: "recurrence
     of carry 'h' is affine (diagonal): parallel scan", or "scan stays
     sequential: carry 'c' is not affine in the carries: `tanh` at
     lstm.seq:18:21".
@@ -378,6 +382,7 @@ def SeqRecurrenceToScan : Pass<"seq-recurrence-to-scan"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
   ];

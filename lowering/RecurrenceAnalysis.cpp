@@ -42,8 +42,8 @@ std::string seqc::formatLocation(Location loc) {
   std::string out;
   loc->walk([&](Location l) {
     if (auto file = llvm::dyn_cast<FileLineColLoc>(l)) {
-      out = (file.getFilename().getValue() + ":" + Twine(file.getLine()) +
-             ":" + Twine(file.getColumn()))
+      out = (file.getFilename().getValue() + ":" + Twine(file.getLine()) + ":" +
+             Twine(file.getColumn()))
                 .str();
       return WalkResult::interrupt();
     }
@@ -246,8 +246,8 @@ void RecurrenceAnalysis::analyzeOp(Operation *op) {
                                  op->getName().getStringRef().str() + "`");
     Block *payload = linalgOp.getBlock();
     llvm::DenseSet<Value> linear;
-    bool diagonal = allDiagonal &&
-                    linalgOp.getNumLoops() == linalgOp.getNumParallelLoops();
+    bool diagonal =
+        allDiagonal && linalgOp.getNumLoops() == linalgOp.getNumParallelLoops();
     for (OpOperand &operand : op->getOpOperands()) {
       if (lookup(operand.get()).kind == Dependence::Free)
         continue;
@@ -265,9 +265,8 @@ void RecurrenceAnalysis::analyzeOp(Operation *op) {
       if (!linalgOp.getMatchingIndexingMap(&init).isIdentity())
         diagonal = false;
     for (Operation &scalar : payload->without_terminator()) {
-      bool reads = llvm::any_of(scalar.getOperands(), [&](Value v) {
-        return linear.contains(v);
-      });
+      bool reads = llvm::any_of(scalar.getOperands(),
+                                [&](Value v) { return linear.contains(v); });
       if (!reads)
         continue;
       if (!isAffineScalarOp(&scalar,

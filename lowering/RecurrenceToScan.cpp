@@ -45,8 +45,8 @@ static RankedTensorType stacked(Type type, int64_t time) {
 /// filled with `value`.
 static Value filled(OpBuilder &b, Location loc, Value like, double value) {
   auto type = llvm::cast<RankedTensorType>(like.getType());
-  Value empty = tensor::EmptyOp::create(b, loc, tensor::getMixedSizes(b, loc, like),
-                                        type.getElementType());
+  Value empty = tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, like), type.getElementType());
   Value scalar = arith::ConstantOp::create(
       b, loc, b.getFloatAttr(type.getElementType(), value));
   return linalg::FillOp::create(b, loc, scalar, empty).getResult(0);
@@ -78,9 +78,9 @@ static Value sliceAtTime(OpBuilder &b, Location loc, Value stackedValue,
   SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
   SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
   offsets[0] = pos;
-  return tensor::ExtractSliceOp::create(
-      b, loc, llvm::cast<RankedTensorType>(sliceType), stackedValue, offsets,
-      sizes, strides);
+  return tensor::ExtractSliceOp::create(b, loc,
+                                        llvm::cast<RankedTensorType>(sliceType),
+                                        stackedValue, offsets, sizes, strides);
 }
 
 /// The ops of `body` (in order) that `roots` need, not looking past the
@@ -378,8 +378,8 @@ LogicalResult AffineDecomposition::decompose(linalg::LinalgOp op) {
 
 /// The combiner of the affine pair monoid, `(a1, b1) ∘ (a2, b2) = (a1 a2,
 /// a2 b1 + b2)`, elementwise on slices typed `type`.
-static void buildAffineCombiner(OpBuilder &b, Location loc,
-                                seq::AssocScanOp op, Type type) {
+static void buildAffineCombiner(OpBuilder &b, Location loc, seq::AssocScanOp op,
+                                Type type) {
   Block *block = b.createBlock(&op.getCombiner());
   for (int i = 0; i < 4; ++i)
     block->addArgument(type, loc);
@@ -448,11 +448,84 @@ static Value finalCarry(OpBuilder &b, Location loc, seq::ScanOp scan,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, length, zero);
   return scf::IfOp::create(
              b, loc, empty,
-             [&](OpBuilder &nb, Location l) { scf::YieldOp::create(nb, l, init); },
+             [&](OpBuilder &nb, Location l) {
+               scf::YieldOp::create(nb, l, init);
+             },
              [&](OpBuilder &nb, Location l) {
                scf::YieldOp::create(nb, l, last(nb, l));
              })
       .getResult(0);
+}
+
+/// Replaces `scan` by the final carries (the last of `states`, one stacked
+/// tensor per carry) and a carry-free scan computing its per-step outputs
+/// from the states: the new carries at step t, the old ones at the step
+/// before in scan order (the initial value at the first).
+static void replaceWithStates(OpBuilder &b, seq::ScanOp scan,
+                              ArrayRef<Value> states) {
+  Location loc = scan.getLoc();
+  Block &body = scan.getBodyBlock();
+  auto yield = llvm::cast<seq::YieldOp>(body.getTerminator());
+  unsigned n = scan.getNumCarries();
+  ValueRange newCarries = yield.getValues().take_front(n);
+  ValueRange outputs = yield.getValues().drop_front(n);
+  SmallVector<Value> results;
+  for (auto [state, init] : llvm::zip_equal(states, scan.getInits()))
+    results.push_back(finalCarry(b, loc, scan, state, init));
+  if (!outputs.empty()) {
+    SmallVector<Type> outTypes(scan.getStackedOutputs().getTypes());
+    auto outputScan =
+        seq::ScanOp::create(b, loc, outTypes, scan.getLength(), ValueRange{},
+                            scan.getReverse(), scan.getOutputAxes());
+    OpBuilder::InsertionGuard guard(b);
+    Block *block = b.createBlock(&outputScan.getBody());
+    Value t = block->addArgument(b.getIndexType(), loc);
+    llvm::DenseSet<Value> stop(newCarries.begin(), newCarries.end()), leaves;
+    SmallVector<Operation *> ops = backwardSlice(body, outputs, stop, leaves);
+    IRMapping map;
+    map.map(scan.getStepArg(), t);
+    for (unsigned i = 0; i < n; ++i) {
+      Value init = scan.getInits()[i];
+      BlockArgument old = scan.getCarryArgs()[i];
+      if (leaves.contains(old) && !stop.contains(old)) {
+        // The carry before step t: the state one step earlier in scan order.
+        Value first = arith::ConstantIndexOp::create(b, loc, 0);
+        Value one = arith::ConstantIndexOp::create(b, loc, 1);
+        Value prev;
+        if (scan.getReverse()) {
+          first = arith::SubIOp::create(b, loc, scan.getLength(), one);
+          prev = arith::AddIOp::create(b, loc, t, one);
+        } else {
+          prev = arith::SubIOp::create(b, loc, t, one);
+        }
+        Value isFirst =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, first);
+        Value previous = states[i];
+        auto ifOp = scf::IfOp::create(
+            b, loc, isFirst,
+            [&](OpBuilder &nb, Location l) {
+              scf::YieldOp::create(nb, l, init);
+            },
+            [&](OpBuilder &nb, Location l) {
+              scf::YieldOp::create(nb, l,
+                                   sliceAtTime(nb, l, previous, prev, init));
+            });
+        map.map(old, ifOp.getResult(0));
+      }
+    }
+    for (auto [i, v] : llvm::enumerate(newCarries))
+      if (leaves.contains(v))
+        map.map(v, sliceAtTime(b, loc, states[i], t, scan.getInits()[i]));
+    for (Operation *op : ops)
+      b.clone(*op, map);
+    SmallVector<Value> stepOutputs;
+    for (Value v : outputs)
+      stepOutputs.push_back(map.lookupOrDefault(v));
+    seq::YieldOp::create(b, loc, stepOutputs);
+    llvm::append_range(results, outputScan.getResults());
+  }
+  scan->replaceAllUsesWith(results);
+  scan->erase();
 }
 
 /// Rewrites a scan whose carries are all elementwise affine in themselves.
@@ -464,7 +537,6 @@ static LogicalResult rewriteDiagonal(OpBuilder &b,
   auto yield = llvm::cast<seq::YieldOp>(body.getTerminator());
   unsigned n = scan.getNumCarries();
   ValueRange newCarries = yield.getValues().take_front(n);
-  ValueRange outputs = yield.getValues().drop_front(n);
   int64_t time = ShapedType::kDynamic;
   if (std::optional<int64_t> c = getConstantIntValue(scan.getLength()))
     time = *c;
@@ -475,9 +547,9 @@ static LogicalResult rewriteDiagonal(OpBuilder &b,
   for (Value init : scan.getInits())
     coefTypes.append(2, stacked(init.getType(), time));
   b.setInsertionPoint(scan);
-  auto coef = seq::ScanOp::create(b, loc, coefTypes, scan.getLength(),
-                                  ValueRange{}, scan.getReverse(),
-                                  SmallVector<int64_t>(2 * n, 0));
+  auto coef =
+      seq::ScanOp::create(b, loc, coefTypes, scan.getLength(), ValueRange{},
+                          scan.getReverse(), SmallVector<int64_t>(2 * n, 0));
   {
     OpBuilder::InsertionGuard guard(b);
     Block *block = b.createBlock(&coef.getBody());
@@ -507,7 +579,7 @@ static LogicalResult rewriteDiagonal(OpBuilder &b,
   }
 
   // 2. The inclusive scan of the pairs, then the initial carry folded in.
-  SmallVector<Value> states, finals;
+  SmallVector<Value> states;
   for (unsigned i = 0; i < n; ++i) {
     Value init = scan.getInits()[i];
     auto assoc = seq::AssocScanOp::create(
@@ -517,71 +589,184 @@ static LogicalResult rewriteDiagonal(OpBuilder &b,
       OpBuilder::InsertionGuard guard(b);
       buildAffineCombiner(b, loc, assoc, init.getType());
     }
-    Value s = isZeros(init)
-                  ? assoc.getResult(1)
-                  : applyToInit(b, loc, assoc.getResult(0), assoc.getResult(1),
-                                init);
-    states.push_back(s);
-    finals.push_back(finalCarry(b, loc, scan, s, init));
+    states.push_back(isZeros(init) ? assoc.getResult(1)
+                                   : applyToInit(b, loc, assoc.getResult(0),
+                                                 assoc.getResult(1), init));
+  }
+  replaceWithStates(b, scan, states);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The online-softmax monoid
+//===----------------------------------------------------------------------===//
+
+/// Whether `v` is a fill of `-inf`.
+static bool isNegInfFill(Value v) {
+  auto fill = v.getDefiningOp<linalg::FillOp>();
+  FloatAttr value;
+  return fill && matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
+         value.getValue().isInfinity() && value.getValue().isNegative();
+}
+
+/// Whether the initial carries are the monoid's identity (`m = -inf`, sums
+/// 0), so the scanned states need no initial value folded in.
+static bool startsFromIdentity(seq::ScanOp scan, const OnlineSoftmax &sm) {
+  if (!isNegInfFill(scan.getInits()[sm.maxCarry]))
+    return false;
+  return llvm::all_of(sm.sums, [&](const OnlineSoftmaxSum &sum) {
+    return isZeros(scan.getInits()[sum.carry]);
+  });
+}
+
+/// The combiner of the online-softmax monoid on slices: `m = max(m1, m2)`
+/// and, per sum, `n = n1 s(m1) + n2 s(m2)` with `s(x) = exp(x - m)`, or 0
+/// where `x = -inf` (a part that has seen no finite score adds nothing,
+/// where `exp(-inf - -inf)` would be NaN).
+static void buildSoftmaxCombiner(OpBuilder &b, Location loc,
+                                 seq::AssocScanOp op, const OnlineSoftmax &sm,
+                                 TypeRange types) {
+  unsigned k = types.size();
+  Block *block = b.createBlock(&op.getCombiner());
+  for (int copy = 0; copy < 2; ++copy)
+    for (Type type : types)
+      block->addArgument(type, loc);
+  Value m1 = block->getArgument(0), m2 = block->getArgument(k);
+  auto mType = llvm::cast<RankedTensorType>(types[0]);
+  unsigned mRank = mType.getRank();
+  AffineMap mId = b.getMultiDimIdentityMap(mRank);
+  Value mEmpty = tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, m1), mType.getElementType());
+  Value m = linalg::GenericOp::create(
+                b, loc, TypeRange{mType}, ValueRange{m1, m2},
+                ValueRange{mEmpty}, SmallVector<AffineMap>(3, mId),
+                SmallVector<utils::IteratorType>(mRank,
+                                                 utils::IteratorType::parallel),
+                [&](OpBuilder &nb, Location l, ValueRange args) {
+                  Value max =
+                      arith::MaximumFOp::create(nb, l, args[0], args[1]);
+                  linalg::YieldOp::create(nb, l, max);
+                })
+                .getResult(0);
+  SmallVector<Value> yields{m};
+  for (auto [j, sum] : llvm::enumerate(sm.sums)) {
+    Value n1 = block->getArgument(1 + j), n2 = block->getArgument(k + 1 + j);
+    auto nType = llvm::cast<RankedTensorType>(types[1 + j]);
+    unsigned rank = nType.getRank();
+    AffineMap id = b.getMultiDimIdentityMap(rank);
+    Value empty = tensor::EmptyOp::create(
+        b, loc, tensor::getMixedSizes(b, loc, n1), nType.getElementType());
+    yields.push_back(
+        linalg::GenericOp::create(
+            b, loc, TypeRange{nType}, ValueRange{n1, n2, m1, m2, m},
+            ValueRange{empty},
+            SmallVector<AffineMap>{id, id, sum.maxMap, sum.maxMap, sum.maxMap,
+                                   id},
+            SmallVector<utils::IteratorType>(rank,
+                                             utils::IteratorType::parallel),
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Type et = args[0].getType();
+              Value ninf = arith::ConstantOp::create(
+                  nb, l,
+                  nb.getFloatAttr(
+                      et, APFloat::getInf(
+                              llvm::cast<FloatType>(et).getFloatSemantics(),
+                              /*Negative=*/true)));
+              Value zero =
+                  arith::ConstantOp::create(nb, l, nb.getFloatAttr(et, 0.0));
+              auto scale = [&](Value x) -> Value {
+                Value d = arith::SubFOp::create(nb, l, x, args[4]);
+                Value e = math::ExpOp::create(nb, l, d);
+                Value none = arith::CmpFOp::create(
+                    nb, l, arith::CmpFPredicate::OEQ, x, ninf);
+                return arith::SelectOp::create(nb, l, none, zero, e);
+              };
+              Value a = arith::MulFOp::create(nb, l, args[0], scale(args[2]));
+              Value c = arith::MulFOp::create(nb, l, args[1], scale(args[3]));
+              Value sum = arith::AddFOp::create(nb, l, a, c);
+              linalg::YieldOp::create(nb, l, sum);
+            })
+            .getResult(0));
+  }
+  seq::YieldOp::create(b, loc, yields);
+}
+
+/// Rewrites a scan that is an online softmax starting from the identity:
+/// a carry-free scan gives every step's element (the score, and per sum its
+/// weight broadcast to the sum's shape, 1 where there is none), one
+/// seq.assoc_scan combines them, and the states replace the carries.
+static LogicalResult rewriteOnlineSoftmax(OpBuilder &b,
+                                          const RecurrenceAnalysis &analysis) {
+  seq::ScanOp scan = analysis.getScan();
+  const OnlineSoftmax &sm = *analysis.getOnlineSoftmax();
+  Location loc = scan.getLoc();
+  int64_t time = ShapedType::kDynamic;
+  if (std::optional<int64_t> c = getConstantIntValue(scan.getLength()))
+    time = *c;
+
+  // The carries in monoid order: the max, then the sums.
+  SmallVector<unsigned> order{sm.maxCarry};
+  for (const OnlineSoftmaxSum &sum : sm.sums)
+    order.push_back(sum.carry);
+  SmallVector<Type> sliceTypes, stackedTypes;
+  for (unsigned c : order) {
+    sliceTypes.push_back(scan.getInits()[c].getType());
+    stackedTypes.push_back(stacked(sliceTypes.back(), time));
   }
 
-  // 3. The per-step outputs, from the states (the new carries at step t,
-  // the old ones at the step before, or the initial value at the first).
-  SmallVector<Value> results(finals);
-  if (!outputs.empty()) {
-    SmallVector<Type> outTypes(scan.getStackedOutputs().getTypes());
-    auto map2 = seq::ScanOp::create(b, loc, outTypes, scan.getLength(),
-                                    ValueRange{}, scan.getReverse(),
-                                    scan.getOutputAxes());
+  b.setInsertionPoint(scan);
+  auto elems = seq::ScanOp::create(b, loc, stackedTypes, scan.getLength(),
+                                   ValueRange{}, scan.getReverse(),
+                                   SmallVector<int64_t>(order.size(), 0));
+  {
     OpBuilder::InsertionGuard guard(b);
-    Block *block = b.createBlock(&map2.getBody());
-    Value t = block->addArgument(b.getIndexType(), loc);
-    llvm::DenseSet<Value> stop(newCarries.begin(), newCarries.end()), leaves;
-    SmallVector<Operation *> ops = backwardSlice(body, outputs, stop, leaves);
+    Block *block = b.createBlock(&elems.getBody());
+    block->addArgument(b.getIndexType(), loc);
     IRMapping map;
-    map.map(scan.getStepArg(), t);
-    for (unsigned i = 0; i < n; ++i) {
-      Value init = scan.getInits()[i];
-      BlockArgument old = scan.getCarryArgs()[i];
-      if (leaves.contains(old) && !stop.contains(old)) {
-        // The carry before step t: the state one step earlier in scan order.
-        Value first = arith::ConstantIndexOp::create(b, loc, 0);
-        Value one = arith::ConstantIndexOp::create(b, loc, 1);
-        Value prev;
-        if (scan.getReverse()) {
-          first = arith::SubIOp::create(b, loc, scan.getLength(), one);
-          prev = arith::AddIOp::create(b, loc, t, one);
-        } else {
-          prev = arith::SubIOp::create(b, loc, t, one);
-        }
-        Value isFirst =
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, first);
-        Value previous = states[i];
-        auto ifOp = scf::IfOp::create(
-            b, loc, isFirst,
-            [&](OpBuilder &nb, Location l) {
-              scf::YieldOp::create(nb, l, init);
-            },
-            [&](OpBuilder &nb, Location l) {
-              scf::YieldOp::create(
-                  nb, l, sliceAtTime(nb, l, previous, prev, init));
-            });
-        map.map(old, ifOp.getResult(0));
-      }
-    }
-    for (auto [i, v] : llvm::enumerate(newCarries))
-      if (leaves.contains(v))
-        map.map(v, sliceAtTime(b, loc, states[i], t, scan.getInits()[i]));
-    for (Operation *op : ops)
+    map.map(scan.getStepArg(), block->getArgument(0));
+    SmallVector<Value> roots{sm.score};
+    for (const OnlineSoftmaxSum &sum : sm.sums)
+      if (sum.weight)
+        roots.push_back(sum.weight);
+    llvm::DenseSet<Value> leaves;
+    for (Operation *op : backwardSlice(scan.getBodyBlock(), roots, {}, leaves))
       b.clone(*op, map);
-    SmallVector<Value> stepOutputs;
-    for (Value v : outputs)
-      stepOutputs.push_back(map.lookupOrDefault(v));
-    seq::YieldOp::create(b, loc, stepOutputs);
-    llvm::append_range(results, map2.getResults());
+    SmallVector<Value> yields{map.lookupOrDefault(sm.score)};
+    for (const OnlineSoftmaxSum &sum : sm.sums) {
+      Value init = scan.getInits()[sum.carry];
+      if (!sum.weight) {
+        yields.push_back(filled(b, loc, init, 1.0));
+        continue;
+      }
+      auto type = llvm::cast<RankedTensorType>(init.getType());
+      Value empty = tensor::EmptyOp::create(
+          b, loc, tensor::getMixedSizes(b, loc, init), type.getElementType());
+      yields.push_back(
+          linalg::GenericOp::create(
+              b, loc, TypeRange{type},
+              ValueRange{map.lookupOrDefault(sum.weight)}, ValueRange{empty},
+              SmallVector<AffineMap>{sum.weightMap,
+                                     b.getMultiDimIdentityMap(type.getRank())},
+              SmallVector<utils::IteratorType>(type.getRank(),
+                                               utils::IteratorType::parallel),
+              [&](OpBuilder &nb, Location l, ValueRange args) {
+                linalg::YieldOp::create(nb, l, args[0]);
+              })
+              .getResult(0));
+    }
+    seq::YieldOp::create(b, loc, yields);
   }
-  scan->replaceAllUsesWith(results);
-  scan->erase();
+
+  auto assoc = seq::AssocScanOp::create(b, loc, elems.getResults(),
+                                        /*axis=*/0, scan.getReverse());
+  {
+    OpBuilder::InsertionGuard guard(b);
+    buildSoftmaxCombiner(b, loc, assoc, sm, sliceTypes);
+  }
+  SmallVector<Value> states(scan.getNumCarries());
+  for (auto [j, c] : llvm::enumerate(order))
+    states[c] = assoc.getResult(j);
+  replaceWithStates(b, scan, states);
   return success();
 }
 
@@ -590,6 +775,23 @@ static LogicalResult rewriteDiagonal(OpBuilder &b,
 //===----------------------------------------------------------------------===//
 
 namespace {
+
+/// Whether every carry of `scan` is a floating-point tensor.
+static bool allFloat(seq::ScanOp scan) {
+  return llvm::all_of(scan.getInits(), [](Value init) {
+    return llvm::isa<FloatType>(
+        llvm::cast<RankedTensorType>(init.getType()).getElementType());
+  });
+}
+
+/// "m', 'num', 'den": the carries of an online softmax, max first.
+static std::string carryNames(const RecurrenceAnalysis &analysis,
+                              const OnlineSoftmax &sm) {
+  std::string names = analysis.getCarryName(sm.maxCarry);
+  for (const OnlineSoftmaxSum &sum : sm.sums)
+    names += "', '" + analysis.getCarryName(sum.carry);
+  return names;
+}
 
 struct SeqRecurrenceToScanPass
     : seqc::impl::SeqRecurrenceToScanBase<SeqRecurrenceToScanPass> {
@@ -610,6 +812,23 @@ struct SeqRecurrenceToScanPass
   LogicalResult run(const RecurrenceAnalysis &analysis) {
     seq::ScanOp scan = analysis.getScan();
     unsigned n = scan.getNumCarries();
+    if (const std::optional<OnlineSoftmax> &sm = analysis.getOnlineSoftmax();
+        sm && allFloat(scan)) {
+      if (!startsFromIdentity(scan, *sm)) {
+        emitRemark(scan.getLoc())
+            << "scan stays sequential: carry '"
+            << analysis.getCarryName(sm->maxCarry)
+            << "' is the running max of an online softmax, but the carries "
+               "do not start at -inf and 0";
+        return success();
+      }
+      emitRemark(scan.getLoc()) << "carries '" << carryNames(analysis, *sm)
+                                << "' are an online softmax (running max '"
+                                << analysis.getCarryName(sm->maxCarry)
+                                << "' and rescaled sums): parallel scan";
+      OpBuilder b(scan);
+      return rewriteOnlineSoftmax(b, analysis);
+    }
     if (!analysis.isDiagonal()) {
       for (unsigned i = 0; i < n; ++i) {
         RecurrenceKind kind = analysis.getCarry(i).kind;
@@ -620,20 +839,17 @@ struct SeqRecurrenceToScanPass
             kind == RecurrenceKind::Coupled ||
             kind == RecurrenceKind::OnlineSoftmax)
           why += ", which has no parallel form here yet";
-        emitRemark(scan.getLoc())
-            << "scan stays sequential: carry '" << analysis.getCarryName(i)
-            << "' is " << why;
+        emitRemark(scan.getLoc()) << "scan stays sequential: carry '"
+                                  << analysis.getCarryName(i) << "' is " << why;
       }
       return success();
     }
-    for (Value init : scan.getInits())
-      if (!llvm::isa<FloatType>(
-              llvm::cast<RankedTensorType>(init.getType()).getElementType())) {
-        emitRemark(scan.getLoc())
-            << "scan stays sequential: its carries are affine but not all "
-               "floating-point";
-        return success();
-      }
+    if (!allFloat(scan)) {
+      emitRemark(scan.getLoc())
+          << "scan stays sequential: its carries are affine but not all "
+             "floating-point";
+      return success();
+    }
     for (unsigned i = 0; i < n; ++i)
       emitRemark(scan.getLoc())
           << "recurrence of carry '" << analysis.getCarryName(i)

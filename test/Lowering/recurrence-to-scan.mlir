@@ -219,15 +219,17 @@ func.func @product_and_coupled(%len: index, %h0: tensor<4xf32>) -> (tensor<4xf32
 
 // Tests that a running max with a sum rescaled by it (Aaren's online
 // softmax: m' = max(m, s), d' = d * exp(m - m') + exp(s - m')) is
-// recognised as the online-softmax monoid.
+// recognised as the online-softmax monoid, but left sequential when the
+// carries do not start at its identity (-inf, 0).
 // CHECK-LABEL: func.func @online_softmax
 // CHECK: seq.scan %{{.+}} carry(
 // CHECK: arith.maximumf
 // CHECK-NOT: seq.assoc_scan
+// The map of the next case that broadcasts the max along the sum's rows:
+// CHECK: #[[$ROWS:map[0-9]*]] = affine_map<(d0, d1) -> (d0)>
 func.func @online_softmax(%len: index, %m0: tensor<4xf32>, %d0: tensor<4xf32>, %ss: tensor<?x4xf32>)
     -> (tensor<4xf32>, tensor<4xf32>) {
-  // expected-remark@+2 {{scan stays sequential: carry 'm' is the running max of an online softmax, which has no parallel form here yet}}
-  // expected-remark@+1 {{scan stays sequential: carry 'd' is a sum rescaled by the running max 'm' of an online softmax, which has no parallel form here yet}}
+  // expected-remark@+1 {{scan stays sequential: carry 'm' is the running max of an online softmax, but the carries do not start at -inf and 0}}
   %m, %d = seq.scan %len carry(%m0, %d0 : tensor<4xf32>, tensor<4xf32>) output_axes = []
       -> (tensor<4xf32>, tensor<4xf32>) {
   ^bb0(%t: index, %mc: tensor<4xf32> loc("m"), %dc: tensor<4xf32> loc("d")):
@@ -278,4 +280,124 @@ func.func @online_softmax(%len: index, %m0: tensor<4xf32>, %d0: tensor<4xf32>, %
     seq.yield %mn, %dn : tensor<4xf32>, tensor<4xf32>
   }
   return %m, %d : tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// Tests that an online softmax from (-inf, 0) whose sum has more dims than
+// the max (n: [4, 2] rescaled by exp(m - m') broadcast through a unit
+// expand_shape, weighted by v) becomes a scan of the elements (s, v), one
+// assoc_scan of a max and a sum of different shapes whose combiner rescales
+// both sides (0 for a side whose max is -inf), and the states.
+// CHECK-LABEL: func.func @online_softmax_sums
+// CHECK-SAME: (%[[LEN:.+]]: index, %[[SS:.+]]: tensor<?x4xf32>, %[[VS:.+]]: tensor<?x4x2xf32>)
+// CHECK: %[[M0:.+]] = linalg.fill
+// CHECK: %[[N0:.+]] = linalg.fill
+// CHECK: %[[E:.+]]:2 = seq.scan %[[LEN]] output_axes = [0, 0] -> (tensor<?x4xf32>, tensor<?x4x2xf32>) {
+// CHECK-NEXT: ^bb0(%[[T:.+]]: index):
+// CHECK-NEXT: %[[S:.+]] = tensor.extract_slice %[[SS]][%[[T]], 0]
+// CHECK-NEXT: %[[V:.+]] = tensor.extract_slice %[[VS]][%[[T]], 0, 0]
+// CHECK: %[[W:.+]] = linalg.generic {{.+}} ins(%[[V]] : tensor<4x2xf32>)
+// CHECK: seq.yield %[[S]], %[[W]] : tensor<4xf32>, tensor<4x2xf32>
+// CHECK: %[[R:.+]]:2 = seq.assoc_scan axis = 0 (%[[E]]#0, %[[E]]#1) : tensor<?x4xf32>, tensor<?x4x2xf32> {
+// CHECK-NEXT: ^bb0(%[[M1:[^:]+]]: tensor<4xf32>, %[[N1:[^:]+]]: tensor<4x2xf32>, %[[M2:[^:]+]]: tensor<4xf32>, %[[N2:[^:]+]]: tensor<4x2xf32>):
+// CHECK: %[[MX:.+]] = linalg.generic {{.+}} ins(%[[M1]], %[[M2]] :
+// CHECK: arith.maximumf
+// CHECK: %[[NS:.+]] = linalg.generic {indexing_maps = [#{{.+}}, #{{.+}}, #[[$ROWS]], #[[$ROWS]], #[[$ROWS]], #{{.+}}], {{.+}} ins(%[[N1]], %[[N2]], %[[M1]], %[[M2]], %[[MX]] :
+// CHECK-NEXT: ^bb0(%[[SN1:[^:]+]]: f32, %[[SN2:[^:]+]]: f32, %[[SM1:[^:]+]]: f32, %[[SM2:[^:]+]]: f32, %[[SMX:[^:]+]]: f32,
+// CHECK-NEXT: %[[NINF:.+]] = arith.constant 0xFF800000 : f32
+// CHECK-NEXT: %[[ZERO:.+]] = arith.constant 0.0
+// CHECK-NEXT: %[[D1:.+]] = arith.subf %[[SM1]], %[[SMX]]
+// CHECK-NEXT: %[[X1:.+]] = math.exp %[[D1]]
+// CHECK-NEXT: %[[I1:.+]] = arith.cmpf oeq, %[[SM1]], %[[NINF]]
+// CHECK-NEXT: %[[F1:.+]] = arith.select %[[I1]], %[[ZERO]], %[[X1]]
+// CHECK-NEXT: %[[P1:.+]] = arith.mulf %[[SN1]], %[[F1]]
+// CHECK-NEXT: %[[D2:.+]] = arith.subf %[[SM2]], %[[SMX]]
+// CHECK-NEXT: %[[X2:.+]] = math.exp %[[D2]]
+// CHECK-NEXT: %[[I2:.+]] = arith.cmpf oeq, %[[SM2]], %[[NINF]]
+// CHECK-NEXT: %[[F2:.+]] = arith.select %[[I2]], %[[ZERO]], %[[X2]]
+// CHECK-NEXT: %[[P2:.+]] = arith.mulf %[[SN2]], %[[F2]]
+// CHECK-NEXT: %[[SUM:.+]] = arith.addf %[[P1]], %[[P2]]
+// CHECK-NEXT: linalg.yield %[[SUM]]
+// CHECK: seq.yield %[[MX]], %[[NS]] : tensor<4xf32>, tensor<4x2xf32>
+// CHECK: %[[MF:.+]] = scf.if
+// CHECK-NEXT: scf.yield %[[M0]]
+// CHECK: tensor.extract_slice %[[R]]#0
+// CHECK: %[[NF:.+]] = scf.if
+// CHECK-NEXT: scf.yield %[[N0]]
+// CHECK: tensor.extract_slice %[[R]]#1
+// CHECK: %[[OS:.+]] = seq.scan %[[LEN]] output_axes = [0] -> (tensor<?x4x2xf32>) {
+// CHECK-NEXT: ^bb0(%[[T2:.+]]: index):
+// CHECK-NEXT: %[[O:.+]] = tensor.extract_slice %[[R]]#1[%[[T2]], 0, 0] [1, 4, 2] [1, 1, 1]
+// CHECK-NEXT: seq.yield %[[O]]
+// CHECK: return %[[MF]], %[[NF]], %[[OS]]
+func.func @online_softmax_sums(%len: index, %ss: tensor<?x4xf32>, %vs: tensor<?x4x2xf32>)
+    -> (tensor<4xf32>, tensor<4x2xf32>, tensor<?x4x2xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.0 : f32
+  %e4 = tensor.empty() : tensor<4xf32>
+  %e42 = tensor.empty() : tensor<4x2xf32>
+  %m0 = linalg.fill ins(%ninf : f32) outs(%e4 : tensor<4xf32>) -> tensor<4xf32>
+  %n0 = linalg.fill ins(%zero : f32) outs(%e42 : tensor<4x2xf32>) -> tensor<4x2xf32>
+  // expected-remark@+1 {{carries 'm', 'n' are an online softmax (running max 'm' and rescaled sums): parallel scan}}
+  %m, %n, %os = seq.scan %len carry(%m0, %n0 : tensor<4xf32>, tensor<4x2xf32>) output_axes = [0]
+      -> (tensor<4xf32>, tensor<4x2xf32>, tensor<?x4x2xf32>) {
+  ^bb0(%t: index, %mc: tensor<4xf32> loc("m"), %nc: tensor<4x2xf32> loc("n")):
+    %s = tensor.extract_slice %ss[%t, 0] [1, 4] [1, 1] : tensor<?x4xf32> to tensor<4xf32>
+    %v = tensor.extract_slice %vs[%t, 0, 0] [1, 4, 2] [1, 1, 1] : tensor<?x4x2xf32> to tensor<4x2xf32>
+    %e = tensor.empty() : tensor<4xf32>
+    %e2 = tensor.empty() : tensor<4x2xf32>
+    %mn = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+        ins(%mc, %s : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %x = arith.maximumf %a, %b : f32
+      linalg.yield %x : f32
+    } -> tensor<4xf32>
+    %dm = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+        ins(%mc, %mn : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %x = arith.subf %a, %b : f32
+      linalg.yield %x : f32
+    } -> tensor<4xf32>
+    %r = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+        ins(%dm : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %x = math.exp %a : f32
+      linalg.yield %x : f32
+    } -> tensor<4xf32>
+    %r2 = tensor.expand_shape %r [[0, 1]] output_shape [4, 1] : tensor<4xf32> into tensor<4x1xf32>
+    %nr = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, 0)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+        ins(%nc, %r2 : tensor<4x2xf32>, tensor<4x1xf32>) outs(%e2 : tensor<4x2xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %x = arith.mulf %a, %b : f32
+      linalg.yield %x : f32
+    } -> tensor<4x2xf32>
+    %sm = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+        ins(%s, %mn : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %x = arith.subf %a, %b : f32
+      linalg.yield %x : f32
+    } -> tensor<4xf32>
+    %p = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+        ins(%sm : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %x = math.exp %a : f32
+      linalg.yield %x : f32
+    } -> tensor<4xf32>
+    %p2 = tensor.expand_shape %p [[0, 1]] output_shape [4, 1] : tensor<4xf32> into tensor<4x1xf32>
+    %vp = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, 0)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+        ins(%v, %p2 : tensor<4x2xf32>, tensor<4x1xf32>) outs(%e2 : tensor<4x2xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %x = arith.mulf %a, %b : f32
+      linalg.yield %x : f32
+    } -> tensor<4x2xf32>
+    %nn = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+        ins(%nr, %vp : tensor<4x2xf32>, tensor<4x2xf32>) outs(%e2 : tensor<4x2xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %x = arith.addf %a, %b : f32
+      linalg.yield %x : f32
+    } -> tensor<4x2xf32>
+    seq.yield %mn, %nn, %nn : tensor<4xf32>, tensor<4x2xf32>, tensor<4x2xf32>
+  }
+  return %m, %n, %os : tensor<4xf32>, tensor<4x2xf32>, tensor<?x4x2xf32>
 }
