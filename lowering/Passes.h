@@ -43,6 +43,11 @@ struct PipelineOptions {
   /// Fuse attention (`seq-fuse-attention`); off, the scores are computed
   /// and stored as written (`seqc --no-fuse-attention`).
   bool fuseAttention = true;
+  /// Rewrite affine recurrences into `seq.assoc_scan`
+  /// (`seq-recurrence-to-scan`, `seqc --parallel-scans`). Off by default:
+  /// `seq.assoc_scan` still lowers to a sequential loop, so the rewritten
+  /// form only adds work until it has a parallel lowering.
+  bool parallelScans = false;
 };
 
 /// seq-level IR -> linalg/tensor/scf on tensors, with the seq ops gone,

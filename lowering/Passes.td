@@ -437,4 +437,84 @@ def ConvertSeqParallelToRuntime
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// SeqRecurrenceToScan
+//===----------------------------------------------------------------------===//
+
+def SeqRecurrenceToScan : Pass<"seq-recurrence-to-scan"> {
+  let summary = "turn elementwise affine recurrences into associative scans";
+  let description = [{
+    Runs the recurrence analysis (RecurrenceAnalysis.h) on every `seq.scan`:
+    per carry, whether its new value is affine in the carries with
+    elementwise coefficients (`h = A_t ⊙ h + b_t`, `A_t` and `b_t` free of
+    carries, possibly broadcast), affine through a contraction, part of an
+    online-softmax monoid, or none of these (then the remark names the
+    expression and its `file:line:col`).
+
+    A scan whose carries are all elementwise affine in themselves becomes:
+    a carry-free `seq.scan` giving `A_t` and `b_t` for every step (the
+    body's carry-free ops, and for each affine op one `linalg.generic`
+    computing its coefficients), one `seq.assoc_scan` per carry over the
+    pairs with the combiner `(a1, b1) ∘ (a2, b2) = (a1 a2, a2 b1 + b2)`
+    (same direction as the scan), the states `h_t = A_{..t} ⊙ h_0 + B_{..t}`
+    (just `B` when `h_0` is a fill of zeros), the final carry taken from the
+    last state in scan order (`h_0` when the length is 0), and a carry-free
+    `seq.scan` computing the per-step outputs from the states. An online
+    softmax starting at its identity (`m = -inf`, sums 0) becomes the same
+    three steps with the elements `(x_t, y_t)` and one `seq.assoc_scan` over
+    the max and the sums, whose combiner rescales both sides by
+    `exp(m_i - max(m_1, m_2))` (0 for a side whose max is `-inf`). Other
+    scans are left as they are. Every scan with carries gets remarks: "recurrence
+    of carry 'h' is affine (diagonal): parallel scan", or "scan stays
+    sequential: carry 'c' is not affine in the carries: `tanh` at
+    lstm.seq:18:21".
+
+    Before:
+
+    ```mlir
+    %h, %ys = seq.scan %T carry(%h0 : tensor<4xf32>) output_axes = [0]
+        -> (tensor<4xf32>, tensor<?x4xf32>) {
+    ^bb0(%t: index, %h: tensor<4xf32> loc("h")):
+      %a = tensor.extract_slice %as[%t, 0] [1, 4] [1, 1] : tensor<?x4xf32> to tensor<4xf32>
+      %x = tensor.extract_slice %xs[%t, 0] [1, 4] [1, 1] : tensor<?x4xf32> to tensor<4xf32>
+      %ah = linalg.generic ... ins(%a, %h) { mulf }
+      %hn = linalg.generic ... ins(%ah, %x) { addf }
+      seq.yield %hn, %hn : tensor<4xf32>, tensor<4xf32>
+    }
+    ```
+
+    After:
+
+    ```mlir
+    %A, %B = seq.scan %T output_axes = [0, 0] -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+    ^bb0(%t: index):
+      %a = tensor.extract_slice %as[%t, 0] ...
+      %x = tensor.extract_slice %xs[%t, 0] ...
+      %ah:2 = linalg.generic ... ins(%a) { yield a, 0 }      // a * h + 0
+      %hn:2 = linalg.generic ... ins(%ah#0, %ah#1, %x) { yield a, b + x }
+      seq.yield %hn#0, %hn#1 : tensor<4xf32>, tensor<4xf32>
+    }
+    %SA, %SB = seq.assoc_scan axis = 0 (%A, %B) : tensor<?x4xf32>, tensor<?x4xf32> {
+    ^bb0(%a1: tensor<4xf32>, %b1: tensor<4xf32>, %a2: tensor<4xf32>, %b2: tensor<4xf32>):
+      %r:2 = linalg.generic ... { yield a1 * a2, a2 * b1 + b2 }
+      seq.yield %r#0, %r#1 : tensor<4xf32>, tensor<4xf32>
+    }
+    %H = linalg.generic ... ins(%SA, %h0, %SB) { yield a * h0 + b }
+    %h = scf.if (%T == 0) { %h0 } else { %H[%T - 1] }
+    %ys = seq.scan %T output_axes = [0] -> (tensor<?x4xf32>) {
+    ^bb0(%t: index):
+      %s = tensor.extract_slice %H[%t, 0] [1, 4] [1, 1] : tensor<?x4xf32> to tensor<4xf32>
+      seq.yield %s : tensor<4xf32>
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 #endif // SEQ_LOWERING_PASSES_TD

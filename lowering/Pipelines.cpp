@@ -26,6 +26,9 @@ using namespace mlir;
 
 void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
                                       const PipelineOptions &options) {
+  // Recurrences first, while scans are still seq.scan over tensors.
+  if (options.parallelScans)
+    pm.addPass(createSeqRecurrenceToScan());
   if (options.fuseAttention) {
     pm.addPass(createCSEPass());
     pm.addPass(createSeqFuseAttention());

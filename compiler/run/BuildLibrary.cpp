@@ -103,6 +103,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
   mlir::PassManager pm(&ctx);
   PipelineOptions po;
   po.fuseAttention = o.fuseAttention;
+  po.parallelScans = o.parallelScans;
   buildLowerToLLVMPipeline(pm, po);
   if (timer.on && std::getenv("SEQC_TIME_STAGES")[0] == '2')
     pm.enableTiming();

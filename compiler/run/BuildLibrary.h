@@ -33,6 +33,8 @@ struct LibraryOptions {
   int optLevel = 2;
   /// Fuse attention (`--no-fuse-attention` turns it off).
   bool fuseAttention = true;
+  /// Rewrite affine recurrences into associative scans (`--parallel-scans`).
+  bool parallelScans = false;
   /// Print the passes' remarks (what was fused and why not) to stderr
   /// (`--remarks`).
   bool remarks = false;

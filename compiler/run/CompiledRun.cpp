@@ -182,6 +182,7 @@ getLibrary(const Program &p, const std::string &sourceName,
   lo.mcpu = o.mcpu;
   lo.optLevel = o.optLevel;
   lo.fuseAttention = o.fuseAttention;
+  lo.parallelScans = o.parallelScans;
   lo.remarks = o.remarks;
   // The named C functions as `seqc FILE.seq -o libFILE.so` names them; the
   // library's file name is the cache's.
@@ -224,7 +225,8 @@ getLibrary(const Program &p, const std::string &sourceName,
   std::string key =
       libraryKey(source,
                  o.target + " -O" + std::to_string(o.optLevel) +
-                     (o.fuseAttention ? "" : " --no-fuse-attention"),
+                     (o.fuseAttention ? "" : " --no-fuse-attention") +
+                     (o.parallelScans ? " --parallel-scans" : ""),
                  o.mcpu, compilerIdentity(argv0, lo.runtimeDir));
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, p.modelName + "-" + key.substr(0, 32) + ".so");

@@ -45,7 +45,7 @@ using namespace seqc;
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention]\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--parallel-scans]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -56,7 +56,7 @@ static const char *runUsage =
     "                [--dim NAME=VALUE ...] [--output=OUT.npy]\n"
     "                [--interpret | --check] [--bench=N] [--target=cpu]\n"
     "                [--mcpu=native|CPU] [-O0..-O3] [--no-fuse-attention]\n"
-    "                [--remarks] [--no-cache] [-v]\n"
+    "                [--parallel-scans] [--remarks] [--no-cache] [-v]\n"
     "  (default)         compile the model (cached) and run the compiled entry\n"
     "  --interpret       run the reference interpreter instead\n"
     "  --check           run both; fail if they differ beyond the tolerance\n"
@@ -65,6 +65,7 @@ static const char *runUsage =
     "  --mcpu=CPU        the CPU to compile for (default: native)\n"
     "  -O0..-O3          the optimisation level to compile at (default: -O2)\n"
     "  --no-fuse-attention  compute attention scores as written (unfused)\n"
+    "  --parallel-scans  affine recurrences as associative scans (experimental)\n"
     "  --remarks         print what was fused and why not (compiles afresh)\n"
     "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
     "                    $XDG_CACHE_HOME/seqc, else ~/.cache/seqc\n"
@@ -161,6 +162,8 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
       co.noCache = true;
     } else if (a == "--no-fuse-attention") {
       co.fuseAttention = false;
+    } else if (a == "--parallel-scans") {
+      co.parallelScans = true;
     } else if (a == "--remarks") {
       // Remarks come from compiling: no cached library.
       co.remarks = true;
@@ -251,7 +254,8 @@ int main(int argc, char **argv) {
                    argv[0]);
   std::string file, emit, outPath, runtimeDir, mcpu;
   int optLevel = LibraryOptions().optLevel;
-  bool verify = false, debugInfo = false, remarks = false, fuse = true;
+  bool verify = false, debugInfo = false, remarks = false, fuse = true,
+       parallelScans = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     if (a.rfind("--emit=", 0) == 0)
@@ -264,6 +268,8 @@ int main(int argc, char **argv) {
       remarks = true;
     else if (a == "--no-fuse-attention")
       fuse = false;
+    else if (a == "--parallel-scans")
+      parallelScans = true;
     else if (a.rfind("--runtime-dir=", 0) == 0)
       runtimeDir = a.substr(14);
     else if (a.rfind("--mcpu=", 0) == 0)
@@ -332,6 +338,7 @@ int main(int argc, char **argv) {
     lo.mcpu = mcpu;
     lo.optLevel = optLevel;
     lo.fuseAttention = fuse;
+    lo.parallelScans = parallelScans;
     lo.remarks = remarks;
     std::string err;
     LibraryInterface iface;
@@ -382,6 +389,7 @@ int main(int argc, char **argv) {
         printer = std::make_unique<RemarkPrinter>(ctx);
       PipelineOptions po;
       po.fuseAttention = fuse;
+      po.parallelScans = parallelScans;
       mlir::PassManager pm(&ctx);
       if (emit == "linalg")
         buildLowerToLinalgPipeline(pm, po);

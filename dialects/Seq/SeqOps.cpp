@@ -150,15 +150,25 @@ LogicalResult AssocScanOp::inferReturnTypes(
 LogicalResult AssocScanOp::verify() {
   if (getInputs().empty())
     return emitOpError("expected at least one input");
-  auto first = cast<RankedTensorType>(getInputs()[0].getType());
-  for (Value input : getInputs().drop_front())
-    if (cast<RankedTensorType>(input.getType()).getShape() != first.getShape())
-      return emitOpError("expected all inputs to have the shape of input #0 ")
-             << first << ", found " << input.getType();
+  // Inputs may differ in shape (a monoid of a running max and sums of
+  // other shapes) but not in the length of the scanned axis.
   int64_t axis = getAxis();
-  if (axis < 0 || axis >= first.getRank())
-    return emitOpError("axis must be in [0, ")
-           << first.getRank() << "), found " << axis;
+  RankedTensorType first;
+  for (Value input : getInputs()) {
+    auto type = cast<RankedTensorType>(input.getType());
+    if (axis < 0 || axis >= type.getRank())
+      return emitOpError("axis must be in [0, ")
+             << type.getRank() << "), found " << axis;
+    if (!first) {
+      first = type;
+      continue;
+    }
+    int64_t a = first.getDimSize(axis), b = type.getDimSize(axis);
+    if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b)
+      return emitOpError("expected all inputs to have the size of input #0 "
+                         "along axis ")
+             << axis << " (" << a << "), found " << input.getType();
+  }
   return success();
 }
 

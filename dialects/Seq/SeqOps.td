@@ -109,8 +109,9 @@ def Seq_AssocScanOp : Seq_Op<"assoc_scan", [
 
     The combiner region has one block with `2N` arguments, the slices of the
     inputs with `axis` removed: the earlier element's `N` values first, then
-    the later element's. It yields `N` slices of the same types. All inputs
-    have the same shape; results are typed like the inputs.
+    the later element's. It yields `N` slices of the same types. Inputs may
+    differ in shape but have one length along `axis`; results are typed
+    like the inputs.
 
     Example (the affine pair monoid `(a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2)`):
 

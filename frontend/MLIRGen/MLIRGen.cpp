@@ -1037,8 +1037,12 @@ Operation *EntryGen::buildScan(const Node *n, ValueRange inits) {
                                 s.outputAxes);
   mlir::Block *body = b.createBlock(&op.getBody());
   body->addArgument(b.getIndexType(), l);
-  for (auto [carry, init] : llvm::zip_equal(s.carries, inits))
-    values[carry] = body->addArgument(init.getType(), l);
+  // Each carry's argument is named after it (`loc("h"(file:line:col))`), so
+  // remarks about the recurrence can say which carry they mean.
+  for (auto [carry, name, init] :
+       llvm::zip_equal(s.carries, s.carryNames, inits))
+    values[carry] = body->addArgument(
+        init.getType(), mlir::NameLoc::get(b.getStringAttr(name), l));
   if (s.index)
     stepIndex[s.index] = op.getStepArg();
   return op;

@@ -145,9 +145,10 @@ func.func @assoc_no_inputs() {
 
 // -----
 
-// Tests that all inputs of an associative scan have one shape.
+// Tests that all inputs of an associative scan have one length along the
+// scanned axis.
 func.func @assoc_shapes(%a: tensor<4x8xf32>, %b: tensor<4x9xf32>) {
-  // expected-error @+1 {{'seq.assoc_scan' op expected all inputs to have the shape of input #0 'tensor<4x8xf32>', found 'tensor<4x9xf32>'}}
+  // expected-error @+1 {{'seq.assoc_scan' op expected all inputs to have the size of input #0 along axis 1 (8), found 'tensor<4x9xf32>'}}
   %r:2 = seq.assoc_scan axis = 1 (%a, %b) : tensor<4x8xf32>, tensor<4x9xf32> {
   ^bb0(%a1: tensor<4xf32>, %b1: tensor<4xf32>, %a2: tensor<4xf32>, %b2: tensor<4xf32>):
     seq.yield %a1, %b1 : tensor<4xf32>, tensor<4xf32>

@@ -79,6 +79,20 @@ func.func @assoc_scan_reverse(%x: tensor<?xi32>) -> tensor<?xi32> {
   return %r : tensor<?xi32>
 }
 
+// Tests that an associative scan of inputs of different shapes but one
+// length along the axis (a running max and a sum with one more dim)
+// round-trips.
+// CHECK-LABEL: func.func @assoc_scan_shapes
+// CHECK: seq.assoc_scan axis = 0 (%{{.+}}, %{{.+}}) : tensor<?x4xf32>, tensor<?x4x2xf32> {
+// CHECK-NEXT: ^bb0(%{{.+}}: tensor<4xf32>, %{{.+}}: tensor<4x2xf32>, %{{.+}}: tensor<4xf32>, %{{.+}}: tensor<4x2xf32>):
+func.func @assoc_scan_shapes(%m: tensor<?x4xf32>, %n: tensor<?x4x2xf32>) -> (tensor<?x4xf32>, tensor<?x4x2xf32>) {
+  %r:2 = seq.assoc_scan axis = 0 (%m, %n) : tensor<?x4xf32>, tensor<?x4x2xf32> {
+  ^bb0(%m1: tensor<4xf32>, %n1: tensor<4x2xf32>, %m2: tensor<4xf32>, %n2: tensor<4x2xf32>):
+    seq.yield %m2, %n2 : tensor<4xf32>, tensor<4x2xf32>
+  }
+  return %r#0, %r#1 : tensor<?x4xf32>, tensor<?x4x2xf32>
+}
+
 // Tests that softmax on f32 and bf16 round-trips.
 // CHECK-LABEL: func.func @softmax
 // CHECK-SAME: (%[[S:.+]]: tensor<2x?x?xf32>, %[[V:.+]]: tensor<8xbf16>)

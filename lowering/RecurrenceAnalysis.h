@@ -1,0 +1,151 @@
+//===- RecurrenceAnalysis.h - What kind of recurrence a scan is -*- C++ -*-===//
+//
+// Classifies, per carry of a `seq.scan`, how the body computes the new value
+// of the carry from the old carries: affine with elementwise coefficients
+// (`h = A ⊙ h + b`, the coefficients free of carries), affine through a
+// contraction (`S = S @ M + N`, DeltaNet's `S + k (β (v - kᵀS))ᵀ`), the
+// online-softmax monoid (a running max and sums rescaled by it, as in
+// Aaren), or none of these, in which case it names the expression that made
+// the update non-affine. Per-step outputs are classified too: a map when it
+// reads the old carries only through their new values.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQC_LOWERING_RECURRENCEANALYSIS_H
+#define SEQC_LOWERING_RECURRENCEANALYSIS_H
+
+#include "dialects/Seq/Seq.h"
+
+#include "mlir/IR/Value.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallBitVector.h"
+
+#include <optional>
+#include <string>
+
+namespace seqc {
+
+/// How a value of a scan body depends on the carries' old values.
+enum class Dependence {
+  /// Reads no carry.
+  Free,
+  /// Affine in the carries, elementwise: element `i` of the value is
+  /// `a_i * h_i + b_i` for the carries `h` it reads, every dependent tensor
+  /// on the way shaped like the carry and read with identity maps.
+  Diagonal,
+  /// Affine in the carries through slices, reshapes, broadcasts or
+  /// contractions (linear maps that are not elementwise).
+  Linear,
+  /// Not affine: a carry-dependent value goes through a nonlinear function,
+  /// or two of them are multiplied.
+  NonAffine,
+};
+
+/// What the analysis knows of one value of the body.
+struct ValueDependence {
+  Dependence kind = Dependence::Free;
+  /// The carries (body argument numbers minus one) it reads.
+  llvm::SmallBitVector carries;
+  /// For NonAffine: the op whose result is first non-affine along the way
+  /// (a linalg op of the body) and what it computes (`tanh`, `*` of two
+  /// carry-dependent values).
+  mlir::Operation *blame = nullptr;
+  std::string what;
+};
+
+/// How the new value of one carry is computed.
+enum class RecurrenceKind {
+  /// `h = A ⊙ h + b`, A and b free of carries (either may be broadcast).
+  Diagonal,
+  /// Affine in the carry itself through a contraction or another
+  /// non-elementwise linear map.
+  Contraction,
+  /// Affine in the carries but reading other carries as well (a coupled
+  /// linear system).
+  Coupled,
+  /// Part of an online-softmax monoid (see OnlineSoftmax).
+  OnlineSoftmax,
+  /// None of the above.
+  NonAffine,
+};
+
+/// One sum of an online softmax: `n' = n ⊙ exp(m - m') + y ⊙ exp(x - m')`.
+struct OnlineSoftmaxSum {
+  unsigned carry;
+  /// `y` (free of carries), or null when the sum adds `exp(x - m')` alone;
+  /// `weightMap` reads it in the iteration space of `n` (its shape).
+  mlir::Value weight;
+  mlir::AffineMap weightMap;
+  /// From the dims of `n` to those of `m`: how `exp(m - m')` is broadcast.
+  mlir::AffineMap maxMap;
+};
+
+/// The online-softmax monoid over carries `m` (the running max of scores
+/// `x`) and sums `n_k` rescaled by it, with `m' = max(m, x)`: partial
+/// states `(m, n_k)` combine associatively.
+struct OnlineSoftmax {
+  unsigned maxCarry;
+  llvm::SmallVector<OnlineSoftmaxSum> sums;
+  /// The score `x` (free of carries, shaped like `m`).
+  mlir::Value score;
+};
+
+/// The classification of one carry's update.
+struct CarryRecurrence {
+  RecurrenceKind kind = RecurrenceKind::NonAffine;
+  /// What the new value reads (of the old carries).
+  ValueDependence dependence;
+};
+
+/// Recurrence analysis of one `seq.scan`.
+class RecurrenceAnalysis {
+public:
+  explicit RecurrenceAnalysis(seq::ScanOp scan);
+
+  seq::ScanOp getScan() const { return scan; }
+  const CarryRecurrence &getCarry(unsigned i) const { return carries[i]; }
+  /// Whether per-step output `j` reads the old carries only through their
+  /// new values (so it is a map over the scanned states).
+  bool isOutputMap(unsigned j) const { return outputIsMap[j]; }
+  /// Whether every carry's update is elementwise affine in itself alone.
+  bool isDiagonal() const;
+  const std::optional<OnlineSoftmax> &getOnlineSoftmax() const {
+    return softmax;
+  }
+  /// What a body value reads of the carries (Free for values defined
+  /// outside the body).
+  const ValueDependence &lookup(mlir::Value v) const;
+
+  /// The carry's name in the model (the NameLoc MLIRGen puts on the body
+  /// argument), or `#i`.
+  std::string getCarryName(unsigned i) const;
+  /// One line saying what the analysis found for carry `i`, for remarks:
+  /// "affine (diagonal)", "not affine in the carries: `tanh` at f.seq:3:9".
+  std::string describe(unsigned i) const;
+
+private:
+  void analyzeOp(mlir::Operation *op);
+  void detectOnlineSoftmax();
+
+  mutable seq::ScanOp scan;
+  llvm::DenseMap<mlir::Value, ValueDependence> values;
+  llvm::SmallVector<CarryRecurrence> carries;
+  llvm::SmallVector<bool> outputIsMap;
+  std::optional<OnlineSoftmax> softmax;
+  ValueDependence free;
+};
+
+/// Whether a scalar op of a linalg payload is affine in its operands of
+/// kind `linear` (true: those operands appear at most linearly in the
+/// result): `addf`, `subf`, `negf`, `mulf` with one linear factor, `divf`
+/// with a linear numerator, `select` with a free condition. The rewrite of
+/// seq-recurrence-to-scan handles exactly these.
+bool isAffineScalarOp(mlir::Operation *op,
+                      llvm::function_ref<bool(mlir::Value)> isLinear);
+
+/// The `file:line:col` of `loc` (its first file location), or "".
+std::string formatLocation(mlir::Location loc);
+
+} // namespace seqc
+
+#endif // SEQC_LOWERING_RECURRENCEANALYSIS_H
