@@ -111,7 +111,7 @@ def run_measured(cmd, env):
 # Driver
 # --------------------------------------------------------------------------
 
-def build(seqc, work, D):
+def build(seqc, work, D, mcpu):
     """Compiles the model with head size D, fused and unfused."""
     libs = {}
     with open(MODEL) as f:
@@ -125,7 +125,8 @@ def build(seqc, work, D):
             f.write(src)
         lib = os.path.join(d, "libattention.so")
         t0 = time.perf_counter()
-        subprocess.run([seqc, path, "-o", lib] + flags, check=True)
+        subprocess.run([seqc, path, "-o", lib, "--mcpu=" + mcpu] + flags,
+                       check=True)
         libs[mode] = (lib, time.perf_counter() - t0)
     return libs
 
@@ -148,6 +149,8 @@ def main():
     ap.add_argument("--max-scores-gib", type=float, default=6.0)
     ap.add_argument("--libs", help="run the libraries --build-only made here")
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--mcpu", default="native",
+                    help="the CPU to compile for (--build-only for another)")
     args = ap.parse_args()
     if args.peer:
         kind, d, entry, threads, out = args.peer
@@ -165,15 +168,15 @@ def main():
                                         "libattention.so"), None)
                        for m in ("fused", "unfused")}
         else:
-            libs[D] = build(args.seqc, args.work, D)
+            libs[D] = build(args.seqc, args.work, D, args.mcpu)
     if args.build_only:
         print("built in", args.work)
         return 0
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    # Asked in a subprocess: importing torch here would make every child
+    # (forked from this process) start with torch's resident memory, which
+    # getrusage then counts in its peak.
+    have_torch = subprocess.run([sys.executable, "-c", "import torch"],
+                                capture_output=True).returncode == 0
 
     env = dict(os.environ)
     env["SEQRT_NUM_THREADS"] = str(args.threads)
