@@ -533,6 +533,11 @@ static void peelMask(Block &block, Value qi, Value ki, Constraints &mask) {
   auto yield = llvm::cast<seq::YieldOp>(block.getTerminator());
   while (true) {
     Value y = yield.getValues()[0];
+    // Scores of a narrower type are widened last: look through it (the
+    // narrow -inf widens to -inf).
+    arith::ExtFOp widen = y.getDefiningOp<arith::ExtFOp>();
+    if (widen)
+      y = widen.getIn();
     Value pred, kept;
     bool negate = false;
     if (auto sel = y.getDefiningOp<arith::SelectOp>()) {
@@ -571,7 +576,11 @@ static void peelMask(Block &block, Value qi, Value ki, Constraints &mask) {
     if (!c)
       return;
     mask.append(c->begin(), c->end());
-    Operation *dead = y.getDefiningOp();
+    Operation *dead = widen ? widen.getOperation() : y.getDefiningOp();
+    if (widen) {
+      OpBuilder b(yield);
+      kept = arith::ExtFOp::create(b, widen.getLoc(), widen.getType(), kept);
+    }
     yield->setOperand(0, kept);
     // Erase what only the mask used.
     SmallVector<Operation *> worklist = {dead};

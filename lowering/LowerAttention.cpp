@@ -112,8 +112,31 @@ static Value padTo(OpBuilder &b, Location loc, Value x, int64_t axis,
   return tensor::InsertSliceOp::create(b, loc, x, z, offsets, sizes, strides);
 }
 
+/// `x`, or 0 where it is -inf (the max of a row that saw no key yet).
+static Value safeMax(OpBuilder &b, Location loc, Value x) {
+  Value ninf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+  Value isInf =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, ninf);
+  return arith::SelectOp::create(
+      b, loc, isInf, arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0)),
+      x);
+}
+
+/// Body `exp(x - safe(max))` of (x, max), exactly 0 where x is -inf
+/// (whatever the implementation of exp gives there).
+static Value expShifted(OpBuilder &b, Location loc, ValueRange args) {
+  Value d = arith::SubFOp::create(b, loc, args[0], safeMax(b, loc, args[1]));
+  Value e = math::ExpOp::create(b, loc, d);
+  Value ninf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+  Value masked =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, args[0], ninf);
+  return arith::SelectOp::create(
+      b, loc, masked, arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0)),
+      e);
+}
+
 struct LowerAttention {
-  int64_t tileQ, tileK;
+  int64_t tileQ, tileK, minParallel;
 
   LogicalResult lower(seq::AttentionOp op);
 };
@@ -149,7 +172,12 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
   int64_t D = qType.getDimSize(n + 1), Dv = vType.getDimSize(n + 1);
   if (ShapedType::isDynamic(D) || ShapedType::isDynamic(Dv))
     return op.emitOpError("needs static head sizes to be lowered");
-  const int64_t BQ = tileQ, BK = tileK;
+  // A static query length shorter than a tile (decoding: one query) is
+  // the tile, so no padded rows are computed.
+  int64_t BQ = tileQ;
+  if (!qType.isDynamicDim(n) && qType.getDimSize(n) < BQ)
+    BQ = std::max<int64_t>(qType.getDimSize(n), 1);
+  const int64_t BK = tileK;
 
   Value tq = tensor::DimOp::create(b, loc, op.getQuery(), n);
   Value tk = tensor::DimOp::create(b, loc, op.getKey(), n);
@@ -178,19 +206,34 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
   for (Value s : batchSizes)
     total = arith::MulIOp::create(b, loc, total, s);
   Value c0 = index(b, loc, 0), c1 = index(b, loc, 1);
+  // Flash-decoding: when (batch x query tiles) is fewer than
+  // `min-parallel` work items (one query against a long key sequence),
+  // the key tiles are split into S chunks that run in parallel too; each
+  // leaves its (max, sum, acc) and a second loop merges them.
+  Value splits = arith::CeilDivUIOp::create(
+      b, loc, index(b, loc, minParallel), arith::MaxUIOp::create(b, loc, total, c1));
+  splits = arith::MaxUIOp::create(
+      b, loc, arith::MinUIOp::create(b, loc, splits, nk), c1);
+  Value chunk = arith::MaxUIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, nk, splits), c1);
+  splits = arith::MaxUIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, nk, chunk), c1);
+  Value items = arith::MulIOp::create(b, loc, total, splits);
+  Value mInit = tensor::EmptyOp::create(
+      b, loc, ArrayRef<OpFoldResult>{items, b.getIndexAttr(BQ)}, f32);
+  Value lInit = tensor::EmptyOp::create(
+      b, loc, ArrayRef<OpFoldResult>{items, b.getIndexAttr(BQ)}, f32);
+  Value aInit = tensor::EmptyOp::create(
+      b, loc,
+      ArrayRef<OpFoldResult>{items, b.getIndexAttr(BQ), b.getIndexAttr(Dv)},
+      f32);
 
-  auto outer = scf::ForOp::create(b, loc, c0, total, c1, ValueRange{outInit});
-  outer->setAttr("seq.parallel", b.getUnitAttr());
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(outer.getBody());
-    Value w = outer.getInductionVar();
-    Value acc = outer.getRegionIterArgs()[0];
-    // w -> (batch indices, query tile). Query tiles alternate between the
-    // first and last ones still to do, so that contiguous chunks of w get
-    // equal work under a causal mask.
-    Value r = arith::RemUIOp::create(b, loc, w, nq);
-    Value rest = arith::DivUIOp::create(b, loc, w, nq);
+  // t -> (batch indices, first query row). Query tiles alternate between
+  // the first and last ones still to do, so that contiguous chunks of t
+  // get equal work under a causal mask.
+  auto decode = [&](Value t, SmallVector<Value> &bidx) -> Value {
+    Value r = arith::RemUIOp::create(b, loc, t, nq);
+    Value rest = arith::DivUIOp::create(b, loc, t, nq);
     Value half = arith::DivUIOp::create(b, loc, r, index(b, loc, 2));
     Value odd = arith::CmpIOp::create(
         b, loc, arith::CmpIPredicate::ne,
@@ -198,13 +241,54 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
     Value last = arith::SubIOp::create(
         b, loc, arith::SubIOp::create(b, loc, nq, c1), half);
     Value qt = arith::SelectOp::create(b, loc, odd, last, half);
-    SmallVector<Value> bidx(n);
+    bidx.assign(n, Value());
     for (int64_t i = n - 1; i >= 0; --i) {
       bidx[i] = arith::RemUIOp::create(b, loc, rest, batchSizes[i]);
       rest = arith::DivUIOp::create(b, loc, rest, batchSizes[i]);
     }
-    Value q0 = arith::MulIOp::create(b, loc, qt, index(b, loc, BQ));
+    return arith::MulIOp::create(b, loc, qt, index(b, loc, BQ));
+  };
+  // Slices of the per-item buffers: [BQ] of m and l, [BQ, Dv] of acc.
+  auto itemSlice = [&](Value buf, Value item, bool matrix) -> Value {
+    SmallVector<OpFoldResult> offsets = {item, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(BQ)};
+    SmallVector<int64_t> shape = {BQ};
+    if (matrix) {
+      offsets.push_back(b.getIndexAttr(0));
+      sizes.push_back(b.getIndexAttr(Dv));
+      shape.push_back(Dv);
+    }
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get(shape, f32), buf, offsets, sizes,
+        strides);
+  };
+  auto itemInsert = [&](Value tile, Value buf, Value item) -> Value {
+    auto t = llvm::cast<RankedTensorType>(tile.getType());
+    SmallVector<OpFoldResult> offsets = {item, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(BQ)};
+    if (t.getRank() == 2) {
+      offsets.push_back(b.getIndexAttr(0));
+      sizes.push_back(b.getIndexAttr(Dv));
+    }
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, tile, buf, offsets, sizes,
+                                         strides);
+  };
 
+  auto outer = scf::ForOp::create(b, loc, c0, items, c1,
+                                  ValueRange{mInit, lInit, aInit});
+  outer->setAttr("seq.parallel", b.getUnitAttr());
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(outer.getBody());
+    Value w = outer.getInductionVar();
+    Value split = arith::RemUIOp::create(b, loc, w, splits);
+    SmallVector<Value> bidx;
+    Value q0 = decode(arith::DivUIOp::create(b, loc, w, splits), bidx);
+    Value kLo = arith::MulIOp::create(b, loc, split, chunk);
+    Value kHi = arith::MinUIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, kLo, chunk), nk);
     auto slice2D = [&](Value src, ArrayRef<Value> lead, Value off0, Value off1,
                        int64_t s0, int64_t s1) -> Value {
       SmallVector<OpFoldResult> offsets, sizes, strides(n + 2,
@@ -233,7 +317,7 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
 
     Value m0 = fill(b, loc, {BQ}, -INFINITY), l0 = fill(b, loc, {BQ}, 0.0f);
     Value a0 = fill(b, loc, {BQ, Dv}, 0.0f);
-    auto inner = scf::ForOp::create(b, loc, c0, nk, c1, ValueRange{m0, l0, a0});
+    auto inner = scf::ForOp::create(b, loc, kLo, kHi, c1, ValueRange{m0, l0, a0});
     {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(inner.getBody());
@@ -345,29 +429,6 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
                              });
       // `rowMax` starts from m (so it is the new max); m itself is still
       // needed for the rescale, so bufferization copies it once per tile.
-      auto safe = [](OpBuilder &nb, Location l, Value x) -> Value {
-        Value ninf = arith::ConstantOp::create(nb, l,
-                                               nb.getF32FloatAttr(-INFINITY));
-        Value isInf = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ,
-                                            x, ninf);
-        return arith::SelectOp::create(
-            nb, l, isInf,
-            arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0)), x);
-      };
-      // exp(x - safe(max)), exactly 0 where x is -inf (whatever exp's
-      // implementation gives there).
-      auto expShifted = [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value d = arith::SubFOp::create(nb, l, args[0], safe(nb, l, args[1]));
-        Value e = math::ExpOp::create(nb, l, d);
-        Value ninf =
-            arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(-INFINITY));
-        Value masked = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ,
-                                             args[0], ninf);
-        return arith::SelectOp::create(
-                   nb, l, masked,
-                   arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0)), e)
-            .getResult();
-      };
       Value p = generic(b, loc, fill(b, loc, {BQ, BK}, 0), ValueRange{s, rowMax},
                         {id2, rowOf2, id2}, par2, expShifted);
       Value alpha = generic(b, loc, fill(b, loc, {BQ}, 0), ValueRange{m, rowMax},
@@ -399,11 +460,69 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
       b.setInsertionPointAfter(skip);
       scf::YieldOp::create(b, loc, skip.getResults());
     }
-    // out = acc / sum (0 for a row that saw no key).
-    Value aFinal = inner.getResult(2), lFinal = inner.getResult(1);
-    auto id2 = identity(ctx, 2);
+    // This item's (max, sum, acc).
+    SmallVector<Value> written = {
+        itemInsert(inner.getResult(0), outer.getRegionIterArgs()[0], w),
+        itemInsert(inner.getResult(1), outer.getRegionIterArgs()[1], w),
+        itemInsert(inner.getResult(2), outer.getRegionIterArgs()[2], w)};
+    scf::YieldOp::create(b, loc, written);
+  }
+
+  // Merge the splits of each (batch, query tile): the online softmax's
+  // combination of (max, sum, acc), then out = acc / sum (0 for a row that
+  // saw no key).
+  auto merge = scf::ForOp::create(b, loc, c0, total, c1, ValueRange{outInit});
+  merge->setAttr("seq.parallel", b.getUnitAttr());
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(merge.getBody());
+    Value t = merge.getInductionVar();
+    SmallVector<Value> bidx;
+    Value q0 = decode(t, bidx);
+    auto id1 = identity(ctx, 1), id2 = identity(ctx, 2);
     auto rowOf2 = AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, ctx);
+    SmallVector<utils::IteratorType> par1 = {utils::IteratorType::parallel};
     SmallVector<utils::IteratorType> par2(2, utils::IteratorType::parallel);
+    Value m0 = fill(b, loc, {BQ}, -INFINITY), l0 = fill(b, loc, {BQ}, 0.0f);
+    Value a0 = fill(b, loc, {BQ, Dv}, 0.0f);
+    auto combine = scf::ForOp::create(b, loc, c0, splits, c1,
+                                      ValueRange{m0, l0, a0});
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(combine.getBody());
+      Value item = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, t, splits),
+          combine.getInductionVar());
+      Value m = combine.getRegionIterArgs()[0], l = combine.getRegionIterArgs()[1],
+            a = combine.getRegionIterArgs()[2];
+      Value ms = itemSlice(outer.getResult(0), item, false);
+      Value ls = itemSlice(outer.getResult(1), item, false);
+      Value as = itemSlice(outer.getResult(2), item, true);
+      Value mNew = generic(b, loc, fill(b, loc, {BQ}, 0), ValueRange{m, ms},
+                           {id1, id1, id1}, par1,
+                           [](OpBuilder &nb, Location l2, ValueRange args) {
+                             return arith::MaxNumFOp::create(nb, l2, args[0],
+                                                             args[1])
+                                 .getResult();
+                           });
+      Value w1 = generic(b, loc, fill(b, loc, {BQ}, 0), ValueRange{m, mNew},
+                         {id1, id1, id1}, par1, expShifted);
+      Value w2 = generic(b, loc, fill(b, loc, {BQ}, 0), ValueRange{ms, mNew},
+                         {id1, id1, id1}, par1, expShifted);
+      auto weighted = [](OpBuilder &nb, Location l2, ValueRange args) {
+        Value x = arith::MulFOp::create(nb, l2, args[0], args[1]);
+        Value y = arith::MulFOp::create(nb, l2, args[2], args[3]);
+        return arith::AddFOp::create(nb, l2, x, y).getResult();
+      };
+      Value lNew = generic(b, loc, fill(b, loc, {BQ}, 0),
+                           ValueRange{w1, l, w2, ls}, {id1, id1, id1, id1, id1},
+                           par1, weighted);
+      Value aNew = generic(b, loc, fill(b, loc, {BQ, Dv}, 0),
+                           ValueRange{w1, a, w2, as},
+                           {rowOf2, id2, rowOf2, id2, id2}, par2, weighted);
+      scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
+    }
+    Value aFinal = combine.getResult(2), lFinal = combine.getResult(1);
     Value oTile = generic(
         b, loc, fill(b, loc, {BQ, Dv}, 0), ValueRange{aFinal, lFinal},
         {id2, rowOf2, id2}, par2,
@@ -423,8 +542,8 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
     offsets.push_back(b.getIndexAttr(0));
     sizes.push_back(b.getIndexAttr(BQ));
     sizes.push_back(b.getIndexAttr(Dv));
-    Value written = tensor::InsertSliceOp::create(b, loc, oTile, acc, offsets,
-                                                  sizes, strides);
+    Value written = tensor::InsertSliceOp::create(
+        b, loc, oTile, merge.getRegionIterArgs()[0], offsets, sizes, strides);
     scf::YieldOp::create(b, loc, written);
   }
   // Drop the padded rows; convert to the result's element type.
@@ -433,7 +552,7 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
   SmallVector<OpFoldResult> strides(n + 2, b.getIndexAttr(1));
   SmallVector<int64_t> shape(outType.getShape());
   Value result = tensor::ExtractSliceOp::create(
-      b, loc, RankedTensorType::get(shape, f32), outer.getResult(0), offsets,
+      b, loc, RankedTensorType::get(shape, f32), merge.getResult(0), offsets,
       sizes, strides);
   if (outType.getElementType() != f32) {
     SmallVector<utils::IteratorType> par(n + 2, utils::IteratorType::parallel);
@@ -456,7 +575,7 @@ struct SeqLowerAttentionPass
   void runOnOperation() override {
     SmallVector<seq::AttentionOp> ops;
     getOperation()->walk([&](seq::AttentionOp op) { ops.push_back(op); });
-    LowerAttention lowering{tileQ, tileK};
+    LowerAttention lowering{tileQ, tileK, minParallel};
     for (seq::AttentionOp op : ops)
       if (failed(lowering.lower(op)))
         return signalPassFailure();

@@ -138,9 +138,13 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     - its operands padded with zeros to whole tiles and converted to f32,
       the keys transposed to `[.., D, Tk]` (O(T) memory, once per call);
     - an `scf.for` marked `seq.parallel` over (batch axes x query tiles of
-      `tile-q` rows), whose iterations write disjoint output tiles; query
-      tiles alternate between the first and last ones left, so that equal
-      chunks of iterations get equal work under a causal mask;
+      `tile-q` rows x key splits), whose iterations write disjoint items of
+      per-item (max, sum, acc) buffers; query tiles alternate between the
+      first and last ones left, so that equal chunks of iterations get
+      equal work under a causal mask. The key tiles split into as many
+      chunks as it takes to reach `min-parallel` items (flash-decoding: one
+      query against a long sequence), and into one for prefill. A static
+      query length below `tile-q` is the tile;
     - inside it, an `scf.for` over key tiles of `tile-k` keys carrying the
       f32 running row maximum `m`, row sum `l` and accumulator `acc`. A tile
       that the mask constraints mask entirely is skipped (`scf.if`); else
@@ -150,9 +154,10 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
       `m' = max(m, rowmax(s))`, `p = exp(s - m')`, `alpha = exp(m - m')`,
       `l' = alpha l + rowsum(p)`, `acc' = alpha acc + p v` (a
       `linalg.matmul`); a row whose maximum is still `-inf` counts as 0;
-    - the output tile is `acc / l` (0 where `l` is 0: a row that may see no
-      key), inserted into the padded output, whose first `Tq` rows are the
-      result (converted to its element type).
+    - a second `seq.parallel` loop merges the splits of each query tile
+      (the same combination of max, sum and acc) and writes `acc / l` (0
+      where `l` is 0: a row that may see no key) into the padded output,
+      whose first `Tq` rows are the result (converted to its element type).
 
     Every op on a tile has static shape, for `seq-tile-and-vectorize`.
 
@@ -183,6 +188,8 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
   let options = [
     Option<"tileQ", "tile-q", "int64_t", "32", "query rows per tile">,
     Option<"tileK", "tile-k", "int64_t", "64", "keys per tile">,
+    Option<"minParallel", "min-parallel", "int64_t", "64",
+           "work items below which the key tiles are split (flash-decoding)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -1030,6 +1030,110 @@ module attributes {seq.model = "FuseB"} {
     } -> tensor<?x4x?x16xf32>
     return %10 : tensor<?x4x?x16xf32>
   }
+
+// CHECK-LABEL: func.func @decode
+// CHECK: seq.attention ins(%{{[^ ,:)]+}}, %{{[^ ,:)]+}}, %{{[^ ,:)]+}} : tensor<?x4x1x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>) outs(%{{[^ ,:)]+}} : tensor<?x4x1x16xf32>) scale = 2.500000e-01 -> tensor<?x4x1x16xf32> {
+// CHECK: seq.yield
+// CHECK-NOT: seq.softmax
+// CHECK: return
+  func.func @decode(%arg0: tensor<?x4x1x16xf32> {seq.input = "q"}, %arg1: tensor<?x4x?x16xf32> {seq.input = "k"}, %arg2: tensor<?x4x?x16xf32> {seq.input = "v"}) -> (tensor<?x4x1x16xf32> {seq.output = "out"}) attributes {seq.dims = ["B", "S"]} {
+    %cst = arith.constant dense<2.500000e-01> : tensor<f32>
+    %cst_0 = arith.constant 0.000000e+00 : f32
+    %c2 = arith.constant 2 : index
+    %c0 = arith.constant 0 : index
+    %dim = tensor.dim %arg0, %c0 : tensor<?x4x1x16xf32>
+    %dim_1 = tensor.dim %arg1, %c2 : tensor<?x4x?x16xf32>
+    %0 = tensor.empty(%dim, %dim_1) : tensor<?x4x16x?xf32>
+    %transposed = linalg.transpose ins(%arg1 : tensor<?x4x?x16xf32>) outs(%0 : tensor<?x4x16x?xf32>) permutation = [0, 1, 3, 2] 
+    %1 = tensor.empty(%dim, %dim_1) : tensor<?x4x1x?xf32>
+    %2 = linalg.fill ins(%cst_0 : f32) outs(%1 : tensor<?x4x1x?xf32>) -> tensor<?x4x1x?xf32>
+    %3 = linalg.generic {indexing_maps = [#map, #map5, #map2], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %transposed : tensor<?x4x1x16xf32>, tensor<?x4x16x?xf32>) outs(%2 : tensor<?x4x1x?xf32>) {
+    ^bb0(%in: f32, %in_2: f32, %out: f32):
+      %9 = arith.mulf %in, %in_2 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    } -> tensor<?x4x1x?xf32>
+    %4 = linalg.generic {indexing_maps = [#map3, #map4, #map3], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%3, %cst : tensor<?x4x1x?xf32>, tensor<f32>) outs(%1 : tensor<?x4x1x?xf32>) {
+    ^bb0(%in: f32, %in_2: f32, %out: f32):
+      %9 = arith.mulf %in, %in_2 : f32
+      linalg.yield %9 : f32
+    } -> tensor<?x4x1x?xf32>
+    // expected-remark @+1 {{fused attention (2 batch axes, scale 0.25): the scores are never stored}}
+    %5 = seq.softmax %4 {axis = 3 : i64} : tensor<?x4x1x?xf32> -> tensor<?x4x1x?xf32>
+    %6 = tensor.empty(%dim) : tensor<?x4x1x16xf32>
+    %7 = linalg.fill ins(%cst_0 : f32) outs(%6 : tensor<?x4x1x16xf32>) -> tensor<?x4x1x16xf32>
+    %8 = linalg.generic {indexing_maps = [#map, #map5, #map2], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%5, %arg2 : tensor<?x4x1x?xf32>, tensor<?x4x?x16xf32>) outs(%7 : tensor<?x4x1x16xf32>) {
+    ^bb0(%in: f32, %in_2: f32, %out: f32):
+      %9 = arith.mulf %in, %in_2 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    } -> tensor<?x4x1x16xf32>
+    return %8 : tensor<?x4x1x16xf32>
+  }
+
+// CHECK-LABEL: func.func @half
+// CHECK: seq.attention ins(%{{[^ ,:)]+}}, %{{[^ ,:)]+}}, %{{[^ ,:)]+}} : tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>) outs(%{{[^ ,:)]+}} : tensor<?x4x?x16xbf16>) mask = [1, -1, 0] -> tensor<?x4x?x16xbf16> {
+// CHECK: arith.truncf
+// CHECK: arith.mulf
+// CHECK: arith.extf
+// CHECK: seq.yield
+// CHECK-NOT: seq.softmax
+// CHECK: return
+  func.func @half(%arg0: tensor<?x4x?x16xbf16> {seq.input = "q"}, %arg1: tensor<?x4x?x16xbf16> {seq.input = "k"}, %arg2: tensor<?x4x?x16xbf16> {seq.input = "v"}) -> (tensor<?x4x?x16xbf16> {seq.output = "out"}) attributes {seq.dims = ["B", "T"]} {
+    %cst = arith.constant dense<0xFF80> : tensor<bf16>
+    %cst_0 = arith.constant dense<2.500000e-01> : tensor<bf16>
+    %cst_1 = arith.constant 0.000000e+00 : bf16
+    %c2 = arith.constant 2 : index
+    %c0 = arith.constant 0 : index
+    %dim = tensor.dim %arg0, %c0 : tensor<?x4x?x16xbf16>
+    %dim_2 = tensor.dim %arg0, %c2 : tensor<?x4x?x16xbf16>
+    %0 = tensor.empty(%dim_2) : tensor<?xi64>
+    %1 = linalg.generic {indexing_maps = [#map6], iterator_types = ["parallel"]} outs(%0 : tensor<?xi64>) {
+    ^bb0(%out: i64):
+      %14 = linalg.index 0 : index
+      %15 = arith.index_cast %14 : index to i64
+      linalg.yield %15 : i64
+    } -> tensor<?xi64>
+    %expanded = tensor.expand_shape %1 [[0, 1]] output_shape [%dim_2, 1] : tensor<?xi64> into tensor<?x1xi64>
+    %expanded_3 = tensor.expand_shape %1 [[0, 1]] output_shape [1, %dim_2] : tensor<?xi64> into tensor<1x?xi64>
+    %2 = tensor.empty(%dim_2, %dim_2) : tensor<?x?xi1>
+    %3 = linalg.generic {indexing_maps = [#map7, #map8, #map9], iterator_types = ["parallel", "parallel"]} ins(%expanded, %expanded_3 : tensor<?x1xi64>, tensor<1x?xi64>) outs(%2 : tensor<?x?xi1>) {
+    ^bb0(%in: i64, %in_4: i64, %out: i1):
+      %14 = arith.cmpi sge, %in, %in_4 : i64
+      linalg.yield %14 : i1
+    } -> tensor<?x?xi1>
+    %4 = tensor.empty(%dim, %dim_2) : tensor<?x4x16x?xbf16>
+    %transposed = linalg.transpose ins(%arg1 : tensor<?x4x?x16xbf16>) outs(%4 : tensor<?x4x16x?xbf16>) permutation = [0, 1, 3, 2] 
+    %5 = tensor.empty(%dim, %dim_2, %dim_2) : tensor<?x4x?x?xbf16>
+    %6 = linalg.fill ins(%cst_1 : bf16) outs(%5 : tensor<?x4x?x?xbf16>) -> tensor<?x4x?x?xbf16>
+    %7 = linalg.generic {indexing_maps = [#map, #map5, #map2], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %transposed : tensor<?x4x?x16xbf16>, tensor<?x4x16x?xbf16>) outs(%6 : tensor<?x4x?x?xbf16>) {
+    ^bb0(%in: bf16, %in_4: bf16, %out: bf16):
+      %14 = arith.mulf %in, %in_4 : bf16
+      %15 = arith.addf %out, %14 : bf16
+      linalg.yield %15 : bf16
+    } -> tensor<?x4x?x?xbf16>
+    %8 = linalg.generic {indexing_maps = [#map3, #map4, #map3], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%7, %cst_0 : tensor<?x4x?x?xbf16>, tensor<bf16>) outs(%5 : tensor<?x4x?x?xbf16>) {
+    ^bb0(%in: bf16, %in_4: bf16, %out: bf16):
+      %14 = arith.mulf %in, %in_4 : bf16
+      linalg.yield %14 : bf16
+    } -> tensor<?x4x?x?xbf16>
+    %9 = linalg.generic {indexing_maps = [#map12, #map3, #map4, #map3], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%3, %8, %cst : tensor<?x?xi1>, tensor<?x4x?x?xbf16>, tensor<bf16>) outs(%5 : tensor<?x4x?x?xbf16>) {
+    ^bb0(%in: i1, %in_4: bf16, %in_5: bf16, %out: bf16):
+      %14 = arith.select %in, %in_4, %in_5 : bf16
+      linalg.yield %14 : bf16
+    } -> tensor<?x4x?x?xbf16>
+    // expected-remark @+1 {{fused attention (2 batch axes, mask i - j >= 0, a score region): the scores are never stored}}
+    %10 = seq.softmax %9 {axis = 3 : i64} : tensor<?x4x?x?xbf16> -> tensor<?x4x?x?xbf16>
+    %11 = tensor.empty(%dim, %dim_2) : tensor<?x4x?x16xbf16>
+    %12 = linalg.fill ins(%cst_1 : bf16) outs(%11 : tensor<?x4x?x16xbf16>) -> tensor<?x4x?x16xbf16>
+    %13 = linalg.generic {indexing_maps = [#map, #map5, #map2], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%10, %arg2 : tensor<?x4x?x?xbf16>, tensor<?x4x?x16xbf16>) outs(%12 : tensor<?x4x?x16xbf16>) {
+    ^bb0(%in: bf16, %in_4: bf16, %out: bf16):
+      %14 = arith.mulf %in, %in_4 : bf16
+      %15 = arith.addf %out, %14 : bf16
+      linalg.yield %15 : bf16
+    } -> tensor<?x4x?x16xbf16>
+    return %13 : tensor<?x4x?x16xbf16>
+  }
 }
 
 // -----

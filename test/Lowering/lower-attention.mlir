@@ -2,9 +2,11 @@
 
 // Tests the FlashAttention-2 loops of causal attention with a soft-capping
 // score region: operands padded to whole tiles (keys transposed), a
-// parallel loop over (batch, query tile), a loop over key tiles carrying
-// the row max, row sum and accumulator, tiles the mask hides skipped, the
-// mask applied only where a tile needs it, and acc / sum at the end.
+// parallel loop over (batch, query tile, key split) carrying the per-item
+// row max, row sum and accumulator buffers, a loop over the split's key
+// tiles, tiles the mask hides skipped, the mask applied only where a tile
+// needs it; then a parallel loop merging the splits of each query tile and
+// writing acc / sum.
 // CHECK-LABEL: func.func @causal
 // CHECK-SAME: (%[[Q:[^:]+]]: tensor<4x?x16xf32>, %[[K:[^:]+]]: tensor<4x?x16xf32>, %[[V:[^:]+]]: tensor<4x?x8xf32>
 // CHECK: %[[TK:.+]] = tensor.dim %[[K]], %{{.+}} : tensor<4x?x16xf32>
@@ -12,9 +14,14 @@
 // CHECK: %[[KT:.+]] = linalg.generic {{.*}} ins(%[[K]] : tensor<4x?x16xf32>) outs(%{{.+}} : tensor<4x16x?xf32>)
 // CHECK: %[[KP:.+]] = tensor.insert_slice %[[KT]] into {{.*}} : tensor<4x16x?xf32> into tensor<4x16x?xf32>
 // CHECK: %[[VP:.+]] = tensor.insert_slice %[[V]] into
-// CHECK: %[[OUT:.+]] = scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}) -> (tensor<4x?x8xf32>) {
-// CHECK: %[[QT:.+]] = tensor.extract_slice %[[QP]][%{{.+}}, %[[Q0:.+]], %{{.+}}] [1, 16, 16] [1, 1, 1] : tensor<4x?x16xf32> to tensor<16x16xf32>
-// CHECK: %[[R:.+]]:3 = scf.for %{{.+}} iter_args(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[A:.+]] = %{{.+}}) -> (tensor<16xf32>, tensor<16xf32>, tensor<16x8xf32>) {
+// The number of key splits: ceil(64 / work items), at most one per key tile.
+// CHECK: %[[NK:.+]] = arith.divui %{{.+}}, %c32{{.*}} : index
+// CHECK: %[[WANT:.+]] = arith.ceildivui %c64, %{{.+}} : index
+// CHECK: arith.minui %[[WANT]], %[[NK]] : index
+// CHECK: %[[PART:.+]]:3 = scf.for %[[W:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[MB:.+]] = %{{.+}}, %[[LB:.+]] = %{{.+}}, %[[AB:.+]] = %{{.+}}) -> (tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16x8xf32>) {
+// CHECK: %[[KHI:.+]] = arith.minui %{{.+}}, %[[NK]] : index
+// CHECK: %[[QT:.+]] = tensor.extract_slice %[[QP]][%{{.+}}, %{{.+}}, %{{.+}}] [1, 16, 16] [1, 1, 1] : tensor<4x?x16xf32> to tensor<16x16xf32>
+// CHECK: %[[R:.+]]:3 = scf.for %{{.+}} = %{{.+}} to %[[KHI]] step %{{.+}} iter_args(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[A:.+]] = %{{.+}}) -> (tensor<16xf32>, tensor<16xf32>, tensor<16x8xf32>) {
 // CHECK: %[[SKIP:.+]]:3 = scf.if %{{.+}} -> (tensor<16xf32>, tensor<16xf32>, tensor<16x8xf32>) {
 // CHECK-NEXT: scf.yield %[[M]], %[[L]], %[[A]]
 // CHECK: } else {
@@ -36,8 +43,18 @@
 // CHECK: math.exp
 // CHECK: %[[VTILE:.+]] = tensor.extract_slice %[[VP]]{{.*}} [1, 32, 8] [1, 1, 1] : tensor<4x?x8xf32> to tensor<32x8xf32>
 // CHECK: linalg.matmul ins(%{{.+}}, %[[VTILE]] : tensor<16x32xf32>, tensor<32x8xf32>)
+// CHECK: tensor.insert_slice %[[R]]#0 into %[[MB]][%[[W]], 0] [1, 16] [1, 1]
+// CHECK: tensor.insert_slice %[[R]]#1 into %[[LB]][%[[W]], 0] [1, 16] [1, 1]
+// CHECK: tensor.insert_slice %[[R]]#2 into %[[AB]][%[[W]], 0, 0] [1, 16, 8] [1, 1, 1]
+// CHECK: } {seq.parallel}
+// CHECK: %[[OUT:.+]] = scf.for %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}) -> (tensor<4x?x8xf32>) {
+// CHECK: scf.for
+// CHECK: tensor.extract_slice %[[PART]]#0
+// CHECK: tensor.extract_slice %[[PART]]#1
+// CHECK: tensor.extract_slice %[[PART]]#2
+// CHECK: arith.maxnumf
 // CHECK: arith.divf
-// CHECK: tensor.insert_slice %{{.+}} into %[[ACC]][%{{.+}}, %[[Q0]], 0] [1, 16, 8] [1, 1, 1] : tensor<16x8xf32> into tensor<4x?x8xf32>
+// CHECK: tensor.insert_slice %{{.+}} into %[[ACC]][%{{.+}}, %{{.+}}, 0] [1, 16, 8] [1, 1, 1] : tensor<16x8xf32> into tensor<4x?x8xf32>
 // CHECK: } {seq.parallel}
 // CHECK: %[[RES:.+]] = tensor.extract_slice %[[OUT]][0, 0, 0] [4, %{{.+}}, 8] [1, 1, 1] : tensor<4x?x8xf32> to tensor<4x?x8xf32>
 // CHECK: return %[[RES]]
@@ -61,7 +78,7 @@ func.func @causal(%q: tensor<4x?x16xf32>, %k: tensor<4x?x16xf32>, %v: tensor<4x?
 // CHECK-LABEL: func.func @bf16_mqa
 // CHECK: arith.extf %{{.+}} : bf16 to f32
 // CHECK: scf.for
-// CHECK: tensor.extract_slice %{{.+}}[%[[C0:c0[_0-9]*]], %c0{{.*}}, %{{.+}}] [1, 16, 32]
+// CHECK: tensor.extract_slice %{{.+}}[%c0{{[_0-9]*}}, %c0{{[_0-9]*}}, %{{.+}}] [1, 16, 32]
 // CHECK: } {seq.parallel}
 // CHECK: arith.truncf %{{.+}} : f32 to bf16
 func.func @bf16_mqa(%q: tensor<4x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor<1x?x16xbf16>, %o: tensor<4x?x16xbf16>) -> tensor<4x?x16xbf16> {
@@ -71,4 +88,20 @@ func.func @bf16_mqa(%q: tensor<4x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor
     seq.yield %s : f32
   }
   return %r : tensor<4x?x16xbf16>
+}
+
+// -----
+
+// Tests that a static query length shorter than a tile (decoding: one
+// query) is the query tile: a tile of one row, no padded rows.
+// CHECK-LABEL: func.func @decode
+// CHECK: tensor.extract_slice %{{.+}} [1, 1, 64] [1, 1, 1] : tensor<2x?x64xf32> to tensor<1x64xf32>
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<1x64xf32>, tensor<64x32xf32>)
+func.func @decode(%q: tensor<2x1x64xf32>, %k: tensor<2x?x64xf32>, %v: tensor<2x?x64xf32>, %o: tensor<2x1x64xf32>) -> tensor<2x1x64xf32> {
+  %r = seq.attention ins(%q, %k, %v : tensor<2x1x64xf32>, tensor<2x?x64xf32>, tensor<2x?x64xf32>)
+                     outs(%o : tensor<2x1x64xf32>) -> tensor<2x1x64xf32> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return %r : tensor<2x1x64xf32>
 }

@@ -9,7 +9,7 @@ runs the entry on random inputs and compares it with the reference
 interpreter, at T = 1, an odd T and a T of several tiles (S, the key length
 of cross attention, differs from T). With --long, the fused entries that
 the lowering treats differently (no mask, causal, window, GQA, cross) also
-run at T = 1000. Prints one line per run; fails if any run fails.
+run at T = 1000, and decoding (one query) at S = 20000 keys. Prints one line per run; fails if any run fails.
 """
 
 import argparse
@@ -23,7 +23,10 @@ SHAPES = [{"B": 1, "T": 1, "S": 1, "N": 8},
           {"B": 2, "T": 37, "S": 50, "N": 8},
           {"B": 2, "T": 200, "S": 131, "N": 8}]
 LONG = {"fuse-a": ["plain", "causal_where", "window", "masked_rows"],
-        "fuse-b": ["gqa_repeat", "cross"]}
+        "fuse-b": ["gqa_repeat", "cross", "decode"]}
+# The long shape; decoding gets one query against many keys instead.
+LONG_SHAPE = {"B": 1, "T": 1000, "S": 700, "N": 8}
+DECODE_SHAPE = {"B": 2, "T": 1, "S": 20000, "N": 8}
 DIMS = {"fuse-a": "BT", "fuse-b": "BTS", "refuse": "BTN"}
 
 
@@ -45,7 +48,8 @@ def main():
         for entry in entries(src):
             if args.long:
                 if entry in LONG.get(name, []):
-                    runs.append((entry, {"B": 1, "T": 1000, "S": 700, "N": 8}))
+                    runs.append((entry, DECODE_SHAPE if entry == "decode"
+                                 else LONG_SHAPE))
             else:
                 runs += [(entry, shape) for shape in SHAPES]
         for entry, shape in runs:
