@@ -10,7 +10,8 @@
 bench/models/attention.seq (`softmax(q @ k.T / sqrt(D)) @ v`, full and
 causal, over [1, H, T, D] f32) is compiled twice per head size: as seqc
 compiles it (fused: seq-fuse-attention) and with --no-fuse-attention (the
-T x T scores computed and stored as written). Each configuration then runs,
+T x T scores computed and stored as written); its `decode` entry is one
+query against the T keys (flash-decoding), reported in GB/s of K and V. Each configuration then runs,
 in the same run and with the same thread count:
 
   fused     seqrt-run --bench on the fused library
@@ -48,10 +49,12 @@ MODEL = os.path.join(HERE, "models", "attention.seq")
 BUDGET_S = 2.0
 
 
-def flops(T, D, H, causal):
-    # Two T x T x D matmuls, 2 flops per multiply-add; causal does half.
+def flops(T, D, H, entry):
+    # Two Tq x T x D matmuls, 2 flops per multiply-add; causal does half.
+    if entry == "decode":
+        return 4.0 * H * T * D
     f = 4.0 * H * T * T * D
-    return f / 2 if causal else f
+    return f / 2 if entry == "causal" else f
 
 
 # --------------------------------------------------------------------------
@@ -61,6 +64,8 @@ def flops(T, D, H, causal):
 def peer_main(kind, qkv_dir, entry, threads, out):
     import numpy as np
     q, k, v = (np.load(os.path.join(qkv_dir, n + ".npy")) for n in "qkv")
+    if entry == "decode":
+        q = np.load(os.path.join(qkv_dir, "q1.npy"))
     causal = entry == "causal"
     T, D = q.shape[2], q.shape[3]
     if kind == "numpy":
@@ -83,11 +88,14 @@ def peer_main(kind, qkv_dir, entry, threads, out):
             with torch.no_grad():
                 return torch.nn.functional.scaled_dot_product_attention(
                     tq, tk, tv, is_causal=causal).numpy()
+    t0 = time.perf_counter()
     o = run()
+    first = time.perf_counter() - t0
     times = []
     start = time.perf_counter()
-    while len(times) < 3 or (time.perf_counter() - start < BUDGET_S
-                             and len(times) < 50):
+    # At least 3 timed runs, 1 when one takes over 5 s.
+    while len(times) < (1 if first > 5 else 3) or (
+            time.perf_counter() - start < BUDGET_S and len(times) < 200):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
@@ -147,6 +155,8 @@ def main():
     ap.add_argument("--D", default="64,128")
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--max-scores-gib", type=float, default=6.0)
+    ap.add_argument("--max-unfused-T", type=int, default=1 << 30,
+                    help="skip the unfused compile above this T (its time)")
     ap.add_argument("--libs", help="run the libraries --build-only made here")
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--mcpu", default="native",
@@ -191,14 +201,21 @@ def main():
             for n in "qkv":
                 np.save(os.path.join(d, n + ".npy"),
                         rng.standard_normal((1, HEADS, T, D), dtype=np.float32))
+            np.save(os.path.join(d, "q1.npy"),
+                    rng.standard_normal((1, HEADS, 1, D), dtype=np.float32))
             scores_gib = HEADS * T * T * 4 / 2**30
-            for entry in ("full", "causal"):
+            for entry in ("full", "causal", "decode"):
                 row = {"T": T, "D": D, "H": HEADS, "B": 1, "entry": entry,
-                       "gflop": flops(T, D, HEADS, entry == "causal") / 1e9}
+                       "gflop": flops(T, D, HEADS, entry) / 1e9,
+                       # K and V read once: the bytes a decode step moves.
+                       "kv_bytes": 2 * HEADS * T * D * 4}
                 for mode in ("fused", "unfused", "numpy", "torch"):
-                    if mode in ("unfused", "numpy") and \
+                    if entry != "decode" and mode in ("unfused", "numpy") and \
                             scores_gib > args.max_scores_gib:
                         row[mode] = {"skipped": "scores need %.1f GiB" % scores_gib}
+                        continue
+                    if mode == "unfused" and T > args.max_unfused_T:
+                        row[mode] = {"skipped": "T > --max-unfused-T"}
                         continue
                     if mode == "torch" and not have_torch:
                         continue
@@ -206,8 +223,10 @@ def main():
                     if mode in ("fused", "unfused"):
                         cmd = [args.seqrt_run, libs[D][mode][0],
                                "--entry=" + entry, "--output=" + out,
-                               "--bench=%d" % (3 if T >= 4096 else 10)]
-                        cmd += ["--input", "q=%s/q.npy" % d, "--input",
+                               "--bench=%d" % (200 if entry == "decode" else
+                                               3 if T >= 4096 else 10)]
+                        qfile = "q1.npy" if entry == "decode" else "q.npy"
+                        cmd += ["--input", "q=%s/%s" % (d, qfile), "--input",
                                 "k=%s/k.npy" % d, "--input", "v=%s/v.npy" % d]
                     else:
                         cmd = [sys.executable, os.path.abspath(__file__),
@@ -220,7 +239,8 @@ def main():
                         continue
                     ms = float(m.group(1))
                     row[mode] = {"ms": ms, "peak_mib": rss,
-                                 "gflops": row["gflop"] / (ms / 1e3)}
+                                 "gflops": row["gflop"] / (ms / 1e3),
+                                 "kv_gbs": row["kv_bytes"] / (ms / 1e3) / 1e9}
                 ref = next((m for m in ("numpy", "torch") if "ms" in row.get(m, {})),
                            None)
                 if ref and "ms" in row["fused"]:
@@ -263,8 +283,12 @@ def print_row(r):
     if "ms" not in f:
         print(cells[0], "fused failed:", f)
         return
-    cells.append("fused %9.2f ms %7.1f GF/s %7.0f MiB" %
-                 (f["ms"], f["gflops"], f["peak_mib"]))
+    if r["entry"] == "decode":
+        cells.append("fused %9.3f ms %7.1f GB/s of K,V %7.0f MiB" %
+                     (f["ms"], f["kv_gbs"], f["peak_mib"]))
+    else:
+        cells.append("fused %9.2f ms %7.1f GF/s %7.0f MiB" %
+                     (f["ms"], f["gflops"], f["peak_mib"]))
     for peer in ("unfused", "numpy", "torch"):
         p = r.get(peer)
         if p is None:
