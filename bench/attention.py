@@ -223,8 +223,10 @@ def main():
                     if mode in ("fused", "unfused"):
                         cmd = [args.seqrt_run, libs[D][mode][0],
                                "--entry=" + entry, "--output=" + out,
-                               "--bench=%d" % (200 if entry == "decode" else
-                                               3 if T >= 4096 else 10)]
+                               "--bench=%d" % (
+                                   200 if entry == "decode" else
+                                   1 if mode == "unfused" and T >= 4096 else
+                                   3 if T >= 4096 else 10)]
                         qfile = "q1.npy" if entry == "decode" else "q.npy"
                         cmd += ["--input", "q=%s/%s" % (d, qfile), "--input",
                                 "k=%s/k.npy" % d, "--input", "v=%s/v.npy" % d]
