@@ -286,7 +286,11 @@ def SeqTileAndVectorize : Pass<"seq-tile-and-vectorize", "::mlir::func::FuncOp">
     any `linalg.generic` that is one) by `tile-m` x `tile-n` x `tile-k` on its
     innermost m, n and k loops and 1 on the others (batch, outer m/n/k); any
     other op (elementwise, reductions, transposes) by `vector-width` on its
-    innermost loop and 1 on the others. Tiles never exceed a static size.
+    innermost loop and 1 on the others; a transpose also by `vector-width`
+    on the loop innermost in its input (a block read in rows and
+    transposed in registers, not a gather). A small static reduction (at
+    most `max-tile-elements`) is not tiled: vectorised whole, its rows
+    reduce as vectors. Tiles never exceed a static size.
     Loops whose trip count may not divide (dynamic sizes) are peeled
     (`peel`): the main loops run full tiles with static shapes, which are
     vectorised (`linalg::vectorize`; contractions to `vector.contract`,
@@ -352,7 +356,8 @@ def SeqLowerVectors : Pass<"seq-lower-vectors", "::mlir::func::FuncOp"> {
     (`linalg::hoistRedundantVectorTransfers`), so the accumulator is a loop
     carried vector in registers. Then `vector.contract` is lowered to outer
     products (one FMA per row), `vector.multi_reduction` to reductions over
-    the innermost dimension, transposes elementwise, and transfers to 1-D
+    the innermost dimension, 16 x 16 transposes to shuffles (others
+    elementwise), and transfers to 1-D
     loads and stores (unit dimensions dropped first); what is left is what
     `convert-vector-to-scf` and `convert-vector-to-llvm` take.
 

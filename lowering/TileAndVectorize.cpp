@@ -72,6 +72,20 @@ static SmallVector<int64_t> chooseTileSizes(linalg::LinalgOp op,
     }
   } else {
     sizes.back() = cfg.width;
+    // A transpose (an input whose innermost axis is another loop than the
+    // output's): a width x width block of both loops, read in rows and
+    // transposed in registers, where one strided vector would be a gather.
+    if (op.getNumReductionLoops() == 0 && op.getNumDpsInits() == 1 &&
+        op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
+      for (OpOperand *in : op.getDpsInputOperands()) {
+        AffineMap m = op.getMatchingIndexingMap(in);
+        if (m.getNumResults() == 0 || !m.isPermutation())
+          continue;
+        unsigned inner =
+            llvm::cast<AffineDimExpr>(m.getResults().back()).getPosition();
+        if (inner != numLoops - 1)
+          sizes[inner] = cfg.width;
+      }
   }
   for (unsigned i = 0; i < numLoops; ++i)
     if (!ShapedType::isDynamic(ranges[i]) && ranges[i] < sizes[i])
@@ -260,7 +274,7 @@ struct SeqLowerVectorsPass
       vector::populateVectorMultiReductionLoweringPatterns(
           patterns, vector::VectorMultiReductionLowering::InnerReduction);
       vector::populateVectorTransposeLoweringPatterns(
-          patterns, vector::VectorTransposeLowering::EltWise);
+          patterns, vector::VectorTransposeLowering::Shuffle16x16);
       vector::populateVectorBroadcastLoweringPatterns(patterns);
       vector::populateVectorShapeCastLoweringPatterns(patterns);
       vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
