@@ -37,10 +37,15 @@ static bool isCheapBody(linalg::LinalgOp producer) {
   return true;
 }
 
-/// Fuses a single-use producer unless the consumer would recompute it.
+/// Fuses a producer used by this consumer only (several of its results
+/// may be: the coefficient pairs of seq-recurrence-to-scan) unless the
+/// consumer would recompute it.
 static bool shouldFuse(OpOperand *fused) {
   Operation *producer = fused->get().getDefiningOp();
-  if (!producer || !producer->hasOneUse())
+  if (!producer || producer->use_empty() ||
+      llvm::any_of(producer->getUsers(), [&](Operation *user) {
+        return user != fused->getOwner();
+      }))
     return false;
   auto producerOp = llvm::dyn_cast<linalg::LinalgOp>(producer);
   auto consumerOp = llvm::dyn_cast<linalg::LinalgOp>(fused->getOwner());

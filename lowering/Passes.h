@@ -45,8 +45,8 @@ struct PipelineOptions {
   bool fuseAttention = true;
   /// Rewrite affine recurrences into `seq.assoc_scan`
   /// (`seq-recurrence-to-scan`, `seqc --parallel-scans`). Off by default:
-  /// `seq.assoc_scan` still lowers to a sequential loop, so the rewritten
-  /// form only adds work until it has a parallel lowering.
+  /// the scan form materialises every step's coefficients and state, which
+  /// costs more than the sequential scan saves (docs/passes.md).
   bool parallelScans = false;
 };
 

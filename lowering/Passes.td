@@ -529,4 +529,120 @@ def SeqRecurrenceToScan : Pass<"seq-recurrence-to-scan"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// SeqLowerAssocScan
+//===----------------------------------------------------------------------===//
+
+def SeqLowerAssocScan : Pass<"seq-lower-assoc-scan", "::mlir::ModuleOp"> {
+  let summary = "lower elementwise seq.assoc_scan to vector loops, chunked in parallel";
+  let description = [{
+    A `seq.assoc_scan` along axis 0 whose inputs have one shape and whose
+    combiner is elementwise (all-parallel `linalg.generic`s with identity
+    maps, `tensor.empty` and scalar constants) is lowered on its inputs
+    seen as `[T, C]` (every axis but time collapsed into the channels C).
+    The running value is a `vector<{vector-width}x...>` of channels carried
+    through an `scf.for` over time; reads and writes are
+    `vector.transfer_read/write` (out-of-bounds channels masked). The work
+    is cut into tasks of `channels-per-task` channels and K chunks of time,
+    each task a `seq.parallel` iteration:
+
+    1. the total of each of the chunks 0 .. K-2 (parallel over tasks);
+    2. `total[k] = total[k-1] ∘ total[k]` for k = 1 .. K-2 (sequential);
+    3. each chunk scanned from the total before it (chunk 0 from its first
+       element), writing every result that has a use (parallel).
+
+    K is chosen at run time: 1 (phases 1 and 2 do nothing: sequential over
+    time, parallel over channels) when there are at least as many channel
+    tasks G as threads (`seqrt_num_threads()`), else `min(ceil(2 threads /
+    G), max(T / min-chunk, 1))`. `reverse` scans positions from the end.
+    Other assoc_scans are left to `convert-seq-to-scf`.
+
+    ```mlir
+    %r:2 = seq.assoc_scan axis = 0 (%a, %b) : tensor<?x4xf32>, tensor<?x4xf32> {
+    ^bb0(%a1: tensor<4xf32>, %b1: tensor<4xf32>, %a2: tensor<4xf32>, %b2: tensor<4xf32>):
+      %e = tensor.empty() : tensor<4xf32>
+      %g:2 = linalg.generic ... ins(%a1, %b1, %a2, %b2) outs(%e, %e) {
+        yield a1 * a2, a2 * b1 + b2 }
+      seq.yield %g#0, %g#1 : tensor<4xf32>, tensor<4xf32>
+    }
+    ```
+    becomes (phase 3; phases 1 and 2 alike)
+    ```mlir
+    %o:2 = scf.for %w = %c0 to %KG step %c1 iter_args(%oa = %ea, %ob = %eb) {
+      %k = arith.divui %w, %G   %c_begin = %g * channels-per-task ...
+      scf.for %c = %c_begin to %c_end step %c64 iter_args(...) {
+        %ca = vector.transfer_read %totals_a[%kp, %c], %pad : tensor<?x4xf32>, vector<64xf32>
+        scf.for %i = %kb to %ke step %c1 iter_args(%ra = %ca, %rb = %cb, ...) {
+          %xa = vector.transfer_read %a[%i, %c], %pad : tensor<?x4xf32>, vector<64xf32>
+          %na = arith.mulf %ra, %xa : vector<64xf32>   // the combiner's payload
+          ...
+          %first = arith.andi (%i == %kb), !(%k > 0)
+          %sa = arith.select %first, %xa, %na : vector<64xf32>
+          %wa = vector.transfer_write %sa, %oa[%i, %c] : vector<64xf32>, tensor<?x4xf32>
+    } {seq.parallel}
+    ```
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "64",
+           "channels in the running vector">,
+    Option<"channelsPerTask", "channels-per-task", "int64_t", "1024",
+           "channels one parallel task scans (a multiple of vector-width)">,
+    Option<"minChunk", "min-chunk", "int64_t", "256",
+           "fewest time steps in a chunk of the chunked scan">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// SeqBatchScanSteps
+//===----------------------------------------------------------------------===//
+
+def SeqBatchScanSteps : Pass<"seq-batch-scan-steps"> {
+  let summary = "run the steps of carry-free seq.scans as ops over the time axis";
+  let description = [{
+    A `seq.scan` without carries (as `seq-recurrence-to-scan` makes for the
+    coefficients and the per-step outputs) computes every step on its own.
+    Its body is rebuilt before it for all steps at once: ops that do not
+    depend on the step are hoisted; `tensor.extract_slice` at `%t` (the time
+    dim dropped) becomes the slice over all of time; unit-dim
+    `tensor.expand_shape`s of such slices and the slices themselves are
+    folded into the indexing maps of their readers; every `linalg` op (named
+    ops generalised first) becomes a `linalg.generic` with a leading
+    parallel time loop. Each output is the batched value, copied by a
+    `linalg.generic` into the stacked layout (time at the output axis)
+    unless it already is in it. A body that uses the step otherwise (an
+    `scf.if`, the step as a value) leaves its scan as it is.
+
+    ```mlir
+    %ys = seq.scan %T output_axes = [1] -> (tensor<2x?x4xf32>) {
+    ^bb0(%t: index):
+      %x = tensor.extract_slice %xs[0, %t, 0] [2, 1, 4] [1, 1, 1]
+          : tensor<2x?x4xf32> to tensor<2x4xf32>
+      %e = tensor.empty() : tensor<2x4xf32>
+      %y = linalg.generic {maps = [id, id]} ins(%x) outs(%e) { exp }
+      seq.yield %y : tensor<2x4xf32>
+    }
+    ```
+    becomes
+    ```mlir
+    %x = tensor.extract_slice %xs[0, 0, 0] [2, %T, 4] [1, 1, 1]
+        : tensor<2x?x4xf32> to tensor<2x?x4xf32>
+    %e = tensor.empty(%T) : tensor<?x2x4xf32>
+    %y = linalg.generic {maps = [(t, i, j) -> (i, t, j), (t, i, j) -> (t, i, j)]}
+        ins(%x) outs(%e) { exp }
+    %ys = linalg.generic {maps = [(i, t, j) -> (t, i, j), id]} ins(%y) outs(...) { copy }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 #endif // SEQ_LOWERING_PASSES_TD

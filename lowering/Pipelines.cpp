@@ -29,11 +29,17 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   // Recurrences first, while scans are still seq.scan over tensors.
   if (options.parallelScans)
     pm.addPass(createSeqRecurrenceToScan());
+  // Carry-free scans (the coefficients and outputs of the above) become
+  // whole-tensor ops over time, tiled and parallelised like any other.
+  pm.addPass(createSeqBatchScanSteps());
   if (options.fuseAttention) {
     pm.addPass(createCSEPass());
     pm.addPass(createSeqFuseAttention());
   }
   pm.addPass(createConvertSeqToLinalg());
+  // Elementwise associative scans as vector loops, parallel over channels
+  // and chunks of time; the others (and seq.scan) as sequential loops.
+  pm.addPass(createSeqLowerAssocScan());
   pm.addPass(createConvertSeqToSCF());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

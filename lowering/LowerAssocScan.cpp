@@ -1,0 +1,496 @@
+//===- LowerAssocScan.cpp - seq.assoc_scan to vector loops, chunked -------===//
+//
+// `seq-lower-assoc-scan`: a `seq.assoc_scan` along axis 0 whose combiner is
+// elementwise (a DAG of all-parallel, identity-map `linalg.generic`s over
+// its slices) becomes loops over the inputs seen as `[T, C]` (the channels
+// C: every axis but time, collapsed). The running value lives in a vector
+// of `vector-width` channels and walks time sequentially; tasks of
+// `channels-per-task` channels run in parallel (`seq.parallel` loops).
+// When the channels are too few to give every thread a task, time is split
+// into K chunks as well: a parallel reduction of every chunk but the last,
+// a sequential scan of the K - 1 chunk totals, and a parallel rescan of
+// each chunk from the total before it. K is chosen at run time from the
+// pool's size (`seqrt_num_threads`), C and T. Other assoc_scans are left to
+// `convert-seq-to-scf`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+
+#include "dialects/Seq/Seq.h"
+
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace seqc {
+#define GEN_PASS_DEF_SEQLOWERASSOCSCAN
+#include "lowering/Passes.h.inc"
+} // namespace seqc
+
+using namespace mlir;
+using namespace seqc;
+
+constexpr llvm::StringLiteral kParallelAttr = "seq.parallel";
+constexpr llvm::StringLiteral kNumThreads = "seqrt_num_threads";
+
+/// Whether `combiner` computes its results channel by channel: its ops are
+/// `tensor.empty`, `tensor.dim`, scalar constants and all-parallel `linalg.generic`s with
+/// identity maps whose payloads are single-result, region-free pure ops on
+/// scalars (no `linalg.index`, outputs not read), and it yields what they
+/// compute or its arguments.
+static LogicalResult checkElementwise(seq::AssocScanOp op) {
+  Block &combiner = op.getCombinerBlock();
+  for (Operation &o : combiner.without_terminator()) {
+    if (llvm::isa<tensor::EmptyOp, tensor::DimOp>(o))
+      continue;
+    if (auto c = llvm::dyn_cast<arith::ConstantOp>(o)) {
+      if (llvm::isa<ShapedType>(c.getType()))
+        return failure();
+      continue;
+    }
+    auto generic = llvm::dyn_cast<linalg::GenericOp>(o);
+    if (!generic || generic.getNumReductionLoops() != 0 ||
+        !llvm::all_of(generic.getIndexingMapsArray(),
+                      [](AffineMap m) { return m.isIdentity(); }))
+      return failure();
+    for (Value in : generic.getDpsInputs())
+      if (!llvm::isa<RankedTensorType>(in.getType()))
+        return failure();
+    Block &payload = generic.getRegion().front();
+    for (BlockArgument out :
+         payload.getArguments().drop_front(generic.getNumDpsInputs()))
+      if (!out.use_empty())
+        return failure();
+    for (Operation &p : payload.without_terminator()) {
+      if (p.getNumRegions() != 0 || p.getNumResults() != 1 ||
+          !isPure(&p) || llvm::isa<linalg::IndexOp>(p))
+        return failure();
+      for (Type t : p.getResultTypes())
+        if (!t.isIntOrIndexOrFloat())
+          return failure();
+    }
+  }
+  return success();
+}
+
+namespace {
+
+/// Emits the combiner of an elementwise assoc_scan on vectors of channels.
+struct VectorCombiner {
+  mutable seq::AssocScanOp op;
+  int64_t width;
+
+  /// `combine(lhs, rhs)`, each one vector per input.
+  SmallVector<Value> emit(OpBuilder &b, Location loc, ValueRange lhs,
+                          ValueRange rhs) const {
+    Block &combiner = op.getCombinerBlock();
+    unsigned n = op.getNumInputs();
+    IRMapping vectors; // tensor value of the combiner -> vector
+    for (unsigned k = 0; k < n; ++k) {
+      vectors.map(combiner.getArgument(k), lhs[k]);
+      vectors.map(combiner.getArgument(n + k), rhs[k]);
+    }
+    IRMapping scalars; // constants of the combiner, cloned
+    auto broadcast = [&](Value scalar) -> Value {
+      auto type = VectorType::get({width}, scalar.getType());
+      return vector::BroadcastOp::create(b, loc, type, scalar);
+    };
+    for (Operation &o : combiner.without_terminator()) {
+      if (auto c = llvm::dyn_cast<arith::ConstantOp>(o)) {
+        b.clone(o, scalars);
+        continue;
+      }
+      auto generic = llvm::dyn_cast<linalg::GenericOp>(o);
+      if (!generic)
+        continue;
+      Block &payload = generic.getRegion().front();
+      IRMapping inner;
+      for (auto [arg, in] :
+           llvm::zip(payload.getArguments(), generic.getDpsInputs()))
+        inner.map(arg, vectors.lookup(in));
+      for (Operation &p : payload.without_terminator()) {
+        SmallVector<Value> operands;
+        for (Value v : p.getOperands()) {
+          if (Value m = inner.lookupOrNull(v))
+            operands.push_back(m);
+          else
+            operands.push_back(broadcast(scalars.lookupOrDefault(v)));
+        }
+        if (llvm::isa<arith::ConstantOp>(p)) {
+          inner.map(p.getResult(0), broadcast(b.clone(p)->getResult(0)));
+          continue;
+        }
+        OperationState state(loc, p.getName(), operands,
+                             {VectorType::get({width},
+                                              p.getResult(0).getType())},
+                             p.getAttrs());
+        inner.map(p.getResult(0), b.create(state)->getResult(0));
+      }
+      auto yield = llvm::cast<linalg::YieldOp>(payload.getTerminator());
+      for (auto [res, v] : llvm::zip(generic.getResults(), yield.getValues()))
+        vectors.map(res, inner.lookupOrNull(v)
+                             ? inner.lookup(v)
+                             : broadcast(scalars.lookupOrDefault(v)));
+    }
+    SmallVector<Value> out;
+    for (Value v :
+         llvm::cast<seq::YieldOp>(combiner.getTerminator()).getValues())
+      out.push_back(vectors.lookup(v));
+    return out;
+  }
+};
+
+/// Builds the loops for one assoc_scan.
+struct ScanBuilder {
+  OpBuilder &b;
+  Location loc;
+  VectorCombiner combine;
+  int64_t width;
+  bool reverse;
+  SmallVector<Value> inputs; // [T, C] each
+  Value length, channels;    // T, C
+
+  Value cst(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  /// The time index of scan position `i` (positions count in scan order).
+  Value physical(Value i) {
+    if (!reverse)
+      return i;
+    Value last = arith::SubIOp::create(b, loc, length, cst(1));
+    return arith::SubIOp::create(b, loc, last, i);
+  }
+
+  VectorType vectorType(Value t) {
+    return VectorType::get({width}, getElementTypeOrSelf(t.getType()));
+  }
+
+  /// The lanes of the vector of channels at `c` that are channels.
+  Value maskAt(Value c) {
+    Value rest = arith::SubIOp::create(b, loc, channels, c);
+    return vector::CreateMaskOp::create(
+        b, loc, VectorType::get({width}, b.getI1Type()), ValueRange{rest});
+  }
+
+  /// One vector of channels at `c` (lanes `mask`) of row `row` of each of
+  /// `tensors`.
+  SmallVector<Value> read(ValueRange tensors, Value row, Value c, Value mask) {
+    SmallVector<Value> vs;
+    for (Value t : tensors) {
+      Type elt = getElementTypeOrSelf(t.getType());
+      Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(elt));
+      vs.push_back(vector::TransferReadOp::create(
+          b, loc, vectorType(t), t, ValueRange{row, c},
+          AffineMap::getMinorIdentityMap(2, 1, b.getContext()), pad, mask,
+          b.getBoolArrayAttr({true})));
+    }
+    return vs;
+  }
+
+  /// Writes `vs` at `c` (lanes `mask`) of row `row` of `tensors` (null: not
+  /// written).
+  SmallVector<Value> write(ValueRange vs, ValueRange tensors, Value row,
+                           Value c, Value mask) {
+    SmallVector<Value> out;
+    for (auto [v, t] : llvm::zip(vs, tensors))
+      out.push_back(t ? vector::TransferWriteOp::create(
+                            b, loc, t.getType(), v, t, ValueRange{row, c},
+                            AffineMap::getMinorIdentityMap(2, 1,
+                                                           b.getContext()),
+                            mask, b.getBoolArrayAttr({true}))
+                            .getResult()
+                      : t);
+    return out;
+  }
+
+  /// The sequential scan of positions [begin, end) for one vector of
+  /// channels at `c`: the running value starts at `carry` when `hasCarry`,
+  /// else at the first element. Writes every step into `outs` (null
+  /// entries are not written) when `outs` is not empty; returns the running
+  /// value at the end, then the outputs.
+  SmallVector<Value> scanRange(Value begin, Value end, Value c, Value mask,
+                               ValueRange carry, Value hasCarry,
+                               ValueRange outs) {
+    unsigned n = inputs.size();
+    SmallVector<Value> iterArgs(carry);
+    SmallVector<Value> written;
+    for (Value o : outs)
+      if (o)
+        written.push_back(o);
+    llvm::append_range(iterArgs, written);
+    auto loop = scf::ForOp::create(
+        b, loc, begin, end, cst(1), iterArgs,
+        [&](OpBuilder &nb, Location l, Value i, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToEnd(nb.getInsertionBlock());
+          Value t = physical(i);
+          SmallVector<Value> x = read(inputs, t, c, mask);
+          SmallVector<Value> combined =
+              combine.emit(b, l, args.take_front(n), x);
+          Value atBegin =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, i, begin);
+          Value noCarry = arith::XOrIOp::create(
+              b, l, hasCarry,
+              arith::ConstantIntOp::create(b, l, b.getI1Type(), 1));
+          Value first = arith::AndIOp::create(b, l, atBegin, noCarry);
+          SmallVector<Value> next;
+          for (unsigned k = 0; k < n; ++k)
+            next.push_back(
+                arith::SelectOp::create(b, l, first, x[k], combined[k]));
+          SmallVector<Value> dests;
+          unsigned w = 0;
+          for (Value o : outs)
+            dests.push_back(o ? args[n + w++] : Value());
+          SmallVector<Value> stored = write(next, dests, t, c, mask);
+          SmallVector<Value> yields(next);
+          for (Value s : stored)
+            if (s)
+              yields.push_back(s);
+          scf::YieldOp::create(b, l, yields);
+        });
+    return SmallVector<Value>(loop.getResults());
+  }
+};
+
+/// The loop nest `for w in [0, tasks)` (marked `seq.parallel`) and inside it
+/// `for c in channels of the task, step width`, carrying `dests`; `body`
+/// gets the chunk index, the channel offset and the destinations, and
+/// returns the new ones.
+static SmallVector<Value> taskLoops(
+    ScanBuilder &s, Value tasks, Value groups, Value perTask, ValueRange dests,
+    function_ref<SmallVector<Value>(Value k, Value c, ValueRange d)> body) {
+  OpBuilder &b = s.b;
+  Location loc = s.loc;
+  auto outer = scf::ForOp::create(
+      b, loc, s.cst(0), tasks, s.cst(1), dests,
+      [&](OpBuilder &nb, Location l, Value w, ValueRange args) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToEnd(nb.getInsertionBlock());
+        Value k = arith::DivUIOp::create(b, l, w, groups);
+        Value g = arith::RemUIOp::create(b, l, w, groups);
+        Value cb = arith::MulIOp::create(b, l, g, perTask);
+        Value ce = arith::MinUIOp::create(
+            b, l, arith::AddIOp::create(b, l, cb, perTask), s.channels);
+        auto inner = scf::ForOp::create(
+            b, l, cb, ce, s.cst(s.width), args,
+            [&](OpBuilder &ib, Location il, Value c, ValueRange iargs) {
+              OpBuilder::InsertionGuard guard2(b);
+              b.setInsertionPointToEnd(ib.getInsertionBlock());
+              scf::YieldOp::create(b, il, body(k, c, iargs));
+            });
+        scf::YieldOp::create(b, l, inner.getResults());
+      });
+  outer->setAttr(kParallelAttr, b.getUnitAttr());
+  return SmallVector<Value>(outer.getResults());
+}
+
+/// `tensor.empty` shaped `[rows, cols]` like `like`'s element type.
+static Value emptyMatrix(OpBuilder &b, Location loc, Value like,
+                         OpFoldResult rows, OpFoldResult cols) {
+  auto type = llvm::cast<RankedTensorType>(like.getType());
+  SmallVector<OpFoldResult> sizes{rows, cols};
+  return tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
+}
+
+/// Lowers one elementwise assoc_scan along axis 0 (see the file comment).
+static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
+                           LLVM::LLVMFuncOp numThreads, int64_t width,
+                           int64_t perTaskOpt, int64_t minChunk) {
+  Location loc = op.getLoc();
+  b.setInsertionPoint(op);
+  ScanBuilder s{b, loc, VectorCombiner{op, width}, width, op.getReverse(),
+                {}, {}, {}};
+
+  // Inputs as [T, C].
+  auto type0 = llvm::cast<RankedTensorType>(op.getInputs()[0].getType());
+  int64_t rank = type0.getRank();
+  for (Value x : op.getInputs()) {
+    Value flat = x;
+    if (rank == 1) {
+      auto t = llvm::cast<RankedTensorType>(x.getType());
+      flat = tensor::ExpandShapeOp::create(
+          b, loc,
+          RankedTensorType::get({t.getDimSize(0), 1}, t.getElementType()), x,
+          SmallVector<ReassociationIndices>{{0, 1}});
+    } else if (rank > 2) {
+      ReassociationIndices rest;
+      for (int64_t d = 1; d < rank; ++d)
+        rest.push_back(d);
+      flat = tensor::CollapseShapeOp::create(
+          b, loc, x, SmallVector<ReassociationIndices>{{0}, rest});
+    }
+    s.inputs.push_back(flat);
+  }
+  Value T = tensor::DimOp::create(b, loc, s.inputs[0], 0);
+  Value C = tensor::DimOp::create(b, loc, s.inputs[0], 1);
+  s.length = T;
+  s.channels = C;
+  OpFoldResult staticT = tensor::getMixedSize(b, loc, s.inputs[0], 0);
+  OpFoldResult staticC = tensor::getMixedSize(b, loc, s.inputs[0], 1);
+
+  // Cost model: G channel tasks; when they are fewer than the threads, K
+  // chunks of time per task (about two per thread), each at least
+  // `min-chunk` steps.
+  Value perTask = s.cst(perTaskOpt);
+  Value one = s.cst(1);
+  Value threads = arith::IndexCastOp::create(
+      b, loc, b.getIndexType(),
+      LLVM::CallOp::create(b, loc, numThreads, ValueRange{}).getResult());
+  Value G = arith::MaxUIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, C, perTask), one);
+  Value fills =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, G, threads);
+  Value wanted = arith::CeilDivUIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, threads, s.cst(2)), G);
+  Value most = arith::MaxUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, T, s.cst(minChunk)), one);
+  Value K = arith::SelectOp::create(
+      b, loc, fills, one, arith::MinUIOp::create(b, loc, wanted, most));
+  auto chunkBegin = [&](Value k) -> Value {
+    return arith::DivUIOp::create(b, loc, arith::MulIOp::create(b, loc, k, T),
+                                  K);
+  };
+  Value falseV = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  unsigned n = op.getNumInputs();
+  SmallVector<Value> zeros;
+  for (Value x : s.inputs)
+    zeros.push_back(arith::ConstantOp::create(
+        b, loc, s.vectorType(x),
+        DenseElementsAttr::get(
+            s.vectorType(x),
+            b.getZeroAttr(getElementTypeOrSelf(x.getType())))));
+
+  // Phase 1: the totals of chunks 0 .. K-2, in parallel.
+  Value Km1 = arith::SubIOp::create(b, loc, K, one);
+  SmallVector<Value> totals;
+  for (Value x : s.inputs)
+    totals.push_back(emptyMatrix(b, loc, x, K, staticC));
+  totals = taskLoops(
+      s, arith::MulIOp::create(b, loc, Km1, G), G, perTask, totals,
+      [&](Value k, Value c, ValueRange d) {
+        Value kb = chunkBegin(k);
+        Value ke = chunkBegin(arith::AddIOp::create(b, loc, k, one));
+        Value mask = s.maskAt(c);
+        SmallVector<Value> acc =
+            s.scanRange(kb, ke, c, mask, zeros, falseV, {});
+        return s.write(acc, d, k, c, mask);
+      });
+
+  // Phase 2: totals[k] = totals[k-1] ∘ totals[k] for k = 1 .. K-2.
+  {
+    auto loop = scf::ForOp::create(
+        b, loc, one, Km1, one, totals,
+        [&](OpBuilder &nb, Location l, Value k, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToEnd(nb.getInsertionBlock());
+          Value km1 = arith::SubIOp::create(b, l, k, one);
+          auto inner = scf::ForOp::create(
+              b, l, s.cst(0), C, s.cst(width), args,
+              [&](OpBuilder &ib, Location il, Value c, ValueRange iargs) {
+                OpBuilder::InsertionGuard guard2(b);
+                b.setInsertionPointToEnd(ib.getInsertionBlock());
+                Value mask = s.maskAt(c);
+                SmallVector<Value> prev = s.read(iargs, km1, c, mask);
+                SmallVector<Value> cur = s.read(iargs, k, c, mask);
+                SmallVector<Value> sum = s.combine.emit(b, il, prev, cur);
+                scf::YieldOp::create(b, il, s.write(sum, iargs, k, c, mask));
+              });
+          scf::YieldOp::create(b, l, inner.getResults());
+        });
+    totals = SmallVector<Value>(loop.getResults());
+  }
+
+  // Phase 3: every chunk from the total before it (chunk 0 from its first
+  // element), writing the results that are used.
+  SmallVector<Value> outs;
+  SmallVector<int> outIndex(n, -1);
+  for (unsigned j = 0; j < n; ++j) {
+    if (op.getResult(j).use_empty())
+      continue;
+    outIndex[j] = outs.size();
+    outs.push_back(emptyMatrix(b, loc, s.inputs[j], staticT, staticC));
+  }
+  SmallVector<Value> results = taskLoops(
+      s, arith::MulIOp::create(b, loc, K, G), G, perTask, outs,
+      [&](Value k, Value c, ValueRange d) {
+        Value kb = chunkBegin(k);
+        Value ke = chunkBegin(arith::AddIOp::create(b, loc, k, one));
+        Value hasCarry = arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::ugt, k, s.cst(0));
+        Value kp = arith::SelectOp::create(
+            b, loc, hasCarry, arith::SubIOp::create(b, loc, k, one), k);
+        Value mask = s.maskAt(c);
+        SmallVector<Value> carry = s.read(totals, kp, c, mask);
+        SmallVector<Value> dests;
+        for (unsigned j = 0; j < n; ++j)
+          dests.push_back(outIndex[j] < 0 ? Value() : d[outIndex[j]]);
+        SmallVector<Value> r =
+            s.scanRange(kb, ke, c, mask, carry, hasCarry, dests);
+        return SmallVector<Value>(r.begin() + n, r.end());
+      });
+
+  // Back to the inputs' shapes.
+  SmallVector<Value> replacements;
+  for (unsigned j = 0; j < n; ++j) {
+    if (outIndex[j] < 0) {
+      replacements.push_back(Value());
+      continue;
+    }
+    Value r = results[outIndex[j]];
+    auto type = llvm::cast<RankedTensorType>(op.getResult(j).getType());
+    if (rank == 1) {
+      r = tensor::CollapseShapeOp::create(
+          b, loc, type, r, SmallVector<ReassociationIndices>{{0, 1}});
+    } else if (rank > 2) {
+      ReassociationIndices rest;
+      for (int64_t d = 1; d < rank; ++d)
+        rest.push_back(d);
+      SmallVector<OpFoldResult> sizes =
+          tensor::getMixedSizes(b, loc, op.getInputs()[j]);
+      r = tensor::ExpandShapeOp::create(
+          b, loc, type, r, SmallVector<ReassociationIndices>{{0}, rest},
+          sizes);
+    }
+    replacements.push_back(r);
+  }
+  for (unsigned j = 0; j < n; ++j)
+    if (replacements[j])
+      op.getResult(j).replaceAllUsesWith(replacements[j]);
+  b.eraseOp(op);
+}
+
+struct SeqLowerAssocScanPass
+    : seqc::impl::SeqLowerAssocScanBase<SeqLowerAssocScanPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<seq::AssocScanOp> scans;
+    module.walk([&](seq::AssocScanOp op) {
+      auto type = llvm::cast<RankedTensorType>(op.getInputs()[0].getType());
+      bool sameShapes = llvm::all_of(op.getInputs(), [&](Value x) {
+        return llvm::cast<RankedTensorType>(x.getType()).getShape() ==
+               type.getShape();
+      });
+      if (op.getAxis() == 0 && sameShapes && succeeded(checkElementwise(op)))
+        scans.push_back(op);
+    });
+    if (scans.empty())
+      return;
+    OpBuilder builder(module.getBodyRegion());
+    // An LLVM declaration: a func.func would get a C-interface wrapper.
+    auto numThreads = module.lookupSymbol<LLVM::LLVMFuncOp>(kNumThreads);
+    if (!numThreads) {
+      builder.setInsertionPointToStart(module.getBody());
+      numThreads = LLVM::LLVMFuncOp::create(
+          builder, module.getLoc(), kNumThreads,
+          LLVM::LLVMFunctionType::get(builder.getI32Type(), {}));
+    }
+    IRRewriter rewriter(&getContext());
+    for (seq::AssocScanOp op : scans)
+      lowerAssocScan(rewriter, op, numThreads, vectorWidth, channelsPerTask,
+                     minChunk);
+  }
+};
+
+} // namespace

@@ -1,0 +1,111 @@
+// RUN: seq-opt %s --split-input-file --seq-lower-assoc-scan | FileCheck %s
+
+// Tests that the affine pair scan over [T, 4, 3] becomes three loop nests
+// over the inputs collapsed to [T, 12]: the chunk totals (parallel), their
+// sequential scan, and the rescan of every chunk (parallel) with the
+// combiner's payload on vectors of 64 channels, masked at the channel
+// count; the number of chunks comes from the pool's size at run time, and
+// the unused first result is not written.
+// CHECK-LABEL: func.func @affine
+// CHECK-SAME: (%[[A:.+]]: tensor<?x4x3xf32>, %[[B:.+]]: tensor<?x4x3xf32>)
+// CHECK-DAG: %[[AF:.+]] = tensor.collapse_shape %[[A]] {{\[}}[0], [1, 2]] : tensor<?x4x3xf32> into tensor<?x12xf32>
+// CHECK-DAG: %[[BF:.+]] = tensor.collapse_shape %[[B]] {{\[}}[0], [1, 2]] : tensor<?x4x3xf32> into tensor<?x12xf32>
+// CHECK: %[[P:.+]] = llvm.call @seqrt_num_threads() : () -> i32
+// CHECK: %[[K:.+]] = arith.select %{{.+}}, %{{.+}}, %{{.+}} : index
+// CHECK: %[[TOT:.+]]:2 = scf.for
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c64
+// CHECK: %[[M1:.+]] = vector.create_mask %{{.+}} : vector<64xi1>
+// CHECK: scf.for {{.+}} -> (vector<64xf32>, vector<64xf32>)
+// CHECK: vector.transfer_read %[[AF]][%{{.+}}, %{{.+}}], %{{.+}}, %[[M1]] {in_bounds = [true]} : tensor<?x12xf32>, vector<64xf32>
+// CHECK: } {seq.parallel}
+// CHECK: %[[SCANNED:.+]]:2 = scf.for %{{.+}} = %c1{{.*}} to
+// CHECK: arith.mulf {{.+}} : vector<64xf32>
+// CHECK: %[[OUT:.+]] = scf.for
+// CHECK: vector.transfer_read %[[SCANNED]]#0
+// CHECK: scf.for {{.+}} -> (vector<64xf32>, vector<64xf32>, tensor<?x12xf32>)
+// CHECK: %[[X:.+]] = vector.transfer_read %[[AF]]
+// CHECK: %[[Y:.+]] = vector.transfer_read %[[BF]]
+// CHECK: arith.mulf
+// CHECK: %[[S:.+]] = arith.select %{{.+}}, %[[Y]], %{{.+}} : vector<64xf32>
+// CHECK: vector.transfer_write %[[S]]
+// CHECK-NOT: vector.transfer_write
+// CHECK: } {seq.parallel}
+// CHECK: %[[R:.+]] = tensor.expand_shape %[[OUT]] {{\[}}[0], [1, 2]] output_shape [%{{.+}}, 4, 3] : tensor<?x12xf32> into tensor<?x4x3xf32>
+// CHECK: return %[[R]]
+func.func @affine(%a: tensor<?x4x3xf32>, %b: tensor<?x4x3xf32>) -> (tensor<?x4x3xf32>) {
+  %r:2 = seq.assoc_scan axis = 0 (%a, %b) : tensor<?x4x3xf32>, tensor<?x4x3xf32> {
+  ^bb0(%a1: tensor<4x3xf32>, %b1: tensor<4x3xf32>, %a2: tensor<4x3xf32>, %b2: tensor<4x3xf32>):
+    %e = tensor.empty() : tensor<4x3xf32>
+    %g:2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%a1, %b1, %a2, %b2 : tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>) outs(%e, %e : tensor<4x3xf32>, tensor<4x3xf32>) {
+    ^bb0(%x1: f32, %y1: f32, %x2: f32, %y2: f32, %o1: f32, %o2: f32):
+      %m = arith.mulf %x1, %x2 : f32
+      %s = arith.mulf %x2, %y1 : f32
+      %t = arith.addf %s, %y2 : f32
+      linalg.yield %m, %t : f32, f32
+    } -> (tensor<4x3xf32>, tensor<4x3xf32>)
+    seq.yield %g#0, %g#1 : tensor<4x3xf32>, tensor<4x3xf32>
+  }
+  return %r#1 : tensor<?x4x3xf32>
+}
+
+// -----
+
+// Tests that a reverse scan of a 1-D tensor reads time from the end
+// (`T - 1 - i`) and sees its input as [T, 1], and that a scalar constant
+// of the combiner is broadcast to the vector.
+// CHECK-LABEL: func.func @reverse
+// CHECK-SAME: (%[[X:.+]]: tensor<8xf32>)
+// CHECK: %[[XF:.+]] = tensor.expand_shape %[[X]] {{\[}}[0, 1]] output_shape [8, 1] : tensor<8xf32> into tensor<8x1xf32>
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}, %{{.+}} = %{{.+}}) -> (vector<64xf32>, tensor<8x1xf32>)
+// CHECK: %[[LAST:.+]] = arith.subi %{{.+}}, %c1
+// CHECK: %[[T:.+]] = arith.subi %[[LAST]], %[[I]] : index
+// CHECK: %[[V:.+]] = vector.transfer_read %[[XF]][%[[T]], %{{.+}}]
+// CHECK: %[[TWO:.+]] = vector.broadcast %{{.+}} : f32 to vector<64xf32>
+// CHECK: %[[M:.+]] = arith.mulf %[[ACC]], %[[TWO]] : vector<64xf32>
+// CHECK: arith.addf %[[M]], %[[V]] : vector<64xf32>
+// CHECK: %[[R:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0, 1]] : tensor<8x1xf32> into tensor<8xf32>
+// CHECK: return %[[R]]
+func.func @reverse(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %r = seq.assoc_scan reverse axis = 0 (%x) : tensor<8xf32> {
+  ^bb0(%a: tensor<f32>, %b: tensor<f32>):
+    %two = arith.constant 2.0 : f32
+    %e = tensor.empty() : tensor<f32>
+    %g = linalg.generic {indexing_maps = [affine_map<() -> ()>, affine_map<() -> ()>, affine_map<() -> ()>], iterator_types = []} ins(%a, %b : tensor<f32>, tensor<f32>) outs(%e : tensor<f32>) {
+    ^bb0(%p: f32, %q: f32, %o: f32):
+      %m = arith.mulf %p, %two : f32
+      %s = arith.addf %m, %q : f32
+      linalg.yield %s : f32
+    } -> tensor<f32>
+    seq.yield %g : tensor<f32>
+  }
+  return %r : tensor<8xf32>
+}
+
+// -----
+
+// Tests that an assoc_scan whose combiner is not elementwise (a reduction)
+// is left to convert-seq-to-scf.
+// CHECK-LABEL: func.func @not_elementwise
+// CHECK: seq.assoc_scan
+// CHECK-NOT: llvm.call
+func.func @not_elementwise(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  %r = seq.assoc_scan axis = 0 (%x) : tensor<?x4xf32> {
+  ^bb0(%a: tensor<4xf32>, %b: tensor<4xf32>):
+    %z = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<f32>
+    %f = linalg.fill ins(%z : f32) outs(%e : tensor<f32>) -> tensor<f32>
+    %s = linalg.reduce ins(%a : tensor<4xf32>) outs(%f : tensor<f32>) dimensions = [0]
+      (%in: f32, %acc: f32) {
+        %v = arith.addf %in, %acc : f32
+        linalg.yield %v : f32
+      }
+    %e2 = tensor.empty() : tensor<4xf32>
+    %g = linalg.generic {indexing_maps = [affine_map<(d0) -> ()>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%s, %b : tensor<f32>, tensor<4xf32>) outs(%e2 : tensor<4xf32>) {
+    ^bb0(%p: f32, %q: f32, %o: f32):
+      %w = arith.addf %p, %q : f32
+      linalg.yield %w : f32
+    } -> tensor<4xf32>
+    seq.yield %g : tensor<4xf32>
+  }
+  return %r : tensor<?x4xf32>
+}
