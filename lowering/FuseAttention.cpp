@@ -165,7 +165,6 @@ static bool isPointwise(linalg::GenericOp g) {
 
 /// The roles of the score contraction's loops.
 struct Roles {
-  Contraction qk;
   unsigned queryOperand = 0, keyOperand = 1;
   int64_t keyDim = -1, queryDim = -1;
   /// Batch loops in the scores' layout order (both operands' and the
@@ -645,7 +644,6 @@ std::optional<Refusal> Fuser::run(OpBuilder &b) {
 
   // Roles of the score contraction's loops.
   Roles roles;
-  roles.qk = qk;
   AffineMap outMap = qk.maps[2];
   roles.keyDim = llvm::cast<AffineDimExpr>(outMap.getResult(axis)).getPosition();
   bool inL = qk.reads(0, roles.keyDim), inR = qk.reads(1, roles.keyDim);
