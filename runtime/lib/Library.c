@@ -20,7 +20,14 @@
  * path, one validation. They are hidden; the library's version script keeps
  * every symbol but its C API local.
  *
- * It also provides memrefCopy, which the lowered code calls.
+ * It also provides what the lowered code calls: memrefCopy, and the
+ * allocator of every buffer, _mlir_memref_to_llvm_alloc / _aligned_alloc /
+ * _free (the memref-to-LLVM conversion's generic allocation functions).
+ * Large blocks freed are kept (up to CACHE_BYTES, in CACHE_SLOTS blocks) and
+ * handed out again for the same size: a model called over and over with
+ * the same shapes reuses its temporaries instead of mapping fresh pages
+ * (and taking their page faults) on every call. The cache empties when the
+ * last model of the library is destroyed.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -53,6 +60,104 @@ struct seqrt_model {
   seqrt_weights *weights;
   const void **data; /* per library weight */
 };
+
+/*===------------------------------ Allocator -----------------------------===*/
+
+/* Blocks of at least CACHE_MIN bytes are cached when freed. */
+#define CACHE_MIN ((size_t)128 << 10)
+#define CACHE_BYTES ((size_t)1 << 30)
+#define CACHE_SLOTS 32
+
+/* Every block: [pad ... | alignment | size | base] user bytes..., the three
+ * words just before the user pointer (blocks are aligned to at least 32). */
+typedef struct CachedBlock {
+  void *base;
+  size_t size; /* user bytes */
+  size_t alignment;
+} CachedBlock;
+
+static pthread_mutex_t cacheMutex = PTHREAD_MUTEX_INITIALIZER;
+static CachedBlock cache[CACHE_SLOTS];
+static size_t cachedBytes;
+static int liveModels; /* guarded by cacheMutex */
+
+static void *blockAlloc(size_t alignment, size_t size) {
+  /* Room for the three header words before the user pointer. */
+  if (alignment < 32)
+    alignment = 32;
+  if (size >= CACHE_MIN) {
+    pthread_mutex_lock(&cacheMutex);
+    for (int i = 0; i < CACHE_SLOTS; ++i)
+      if (cache[i].base && cache[i].size == size &&
+          cache[i].alignment == alignment) {
+        void *base = cache[i].base;
+        cache[i].base = NULL;
+        cachedBytes -= size;
+        pthread_mutex_unlock(&cacheMutex);
+        return (char *)base + alignment;
+      }
+    pthread_mutex_unlock(&cacheMutex);
+  }
+  /* alignment bytes of header room (at least the two words), then size. */
+  size_t total = alignment + size;
+  total = (total + alignment - 1) / alignment * alignment;
+  char *base = aligned_alloc(alignment, total);
+  if (!base)
+    return NULL;
+  char *user = base + alignment;
+  ((size_t *)user)[-2] = size;
+  ((void **)user)[-1] = base;
+  ((size_t *)user)[-3] = alignment;
+  return user;
+}
+
+static void blockFree(void *ptr) {
+  if (!ptr)
+    return;
+  char *user = ptr;
+  size_t size = ((size_t *)user)[-2];
+  void *base = ((void **)user)[-1];
+  size_t alignment = ((size_t *)user)[-3];
+  if (size >= CACHE_MIN) {
+    pthread_mutex_lock(&cacheMutex);
+    if (liveModels > 0 && cachedBytes + size <= CACHE_BYTES)
+      for (int i = 0; i < CACHE_SLOTS; ++i)
+        if (!cache[i].base) {
+          cache[i] = (CachedBlock){base, size, alignment};
+          cachedBytes += size;
+          pthread_mutex_unlock(&cacheMutex);
+          return;
+        }
+    pthread_mutex_unlock(&cacheMutex);
+  }
+  free(base);
+}
+
+/* Counts live models; the last one's destroy empties the cache. */
+static void modelsChanged(int delta) {
+  pthread_mutex_lock(&cacheMutex);
+  liveModels += delta;
+  if (liveModels == 0)
+    for (int i = 0; i < CACHE_SLOTS; ++i)
+      if (cache[i].base) {
+        free(cache[i].base);
+        cache[i].base = NULL;
+      }
+  if (liveModels == 0)
+    cachedBytes = 0;
+  pthread_mutex_unlock(&cacheMutex);
+}
+
+void *_mlir_memref_to_llvm_alloc(size_t size);
+void *_mlir_memref_to_llvm_alloc(size_t size) { return blockAlloc(32, size); }
+
+void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size);
+void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size) {
+  return blockAlloc(alignment, size);
+}
+
+void _mlir_memref_to_llvm_free(void *ptr);
+void _mlir_memref_to_llvm_free(void *ptr) { blockFree(ptr); }
 
 /*===------------------------------ Metadata ------------------------------===*/
 
@@ -228,6 +333,7 @@ void seqrt_shim_destroy(seqrt_model *m) {
   seqrt_weights_close(m->weights);
   free(m->data);
   free(m);
+  modelsChanged(-1);
 }
 
 seqrt_status seqrt_shim_create(const char *path, DLDevice device,
@@ -258,6 +364,7 @@ seqrt_status seqrt_shim_create(const char *path, DLDevice device,
     free(m);
     return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
   }
+  modelsChanged(+1);
   seqrt_status s = SEQRT_OK;
   if (path)
     s = seqrt_weights_open(path, &m->weights);
@@ -412,7 +519,7 @@ seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
       for (int j = 0; owned && j < nFreed; ++j)
         owned = allocated != freed[j];
       if (owned) {
-        free(allocated);
+        blockFree(allocated);
         if (nFreed < 64)
           freed[nFreed++] = allocated;
       }
