@@ -44,30 +44,14 @@ using namespace seqc;
 
 namespace {
 
-/// Why a softmax was not fused: a message and where to point.
-struct Refusal {
-  std::string message;
-};
-
-/// `v`'s defining op's location, for messages: "file:line:col".
-static std::string where(Operation *op) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  Location loc = op->getLoc();
-  if (auto fused = llvm::dyn_cast<FusedLoc>(loc))
-    if (!fused.getLocations().empty())
-      loc = fused.getLocations().front();
-  if (auto file = llvm::dyn_cast<FileLineColLoc>(loc))
-    os << file.getFilename().getValue() << ":" << file.getLine() << ":"
-       << file.getColumn();
-  else
-    os << loc;
-  return s;
-}
+/// Why a softmax was not fused (the remark at the softmax).
+using Refusal = std::string;
 
 /// `op` named for messages: "`linalg.transpose` at f.seq:3:5".
 static std::string describe(Operation *op) {
-  return "`" + op->getName().getStringRef().str() + "` at " + where(op);
+  std::string at = formatLocation(op->getLoc());
+  return "`" + op->getName().getStringRef().str() + "` at " +
+         (at.empty() ? "an unknown location" : at);
 }
 
 /// A value through any number of `arith.extf` (mixed-precision operands).
@@ -524,6 +508,15 @@ static bool isNegInf(Value v) {
          f.isNegative();
 }
 
+/// Erases the ops of `block` whose results nobody uses (constants and
+/// index computations left over from cloning and peeling).
+static void eraseDeadOps(Block &block) {
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+    if (!op.hasTrait<OpTrait::IsTerminator>() && op.use_empty() &&
+        isMemoryEffectFree(&op))
+      op.erase();
+}
+
 /// Peels a final `-inf` mask off the score region's result: while the
 /// yielded value is `select(p, x, -inf)` (or `select(p, -inf, x)`, or
 /// `x + select(p, 0, -inf)`) with `p` affine in the positions, it yields
@@ -575,33 +568,13 @@ static void peelMask(Block &block, Value qi, Value ki, Constraints &mask) {
     if (!c)
       return;
     mask.append(c->begin(), c->end());
-    Operation *dead = widen ? widen.getOperation() : y.getDefiningOp();
     if (widen) {
       OpBuilder b(yield);
       kept = arith::ExtFOp::create(b, widen.getLoc(), widen.getType(), kept);
     }
     yield->setOperand(0, kept);
-    // Erase what only the mask used.
-    SmallVector<Operation *> worklist = {dead};
-    while (!worklist.empty()) {
-      Operation *op = worklist.pop_back_val();
-      if (!op || !op->use_empty() || op->getBlock() != &block)
-        continue;
-      SmallVector<Value> operands(op->getOperands());
-      op->erase();
-      for (Value o : operands)
-        worklist.push_back(o.getDefiningOp());
-    }
+    eraseDeadOps(block); // what only the mask used
   }
-}
-
-/// Erases the ops of `block` whose results nobody uses (constants and
-/// index computations left over from cloning and peeling).
-static void eraseDeadOps(Block &block) {
-  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
-    if (!op.hasTrait<OpTrait::IsTerminator>() && op.use_empty() &&
-        isMemoryEffectFree(&op))
-      op.erase();
 }
 
 /// Moves a constant factor applied first to the raw score into `scale`.
@@ -1114,7 +1087,7 @@ struct SeqFuseAttentionPass
                           ? *s.getResult().getUsers().begin()
                           : nullptr;
       if (std::optional<Refusal> r = fuser.run(b)) {
-        emitRemark(s.getLoc()) << r->message;
+        emitRemark(s.getLoc()) << *r;
         continue;
       }
       emitRemark(s.getLoc()) << "fused attention (" << summary(fuser.fused)

@@ -31,6 +31,10 @@ namespace seqc {
 #define GEN_PASS_DECL
 #include "lowering/Passes.h.inc"
 
+/// The `file:line:col` of `loc` (its first file location), or "": how the
+/// passes' remarks point at the model's source.
+std::string formatLocation(mlir::Location loc);
+
 /// Patterns lowering `seq.scan` and `seq.assoc_scan` to `scf.for` loops over
 /// tensors.
 void populateSeqToSCFPatterns(mlir::RewritePatternSet &patterns);

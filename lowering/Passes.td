@@ -357,9 +357,10 @@ def SeqLowerVectors : Pass<"seq-lower-vectors", "::mlir::func::FuncOp"> {
     carried vector in registers. Then `vector.contract` is lowered to outer
     products (one FMA per row), `vector.multi_reduction` to reductions over
     the innermost dimension, 16 x 16 transposes to shuffles (others
-    elementwise), and transfers to 1-D
-    loads and stores (unit dimensions dropped first); what is left is what
-    `convert-vector-to-scf` and `convert-vector-to-llvm` take.
+    elementwise), and transfers to 1-D loads and stores (unit dimensions
+    dropped first); what is left is what `convert-vector-to-scf` and
+    `convert-vector-to-llvm` take. Last, f32 `math.exp`, `math.tanh` and
+    `math.erf` become polynomial approximations instead of libm calls.
 
     Before:
 

@@ -143,9 +143,6 @@ private:
 bool isAffineScalarOp(mlir::Operation *op,
                       llvm::function_ref<bool(mlir::Value)> isLinear);
 
-/// The `file:line:col` of `loc` (its first file location), or "".
-std::string formatLocation(mlir::Location loc);
-
 } // namespace seqc
 
 #endif // SEQC_LOWERING_RECURRENCEANALYSIS_H

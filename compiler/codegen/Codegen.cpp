@@ -8,6 +8,10 @@
 
 #include "codegen/Codegen.h"
 
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
@@ -192,10 +196,16 @@ bool addLibraryGlue(ModuleOp module, const LibraryInterface &lib,
   return true;
 }
 
-/// Prints `stage` and the time since `last` to stderr when `on`, and
-/// restarts the clock.
-static void stageDone(bool on, std::chrono::steady_clock::time_point &last,
-                      const char *stage) {
+void registerLoweringDialects(MLIRContext &ctx) {
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  ctx.appendDialectRegistry(registry);
+}
+
+void StageTimer::done(const char *stage) {
   if (!on)
     return;
   auto now = std::chrono::steady_clock::now();
@@ -208,7 +218,7 @@ static void stageDone(bool on, std::chrono::steady_clock::time_point &last,
 bool emitObjectFile(ModuleOp module, const std::string &sourceName,
                     const std::string &objPath, const ObjectOptions &o,
                     std::string &err) {
-  auto clock = std::chrono::steady_clock::now();
+  StageTimer timer(o.timeStages);
   if (o.optLevel < 0 || o.optLevel > 3) {
     err = "unknown optimisation level -O" + std::to_string(o.optLevel);
     return false;
@@ -223,7 +233,7 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
     err = "cannot translate '" + sourceName + "' to LLVM IR";
     return false;
   }
-  stageDone(o.timeStages, clock, "translate");
+  timer.done("translate");
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, err);
   if (!target)
@@ -285,7 +295,7 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
     }
     mpm.run(*llvmModule, mam);
   }
-  stageDone(o.timeStages, clock, "optimize");
+  timer.done("optimize");
 
   std::error_code ec;
   llvm::raw_fd_ostream os(objPath, ec, llvm::sys::fs::OF_None);
@@ -301,7 +311,7 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
   }
   pm.run(*llvmModule);
   os.flush();
-  stageDone(o.timeStages, clock, "codegen");
+  timer.done("codegen");
   return true;
 }
 

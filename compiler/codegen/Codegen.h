@@ -28,10 +28,26 @@
 
 #include "mlir/IR/BuiltinOps.h"
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 namespace seqc {
+
+/// Prints how long each stage of a build took to stderr, when `on`
+/// (SEQC_TIME_STAGES; docs/codegen.md): `done(stage)` prints the time since
+/// the last stage and restarts the clock.
+struct StageTimer {
+  bool on;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  explicit StageTimer(bool on) : on(on) {}
+  void done(const char *stage);
+};
+
+/// Registers on `ctx` what lowering a seq module needs: every upstream
+/// dialect with its interfaces (bufferization, conversion to LLVM) and the
+/// LLVM IR translations.
+void registerLoweringDialects(mlir::MLIRContext &ctx);
 
 /// A weight or an entry's argument as the library describes it. Each dim is
 /// a constant (>= 0) or SEQRT_DIM_SYM(k) = -(k + 1) for the model's dim k.

@@ -11,11 +11,7 @@
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -27,24 +23,6 @@
 #include <cstdlib>
 
 using namespace seqc;
-
-namespace {
-/// With SEQC_TIME_STAGES set in the environment, prints how long each stage
-/// of buildLibrary took to stderr (compile-time work; docs/codegen.md).
-struct StageTimer {
-  bool on = std::getenv("SEQC_TIME_STAGES") != nullptr;
-  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
-  void done(const char *stage) {
-    if (!on)
-      return;
-    auto now = std::chrono::steady_clock::now();
-    llvm::errs() << llvm::format(
-        "seqc: %-10s %7.3f s\n", stage,
-        std::chrono::duration<double>(now - last).count());
-    last = now;
-  }
-};
-} // namespace
 
 struct RemarkPrinter::Impl {
   llvm::SourceMgr sources;
@@ -69,16 +47,9 @@ RemarkPrinter::~RemarkPrinter() = default;
 bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
                         const std::string &outPath, const LibraryOptions &o,
                         std::string &err, LibraryInterface *interface) {
-  // The lowering pipelines need every upstream dialect's interfaces
-  // (bufferization, conversion to LLVM) and the LLVM IR translations.
-  StageTimer timer;
+  StageTimer timer(std::getenv("SEQC_TIME_STAGES") != nullptr);
   mlir::MLIRContext ctx;
-  mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::registerBuiltinDialectTranslation(registry);
-  mlir::registerLLVMDialectTranslation(registry);
-  ctx.appendDialectRegistry(registry);
+  registerLoweringDialects(ctx);
   registerMLIRGenDialects(ctx);
 
   auto mod = mlirGen(ctx, program, sourceName);

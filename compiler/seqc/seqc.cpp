@@ -20,11 +20,7 @@
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -356,16 +352,8 @@ int main(int argc, char **argv) {
   if (emit == "seq" || emit == "linalg" || emit == "llvm" ||
       emit == "header") {
     mlir::MLIRContext ctx;
-    if (emit == "linalg" || emit == "llvm") {
-      // The lowering pipelines need every upstream dialect's interfaces
-      // (bufferization, conversion to LLVM) and the LLVM IR translations.
-      mlir::DialectRegistry registry;
-      mlir::registerAllDialects(registry);
-      mlir::registerAllExtensions(registry);
-      mlir::registerBuiltinDialectTranslation(registry);
-      mlir::registerLLVMDialectTranslation(registry);
-      ctx.appendDialectRegistry(registry);
-    }
+    if (emit == "linalg" || emit == "llvm")
+      registerLoweringDialects(ctx);
     registerMLIRGenDialects(ctx);
     auto mod = mlirGen(ctx, *program, file);
     if (!mod)

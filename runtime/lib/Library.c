@@ -11,7 +11,8 @@
  * descriptor pointer per weight the entry takes and one per input. A rank-r
  * descriptor is {T *allocated, T *aligned, i64 offset, i64 sizes[r],
  * i64 strides[r]}: 3 + 2r eight-byte words. Results are buffers the callee
- * malloc'ed; the entry copies them into the caller's outputs and frees them.
+ * allocated (with the allocator below); the entry copies them into the
+ * caller's outputs and frees them.
  *
  * The named C functions of a library (NAME_create, NAME_<entry>,
  * NAME_destroy; docs/codegen.md) are compiler-emitted forwarders to
