@@ -52,6 +52,11 @@ struct PipelineOptions {
   /// the scan form materialises every step's coefficients and state, which
   /// costs more than the sequential scan saves (docs/passes.md).
   bool parallelScans = false;
+  /// Compile matrix-state recurrences read by a contraction (linear
+  /// attention, RetNet, GLA, Mamba2) to the chunkwise form
+  /// (`seq-chunkwise`); off, they stay sequential scans
+  /// (`seqc --no-chunkwise`).
+  bool chunkwise = true;
 };
 
 /// seq-level IR -> linalg/tensor/scf on tensors, with the seq ops gone,

@@ -531,6 +531,93 @@ def SeqRecurrenceToScan : Pass<"seq-recurrence-to-scan"> {
 }
 
 //===----------------------------------------------------------------------===//
+// SeqChunkwise
+//===----------------------------------------------------------------------===//
+
+def SeqChunkwise : Pass<"seq-chunkwise"> {
+  let summary = "matrix-state recurrences read by a contraction to the chunkwise form";
+  let description = [{
+    Finds every `seq.scan` with one matrix carry updated as
+    `S_t = g_t ⊙ S_{t-1} + k_t ⊗ v_t` whose per-step outputs read the new
+    state through a contraction over one of its axes (`o_t = q_t S_t`), as in
+    linear attention (no decay), RetNet and Mamba2's SSD (one decay per head
+    or batch item) and GLA (one decay per key). The form is read off the
+    algebra of the body: the new carry and the outputs are expanded through
+    elementwise `linalg.generic`s, unit reshapes and the readout contraction
+    into sums of products of carry-free factors, which are sorted by the axes
+    of the state they vary along (the key axis is the one the outputs
+    contract; the value axis one that q, k and the decay do not vary along;
+    the others are batch axes).
+
+    Such a scan becomes, on tensors: a carry-free `seq.scan` giving every
+    step's q, k (as kᵀ), v and `log|g|` in a `[batch.., T, X]` layout;
+    padding to whole chunks of `chunk-size` steps (`per-key-chunk-size` for
+    a decay per key); a loop over batch items (`seq.parallel`) that passes
+    the state from chunk to chunk, `S ← exp(b_C) ⊙ S + (k ⊙ exp(b_C - b_j))ᵀ
+    v`, keeping the state at each chunk start, where `b` is the cumulative
+    `log|g|` within the chunk (a matmul with a triangular matrix); and a loop
+    over (item, chunk) (`seq.parallel`) computing the chunk's outputs
+    `(q ⊙ exp(b_i)) S_start + (q kᵀ ⊙ D) v` with `D_ij = exp(b_i - b_j)` for
+    `j ≤ i` and 0 otherwise (for a decay per key, the scores
+    `Σ_k q_ik k_jk exp(b_ik - b_jk)` exactly). Every exponential is of a
+    difference that is at most 0, so long sequences neither overflow nor
+    underflow; a decay that is not known to be positive (an `exp` or a
+    `sigmoid`) gets its sign tracked by the parity of negative factors.
+    The initial carry is honoured; per-step states are never stored.
+
+    Scans it does not take get a remark saying why (`seqc --remarks`):
+    DeltaNet's transition `S (I - β k kᵀ)` is affine through a contraction,
+    which has no chunkwise (WY) form here yet and stays sequential; Mamba's
+    state, whose decay varies along every axis, is for the diagonal scan.
+
+    Before:
+
+    ```mlir
+    %S, %o = seq.scan %T carry(%S0 : tensor<4x16x32xf32>) output_axes = [1]
+        -> (tensor<4x16x32xf32>, tensor<4x?x32xf32>) {
+    ^bb0(%t: index, %s: tensor<4x16x32xf32>):
+      %gs = linalg.generic ... ins(%g_t, %s) { mulf }      // g ⊙ S
+      %kv = linalg.generic ... ins(%k_t, %v_t) { mulf }    // k ⊗ v
+      %sn = linalg.generic ... ins(%gs, %kv) { addf }
+      %o_t = linalg.generic ... ins(%q_t, %sn) { out + q * s } // Σ_k
+      seq.yield %sn, %o_t : tensor<4x16x32xf32>, tensor<4x32xf32>
+    }
+    ```
+
+    After:
+
+    ```mlir
+    %q, %kt, %v, %lg = seq.scan %T output_axes = [1, 2, 1, 1] -> (...) {
+      ...  // q_t, k_t, v_t, max(log|g_t|, -80) as [4, X]
+    }
+    %states = scf.for %w = %c0 to %c4 step %c1 iter_args(...) {  // seq.parallel
+      scf.for %n = %c0 to %chunks ... {  // S ← exp(b_C) S + (k exp(b_C - b))ᵀ v
+        linalg.matmul ...
+      }
+    } {seq.parallel}
+    %out = scf.for %u = %c0 to %items_x_chunks ... {  // seq.parallel
+      linalg.matmul ins(%qd, %s_start) ...           // inter-chunk
+      linalg.matmul ins(%q, %kt_tile) ...            // scores, then D
+      linalg.matmul ins(%scores, %v_tile) ...        // intra-chunk
+    } {seq.parallel}
+    ```
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int64_t", "64",
+           "steps per chunk (no decay or one per batch item)">,
+    Option<"perKeyChunkSize", "per-key-chunk-size", "int64_t", "16",
+           "steps per chunk for a decay per key (exact per-key scores)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // SeqLowerAssocScan
 //===----------------------------------------------------------------------===//
 

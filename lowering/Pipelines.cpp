@@ -26,7 +26,11 @@ using namespace mlir;
 
 void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
                                       const PipelineOptions &options) {
-  // Recurrences first, while scans are still seq.scan over tensors.
+  // Recurrences first, while scans are still seq.scan over tensors: matrix
+  // states read by a contraction to the chunkwise form, then (optionally)
+  // elementwise affine ones to associative scans.
+  if (options.chunkwise)
+    pm.addPass(createSeqChunkwise());
   if (options.parallelScans)
     pm.addPass(createSeqRecurrenceToScan());
   // Carry-free scans (the coefficients and outputs of the above) become

@@ -1,0 +1,1357 @@
+//===- Chunkwise.cpp - Matrix-state recurrences in chunkwise form ---------===//
+//
+// `seq-chunkwise`: a `seq.scan` whose one carry is a matrix state updated as
+// `S_t = decay_t ⊙ S_{t-1} + k_t ⊗ v_t` (decay free of the carry: none, one
+// per batch item such as a head, or one per key; `k_t ⊗ v_t` an outer
+// product) and whose per-step outputs read the new state through a
+// contraction over its key axis (`o_t = q_t S_t`) becomes the chunkwise form
+// of GLA and Mamba2's SSD. Time is cut into chunks of C steps; a first
+// parallel loop over the batch items passes the state from chunk to chunk
+// (`S_end = decay_total ⊙ S_start + (k ⊙ decay_to_end)ᵀ v`, one matmul per
+// chunk) and keeps the state at each chunk start; a second parallel loop
+// over (batch item, chunk) computes the outputs as `(q ⊙ decay_from_start)
+// S_start` plus the causal intra-chunk part `(q kᵀ ⊙ D) v`. Per-step states
+// are never stored.
+//
+// The algebra is read off the body, not its spelling: the new carry and the
+// outputs are expanded into sums of products of carry-free factors (through
+// elementwise generics, unit reshapes and contractions), and the factors are
+// sorted by the axes of the state they vary along. Decays are handled in
+// log space relative to the chunk start: `b_i = Σ_{r ≤ i} log|g_r|` within
+// the chunk, so every exponential taken is of a difference `b_i - b_j ≤ 0`
+// (no overflow on long sequences); signs are tracked by the parity of the
+// negative decays when the decay is not known to be positive. For a decay
+// per key the intra-chunk scores are computed exactly per key
+// (`Σ_k q_ik k_jk exp(b_ik - b_jk)`), on smaller chunks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+#include "lowering/RecurrenceAnalysis.h"
+
+#include "dialects/Seq/Seq.h"
+
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/SetVector.h"
+
+#include <cmath>
+
+namespace seqc {
+#define GEN_PASS_DEF_SEQCHUNKWISE
+#include "lowering/Passes.h.inc"
+} // namespace seqc
+
+using namespace mlir;
+using namespace seqc;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// The algebra of the body
+//===----------------------------------------------------------------------===//
+
+/// A carry-free tensor read in the iteration space of the state: `map` goes
+/// from the state's dims to `value`'s (dim expressions, or 0 on unit dims).
+struct Factor {
+  Value value;
+  AffineMap map;
+};
+
+/// `coef * (the state, read through symMap) * Π factors`; without the state
+/// when `symMap` is null.
+struct Monomial {
+  double coef = 1.0;
+  AffineMap symMap;
+  SmallVector<Factor> factors;
+};
+
+using Poly = SmallVector<Monomial>;
+
+static Poly product(const Poly &a, const Poly &b, bool &twoStates) {
+  Poly out;
+  for (const Monomial &x : a)
+    for (const Monomial &y : b) {
+      if (x.symMap && y.symMap)
+        twoStates = true;
+      Monomial m;
+      m.coef = x.coef * y.coef;
+      m.symMap = x.symMap ? x.symMap : y.symMap;
+      m.factors = x.factors;
+      llvm::append_range(m.factors, y.factors);
+      out.push_back(std::move(m));
+    }
+  return out;
+}
+
+/// Expands body values into polynomials over one symbol (the old carry in
+/// the update, the new carry in the outputs) and carry-free factors.
+class Expander {
+public:
+  Expander(seq::ScanOp scan, const RecurrenceAnalysis &analysis, Value sym,
+           bool symMustBeIdentity)
+      : scan(scan), analysis(analysis), sym(sym),
+        symMustBeIdentity(symMustBeIdentity) {}
+
+  /// `v` read through `map` (from the iteration space to `v`'s dims).
+  FailureOr<Poly> expand(Value v, AffineMap map);
+
+  /// Why the last expansion failed, and where.
+  std::string why;
+  Operation *blame = nullptr;
+
+private:
+  LogicalResult fail(Operation *op, const Twine &what) {
+    if (!blame) {
+      blame = op;
+      why = what.str();
+    }
+    return failure();
+  }
+  bool inBody(Value v) {
+    if (auto arg = llvm::dyn_cast<BlockArgument>(v))
+      return arg.getOwner() == &scan.getBodyBlock();
+    return v.getDefiningOp()->getBlock() == &scan.getBodyBlock();
+  }
+  bool isFree(Value v) {
+    return analysis.lookup(v).kind == Dependence::Free && v != sym;
+  }
+  FailureOr<Poly> expandGeneric(linalg::GenericOp op, unsigned result,
+                                AffineMap map);
+
+  seq::ScanOp scan;
+  const RecurrenceAnalysis &analysis;
+  Value sym;
+  bool symMustBeIdentity;
+};
+
+/// Whether every result of `map` is a dim or the constant 0.
+static bool isProjectionWithZeros(AffineMap map) {
+  return llvm::all_of(map.getResults(), [](AffineExpr e) {
+    if (llvm::isa<AffineDimExpr>(e))
+      return true;
+    auto c = llvm::dyn_cast<AffineConstantExpr>(e);
+    return c && c.getValue() == 0;
+  });
+}
+
+FailureOr<Poly> Expander::expand(Value v, AffineMap map) {
+  if (v == sym) {
+    if (!map.isPermutation() || (symMustBeIdentity && !map.isIdentity()))
+      return fail(scan, "the state is read other than elementwise");
+    Monomial m;
+    m.symMap = map;
+    return Poly{m};
+  }
+  bool free = isFree(v);
+  auto leaf = [&]() -> FailureOr<Poly> {
+    if (!isProjectionWithZeros(map))
+      return fail(v.getDefiningOp() ? v.getDefiningOp() : scan.getOperation(),
+                  "a coefficient read at shifted or mixed indices");
+    Monomial m;
+    m.factors.push_back({v, map});
+    return Poly{m};
+  };
+  if (llvm::isa<BlockArgument>(v)) {
+    if (v == scan.getStepArg())
+      return fail(scan, "the step index used as a value");
+    if (!free)
+      return fail(scan, "another carry");
+    return leaf();
+  }
+  Operation *def = v.getDefiningOp();
+  if (!inBody(v))
+    return leaf();
+  // A unit-dim expand_shape: read its source through the non-unit dims.
+  if (auto reshape = llvm::dyn_cast<tensor::ExpandShapeOp>(def)) {
+    auto resultType = reshape.getResultType();
+    SmallVector<AffineExpr> exprs;
+    bool unitOnly = true;
+    for (auto group : reshape.getReassociationIndices()) {
+      int64_t pick = -1, nonUnit = 0;
+      for (int64_t d : group)
+        if (resultType.getDimSize(d) != 1) {
+          pick = d;
+          ++nonUnit;
+        }
+      if (nonUnit > 1)
+        unitOnly = false;
+      exprs.push_back(pick < 0 ? getAffineConstantExpr(0, v.getContext())
+                               : map.getResult(pick));
+    }
+    if (unitOnly)
+      return expand(reshape.getSrc(),
+                    AffineMap::get(map.getNumDims(), 0, exprs,
+                                   v.getContext()));
+    if (free)
+      return leaf();
+    return fail(def, "a reshape of a carry-dependent value");
+  }
+  if (auto generic = llvm::dyn_cast<linalg::GenericOp>(def)) {
+    FailureOr<Poly> p =
+        expandGeneric(generic, llvm::cast<OpResult>(v).getResultNumber(), map);
+    if (succeeded(p))
+      return p;
+    if (free) {
+      // Not a product: the whole (carry-free) tensor is one factor.
+      blame = nullptr;
+      why.clear();
+      return leaf();
+    }
+    return failure();
+  }
+  if (free)
+    return leaf();
+  return fail(def, "`" + def->getName().getStringRef() +
+                       "` of a carry-dependent value");
+}
+
+FailureOr<Poly> Expander::expandGeneric(linalg::GenericOp op, unsigned result,
+                                        AffineMap map) {
+  if (op.getNumLoops() != op.getNumParallelLoops())
+    return fail(op, "a contraction inside the update");
+  AffineMap outMap = op.getIndexingMapsArray()[op.getNumDpsInputs() + result];
+  if (!outMap.isPermutation())
+    return fail(op, "an output read through a non-permutation");
+  // Loops in terms of the iteration space: loop = outMap^-1(v dims).
+  AffineMap loops = inversePermutation(outMap).compose(map);
+  Block *payload = op.getBlock();
+  llvm::DenseMap<Value, Poly> polys;
+  bool twoStates = false;
+  auto polyOf = [&](Value s) -> FailureOr<Poly> {
+    if (auto it = polys.find(s); it != polys.end())
+      return it->second;
+    if (auto arg = llvm::dyn_cast<BlockArgument>(s);
+        arg && arg.getOwner() == payload) {
+      if (arg.getArgNumber() >= op.getNumDpsInputs())
+        return fail(op, "a payload reading its init");
+      OpOperand *in = op.getDpsInputOperand(arg.getArgNumber());
+      FailureOr<Poly> p =
+          expand(in->get(), op.getMatchingIndexingMap(in).compose(loops));
+      if (succeeded(p))
+        polys[s] = *p;
+      return p;
+    }
+    FloatAttr c;
+    if (matchPattern(s, m_Constant(&c))) {
+      Monomial m;
+      m.coef = c.getValueAsDouble();
+      return Poly{m};
+    }
+    return fail(op, "a payload value that is not a product or a sum");
+  };
+  for (Operation &scalar : payload->without_terminator()) {
+    auto operand = [&](unsigned i) { return polyOf(scalar.getOperand(i)); };
+    Poly r;
+    if (llvm::isa<arith::MulFOp>(scalar)) {
+      FailureOr<Poly> a = operand(0), b = operand(1);
+      if (failed(a) || failed(b))
+        return failure();
+      r = product(*a, *b, twoStates);
+      if (twoStates)
+        return fail(op, "a product of two state-dependent values");
+    } else if (llvm::isa<arith::AddFOp, arith::SubFOp>(scalar)) {
+      FailureOr<Poly> a = operand(0), b = operand(1);
+      if (failed(a) || failed(b))
+        return failure();
+      r = *a;
+      for (Monomial m : *b) {
+        if (llvm::isa<arith::SubFOp>(scalar))
+          m.coef = -m.coef;
+        r.push_back(m);
+      }
+    } else if (llvm::isa<arith::NegFOp>(scalar)) {
+      FailureOr<Poly> a = operand(0);
+      if (failed(a))
+        return failure();
+      r = *a;
+      for (Monomial &m : r)
+        m.coef = -m.coef;
+    } else if (llvm::isa<arith::ConstantOp>(scalar)) {
+      continue;
+    } else {
+      return fail(op, "`" + scalar.getName().getStringRef() +
+                          "` on a state-dependent value");
+    }
+    polys[scalar.getResult(0)] = std::move(r);
+  }
+  return polyOf(payload->getTerminator()->getOperand(result));
+}
+
+/// The state dims a factor varies along.
+static llvm::SmallBitVector dimsOf(const Factor &f, unsigned rank) {
+  llvm::SmallBitVector dims(rank);
+  for (AffineExpr e : f.map.getResults())
+    if (auto d = llvm::dyn_cast<AffineDimExpr>(e))
+      dims.set(d.getPosition());
+  return dims;
+}
+
+/// Re-expresses a factor read in some iteration space `from` whose dims
+/// map to state dims by `toState` (a permutation, loops -> state dims).
+static Factor toStateSpace(const Factor &f, AffineMap toState) {
+  return {f.value, f.map.compose(inversePermutation(toState))};
+}
+
+/// A readout `o = Σ_key q ⊙ S'` of one output.
+struct Readout {
+  unsigned output;
+  SmallVector<Factor> q;
+  double coef;
+  unsigned key;
+  /// Output dim -> state dim.
+  SmallVector<unsigned> outDims;
+};
+
+/// What the pass found in a scan it can rewrite.
+struct Form {
+  unsigned rank, key, value;
+  SmallVector<unsigned> batch;
+  SmallVector<Factor> decay, k, v;
+  double coef = 1.0;
+  SmallVector<Readout> readouts;
+  /// Outputs free of the carry: yielded as they are.
+  SmallVector<unsigned> freeOutputs;
+  bool decayPerKey = false;
+  bool decayPositive = false;
+};
+
+/// Whether a factor is known positive: `exp(...)` or `sigmoid` payloads.
+static bool isPositive(Value v) {
+  auto generic = v.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic.getNumResults() != 1)
+    return false;
+  Value y = generic.getBlock()->getTerminator()->getOperand(0);
+  Operation *def = y.getDefiningOp();
+  if (!def)
+    return false;
+  if (llvm::isa<math::ExpOp>(def))
+    return true;
+  // 1 / (1 + exp(x)), the payload of sigmoid.
+  if (auto div = llvm::dyn_cast<arith::DivFOp>(def)) {
+    FloatAttr one;
+    auto add = div.getRhs().getDefiningOp<arith::AddFOp>();
+    if (!matchPattern(div.getLhs(), m_Constant(&one)) ||
+        one.getValueAsDouble() <= 0 || !add)
+      return false;
+    for (Value side : {add.getLhs(), add.getRhs()}) {
+      FloatAttr c;
+      Value other = side == add.getLhs() ? add.getRhs() : add.getLhs();
+      if (matchPattern(side, m_Constant(&c)) && c.getValueAsDouble() >= 0 &&
+          other.getDefiningOp<math::ExpOp>())
+        return true;
+    }
+  }
+  return false;
+}
+
+/// The readout of output `j` (its yielded value `y`): a linalg op with one
+/// reduction loop accumulating into a zero init.
+static FailureOr<Readout> matchReadout(seq::ScanOp scan,
+                                       const RecurrenceAnalysis &analysis,
+                                       Value newState, unsigned j, Value y,
+                                       std::string &why, Operation *&blame) {
+  auto op = y.getDefiningOp<linalg::LinalgOp>();
+  unsigned rank =
+      llvm::cast<RankedTensorType>(newState.getType()).getRank();
+  if (!op || op->getBlock() != &scan.getBodyBlock() ||
+      op.getNumDpsInits() != 1 || op.getNumLoops() != rank ||
+      op.getNumReductionLoops() != 1) {
+    why = "output #" + std::to_string(j) +
+          " does not read the state through a contraction over one axis";
+    blame = y.getDefiningOp() ? y.getDefiningOp() : scan.getOperation();
+    return failure();
+  }
+  OpOperand *init = op.getDpsInitOperand(0);
+  auto fill = init->get().getDefiningOp<linalg::FillOp>();
+  if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat())) {
+    why = "output #" + std::to_string(j) + " accumulates into a nonzero init";
+    blame = op;
+    return failure();
+  }
+  // Payload: out + term (term a product of the inputs).
+  Block *payload = op.getBlock();
+  Value yielded = payload->getTerminator()->getOperand(0);
+  auto add = yielded.getDefiningOp<arith::AddFOp>();
+  BlockArgument out = op.getMatchingBlockArgument(init);
+  if (!add || (add.getLhs() != out && add.getRhs() != out) ||
+      add.getLhs() == add.getRhs()) {
+    why = "output #" + std::to_string(j) + " is not a sum over an axis";
+    blame = op;
+    return failure();
+  }
+  Value term = add.getLhs() == out ? add.getRhs() : add.getLhs();
+  // Expand the term in the loop space, over the new state.
+  Expander ex(scan, analysis, newState, /*symMustBeIdentity=*/false);
+  llvm::DenseMap<Value, Poly> polys;
+  bool twoStates = false;
+  std::function<FailureOr<Poly>(Value)> polyOf =
+      [&](Value s) -> FailureOr<Poly> {
+    if (auto arg = llvm::dyn_cast<BlockArgument>(s);
+        arg && arg.getOwner() == payload) {
+      if (arg == out)
+        return failure();
+      OpOperand *in = op.getDpsInputOperand(arg.getArgNumber());
+      return ex.expand(in->get(), op.getMatchingIndexingMap(in));
+    }
+    if (auto mul = s.getDefiningOp<arith::MulFOp>()) {
+      FailureOr<Poly> a = polyOf(mul.getLhs()), b = polyOf(mul.getRhs());
+      if (failed(a) || failed(b))
+        return failure();
+      return product(*a, *b, twoStates);
+    }
+    return failure();
+  };
+  FailureOr<Poly> p = polyOf(term);
+  if (failed(p) || twoStates || p->size() != 1 || !(*p)[0].symMap) {
+    why = ex.why.empty() ? "output #" + std::to_string(j) +
+                               " is not one product of the state and "
+                               "carry-free factors"
+                         : ex.why;
+    blame = ex.blame ? ex.blame : op.getOperation();
+    return failure();
+  }
+  Monomial &m = (*p)[0];
+  AffineMap toState = m.symMap; // loops -> state dims
+  Readout r;
+  r.output = j;
+  r.coef = m.coef;
+  for (const Factor &f : m.factors)
+    r.q.push_back(toStateSpace(f, toState));
+  SmallVector<unsigned> reductions;
+  op.getReductionDims(reductions);
+  r.key = llvm::cast<AffineDimExpr>(toState.getResult(reductions[0]))
+              .getPosition();
+  AffineMap outMap = op.getMatchingIndexingMap(init);
+  for (AffineExpr e : outMap.getResults()) {
+    auto d = llvm::dyn_cast<AffineDimExpr>(e);
+    if (!d) {
+      why = "output #" + std::to_string(j) + " is written at computed indices";
+      blame = op;
+      return failure();
+    }
+    r.outDims.push_back(
+        llvm::cast<AffineDimExpr>(toState.getResult(d.getPosition()))
+            .getPosition());
+  }
+  return r;
+}
+
+/// Recognises the chunkwise form, or says why not (`why`, at `blame`).
+static FailureOr<Form> recognise(const RecurrenceAnalysis &analysis,
+                                 std::string &why, Operation *&blame) {
+  seq::ScanOp scan = analysis.getScan();
+  blame = scan;
+  if (scan.getNumCarries() != 1) {
+    why = "it has " + std::to_string(scan.getNumCarries()) +
+          " carries (the chunkwise form takes one matrix state)";
+    return failure();
+  }
+  auto type = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
+  std::string name = "carry '" + analysis.getCarryName(0) + "'";
+  if (type.getRank() < 2) {
+    why = name + " is not a matrix";
+    return failure();
+  }
+  if (!type.getElementType().isF32()) {
+    why = name + " is not f32";
+    return failure();
+  }
+  if (scan.getReverse()) {
+    why = "it runs in reverse";
+    return failure();
+  }
+  const CarryRecurrence &c = analysis.getCarry(0);
+  if (c.kind == RecurrenceKind::Contraction || c.kind == RecurrenceKind::Coupled) {
+    why = name + " is " + analysis.describe(0) +
+          ": a non-diagonal transition (DeltaNet's I - β k kᵀ), which has no "
+          "chunkwise (WY) form here yet";
+    return failure();
+  }
+  if (c.kind != RecurrenceKind::Diagonal) {
+    why = name + " is " + analysis.describe(0);
+    return failure();
+  }
+  if (scan.getNumOutputs() == 0) {
+    why = "no output reads " + name;
+    return failure();
+  }
+
+  Form form;
+  unsigned rank = form.rank = type.getRank();
+  auto yield = llvm::cast<seq::YieldOp>(scan.getBodyBlock().getTerminator());
+  Value newState = yield.getValues()[0];
+  Expander ex(scan, analysis, scan.getCarryArgs()[0],
+              /*symMustBeIdentity=*/true);
+  FailureOr<Poly> update =
+      ex.expand(newState, AffineMap::getMultiDimIdentityMap(
+                              rank, scan.getContext()));
+  if (failed(update)) {
+    why = name + "'s update is not decay ⊙ state + k ⊗ v: " + ex.why;
+    blame = ex.blame;
+    return failure();
+  }
+  const Monomial *decay = nullptr, *outer = nullptr;
+  for (const Monomial &m : *update) {
+    if (m.symMap) {
+      if (decay) {
+        why = name + "'s update reads the state twice";
+        return failure();
+      }
+      decay = &m;
+    } else {
+      if (outer) {
+        why = name + "'s update adds more than one outer product";
+        return failure();
+      }
+      outer = &m;
+    }
+  }
+  if (!decay || !outer || decay->coef != 1.0) {
+    why = name + "'s update is not decay ⊙ state + k ⊗ v";
+    return failure();
+  }
+  form.decay = decay->factors;
+  form.coef = outer->coef;
+
+  for (unsigned j = 0; j < scan.getNumOutputs(); ++j) {
+    Value y = yield.getValues()[1 + j];
+    if (analysis.lookup(y).kind == Dependence::Free) {
+      form.freeOutputs.push_back(j);
+      continue;
+    }
+    FailureOr<Readout> r =
+        matchReadout(scan, analysis, newState, j, y, why, blame);
+    if (failed(r))
+      return failure();
+    form.readouts.push_back(*r);
+  }
+  if (form.readouts.empty()) {
+    why = "no output reads " + name;
+    return failure();
+  }
+  form.key = form.readouts[0].key;
+  for (const Readout &r : form.readouts)
+    if (r.key != form.key) {
+      why = "the outputs contract " + name + " over different axes";
+      return failure();
+    }
+
+  // The value axis: a state axis other than the key along which q, k and
+  // the decay do not vary. The rest are batch axes.
+  llvm::SmallBitVector used(rank);
+  for (const Factor &f : form.decay)
+    used |= dimsOf(f, rank);
+  for (const Readout &r : form.readouts)
+    for (const Factor &f : r.q)
+      used |= dimsOf(f, rank);
+  for (const Factor &f : outer->factors)
+    if (dimsOf(f, rank).test(form.key))
+      used |= dimsOf(f, rank);
+  int value = -1;
+  for (unsigned d = 0; d < rank; ++d)
+    if (d != form.key && !used.test(d))
+      value = d;
+  if (value < 0) {
+    why = name + " has no value axis: its decay, keys or queries vary along "
+                 "every axis but the key (an elementwise recurrence, for the "
+                 "diagonal scan)";
+    return failure();
+  }
+  form.value = value;
+  for (unsigned d = 0; d < rank; ++d)
+    if (d != form.key && d != form.value)
+      form.batch.push_back(d);
+  for (const Factor &f : outer->factors) {
+    llvm::SmallBitVector dims = dimsOf(f, rank);
+    if (dims.test(form.key) && dims.test(form.value)) {
+      why = name + "'s added term is not an outer product of keys and values";
+      blame = f.value.getDefiningOp() ? f.value.getDefiningOp()
+                                      : scan.getOperation();
+      return failure();
+    }
+    (dims.test(form.key) ? form.k : form.v).push_back(f);
+  }
+  for (const Factor &f : form.decay)
+    if (dimsOf(f, rank).test(form.key))
+      form.decayPerKey = true;
+  form.decayPositive = llvm::all_of(
+      form.decay, [](const Factor &f) { return isPositive(f.value); });
+  if (type.isDynamicDim(form.key) || type.isDynamicDim(form.value)) {
+    why = name + " has a dynamic key or value size";
+    return failure();
+  }
+  return form;
+}
+
+//===----------------------------------------------------------------------===//
+// The rewrite
+//===----------------------------------------------------------------------===//
+
+static Value cIndex(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+static Value cF32(OpBuilder &b, Location loc, double v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+static Value zeros(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> shape) {
+  Value empty = tensor::EmptyOp::create(b, loc, shape, b.getF32Type());
+  return linalg::FillOp::create(b, loc, cF32(b, loc, 0.0), empty).getResult(0);
+}
+
+static Value zeros(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
+  SmallVector<OpFoldResult> s;
+  for (int64_t d : shape)
+    s.push_back(b.getIndexAttr(d));
+  return zeros(b, loc, s);
+}
+
+static Value generic(OpBuilder &b, Location loc, Value init, ValueRange inputs,
+                     ArrayRef<AffineMap> maps,
+                     ArrayRef<utils::IteratorType> iterators,
+                     function_ref<Value(OpBuilder &, Location, ValueRange)> fn) {
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+             iterators,
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               linalg::YieldOp::create(nb, l, fn(nb, l, args));
+             })
+      .getResult(0);
+}
+
+static SmallVector<utils::IteratorType> parallel(unsigned n) {
+  return SmallVector<utils::IteratorType>(n, utils::IteratorType::parallel);
+}
+
+static Value matmul(OpBuilder &b, Location loc, Value x, Value y, Value acc) {
+  return linalg::MatmulOp::create(b, loc, TypeRange{acc.getType()},
+                                  ValueRange{x, y}, ValueRange{acc})
+      .getResult(0);
+}
+
+/// The ops of `body` (in order) that `roots` need.
+static SmallVector<Operation *> backwardSlice(Block &body, ValueRange roots) {
+  llvm::DenseSet<Operation *> needed;
+  llvm::DenseSet<Value> seen;
+  SmallVector<Value> stack(roots.begin(), roots.end());
+  while (!stack.empty()) {
+    Value v = stack.pop_back_val();
+    if (!seen.insert(v).second || llvm::isa<BlockArgument>(v))
+      continue;
+    Operation *def = v.getDefiningOp();
+    if (def->getBlock() != &body || !needed.insert(def).second)
+      continue;
+    llvm::append_range(stack, def->getOperands());
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(def->getRegions(), above);
+    llvm::append_range(stack, above);
+  }
+  SmallVector<Operation *> ordered;
+  for (Operation &op : body.without_terminator())
+    if (needed.contains(&op))
+      ordered.push_back(&op);
+  return ordered;
+}
+
+struct Rewriter {
+  const RecurrenceAnalysis &analysis;
+  const Form &form;
+  int64_t C;
+  OpBuilder b;
+  Location loc;
+  MLIRContext *ctx;
+  Type f32;
+
+  Rewriter(const RecurrenceAnalysis &analysis, const Form &form, int64_t C)
+      : analysis(analysis), form(form), C(C),
+        b(analysis.getScan().getOperation()),
+        loc(analysis.getScan().getLoc()),
+        ctx(analysis.getScan().getContext()), f32(b.getF32Type()) {}
+
+  void run();
+
+private:
+  unsigned nb() const { return form.batch.size(); }
+  AffineMap dim(unsigned n, ArrayRef<unsigned> dims) {
+    SmallVector<AffineExpr> e;
+    for (unsigned d : dims)
+      e.push_back(b.getAffineDimExpr(d));
+    return AffineMap::get(n, 0, e, ctx);
+  }
+  /// Canonical step tensor [batch.., X]: the product of `factors` (read in
+  /// state space) with X the state axis `axis` (or one element when
+  /// `axis` < 0), computed by `fn` of the product.
+  Value canonical(OpBuilder &nb, ArrayRef<Factor> factors, int axis,
+                  IRMapping &map, ArrayRef<OpFoldResult> batchSizes,
+                  double coef,
+                  function_ref<Value(OpBuilder &, Location, Value)> fn);
+};
+
+Value Rewriter::canonical(
+    OpBuilder &bb, ArrayRef<Factor> factors, int axis, IRMapping &map,
+    ArrayRef<OpFoldResult> batchSizes, double coef,
+    function_ref<Value(OpBuilder &, Location, Value)> fn) {
+  unsigned n = nb() + 1;
+  // Canonical dims -> state dims; state dims outside it read at 0.
+  SmallVector<AffineExpr> toState(form.rank,
+                                  getAffineConstantExpr(0, ctx));
+  for (auto [i, d] : llvm::enumerate(form.batch))
+    toState[d] = bb.getAffineDimExpr(i);
+  if (axis >= 0)
+    toState[axis] = bb.getAffineDimExpr(nb());
+  AffineMap canonToState = AffineMap::get(n, 0, toState, ctx);
+  SmallVector<Value> inputs;
+  SmallVector<AffineMap> maps;
+  for (const Factor &f : factors) {
+    inputs.push_back(map.lookupOrDefault(f.value));
+    maps.push_back(f.map.compose(canonToState));
+  }
+  SmallVector<OpFoldResult> shape(batchSizes.begin(), batchSizes.end());
+  auto type = llvm::cast<RankedTensorType>(analysis.getScan().getInits()[0].getType());
+  shape.push_back(bb.getIndexAttr(axis >= 0 ? type.getDimSize(axis) : 1));
+  Value init = tensor::EmptyOp::create(bb, loc, shape, f32);
+  maps.push_back(AffineMap::getMultiDimIdentityMap(n, ctx));
+  return generic(bb, loc, init, inputs, maps, parallel(n),
+                 [&](OpBuilder &nb2, Location l, ValueRange args) -> Value {
+                   Value p = cF32(nb2, l, coef);
+                   for (Value a : args.drop_back())
+                     p = arith::MulFOp::create(nb2, l, p, a);
+                   return fn(nb2, l, p);
+                 });
+}
+
+void Rewriter::run() {
+  seq::ScanOp scan = analysis.getScan();
+  Value init = scan.getInits()[0];
+  auto stateType = llvm::cast<RankedTensorType>(init.getType());
+  const int64_t K = stateType.getDimSize(form.key);
+  const int64_t V = stateType.getDimSize(form.value);
+  const bool hasDecay = !form.decay.empty();
+  const bool signs = hasDecay && !form.decayPositive;
+  const int64_t Kd = form.decayPerKey ? K : 1;
+  b.setInsertionPoint(scan);
+  Value len = scan.getLength();
+  SmallVector<Value> batchSizes;
+  SmallVector<OpFoldResult> batchShape;
+  for (unsigned d : form.batch) {
+    batchSizes.push_back(tensor::DimOp::create(b, loc, init, d));
+    batchShape.push_back(tensor::getMixedSize(b, loc, init, d));
+  }
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+
+  // 1. A carry-free scan materialising the step's q (per readout), k, v and
+  // log|decay| (and the sign of the decay) as [batch.., T, X], kᵀ as
+  // [batch.., K, T]; outputs free of the carry as they are.
+  auto stackedType = [&](int64_t x, bool timeLast) {
+    SmallVector<int64_t> shape;
+    for (unsigned d : form.batch)
+      shape.push_back(stateType.getDimSize(d));
+    int64_t t = ShapedType::kDynamic;
+    if (std::optional<int64_t> c = getConstantIntValue(len))
+      t = *c;
+    if (timeLast) {
+      shape.push_back(x);
+      shape.push_back(t);
+    } else {
+      shape.push_back(t);
+      shape.push_back(x);
+    }
+    return RankedTensorType::get(shape, f32);
+  };
+  SmallVector<Type> types;
+  SmallVector<int64_t> axes;
+  for (size_t r = 0; r < form.readouts.size(); ++r) {
+    types.push_back(stackedType(K, false));
+    axes.push_back(nb());
+  }
+  types.push_back(stackedType(K, true)); // kᵀ
+  axes.push_back(nb() + 1);
+  types.push_back(stackedType(V, false));
+  axes.push_back(nb());
+  if (hasDecay) {
+    types.push_back(stackedType(Kd, false));
+    axes.push_back(nb());
+    if (signs) {
+      types.push_back(stackedType(Kd, false));
+      axes.push_back(nb());
+    }
+  }
+  for (unsigned j : form.freeOutputs) {
+    types.push_back(scan.getStackedOutputs()[j].getType());
+    axes.push_back(scan.getOutputAxes()[j]);
+  }
+  auto steps = seq::ScanOp::create(b, loc, types, len, ValueRange{},
+                                   /*reverse=*/false, axes);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    Block *block = b.createBlock(&steps.getBody());
+    block->addArgument(b.getIndexType(), loc);
+    IRMapping map;
+    map.map(scan.getStepArg(), block->getArgument(0));
+    SmallVector<Value> roots;
+    auto addRoots = [&](ArrayRef<Factor> fs) {
+      for (const Factor &f : fs)
+        roots.push_back(f.value);
+    };
+    for (const Readout &r : form.readouts)
+      addRoots(r.q);
+    addRoots(form.k);
+    addRoots(form.v);
+    addRoots(form.decay);
+    auto yield = llvm::cast<seq::YieldOp>(scan.getBodyBlock().getTerminator());
+    for (unsigned j : form.freeOutputs)
+      roots.push_back(yield.getValues()[1 + j]);
+    for (Operation *op : backwardSlice(scan.getBodyBlock(), roots))
+      b.clone(*op, map);
+    auto id = [](OpBuilder &, Location, Value v) { return v; };
+    SmallVector<Value> yields;
+    for (const Readout &r : form.readouts)
+      yields.push_back(
+          canonical(b, r.q, form.key, map, batchShape, r.coef, id));
+    yields.push_back(
+        canonical(b, form.k, form.key, map, batchShape, form.coef, id));
+    yields.push_back(canonical(b, form.v, form.value, map, batchShape, 1.0, id));
+    if (hasDecay) {
+      int axis = form.decayPerKey ? (int)form.key : -1;
+      // log|g|, at least -80: a decay that underflows to 0 is e^-80.
+      yields.push_back(canonical(
+          b, form.decay, axis, map, batchShape, 1.0,
+          [](OpBuilder &nb2, Location l, Value g) -> Value {
+            Value a = math::AbsFOp::create(nb2, l, g);
+            Value lg = math::LogOp::create(nb2, l, a);
+            return arith::MaxNumFOp::create(nb2, l, lg, cF32(nb2, l, -80.0));
+          }));
+      if (signs)
+        yields.push_back(canonical(
+            b, form.decay, axis, map, batchShape, 1.0,
+            [](OpBuilder &nb2, Location l, Value g) -> Value {
+              Value neg = arith::CmpFOp::create(
+                  nb2, l, arith::CmpFPredicate::OLT, g, cF32(nb2, l, 0.0));
+              return arith::SelectOp::create(nb2, l, neg, cF32(nb2, l, 1.0),
+                                             cF32(nb2, l, 0.0));
+            }));
+    }
+    for (unsigned j : form.freeOutputs)
+      yields.push_back(map.lookupOrDefault(yield.getValues()[1 + j]));
+    seq::YieldOp::create(b, loc, yields);
+  }
+  unsigned at = 0;
+  SmallVector<Value> qs;
+  for (size_t r = 0; r < form.readouts.size(); ++r)
+    qs.push_back(steps.getResult(at++));
+  Value kt = steps.getResult(at++);
+  Value vs = steps.getResult(at++);
+  Value lgs, negs;
+  if (hasDecay) {
+    lgs = steps.getResult(at++);
+    if (signs)
+      negs = steps.getResult(at++);
+  }
+
+  // 2. Padded to whole chunks with zeros (k = 0 adds nothing, log-decay 0
+  // keeps the state).
+  Value lp = arith::MulIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, len, cIndex(b, loc, C)),
+      cIndex(b, loc, C));
+  Value nChunks = arith::DivUIOp::create(b, loc, lp, cIndex(b, loc, C));
+  auto pad = [&](Value x, unsigned timeAxis) -> Value {
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+    SmallVector<OpFoldResult> padded = sizes;
+    padded[timeAxis] = lp;
+    Value z = zeros(b, loc, padded);
+    SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, x, z, offsets, sizes, strides);
+  };
+  for (Value &q : qs)
+    q = pad(q, nb());
+  kt = pad(kt, nb() + 1);
+  vs = pad(vs, nb());
+  if (lgs)
+    lgs = pad(lgs, nb());
+  if (negs)
+    negs = pad(negs, nb());
+
+  // The initial state as [batch.., K, V].
+  SmallVector<unsigned> canonOrder(form.batch.begin(), form.batch.end());
+  canonOrder.push_back(form.key);
+  canonOrder.push_back(form.value);
+  unsigned n = nb() + 2;
+  SmallVector<OpFoldResult> canonSizes(batchShape);
+  canonSizes.push_back(b.getIndexAttr(K));
+  canonSizes.push_back(b.getIndexAttr(V));
+  // State dims -> canonical positions, as a map from canonical loops.
+  SmallVector<unsigned> stateFromCanon(form.rank);
+  for (auto [i, d] : llvm::enumerate(canonOrder))
+    stateFromCanon[d] = i;
+  Value s0 = generic(
+      b, loc, tensor::EmptyOp::create(b, loc, canonSizes, f32), init,
+      {dim(n, stateFromCanon), AffineMap::getMultiDimIdentityMap(n, ctx)},
+      parallel(n), [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+
+  // Items: the batch positions, flattened.
+  Value items = c1;
+  for (Value s : batchSizes)
+    items = arith::MulIOp::create(b, loc, items, s);
+  auto decode = [&](Value w) {
+    SmallVector<Value> idx(nb());
+    for (int i = nb() - 1; i >= 0; --i) {
+      idx[i] = arith::RemUIOp::create(b, loc, w, batchSizes[i]);
+      w = arith::DivUIOp::create(b, loc, w, batchSizes[i]);
+    }
+    return idx;
+  };
+  // A [s0, s1] tile of a [batch.., A, B] tensor at (idx.., o0, o1).
+  auto tile = [&](Value src, ArrayRef<Value> idx, OpFoldResult o0,
+                  OpFoldResult o1, int64_t s0, int64_t s1) -> Value {
+    SmallVector<OpFoldResult> offsets(idx.begin(), idx.end()), sizes;
+    sizes.assign(idx.size(), b.getIndexAttr(1));
+    offsets.append({o0, o1});
+    sizes.append({b.getIndexAttr(s0), b.getIndexAttr(s1)});
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({s0, s1}, f32), src, offsets, sizes,
+        strides);
+  };
+  auto put = [&](Value t, Value dst, ArrayRef<Value> idx, OpFoldResult o0,
+                 OpFoldResult o1) -> Value {
+    auto tt = llvm::cast<RankedTensorType>(t.getType());
+    SmallVector<OpFoldResult> offsets(idx.begin(), idx.end()), sizes;
+    sizes.assign(idx.size(), b.getIndexAttr(1));
+    offsets.append({o0, o1});
+    sizes.append({b.getIndexAttr(tt.getDimSize(0)),
+                  b.getIndexAttr(tt.getDimSize(1))});
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, t, dst, offsets, sizes,
+                                         strides);
+  };
+
+  // The inclusive lower-triangular ones [C, C]: cumulative sums as matmuls.
+  auto id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+  Value ltri = generic(b, loc, zeros(b, loc, {C, C}), ValueRange{}, {id2},
+                       parallel(2),
+                       [](OpBuilder &nb2, Location l, ValueRange) -> Value {
+                         Value i = linalg::IndexOp::create(nb2, l, 0);
+                         Value j = linalg::IndexOp::create(nb2, l, 1);
+                         Value le = arith::CmpIOp::create(
+                             nb2, l, arith::CmpIPredicate::ule, j, i);
+                         return arith::SelectOp::create(nb2, l, le,
+                                                        cF32(nb2, l, 1.0),
+                                                        cF32(nb2, l, 0.0));
+                       });
+
+  // The chunk's cumulative log-decays [C, Kd] and, with signs, the sign of
+  // the cumulative product (+1 or -1).
+  auto chunkDecays = [&](ArrayRef<Value> idx, Value t0)
+      -> std::pair<Value, Value> {
+    if (!hasDecay)
+      return {};
+    Value lg = tile(lgs, idx, t0, b.getIndexAttr(0), C, Kd);
+    Value cum = matmul(b, loc, ltri, lg, zeros(b, loc, {C, Kd}));
+    if (!signs)
+      return {cum, Value()};
+    Value ng = tile(negs, idx, t0, b.getIndexAttr(0), C, Kd);
+    Value cnt = matmul(b, loc, ltri, ng, zeros(b, loc, {C, Kd}));
+    Value sgn = generic(
+        b, loc, zeros(b, loc, {C, Kd}), cnt, {id2, id2}, parallel(2),
+        [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+          // 1 - 2 (cnt mod 2)
+          Value half = arith::MulFOp::create(nb2, l, a[0], cF32(nb2, l, 0.5));
+          Value fl = math::FloorOp::create(nb2, l, half);
+          Value odd = arith::SubFOp::create(nb2, l, half, fl);
+          Value four = arith::MulFOp::create(nb2, l, odd, cF32(nb2, l, 4.0));
+          return arith::SubFOp::create(nb2, l, cF32(nb2, l, 1.0), four);
+        });
+    return {cum, sgn};
+  };
+  auto lastRow = [&](Value x) -> Value {
+    return tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({1, Kd}, f32), x,
+        ArrayRef<OpFoldResult>{b.getIndexAttr(C - 1), b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(Kd)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  };
+  // Maps over 2-d loops reading a [C, Kd] or [1, Kd] tensor.
+  auto rd = [&](AffineExpr row, AffineExpr key) {
+    return AffineMap::get(2, 0,
+                          {row, Kd == 1 ? getAffineConstantExpr(0, ctx) : key},
+                          ctx);
+  };
+  AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1);
+  AffineExpr zero = getAffineConstantExpr(0, ctx);
+
+  // 3. Chunk-start states, sequential over chunks, parallel over items.
+  SmallVector<OpFoldResult> statesShape(batchShape);
+  statesShape.push_back(
+      arith::AddIOp::create(b, loc, nChunks, c1).getResult());
+  statesShape.push_back(b.getIndexAttr(K));
+  statesShape.push_back(b.getIndexAttr(V));
+  Value statesInit = tensor::EmptyOp::create(b, loc, statesShape, f32);
+  auto putState = [&](Value s, Value dst, ArrayRef<Value> idx,
+                      Value chunk) -> Value {
+    SmallVector<OpFoldResult> offsets(idx.begin(), idx.end()), sizes;
+    sizes.assign(idx.size(), b.getIndexAttr(1));
+    offsets.append({chunk, b.getIndexAttr(0), b.getIndexAttr(0)});
+    sizes.append({b.getIndexAttr(1), b.getIndexAttr(K), b.getIndexAttr(V)});
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, s, dst, offsets, sizes,
+                                         strides);
+  };
+  auto getState = [&](Value src, ArrayRef<Value> idx, Value chunk) -> Value {
+    SmallVector<OpFoldResult> offsets(idx.begin(), idx.end()), sizes;
+    sizes.assign(idx.size(), b.getIndexAttr(1));
+    offsets.append({chunk, b.getIndexAttr(0), b.getIndexAttr(0)});
+    sizes.append({b.getIndexAttr(1), b.getIndexAttr(K), b.getIndexAttr(V)});
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({K, V}, f32), src, offsets, sizes,
+        strides);
+  };
+
+  auto pass = scf::ForOp::create(b, loc, c0, items, c1, ValueRange{statesInit});
+  pass->setAttr("seq.parallel", b.getUnitAttr());
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(pass.getBody());
+    SmallVector<Value> idx = decode(pass.getInductionVar());
+    SmallVector<OpFoldResult> offsets(idx.begin(), idx.end()), sizes;
+    sizes.assign(idx.size(), b.getIndexAttr(1));
+    offsets.append({b.getIndexAttr(0), b.getIndexAttr(0)});
+    sizes.append({b.getIndexAttr(K), b.getIndexAttr(V)});
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    Value sStart = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({K, V}, f32), s0, offsets, sizes,
+        strides);
+    auto chunks = scf::ForOp::create(
+        b, loc, c0, nChunks, c1,
+        ValueRange{sStart, pass.getRegionIterArgs()[0]});
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(chunks.getBody());
+      Value ch = chunks.getInductionVar();
+      Value s = chunks.getRegionIterArgs()[0];
+      Value st = putState(s, chunks.getRegionIterArgs()[1], idx, ch);
+      Value t0 = arith::MulIOp::create(b, loc, ch, cIndex(b, loc, C));
+      Value kTile = tile(kt, idx, b.getIndexAttr(0), t0, K, C); // [K, C]
+      Value vTile = tile(vs, idx, t0, b.getIndexAttr(0), C, V); // [C, V]
+      if (hasDecay) {
+        auto decays = chunkDecays(idx, t0);
+    Value cum = decays.first, sgn = decays.second;
+        Value last = lastRow(cum);
+        Value lastSgn = sgn ? lastRow(sgn) : Value();
+        // k_j ⊙ Π_{r > j} g_r = k_j exp(b_last - b_j) (sign: σ_last σ_j).
+        SmallVector<Value> ins{kTile, cum, last};
+        SmallVector<AffineMap> maps{id2, rd(d1, d0), rd(zero, d0)};
+        if (sgn) {
+          ins.append({sgn, lastSgn});
+          maps.append({rd(d1, d0), rd(zero, d0)});
+        }
+        maps.push_back(id2);
+        kTile = generic(
+            b, loc, zeros(b, loc, {K, C}), ins, maps, parallel(2),
+            [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+              Value d = arith::SubFOp::create(nb2, l, a[2], a[1]);
+              Value r = arith::MulFOp::create(
+                  nb2, l, a[0], math::ExpOp::create(nb2, l, d));
+              if (sgn)
+                r = arith::MulFOp::create(
+                    nb2, l, r, arith::MulFOp::create(nb2, l, a[3], a[4]));
+              return r;
+            });
+        // S ⊙ Π g = S exp(b_last) (σ_last).
+        SmallVector<Value> sIns{s, last};
+        SmallVector<AffineMap> sMaps{id2, rd(zero, d0)};
+        if (sgn) {
+          sIns.push_back(lastSgn);
+          sMaps.push_back(rd(zero, d0));
+        }
+        sMaps.push_back(id2);
+        s = generic(b, loc, zeros(b, loc, {K, V}), sIns, sMaps, parallel(2),
+                    [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                      Value r = arith::MulFOp::create(
+                          nb2, l, a[0], math::ExpOp::create(nb2, l, a[1]));
+                      if (sgn)
+                        r = arith::MulFOp::create(nb2, l, r, a[2]);
+                      return r;
+                    });
+      }
+      s = matmul(b, loc, kTile, vTile, s);
+      scf::YieldOp::create(b, loc, ValueRange{s, st});
+    }
+    Value st = putState(chunks.getResult(0), chunks.getResult(1), idx, nChunks);
+    scf::YieldOp::create(b, loc, st);
+  }
+  Value states = pass.getResult(0);
+
+  // 4. Outputs, parallel over (item, chunk).
+  SmallVector<Value> outInits;
+  for (size_t r = 0; r < form.readouts.size(); ++r) {
+    SmallVector<OpFoldResult> shape(batchShape);
+    shape.push_back(lp);
+    shape.push_back(b.getIndexAttr(V));
+    outInits.push_back(tensor::EmptyOp::create(b, loc, shape, f32));
+  }
+  Value work = arith::MulIOp::create(b, loc, items, nChunks);
+  auto outLoop = scf::ForOp::create(b, loc, c0, work, c1, outInits);
+  outLoop->setAttr("seq.parallel", b.getUnitAttr());
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(outLoop.getBody());
+    Value u = outLoop.getInductionVar();
+    Value ch = arith::RemUIOp::create(b, loc, u, nChunks);
+    SmallVector<Value> idx =
+        decode(arith::DivUIOp::create(b, loc, u, nChunks));
+    Value t0 = arith::MulIOp::create(b, loc, ch, cIndex(b, loc, C));
+    Value s = getState(states, idx, ch);
+    Value kTile = tile(kt, idx, b.getIndexAttr(0), t0, K, C); // [K, C]
+    Value vTile = tile(vs, idx, t0, b.getIndexAttr(0), C, V);
+    auto decays = chunkDecays(idx, t0);
+    Value cum = decays.first, sgn = decays.second;
+    SmallVector<Value> written;
+    for (auto [r, q] : llvm::enumerate(qs)) {
+      Value qTile = tile(q, idx, t0, b.getIndexAttr(0), C, K);
+      // Inter-chunk: (q ⊙ Π_{r ≤ i} g_r) S_start.
+      Value qd = qTile;
+      if (hasDecay) {
+        SmallVector<Value> ins{qTile, cum};
+        SmallVector<AffineMap> maps{id2, rd(d0, d1)};
+        if (sgn) {
+          ins.push_back(sgn);
+          maps.push_back(rd(d0, d1));
+        }
+        maps.push_back(id2);
+        qd = generic(b, loc, zeros(b, loc, {C, K}), ins, maps, parallel(2),
+                     [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                       Value x = arith::MulFOp::create(
+                           nb2, l, a[0], math::ExpOp::create(nb2, l, a[1]));
+                       if (sgn)
+                         x = arith::MulFOp::create(nb2, l, x, a[2]);
+                       return x;
+                     });
+      }
+      Value o = matmul(b, loc, qd, s, zeros(b, loc, {C, V}));
+      // Intra-chunk scores, causal, with the decay between j and i.
+      Value scores;
+      auto causal = [](OpBuilder &nb2, Location l, Value i, Value j) {
+        return arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::ule, j, i);
+      };
+      if (form.decayPerKey) {
+        // Σ_k q_ik k_jk σ_ik σ_jk exp(b_ik - b_jk), exactly per key.
+        auto m3 = [&](ArrayRef<unsigned> dims) { return dim(3, dims); };
+        SmallVector<Value> ins{qTile, kTile, cum, cum};
+        SmallVector<AffineMap> maps{m3({0, 2}), m3({2, 1}), m3({0, 2}),
+                                    m3({1, 2})};
+        if (sgn) {
+          ins.append({sgn, sgn});
+          maps.append({m3({0, 2}), m3({1, 2})});
+        }
+        maps.push_back(m3({0, 1}));
+        SmallVector<utils::IteratorType> it = parallel(2);
+        it.push_back(utils::IteratorType::reduction);
+        scores = generic(
+            b, loc, zeros(b, loc, {C, C}), ins, maps, it,
+            [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+              Value i = linalg::IndexOp::create(nb2, l, 0);
+              Value j = linalg::IndexOp::create(nb2, l, 1);
+              Value ok = causal(nb2, l, i, j);
+              Value d = arith::SubFOp::create(nb2, l, a[2], a[3]);
+              d = arith::SelectOp::create(nb2, l, ok, d, cF32(nb2, l, 0.0));
+              Value x = arith::MulFOp::create(nb2, l, a[0], a[1]);
+              x = arith::MulFOp::create(nb2, l, x,
+                                        math::ExpOp::create(nb2, l, d));
+              if (sgn)
+                x = arith::MulFOp::create(
+                    nb2, l, x, arith::MulFOp::create(nb2, l, a[4], a[5]));
+              x = arith::SelectOp::create(nb2, l, ok, x, cF32(nb2, l, 0.0));
+              return arith::AddFOp::create(nb2, l, a.back(), x);
+            });
+      } else {
+        scores = matmul(b, loc, qTile, kTile, zeros(b, loc, {C, C}));
+        SmallVector<Value> ins{scores};
+        SmallVector<AffineMap> maps{id2};
+        if (hasDecay) {
+          ins.append({cum, cum});
+          maps.append({rd(d0, zero), rd(d1, zero)});
+          if (sgn) {
+            ins.append({sgn, sgn});
+            maps.append({rd(d0, zero), rd(d1, zero)});
+          }
+        }
+        maps.push_back(id2);
+        scores = generic(
+            b, loc, zeros(b, loc, {C, C}), ins, maps, parallel(2),
+            [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+              Value i = linalg::IndexOp::create(nb2, l, 0);
+              Value j = linalg::IndexOp::create(nb2, l, 1);
+              Value ok = causal(nb2, l, i, j);
+              Value x = a[0];
+              if (hasDecay) {
+                Value d = arith::SubFOp::create(nb2, l, a[1], a[2]);
+                d = arith::SelectOp::create(nb2, l, ok, d, cF32(nb2, l, 0.0));
+                x = arith::MulFOp::create(nb2, l, x,
+                                          math::ExpOp::create(nb2, l, d));
+                if (sgn)
+                  x = arith::MulFOp::create(
+                      nb2, l, x, arith::MulFOp::create(nb2, l, a[3], a[4]));
+              }
+              return arith::SelectOp::create(nb2, l, ok, x, cF32(nb2, l, 0.0));
+            });
+      }
+      o = matmul(b, loc, scores, vTile, o);
+      written.push_back(
+          put(o, outLoop.getRegionIterArgs()[r], idx, t0, b.getIndexAttr(0)));
+    }
+    scf::YieldOp::create(b, loc, written);
+  }
+
+  // 5. Results in the scan's layouts.
+  SmallVector<Value> results(scan.getNumResults());
+  {
+    SmallVector<OpFoldResult> offsets(nb(), b.getIndexAttr(0)), sizes;
+    sizes.append(batchShape.begin(), batchShape.end());
+    offsets.append({nChunks, b.getIndexAttr(0), b.getIndexAttr(0)});
+    sizes.append({b.getIndexAttr(1), b.getIndexAttr(K), b.getIndexAttr(V)});
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    SmallVector<int64_t> shape;
+    for (unsigned d : form.batch)
+      shape.push_back(stateType.getDimSize(d));
+    shape.append({K, V});
+    Value last = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get(shape, f32), states, offsets, sizes,
+        strides);
+    // State dim d reads canonical position stateFromCanon[d].
+    unsigned r = form.rank;
+    results[0] = generic(
+        b, loc,
+        tensor::EmptyOp::create(b, loc, tensor::getMixedSizes(b, loc, init),
+                                f32),
+        last,
+        {dim(r, [&] {
+           SmallVector<unsigned> v(n);
+           for (unsigned d = 0; d < r; ++d)
+             v[stateFromCanon[d]] = d;
+           return v;
+         }()),
+         AffineMap::getMultiDimIdentityMap(r, ctx)},
+        parallel(r), [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  }
+  for (auto [r, ro] : llvm::enumerate(form.readouts)) {
+    Value out = outLoop.getResult(r);
+    // [batch.., L, V] without the padding.
+    SmallVector<OpFoldResult> offsets(nb() + 2, b.getIndexAttr(0)), sizes;
+    sizes.append(batchShape.begin(), batchShape.end());
+    sizes.append({len, b.getIndexAttr(V)});
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    SmallVector<int64_t> shape;
+    for (unsigned d : form.batch)
+      shape.push_back(stateType.getDimSize(d));
+    int64_t t = ShapedType::kDynamic;
+    if (std::optional<int64_t> c = getConstantIntValue(len))
+      t = *c;
+    shape.append({t, V});
+    out = tensor::ExtractSliceOp::create(b, loc,
+                                         RankedTensorType::get(shape, f32),
+                                         out, offsets, sizes, strides);
+    Value stacked = scan.getStackedOutputs()[ro.output];
+    auto outType = llvm::cast<RankedTensorType>(stacked.getType());
+    unsigned rank = outType.getRank();
+    int64_t axis = scan.getOutputAxes()[ro.output];
+    // Output loop l -> canonical dim.
+    SmallVector<unsigned> read(nb() + 2);
+    unsigned stepDim = 0;
+    for (unsigned l = 0; l < rank; ++l) {
+      if ((int64_t)l == axis) {
+        read[nb()] = l;
+        continue;
+      }
+      unsigned d = ro.outDims[stepDim++];
+      unsigned canon = d == form.value ? nb() + 1 : stateFromCanon[d];
+      read[canon] = l;
+    }
+    // The output's sizes: batch sizes, the length and V.
+    SmallVector<OpFoldResult> outSizes(rank);
+    stepDim = 0;
+    for (unsigned l = 0; l < rank; ++l) {
+      if ((int64_t)l == axis) {
+        outSizes[l] = len;
+        continue;
+      }
+      unsigned d = ro.outDims[stepDim++];
+      outSizes[l] = d == form.value ? OpFoldResult(b.getIndexAttr(V))
+                                    : batchShape[stateFromCanon[d]];
+    }
+    results[scan.getNumCarries() + ro.output] = generic(
+        b, loc, tensor::EmptyOp::create(b, loc, outSizes, f32), out,
+        {dim(rank, read), AffineMap::getMultiDimIdentityMap(rank, ctx)},
+        parallel(rank),
+        [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    if (results[scan.getNumCarries() + ro.output].getType() != outType)
+      results[scan.getNumCarries() + ro.output] = tensor::CastOp::create(
+          b, loc, outType, results[scan.getNumCarries() + ro.output]);
+  }
+  for (auto [i, j] : llvm::enumerate(form.freeOutputs))
+    results[scan.getNumCarries() + j] =
+        steps.getResult(steps.getNumResults() - form.freeOutputs.size() + i);
+  if (results[0].getType() != init.getType())
+    results[0] = tensor::CastOp::create(b, loc, init.getType(), results[0]);
+  scan->replaceAllUsesWith(results);
+  scan->erase();
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+static std::string describeDecay(const Form &form) {
+  if (form.decay.empty())
+    return "no decay";
+  return form.decayPerKey ? "a decay per key" : "a decay per batch item";
+}
+
+struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
+  using Base::Base;
+  void runOnOperation() override {
+    SmallVector<seq::ScanOp> scans;
+    getOperation()->walk([&](seq::ScanOp scan) { scans.push_back(scan); });
+    for (seq::ScanOp scan : scans) {
+      if (scan.getNumCarries() == 0)
+        continue;
+      RecurrenceAnalysis analysis(scan);
+      // Only scans with a matrix carry are this pass's business.
+      bool matrix = llvm::any_of(scan.getInits(), [](Value v) {
+        return llvm::cast<RankedTensorType>(v.getType()).getRank() >= 2;
+      });
+      if (!matrix)
+        continue;
+      std::string why;
+      Operation *blame = nullptr;
+      FailureOr<Form> form = recognise(analysis, why, blame);
+      if (failed(form)) {
+        InFlightDiagnostic d = emitRemark(scan.getLoc())
+                               << "scan not chunkwise: " << why;
+        if (blame && blame != scan.getOperation()) {
+          std::string at = formatLocation(blame->getLoc());
+          if (!at.empty() && at != formatLocation(scan.getLoc()))
+            d << " (at " << at << ")";
+        }
+        continue;
+      }
+      auto type = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
+      int64_t c = form->decayPerKey ? perKeyChunkSize : chunkSize;
+      emitRemark(scan.getLoc())
+          << "carry '" << analysis.getCarryName(0) << "' is a "
+          << type.getDimSize(form->key) << "x" << type.getDimSize(form->value)
+          << " matrix state with " << describeDecay(*form)
+          << ", read by a contraction over its key axis: chunkwise (chunks "
+             "of "
+          << c << ")";
+      Rewriter(analysis, *form, c).run();
+    }
+  }
+};
+
+} // namespace
