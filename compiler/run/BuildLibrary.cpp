@@ -75,6 +75,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
   PipelineOptions po;
   po.fuseAttention = o.fuseAttention;
   po.parallelScans = o.parallelScans;
+  po.chunkwise = o.chunkwise;
   buildLowerToLLVMPipeline(pm, po);
   if (timer.on && std::getenv("SEQC_TIME_STAGES")[0] == '2')
     pm.enableTiming();

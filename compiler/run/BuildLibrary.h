@@ -35,6 +35,9 @@ struct LibraryOptions {
   bool fuseAttention = true;
   /// Rewrite affine recurrences into associative scans (`--parallel-scans`).
   bool parallelScans = false;
+  /// Matrix-state recurrences in chunkwise form (`--no-chunkwise` turns it
+  /// off).
+  bool chunkwise = true;
   /// Print the passes' remarks (what was fused and why not) to stderr
   /// (`--remarks`).
   bool remarks = false;

@@ -39,6 +39,8 @@ struct CompiledRunOptions {
   bool fuseAttention = true;
   /// `--parallel-scans`: affine recurrences as associative scans.
   bool parallelScans = false;
+  /// `--no-chunkwise`: matrix-state recurrences stay sequential scans.
+  bool chunkwise = true;
   /// `--remarks`: print what the passes did and why not.
   bool remarks = false;
   /// `--check`: also run the interpreter and compare.

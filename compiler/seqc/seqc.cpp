@@ -41,7 +41,7 @@ using namespace seqc;
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--parallel-scans]\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--parallel-scans] [--no-chunkwise]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -52,7 +52,8 @@ static const char *runUsage =
     "                [--dim NAME=VALUE ...] [--output=OUT.npy]\n"
     "                [--interpret | --check] [--bench=N] [--target=cpu]\n"
     "                [--mcpu=native|CPU] [-O0..-O3] [--no-fuse-attention]\n"
-    "                [--parallel-scans] [--remarks] [--no-cache] [-v]\n"
+    "                [--parallel-scans] [--no-chunkwise] [--remarks]\n"
+    "                [--no-cache] [-v]\n"
     "  (default)         compile the model (cached) and run the compiled entry\n"
     "  --interpret       run the reference interpreter instead\n"
     "  --check           run both; fail if they differ beyond the tolerance\n"
@@ -62,6 +63,7 @@ static const char *runUsage =
     "  -O0..-O3          the optimisation level to compile at (default: -O2)\n"
     "  --no-fuse-attention  compute attention scores as written (unfused)\n"
     "  --parallel-scans  affine recurrences as associative scans (experimental)\n"
+    "  --no-chunkwise    matrix-state recurrences as sequential scans\n"
     "  --remarks         print what was fused and why not (compiles afresh)\n"
     "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
     "                    $XDG_CACHE_HOME/seqc, else ~/.cache/seqc\n"
@@ -160,6 +162,8 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
       co.fuseAttention = false;
     } else if (a == "--parallel-scans") {
       co.parallelScans = true;
+    } else if (a == "--no-chunkwise") {
+      co.chunkwise = false;
     } else if (a == "--remarks") {
       // Remarks come from compiling: no cached library.
       co.remarks = true;
@@ -251,7 +255,7 @@ int main(int argc, char **argv) {
   std::string file, emit, outPath, runtimeDir, mcpu;
   int optLevel = LibraryOptions().optLevel;
   bool verify = false, debugInfo = false, remarks = false, fuse = true,
-       parallelScans = false;
+       parallelScans = false, chunkwise = true;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     if (a.rfind("--emit=", 0) == 0)
@@ -266,6 +270,8 @@ int main(int argc, char **argv) {
       fuse = false;
     else if (a == "--parallel-scans")
       parallelScans = true;
+    else if (a == "--no-chunkwise")
+      chunkwise = false;
     else if (a.rfind("--runtime-dir=", 0) == 0)
       runtimeDir = a.substr(14);
     else if (a.rfind("--mcpu=", 0) == 0)
@@ -335,6 +341,7 @@ int main(int argc, char **argv) {
     lo.optLevel = optLevel;
     lo.fuseAttention = fuse;
     lo.parallelScans = parallelScans;
+    lo.chunkwise = chunkwise;
     lo.remarks = remarks;
     std::string err;
     LibraryInterface iface;
@@ -378,6 +385,7 @@ int main(int argc, char **argv) {
       PipelineOptions po;
       po.fuseAttention = fuse;
       po.parallelScans = parallelScans;
+      po.chunkwise = chunkwise;
       mlir::PassManager pm(&ctx);
       if (emit == "linalg")
         buildLowerToLinalgPipeline(pm, po);
