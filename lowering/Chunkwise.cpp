@@ -858,14 +858,15 @@ void Rewriter::run() {
       b, loc, arith::CeilDivUIOp::create(b, loc, len, cIndex(b, loc, C)),
       cIndex(b, loc, C));
   Value nChunks = arith::DivUIOp::create(b, loc, lp, cIndex(b, loc, C));
+  // tensor.pad rather than an insert into one shared fill of zeros, which
+  // bufferization would copy for each of them.
+  Value padTime = arith::SubIOp::create(b, loc, lp, len);
+  Value zeroF = cF32(b, loc, 0.0);
   auto pad = [&](Value x, unsigned timeAxis) -> Value {
-    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
-    SmallVector<OpFoldResult> padded = sizes;
-    padded[timeAxis] = lp;
-    Value z = zeros(b, loc, padded);
-    SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
-    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
-    return tensor::InsertSliceOp::create(b, loc, x, z, offsets, sizes, strides);
+    unsigned rank = llvm::cast<RankedTensorType>(x.getType()).getRank();
+    SmallVector<OpFoldResult> low(rank, b.getIndexAttr(0)), high = low;
+    high[timeAxis] = padTime;
+    return tensor::PadOp::create(b, loc, Type(), x, low, high, zeroF);
   };
   for (Value &q : qs)
     q = pad(q, nb());
@@ -1140,6 +1141,79 @@ void Rewriter::run() {
         return arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::ule, j, i);
       };
       if (form.decayPerKey) {
+        // Σ_k q_ik k_jk σ_ik σ_jk exp(b_ik - b_jk). Where the chunk's total
+        // log-decay is at least -120 on every key, as the matmul of
+        // q exp(b_i - r) and k exp(r - b_j) with r = b_last / 2 (every
+        // factor within e^±60); otherwise exactly per key.
+        Value last = lastRow(cum);
+        Value minInit = linalg::FillOp::create(
+                            b, loc, cF32(b, loc, INFINITY),
+                            Value(tensor::EmptyOp::create(
+                                b, loc, ArrayRef<int64_t>{}, f32)))
+                            .getResult(0);
+        Value minLast =
+            linalg::ReduceOp::create(
+                b, loc, ValueRange{last}, ValueRange{minInit},
+                ArrayRef<int64_t>{0, 1},
+                [](OpBuilder &nb2, Location l, ValueRange a) {
+                  linalg::YieldOp::create(
+                      nb2, l,
+                      arith::MinimumFOp::create(nb2, l, a[0], a[1])
+                          .getResult());
+                })
+                .getResult(0);
+        Value fast = arith::CmpFOp::create(
+            b, loc, arith::CmpFPredicate::OGE,
+            tensor::ExtractOp::create(b, loc, minLast, ValueRange{}),
+            cF32(b, loc, -120.0));
+        auto pick = scf::IfOp::create(b, loc, TypeRange{RankedTensorType::get({C, C}, f32)}, fast,
+                                      /*withElse=*/true);
+        {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPointToStart(&pick.getThenRegion().front());
+          SmallVector<Value> qIns{qTile, cum, last};
+          SmallVector<AffineMap> qMaps{id2, id2, rd(zero, d1)};
+          SmallVector<Value> kIns{kTile, cum, last};
+          SmallVector<AffineMap> kMaps{id2, rd(d1, d0), rd(zero, d0)};
+          if (sgn) {
+            qIns.push_back(sgn);
+            qMaps.push_back(id2);
+            kIns.push_back(sgn);
+            kMaps.push_back(rd(d1, d0));
+          }
+          qMaps.push_back(id2);
+          kMaps.push_back(id2);
+          auto scaled = [&](bool isQuery) {
+            return [&, isQuery](OpBuilder &nb2, Location l,
+                                ValueRange a) -> Value {
+              Value r = arith::MulFOp::create(nb2, l, a[2], cF32(nb2, l, 0.5));
+              Value d = isQuery ? arith::SubFOp::create(nb2, l, a[1], r)
+                                : arith::SubFOp::create(nb2, l, r, a[1]);
+              Value x = arith::MulFOp::create(nb2, l, a[0],
+                                              math::ExpOp::create(nb2, l, d));
+              if (sgn)
+                x = arith::MulFOp::create(nb2, l, x, a[3]);
+              return x;
+            };
+          };
+          Value qr = generic(b, loc, zeros(b, loc, {C, K}), qIns, qMaps,
+                             parallel(2), scaled(true));
+          Value kr = generic(b, loc, zeros(b, loc, {K, C}), kIns, kMaps,
+                             parallel(2), scaled(false));
+          Value a = matmul(b, loc, qr, kr, zeros(b, loc, {C, C}));
+          a = generic(b, loc, zeros(b, loc, {C, C}), a, {id2, id2},
+                      parallel(2),
+                      [&](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                        Value i = linalg::IndexOp::create(nb2, l, 0);
+                        Value j = linalg::IndexOp::create(nb2, l, 1);
+                        return arith::SelectOp::create(
+                            nb2, l, causal(nb2, l, i, j), x[0],
+                            cF32(nb2, l, 0.0));
+                      });
+          scf::YieldOp::create(b, loc, a);
+        }
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(&pick.getElseRegion().front());
         // Σ_k q_ik k_jk σ_ik σ_jk exp(b_ik - b_jk), exactly per key.
         auto m3 = [&](ArrayRef<unsigned> dims) { return dim(3, dims); };
         SmallVector<Value> ins{qTile, kTile, cum, cum};
@@ -1169,6 +1243,8 @@ void Rewriter::run() {
               x = arith::SelectOp::create(nb2, l, ok, x, cF32(nb2, l, 0.0));
               return arith::AddFOp::create(nb2, l, a.back(), x);
             });
+        scf::YieldOp::create(b, loc, scores);
+        scores = pick.getResult(0);
       } else {
         scores = matmul(b, loc, qTile, kTile, zeros(b, loc, {C, C}));
         SmallVector<Value> ins{scores};
@@ -1341,7 +1417,7 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
         continue;
       }
       auto type = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
-      int64_t c = form->decayPerKey ? perKeyChunkSize : chunkSize;
+      int64_t c = chunkSize;
       emitRemark(scan.getLoc())
           << "carry '" << analysis.getCarryName(0) << "' is a "
           << type.getDimSize(form->key) << "x" << type.getDimSize(form->value)

@@ -52,6 +52,14 @@ static bool isCapturable(Type type) {
   return false;
 }
 
+/// Whether `op` is recomputed in the outlined body rather than captured:
+/// constants, and `vector.step` (an index vector, which the ctx struct
+/// cannot hold; hoisted out of a loop by the mask of a tile).
+static bool isRematerializable(Operation *op) {
+  return op && op->getNumResults() == 1 &&
+         (op->hasTrait<OpTrait::ConstantLike>() || llvm::isa<vector::StepOp>(op));
+}
+
 struct ConvertSeqParallelToRuntimePass
     : seqc::impl::ConvertSeqParallelToRuntimeBase<
           ConvertSeqParallelToRuntimePass> {
@@ -117,8 +125,7 @@ struct ConvertSeqParallelToRuntimePass
     llvm::SetVector<Value> captured;
     getUsedValuesDefinedAbove(loop->getRegions(), captured);
     for (Value v : captured)
-      if (Operation *def = v.getDefiningOp();
-          def && def->hasTrait<OpTrait::ConstantLike>())
+      if (isRematerializable(v.getDefiningOp()))
         continue;
       else if (!isCapturable(v.getType()) || !typeConverter.convertType(v.getType()))
         return false;
@@ -145,8 +152,7 @@ struct ConvertSeqParallelToRuntimePass
     SmallVector<Operation *> constants;
     captured.remove_if([&](Value v) {
       Operation *def = v.getDefiningOp();
-      if (!def || !def->hasTrait<OpTrait::ConstantLike>() ||
-          def->getNumResults() != 1)
+      if (!isRematerializable(def))
         return false;
       constants.push_back(def);
       return true;

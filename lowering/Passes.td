@@ -603,10 +603,7 @@ def SeqChunkwise : Pass<"seq-chunkwise"> {
     ```
   }];
   let options = [
-    Option<"chunkSize", "chunk-size", "int64_t", "64",
-           "steps per chunk (no decay or one per batch item)">,
-    Option<"perKeyChunkSize", "per-key-chunk-size", "int64_t", "16",
-           "steps per chunk for a decay per key (exact per-key scores)">,
+    Option<"chunkSize", "chunk-size", "int64_t", "64", "steps per chunk">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
