@@ -717,10 +717,11 @@ Value Rewriter::canonical(
   maps.push_back(AffineMap::getMultiDimIdentityMap(n, ctx));
   return generic(bb, loc, init, inputs, maps, parallel(n),
                  [&](OpBuilder &nb2, Location l, ValueRange args) -> Value {
-                   Value p = cF32(nb2, l, coef);
+                   Value p = coef == 1.0 ? Value() : cF32(nb2, l, coef);
                    for (Value a : args.drop_back())
-                     p = arith::MulFOp::create(nb2, l, p, a);
-                   return fn(nb2, l, p);
+                     p = p ? arith::MulFOp::create(nb2, l, p, a).getResult()
+                           : a;
+                   return fn(nb2, l, p ? p : cF32(nb2, l, 1.0));
                  });
 }
 
