@@ -31,6 +31,7 @@
 
 #include "dialects/Seq/Seq.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
@@ -598,16 +599,20 @@ static Value cF32(OpBuilder &b, Location loc, double v) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
 }
 
-static Value zeros(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> shape) {
-  Value empty = tensor::EmptyOp::create(b, loc, shape, b.getF32Type());
-  return linalg::FillOp::create(b, loc, cF32(b, loc, 0.0), empty).getResult(0);
+/// A tile of `value` for the loops' bodies. Its buffer is a fresh
+/// `bufferization.alloc_tensor`, which CSE does not merge with an equal fill
+/// outside the loop: one-shot bufferization could write such a shared buffer
+/// in place, from every thread of a parallel loop.
+static Value filled(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                    float value) {
+  Value alloc = bufferization::AllocTensorOp::create(
+      b, loc, RankedTensorType::get(shape, b.getF32Type()), ValueRange{});
+  return linalg::FillOp::create(b, loc, cF32(b, loc, value), alloc)
+      .getResult(0);
 }
 
 static Value zeros(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
-  SmallVector<OpFoldResult> s;
-  for (int64_t d : shape)
-    s.push_back(b.getIndexAttr(d));
-  return zeros(b, loc, s);
+  return filled(b, loc, shape, 0.0f);
 }
 
 static Value generic(OpBuilder &b, Location loc, Value init, ValueRange inputs,
@@ -932,19 +937,18 @@ void Rewriter::run() {
                                          strides);
   };
 
-  // The inclusive lower-triangular ones [C, C]: cumulative sums as matmuls.
   auto id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
-  Value ltri = generic(b, loc, zeros(b, loc, {C, C}), ValueRange{}, {id2},
-                       parallel(2),
-                       [](OpBuilder &nb2, Location l, ValueRange) -> Value {
-                         Value i = linalg::IndexOp::create(nb2, l, 0);
-                         Value j = linalg::IndexOp::create(nb2, l, 1);
-                         Value le = arith::CmpIOp::create(
-                             nb2, l, arith::CmpIPredicate::ule, j, i);
-                         return arith::SelectOp::create(nb2, l, le,
-                                                        cF32(nb2, l, 1.0),
-                                                        cF32(nb2, l, 0.0));
-                       });
+  // The inclusive lower-triangular ones [C, C]: cumulative sums as matmuls.
+  // A constant: a tensor computed here into a fill would share its buffer
+  // with the (CSE'd) fills of the tiles in the parallel loops below, which
+  // bufferization may then write in place from every thread.
+  SmallVector<float> tri(C * C, 0.0f);
+  for (int64_t i = 0; i < C; ++i)
+    for (int64_t j = 0; j <= i; ++j)
+      tri[i * C + j] = 1.0f;
+  auto triType = RankedTensorType::get({C, C}, f32);
+  Value ltri = arith::ConstantOp::create(
+      b, loc, triType, DenseElementsAttr::get(triType, llvm::ArrayRef(tri)));
 
   // The chunk's cumulative log-decays [C, Kd] and, with signs, the sign of
   // the cumulative product (+1 or -1).
@@ -1147,11 +1151,7 @@ void Rewriter::run() {
         // q exp(b_i - r) and k exp(r - b_j) with r = b_last / 2 (every
         // factor within e^±60); otherwise exactly per key.
         Value last = lastRow(cum);
-        Value minInit = linalg::FillOp::create(
-                            b, loc, cF32(b, loc, INFINITY),
-                            Value(tensor::EmptyOp::create(
-                                b, loc, ArrayRef<int64_t>{}, f32)))
-                            .getResult(0);
+        Value minInit = filled(b, loc, {}, INFINITY);
         Value minLast =
             linalg::ReduceOp::create(
                 b, loc, ValueRange{last}, ValueRange{minInit},
