@@ -989,6 +989,40 @@ void Rewriter::run() {
   };
   AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1);
   AffineExpr zero = getAffineConstantExpr(0, ctx);
+  // [rows, Kd]: σ exp(b) of the cumulative log-decays `cum` (and signs
+  // `sgn`), or, given the chunk's last row, σ_last σ exp(b_last - b).
+  auto decayFactor = [&](Value cum, Value sgn, Value last, Value lastSgn,
+                         int64_t rows) -> Value {
+    SmallVector<Value> ins{cum};
+    SmallVector<AffineMap> maps{id2};
+    if (last) {
+      ins.push_back(last);
+      maps.push_back(AffineMap::get(2, 0, {zero, d1}, ctx));
+    }
+    if (sgn) {
+      ins.push_back(sgn);
+      maps.push_back(id2);
+      if (lastSgn) {
+        ins.push_back(lastSgn);
+        maps.push_back(AffineMap::get(2, 0, {zero, d1}, ctx));
+      }
+    }
+    maps.push_back(id2);
+    bool hasLast = (bool)last, hasSgn = (bool)sgn, hasLastSgn = (bool)lastSgn;
+    return generic(b, loc, zeros(b, loc, {rows, Kd}), ins, maps, parallel(2),
+                   [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                     unsigned i = 0;
+                     Value x = a[i++];
+                     if (hasLast)
+                       x = arith::SubFOp::create(nb2, l, a[i++], x);
+                     Value e = math::ExpOp::create(nb2, l, x);
+                     if (hasSgn)
+                       e = arith::MulFOp::create(nb2, l, e, a[i++]);
+                     if (hasLastSgn)
+                       e = arith::MulFOp::create(nb2, l, e, a[i++]);
+                     return e;
+                   });
+  };
 
   // 3. Chunk-start states, sequential over chunks, parallel over items.
   SmallVector<OpFoldResult> statesShape(batchShape);
@@ -1049,40 +1083,20 @@ void Rewriter::run() {
     Value cum = decays.first, sgn = decays.second;
         Value last = lastRow(cum);
         Value lastSgn = sgn ? lastRow(sgn) : Value();
-        // k_j ⊙ Π_{r > j} g_r = k_j exp(b_last - b_j) (sign: σ_last σ_j).
-        SmallVector<Value> ins{kTile, cum, last};
-        SmallVector<AffineMap> maps{id2, rd(d1, d0), rd(zero, d0)};
-        if (sgn) {
-          ins.append({sgn, lastSgn});
-          maps.append({rd(d1, d0), rd(zero, d0)});
-        }
-        maps.push_back(id2);
-        kTile = generic(
-            b, loc, zeros(b, loc, {K, C}), ins, maps, parallel(2),
-            [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-              Value d = arith::SubFOp::create(nb2, l, a[2], a[1]);
-              Value r = arith::MulFOp::create(
-                  nb2, l, a[0], math::ExpOp::create(nb2, l, d));
-              if (sgn)
-                r = arith::MulFOp::create(
-                    nb2, l, r, arith::MulFOp::create(nb2, l, a[3], a[4]));
-              return r;
-            });
+        // k_j ⊙ Π_{r > j} g_r = k_j exp(b_last - b_j) (sign: σ_last σ_j):
+        // the factors on [C, Kd] first (one exp per step and decay).
+        Value toEnd = decayFactor(cum, sgn, last, lastSgn, /*rows=*/C);
+        kTile = generic(b, loc, zeros(b, loc, {K, C}), ValueRange{kTile, toEnd},
+                        {id2, rd(d1, d0), id2}, parallel(2),
+                        [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                          return arith::MulFOp::create(nb2, l, a[0], a[1]);
+                        });
         // S ⊙ Π g = S exp(b_last) (σ_last).
-        SmallVector<Value> sIns{s, last};
-        SmallVector<AffineMap> sMaps{id2, rd(zero, d0)};
-        if (sgn) {
-          sIns.push_back(lastSgn);
-          sMaps.push_back(rd(zero, d0));
-        }
-        sMaps.push_back(id2);
-        s = generic(b, loc, zeros(b, loc, {K, V}), sIns, sMaps, parallel(2),
-                    [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-                      Value r = arith::MulFOp::create(
-                          nb2, l, a[0], math::ExpOp::create(nb2, l, a[1]));
-                      if (sgn)
-                        r = arith::MulFOp::create(nb2, l, r, a[2]);
-                      return r;
+        Value total = decayFactor(last, lastSgn, Value(), Value(), /*rows=*/1);
+        s = generic(b, loc, zeros(b, loc, {K, V}), ValueRange{s, total},
+                    {id2, rd(zero, d0), id2}, parallel(2),
+                    [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                      return arith::MulFOp::create(nb2, l, a[0], a[1]);
                     });
       }
       s = matmul(b, loc, kTile, vTile, s);
@@ -1117,28 +1131,20 @@ void Rewriter::run() {
     Value vTile = tile(vs, idx, t0, b.getIndexAttr(0), C, V);
     auto decays = chunkDecays(idx, t0);
     Value cum = decays.first, sgn = decays.second;
+    // Π_{r ≤ i} g_r = σ_i exp(b_i), once per chunk.
+    Value fromStart =
+        hasDecay ? decayFactor(cum, sgn, Value(), Value(), /*rows=*/C) : Value();
     SmallVector<Value> written;
     for (auto [r, q] : llvm::enumerate(qs)) {
       Value qTile = tile(q, idx, t0, b.getIndexAttr(0), C, K);
       // Inter-chunk: (q ⊙ Π_{r ≤ i} g_r) S_start.
       Value qd = qTile;
-      if (hasDecay) {
-        SmallVector<Value> ins{qTile, cum};
-        SmallVector<AffineMap> maps{id2, rd(d0, d1)};
-        if (sgn) {
-          ins.push_back(sgn);
-          maps.push_back(rd(d0, d1));
-        }
-        maps.push_back(id2);
-        qd = generic(b, loc, zeros(b, loc, {C, K}), ins, maps, parallel(2),
-                     [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-                       Value x = arith::MulFOp::create(
-                           nb2, l, a[0], math::ExpOp::create(nb2, l, a[1]));
-                       if (sgn)
-                         x = arith::MulFOp::create(nb2, l, x, a[2]);
-                       return x;
+      if (hasDecay)
+        qd = generic(b, loc, zeros(b, loc, {C, K}), ValueRange{qTile, fromStart},
+                     {id2, rd(d0, d1), id2}, parallel(2),
+                     [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                       return arith::MulFOp::create(nb2, l, a[0], a[1]);
                      });
-      }
       Value o = matmul(b, loc, qd, s, zeros(b, loc, {C, V}));
       // Intra-chunk scores, causal, with the decay between j and i.
       Value scores;
