@@ -603,7 +603,7 @@ def SeqChunkwise : Pass<"seq-chunkwise"> {
     ```
   }];
   let options = [
-    Option<"chunkSize", "chunk-size", "int64_t", "64", "steps per chunk">,
+    Option<"chunkSize", "chunk-size", "int64_t", "32", "steps per chunk">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -18,18 +18,18 @@
 // CHECK: %[[STATES:.+]] = scf.for
 // CHECK: tensor.extract_slice %[[INIT]]
 // CHECK: scf.for
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<64x64xf32>, tensor<64x8xf32>)
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<32x32xf32>, tensor<32x8xf32>)
 // CHECK: math.exp
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<8x64xf32>, tensor<64x16xf32>) outs(%{{.+}} : tensor<8x16xf32>)
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<8x32xf32>, tensor<32x16xf32>) outs(%{{.+}} : tensor<8x16xf32>)
 // CHECK: {seq.parallel}
 // CHECK: %[[OUT:.+]] = scf.for
 // CHECK: tensor.extract_slice %[[STATES]]
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<64x8xf32>, tensor<8x16xf32>)
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<32x8xf32>, tensor<8x16xf32>)
 // CHECK: scf.if
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<64x8xf32>, tensor<8x64xf32>)
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<32x8xf32>, tensor<8x32xf32>)
 // CHECK: else
 // CHECK: iterator_types = ["parallel", "parallel", "reduction"]
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<64x64xf32>, tensor<64x16xf32>)
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<32x32xf32>, tensor<32x16xf32>)
 // CHECK: {seq.parallel}
 // CHECK: %[[FINAL:.+]] = linalg.generic {{.+}} ins(%{{.+}} : tensor<2x8x16xf32>)
 // CHECK: %[[O:.+]] = linalg.generic {{.+}} ins(%{{.+}} : tensor<2x?x16xf32>)
@@ -41,7 +41,7 @@
 #rs = affine_map<(d0, d1, d2) -> (d0, d2, d1)>
 #ro = affine_map<(d0, d1, d2) -> (d0, d1)>
 func.func @gla(%len: index, %qs: tensor<?x2x8xf32>, %ks: tensor<?x2x8xf32>, %vs: tensor<?x2x16xf32>, %fs: tensor<?x2x8xf32>, %s0: tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<?x2x16xf32>) {
-  // expected-remark@+1 {{carry 'S' is a 8x16 matrix state with a decay per key, read by a contraction over its key axis: chunkwise (chunks of 64)}}
+  // expected-remark@+1 {{carry 'S' is a 8x16 matrix state with a decay per key, read by a contraction over its key axis: chunkwise (chunks of 32)}}
   %S, %o = seq.scan %len carry(%s0 : tensor<2x8x16xf32>) output_axes = [0] -> (tensor<2x8x16xf32>, tensor<?x2x16xf32>) {
   ^bb0(%t: index, %s: tensor<2x8x16xf32> loc("S")):
     %q = tensor.extract_slice %qs[%t, 0, 0] [1, 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<2x8xf32>
@@ -96,7 +96,7 @@ func.func @gla(%len: index, %qs: tensor<?x2x8xf32>, %ks: tensor<?x2x8xf32>, %vs:
 // CHECK: arith.cmpf olt
 // CHECK: {seq.parallel}
 // CHECK: math.floor
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<64x8xf32>, tensor<8x64xf32>)
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<32x8xf32>, tensor<8x32xf32>)
 // CHECK: {seq.parallel}
 #id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #hk = affine_map<(d0, d1, d2) -> (d0, d1)>
@@ -149,7 +149,7 @@ func.func @retnet(%len: index, %qs: tensor<?x2x8xf32>, %ks: tensor<?x2x8xf32>, %
 // CHECK-LABEL: func.func @linear
 // CHECK: seq.scan %{{.+}} output_axes = [1, 2, 1] -> (tensor<2x?x8xf32>, tensor<2x8x?xf32>, tensor<2x?x16xf32>)
 // CHECK-NOT: math.exp
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<8x64xf32>, tensor<64x16xf32>)
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<8x32xf32>, tensor<32x16xf32>)
 // CHECK-NOT: math.exp
 // CHECK: return
 #id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
