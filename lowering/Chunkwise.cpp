@@ -864,15 +864,27 @@ void Rewriter::run() {
       b, loc, arith::CeilDivUIOp::create(b, loc, len, cIndex(b, loc, C)),
       cIndex(b, loc, C));
   Value nChunks = arith::DivUIOp::create(b, loc, lp, cIndex(b, loc, C));
-  // tensor.pad rather than an insert into one shared fill of zeros, which
-  // bufferization would copy for each of them.
-  Value padTime = arith::SubIOp::create(b, loc, lp, len);
+  // Each into its own zero-filled buffer (an alloc_tensor, which CSE does
+  // not share between them, so bufferization writes each in place).
   Value zeroF = cF32(b, loc, 0.0);
   auto pad = [&](Value x, unsigned timeAxis) -> Value {
-    unsigned rank = llvm::cast<RankedTensorType>(x.getType()).getRank();
-    SmallVector<OpFoldResult> low(rank, b.getIndexAttr(0)), high = low;
-    high[timeAxis] = padTime;
-    return tensor::PadOp::create(b, loc, Type(), x, low, high, zeroF);
+    auto type = llvm::cast<RankedTensorType>(x.getType());
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+    SmallVector<int64_t> shape(type.getShape());
+    shape[timeAxis] = ShapedType::kDynamic;
+    SmallVector<Value> dynamic;
+    for (auto [i, size] : llvm::enumerate(sizes))
+      if (i == timeAxis)
+        dynamic.push_back(lp);
+      else if (auto v = llvm::dyn_cast<Value>(size))
+        dynamic.push_back(v);
+    Value buffer = bufferization::AllocTensorOp::create(
+        b, loc, RankedTensorType::get(shape, f32), dynamic);
+    buffer = linalg::FillOp::create(b, loc, zeroF, buffer).getResult(0);
+    SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, x, buffer, offsets, sizes,
+                                         strides);
   };
   for (Value &q : qs)
     q = pad(q, nb());

@@ -10,10 +10,14 @@
 // CHECK: math.exp
 // CHECK: math.log
 // CHECK-NOT: math.floor
-// CHECK: %[[Q:.+]] = tensor.pad %[[STEPS]]#0 low[0, 0, 0] high[0, %[[PAD:.+]], 0]
-// CHECK: %[[KT:.+]] = tensor.pad %[[STEPS]]#1 low[0, 0, 0] high[0, 0, %[[PAD]]]
-// CHECK: %[[V:.+]] = tensor.pad %[[STEPS]]#2
-// CHECK: %[[LG:.+]] = tensor.pad %[[STEPS]]#3
+// CHECK: %[[PADDED:.+]] = arith.muli
+// CHECK: %[[QBUF:.+]] = bufferization.alloc_tensor(%[[PADDED]]) : tensor<2x?x8xf32>
+// CHECK: %[[QZ:.+]] = linalg.fill {{.+}} outs(%[[QBUF]]
+// CHECK: tensor.insert_slice %[[STEPS]]#0 into %[[QZ]]
+// CHECK: bufferization.alloc_tensor(%[[PADDED]]) : tensor<2x8x?xf32>
+// CHECK: tensor.insert_slice %[[STEPS]]#1
+// CHECK: tensor.insert_slice %[[STEPS]]#2
+// CHECK: tensor.insert_slice %[[STEPS]]#3
 // CHECK: %[[INIT:.+]] = linalg.generic {{.+}} ins(%[[S0]] : tensor<2x8x16xf32>)
 // CHECK: %[[STATES:.+]] = scf.for
 // CHECK: tensor.extract_slice %[[INIT]]
