@@ -286,6 +286,9 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
     Value split = arith::RemUIOp::create(b, loc, w, splits);
     SmallVector<Value> bidx;
     Value q0 = decode(arith::DivUIOp::create(b, loc, w, splits), bidx);
+    // The position of the tile's first query, for the mask and the region.
+    Value qPos = op.getOffset() ? arith::AddIOp::create(b, loc, q0, op.getOffset())
+                                : q0;
     Value kLo = arith::MulIOp::create(b, loc, split, chunk);
     Value kHi = arith::MinUIOp::create(
         b, loc, arith::AddIOp::create(b, loc, kLo, chunk), nk);
@@ -331,7 +334,7 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
       Value allValid =
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, kEnd, tk);
       for (std::array<int64_t, 3> c : op.getMaskConstraints()) {
-        auto [lo, hi] = bounds(b, loc, c, q0, BQ, k0, BK);
+        auto [lo, hi] = bounds(b, loc, c, qPos, BQ, k0, BK);
         Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                            hi, c0);
         Value all = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
@@ -368,7 +371,7 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
                     nb, l, score,
                     arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(scale)));
               Value qi = arith::AddIOp::create(
-                  nb, l, q0, linalg::IndexOp::create(nb, l, 0));
+                  nb, l, qPos, linalg::IndexOp::create(nb, l, 0));
               Value ki = arith::AddIOp::create(
                   nb, l, k0, linalg::IndexOp::create(nb, l, 1));
               IRMapping mapping;

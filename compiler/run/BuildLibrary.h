@@ -35,6 +35,9 @@ struct LibraryOptions {
   bool fuseAttention = true;
   /// Rewrite affine recurrences into associative scans (`--parallel-scans`).
   bool parallelScans = false;
+  /// Give stateful entries a step function and the library a state
+  /// (`--no-step` turns it off).
+  bool deriveStep = true;
   /// Print the passes' remarks (what was fused and why not) to stderr
   /// (`--remarks`).
   bool remarks = false;

@@ -3,11 +3,15 @@
  *   seqrt-run LIB.so [--entry=forward] [--weights=W.safetensors]
  *             [--input NAME=FILE.npy ...] [--random [--seed=N]]
  *             [--dim NAME=VALUE ...] [--output=OUT.npy] [--bench=N]
+ *             [--chunk=N]
  *
  * dlopens LIB.so, reads its seqrt_library() descriptor, creates the model,
  * binds dims from --dim and the input files, makes the inputs not given
  * (with --random), allocates the outputs from their descriptors, calls the
- * entry and prints a summary of each output. Errors print
+ * entry and prints a summary of each output. A step entry
+ * (`--entry=forward_step`) runs over the whole sequence given, `--chunk`
+ * tokens at a time (1 by default), from a fresh state: its outputs are
+ * the chunks' outputs put back together. Errors print
  * "seqrt-run: error: ..." and exit 1.
  *
  *===----------------------------------------------------------------------===*/
@@ -48,7 +52,8 @@ static void usage(FILE *out) {
   fputs("usage: seqrt-run LIB.so [--entry=NAME] [--weights=W.safetensors]\n"
         "                 [--input NAME=FILE.npy ...] [--random [--seed=N]]\n"
         "                 [--dim NAME=VALUE ...] [--output=OUT.npy] "
-        "[--bench=N]\n",
+        "[--bench=N]\n"
+        "                 [--chunk=N]   (step entries: tokens per call)\n",
         out);
 }
 
@@ -209,6 +214,7 @@ typedef struct Options {
   int random;
   uint64_t seed;
   long bench;
+  int64_t chunk;
   int nInputs;
   const char *inputNames[MAX_ARGS];
   const char *inputFiles[MAX_ARGS];
@@ -276,6 +282,10 @@ static void parseArgs(int argc, char **argv, Options *o) {
       o->bench = (long)parseInt(v, "--bench");
       if (o->bench < 1)
         die("--bench expects a positive number of runs");
+    } else if ((v = flagValue(argc, argv, &i, "--chunk"))) {
+      o->chunk = parseInt(v, "--chunk");
+      if (o->chunk < 1)
+        die("--chunk expects a positive number of tokens");
     } else if ((v = flagValue(argc, argv, &i, "--input"))) {
       if (o->nInputs == MAX_ARGS)
         die("too many --input flags");
@@ -444,6 +454,104 @@ static void outputPath(const char *base, int i, int n, char *buf, size_t len) {
     snprintf(buf, len, "%s.%d.npy", base, i);
 }
 
+/*===----------------------------- Step entries ---------------------------===*/
+
+/* The axis of `desc` that is time (`time_dim`), or -1. */
+static int timeAxis(const seqrt_arg_desc *desc, int timeDim) {
+  for (int a = 0; a < desc->rank; ++a)
+    if (desc->dims[a] == SEQRT_DIM_SYM(timeDim))
+      return a;
+  return -1;
+}
+
+/* Copies rows [t0, t0 + n) along `axis` between a whole tensor and a chunk
+ * (both compact): into the chunk when `toChunk`, back otherwise. */
+static void copyRows(DLTensor *whole, DLTensor *chunk, int axis, int64_t t0,
+                     int64_t n, int toChunk) {
+  size_t elem = seqrt_dtype_bytes(whole->dtype);
+  int64_t outer = 1, inner = 1;
+  for (int a = 0; a < axis; ++a)
+    outer *= whole->shape[a];
+  for (int a = axis + 1; a < whole->ndim; ++a)
+    inner *= whole->shape[a];
+  int64_t T = whole->shape[axis];
+  char *w = seqrt_tensor_data(whole), *c = seqrt_tensor_data(chunk);
+  for (int64_t o = 0; o < outer; ++o) {
+    char *wp = w + ((size_t)(o * T + t0) * (size_t)inner) * elem;
+    char *cp = c + ((size_t)(o * n) * (size_t)inner) * elem;
+    size_t bytes = (size_t)(n * inner) * elem;
+    if (toChunk)
+      memcpy(cp, wp, bytes);
+    else
+      memcpy(wp, cp, bytes);
+  }
+}
+
+/* Runs step entry `e` over the whole inputs, `chunk` tokens per call, from
+ * a fresh state, writing the whole outputs. */
+static void runSteps(const seqrt_entry_desc *e, seqrt_model *model,
+                     DLTensor *inputs, DLTensor *outputs, int64_t chunk) {
+  if (!lib->state_create)
+    die("model '%s' has no state", lib->model_name);
+  int64_t T = -1;
+  for (int i = 0; i < e->n_inputs && T < 0; ++i) {
+    int a = timeAxis(&e->inputs[i], e->time_dim);
+    if (a >= 0)
+      T = inputs[i].shape[a];
+  }
+  if (T < 0)
+    die("entry '%s': no input has the time dim %s", e->name,
+        lib->dim_names[e->time_dim]);
+  seqrt_state *state = NULL;
+  if (lib->state_create(model, &state) != SEQRT_OK)
+    die("%s", lastError());
+  DLTensor ins[MAX_ARGS], outs[MAX_ARGS];
+  int64_t shapes[2 * MAX_ARGS][16];
+  const DLTensor *inPtrs[MAX_ARGS];
+  DLTensor *outPtrs[MAX_ARGS];
+  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+    int64_t n = T - t0 < chunk ? T - t0 : chunk;
+    for (int k = 0; k < e->n_inputs + e->n_outputs; ++k) {
+      int isIn = k < e->n_inputs;
+      int i = isIn ? k : k - e->n_inputs;
+      DLTensor *whole = isIn ? &inputs[i] : &outputs[i];
+      DLTensor *part = isIn ? &ins[i] : &outs[i];
+      int a = timeAxis(isIn ? &e->inputs[i] : &e->outputs[i], e->time_dim);
+      *part = *whole;
+      if (a >= 0) {
+        memcpy(shapes[k], whole->shape, sizeof(int64_t) * (size_t)whole->ndim);
+        shapes[k][a] = n;
+        part->shape = shapes[k];
+        part->strides = NULL;
+        part->byte_offset = 0;
+        part->data = seqrt_alloc(
+            (size_t)seqrt_tensor_numel(part) * seqrt_dtype_bytes(part->dtype));
+        if (!part->data)
+          die("out of memory");
+        if (isIn)
+          copyRows(whole, part, a, t0, n, 1);
+      }
+      if (isIn)
+        inPtrs[i] = part;
+      else
+        outPtrs[i] = part;
+    }
+    if (e->step(model, state, inPtrs, outPtrs) != SEQRT_OK)
+      die("%s", lastError());
+    for (int k = 0; k < e->n_inputs + e->n_outputs; ++k) {
+      int isIn = k < e->n_inputs;
+      int i = isIn ? k : k - e->n_inputs;
+      int a = timeAxis(isIn ? &e->inputs[i] : &e->outputs[i], e->time_dim);
+      if (a < 0)
+        continue;
+      if (!isIn)
+        copyRows(&outputs[i], &outs[i], a, t0, n, 0);
+      seqrt_free(isIn ? ins[i].data : outs[i].data);
+    }
+  }
+  lib->state_destroy(state);
+}
+
 int main(int argc, char **argv) {
   Options o;
   parseArgs(argc, argv, &o);
@@ -570,7 +678,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < entry->n_outputs; ++i)
     outPtrs[i] = &outputs[i];
 
-  if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
+  int64_t chunk = o.chunk ? o.chunk : 1;
+  if (o.chunk && !entry->step_of)
+    die("--chunk is for step entries; '%s' is not one", o.entry);
+  if (entry->step_of)
+    runSteps(entry, model, inputs, outputs, chunk);
+  else if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
     die("%s", lastError());
 
   for (int i = 0; i < entry->n_inputs; ++i)
@@ -591,7 +704,9 @@ int main(int argc, char **argv) {
       die("out of memory");
     for (long r = 0; r < o.bench; ++r) {
       double t0 = nowSeconds();
-      if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
+      if (entry->step_of)
+        runSteps(entry, model, inputs, outputs, chunk);
+      else if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
         die("%s", lastError());
       times[r] = nowSeconds() - t0;
     }
@@ -603,6 +718,17 @@ int main(int argc, char **argv) {
            "ms, %d threads)\n",
            o.entry, median * 1e3, o.bench, times[0] * 1e3,
            times[o.bench - 1] * 1e3, seqrt_num_threads());
+    if (entry->step_of) {
+      int64_t T = 0;
+      for (int i = 0; i < entry->n_inputs && !T; ++i) {
+        int a = timeAxis(&entry->inputs[i], entry->time_dim);
+        if (a >= 0)
+          T = inputs[i].shape[a];
+      }
+      if (T > 0)
+        printf("bench: %.4g ms per token (%lld tokens, %lld per step)\n",
+               median * 1e3 / (double)T, (long long)T, (long long)chunk);
+    }
     free(times);
   }
 
