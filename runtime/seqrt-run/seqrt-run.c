@@ -19,6 +19,7 @@
 #include "seqrt.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -454,6 +455,97 @@ static void outputPath(const char *base, int i, int n, char *buf, size_t len) {
     snprintf(buf, len, "%s.%d.npy", base, i);
 }
 
+/*===---------------------------- Random weights --------------------------===*/
+
+/* The safetensors name of a dtype, or NULL. */
+static const char *safetensorsDtype(DLDataType t) {
+  static const struct {
+    uint8_t code, bits;
+    const char *name;
+  } names[] = {{kDLFloat, 32, "F32"}, {kDLFloat, 16, "F16"},
+               {kDLBfloat, 16, "BF16"}, {kDLFloat, 64, "F64"},
+               {kDLInt, 64, "I64"},   {kDLInt, 32, "I32"},
+               {kDLInt, 16, "I16"},   {kDLInt, 8, "I8"},
+               {kDLUInt, 8, "U8"},    {SEQRT_DL_BOOL, 8, "BOOL"}};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); ++i)
+    if (t.code == names[i].code && t.bits == names[i].bits && t.lanes == 1)
+      return names[i].name;
+  return NULL;
+}
+
+/* Writes every weight of the library, random (as --random makes inputs;
+ * floats of rank >= 2 scaled by 1/sqrt(rows), as `seqc run --random` does),
+ * to a temporary .safetensors file whose path goes to `path`. */
+static void writeRandomWeights(char *path, size_t len, uint64_t seed) {
+  snprintf(path, len, "/tmp/seqrt-run-XXXXXX");
+  int fd = mkstemp(path);
+  if (fd < 0)
+    die("cannot create a temporary weights file: %s", strerror(errno));
+  FILE *f = fdopen(fd, "wb");
+  if (!f)
+    die("cannot write %s: %s", path, strerror(errno));
+  /* The header: offsets in declaration order. */
+  size_t cap = 4096, n = 0;
+  char *header = malloc(cap);
+  if (!header)
+    die("out of memory");
+  int64_t offset = 0;
+  header[n++] = '{';
+  for (int i = 0; i < lib->n_weights; ++i) {
+    const seqrt_arg_desc *w = &lib->weights[i];
+    const char *dt = safetensorsDtype(w->dtype);
+    if (!dt)
+      die("weight '%s': cannot make random values of dtype %s", w->name,
+          seqrt_dtype_name(w->dtype));
+    int64_t numel = 1;
+    for (int a = 0; a < w->rank; ++a)
+      numel *= w->dims[a];
+    int64_t bytes = numel * (int64_t)seqrt_dtype_bytes(w->dtype);
+    char entry[1024], shape[512] = "";
+    for (int a = 0; a < w->rank; ++a) {
+      size_t l = strlen(shape);
+      snprintf(shape + l, sizeof(shape) - l, "%s%lld", a ? "," : "",
+               (long long)w->dims[a]);
+    }
+    int m = snprintf(entry, sizeof(entry),
+                     "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],"
+                     "\"data_offsets\":[%lld,%lld]}",
+                     i ? "," : "", w->name, dt, shape, (long long)offset,
+                     (long long)(offset + bytes));
+    while (n + (size_t)m + 16 > cap)
+      if (!(header = realloc(header, cap *= 2)))
+        die("out of memory");
+    memcpy(header + n, entry, (size_t)m);
+    n += (size_t)m;
+    offset += bytes;
+  }
+  header[n++] = '}';
+  while (n % 8)
+    header[n++] = ' ';
+  uint64_t hlen = n;
+  fwrite(&hlen, 8, 1, f);
+  fwrite(header, 1, n, f);
+  free(header);
+  uint64_t rng = seed ^ UINT64_C(0x5EED);
+  for (int i = 0; i < lib->n_weights; ++i) {
+    const seqrt_arg_desc *w = &lib->weights[i];
+    DLTensor t;
+    allocTensor(w, NULL, &t);
+    fillRandom(&t, &rng);
+    if (isFloatKind(w->dtype) && w->rank >= 2 && w->dims[0] > 0) {
+      double scale = 1.0 / sqrt((double)w->dims[0]);
+      void *p = seqrt_tensor_data(&t);
+      for (int64_t k = 0; k < seqrt_tensor_numel(&t); ++k)
+        setElem(t.dtype, p, k, getElem(t.dtype, p, k) * scale);
+    }
+    fwrite(seqrt_tensor_data(&t), seqrt_dtype_bytes(w->dtype),
+           (size_t)seqrt_tensor_numel(&t), f);
+    seqrt_npy_free(&t);
+  }
+  if (fclose(f) != 0)
+    die("cannot write %s", path);
+}
+
 /*===----------------------------- Step entries ---------------------------===*/
 
 /* The axis of `desc` that is time (`time_dim`), or -1. */
@@ -668,7 +760,15 @@ int main(int argc, char **argv) {
 
   seqrt_model *model = NULL;
   DLDevice cpu = {kDLCPU, 0};
-  if (lib->create(o.weights, cpu, &model) != SEQRT_OK)
+  char randomWeights[64] = "";
+  if (!o.weights && o.random && lib->n_weights > 0) {
+    writeRandomWeights(randomWeights, sizeof(randomWeights), o.seed);
+    o.weights = randomWeights;
+  }
+  seqrt_status created = lib->create(o.weights, cpu, &model);
+  if (*randomWeights)
+    remove(randomWeights);
+  if (created != SEQRT_OK)
     die("%s", lastError());
 
   const DLTensor *inPtrs[MAX_ARGS];
