@@ -25,7 +25,7 @@
  * allocator of every buffer, _mlir_memref_to_llvm_alloc / _aligned_alloc /
  * _free (the memref-to-LLVM conversion's generic allocation functions).
  * Large blocks freed are kept (up to CACHE_BYTES, in CACHE_SLOTS blocks) and
- * handed out again for the same size: a model called over and over with
+ * handed out again for the same size class: a model called over and over with
  * the same shapes reuses its temporaries instead of mapping fresh pages
  * (and taking their page faults) on every call. The cache empties when the
  * last model of the library is destroyed.
@@ -79,10 +79,21 @@ struct seqrt_model {
 
 /*===------------------------------ Allocator -----------------------------===*/
 
-/* Blocks of at least CACHE_MIN bytes are cached when freed. */
-#define CACHE_MIN ((size_t)128 << 10)
+/* Blocks of at least CACHE_MIN bytes are cached when freed. Their sizes
+ * are rounded up to a class (8 per power of two, so at most 1/8 is
+ * wasted): a buffer that grows a little at each call (a step's key/value
+ * cache) still finds the block the call before freed. */
+#define CACHE_MIN ((size_t)32 << 10)
 #define CACHE_BYTES ((size_t)1 << 30)
-#define CACHE_SLOTS 32
+#define CACHE_SLOTS 64
+
+static size_t sizeClass(size_t size) {
+  if (size < CACHE_MIN)
+    return size;
+  size_t top = (size_t)1 << (63 - __builtin_clzll((unsigned long long)size));
+  size_t step = top / 8;
+  return (size + step - 1) / step * step;
+}
 
 /* Every block: [pad ... | alignment | size | base] user bytes..., the three
  * words just before the user pointer (blocks are aligned to at least 32). */
@@ -101,6 +112,7 @@ static void *blockAlloc(size_t alignment, size_t size) {
   /* Room for the three header words before the user pointer. */
   if (alignment < 32)
     alignment = 32;
+  size = sizeClass(size);
   if (size >= CACHE_MIN) {
     pthread_mutex_lock(&cacheMutex);
     for (int i = 0; i < CACHE_SLOTS; ++i)
