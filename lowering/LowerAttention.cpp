@@ -626,7 +626,7 @@ struct SeqLowerAttentionPass
     SmallVector<seq::AttentionOp> all;
     for (seq::AttentionOp op : ops) {
       all.push_back(op);
-      if (tileQ > 1)
+      if (singleQuery && tileQ > 1)
         if (seq::AttentionOp one = splitSingleQuery(op))
           all.push_back(one);
     }

@@ -188,6 +188,9 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
   let options = [
     Option<"tileQ", "tile-q", "int64_t", "32", "query rows per tile">,
     Option<"tileK", "tile-k", "int64_t", "64", "keys per tile">,
+    Option<"singleQuery", "single-query", "bool", "true",
+           "give a dynamic query length of 1 (a decode step) its own copy "
+           "with one-row tiles">,
     Option<"minParallel", "min-parallel", "int64_t", "64",
            "work items below which the key tiles are split (flash-decoding)">,
   ];
