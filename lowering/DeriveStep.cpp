@@ -41,6 +41,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
 #include <optional>
@@ -563,8 +564,36 @@ std::optional<Refusal> StepDeriver::analyze() {
     if (auto concat = dyn_cast<tensor::ConcatOp>(op))
       if (auto r = checkConcat(concat))
         return r;
+  // A scan's final carries sum up the whole sequence: in a step they would
+  // sum up the chunk. They (and what is computed from them) may reach the
+  // outputs, but not a value over time.
+  DenseSet<Value> summaries;
+  auto readsSummary = [&](Operation *op) {
+    bool found = false;
+    op->walk([&](Operation *inner) {
+      for (Value v : inner->getOperands())
+        found |= summaries.contains(v);
+    });
+    return found;
+  };
   for (Operation &op : fn.getBody().front()) {
     std::optional<Refusal> r;
+    if (readsSummary(&op)) {
+      for (Value v : op.getResults())
+        summaries.insert(v);
+      bool overTime = isa<seq::ScanOp>(op) ||
+                      llvm::any_of(op.getOperands(),
+                                   [&](Value v) { return hasTimeAxis(v); }) ||
+                      llvm::any_of(op.getResults(),
+                                   [&](Value v) { return hasTimeAxis(v); });
+      if (overTime)
+        return refuse(&op, "uses the final state of a scan (a summary of the "
+                           "whole sequence) at every time step");
+    }
+    if (auto scan = dyn_cast<seq::ScanOp>(op))
+      if (extentOfIndex(scan.getLength()).isTime())
+        for (Value v : scan.getResults().take_front(scan.getInits().size()))
+          summaries.insert(v);
     if (isa<tensor::ConcatOp>(op))
       continue;
     if (auto scan = dyn_cast<seq::ScanOp>(op))

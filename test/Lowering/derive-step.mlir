@@ -278,3 +278,77 @@ func.func @backwards(%arg0: tensor<?x?x4xf32> {seq.input = "x"} loc("derive-step
   } loc("derive-step.seq":46:5)
   return %2#1 : tensor<?x?x4xf32> loc("derive-step.seq":45:6)
 }
+
+// -----
+
+// Tests that a scan's final state used at every time step has no step
+// form: in a step it would be the chunk's, not the sequence's.
+// CHECK-NOT: func.func @summary_step
+// expected-remark@+1 {{no step form for 'summary': 'linalg.generic' at derive-step.seq:57:14 uses the final state of a scan (a summary of the whole sequence) at every time step}}
+func.func @summary(%arg0: tensor<?x?x4xf32> {seq.input = "x"} loc("derive-step.seq":53:6)) -> (tensor<?x?x4xf32> {seq.output = "out"}) attributes {seq.dims = ["B", "T"], seq.input_dims = [["B", "T", ""]]} {
+  %c0 = arith.constant 0 : index loc("derive-step.seq":53:14)
+  %dim = tensor.dim %arg0, %c0 : tensor<?x?x4xf32> loc("derive-step.seq":53:14)
+  %c1 = arith.constant 1 : index loc("derive-step.seq":53:14)
+  %dim_0 = tensor.dim %arg0, %c1 : tensor<?x?x4xf32> loc("derive-step.seq":53:14)
+  %cst = arith.constant 0.000000e+00 : f32 loc("derive-step.seq":54:38)
+  %0 = tensor.empty(%dim) : tensor<?x4xf32> loc("derive-step.seq":54:38)
+  %1 = linalg.fill ins(%cst : f32) outs(%0 : tensor<?x4xf32>) -> tensor<?x4xf32> loc("derive-step.seq":54:38)
+  %2 = seq.scan %dim_0 carry(%1 : tensor<?x4xf32>) output_axes = [] -> (tensor<?x4xf32>) {
+  ^bb0(%arg1: index loc("derive-step.seq":54:5), %arg2: tensor<?x4xf32> loc("h"("derive-step.seq":54:5))):
+    %extracted_slice = tensor.extract_slice %arg0[0, %arg1, 0] [%dim, 1, 4] [1, 1, 1] : tensor<?x?x4xf32> to tensor<?x4xf32> loc("derive-step.seq":55:16)
+    %5 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%arg2, %extracted_slice : tensor<?x4xf32>, tensor<?x4xf32>) outs(%0 : tensor<?x4xf32>) {
+    ^bb0(%in: f32 loc("h"("derive-step.seq":54:5)), %in_1: f32 loc("derive-step.seq":55:16), %out: f32 loc("derive-step.seq":55:13)):
+      %6 = arith.addf %in, %in_1 : f32 loc("derive-step.seq":55:13)
+      linalg.yield %6 : f32 loc("derive-step.seq":55:13)
+    } -> tensor<?x4xf32> loc("derive-step.seq":55:13)
+    seq.yield %5 : tensor<?x4xf32> loc("derive-step.seq":54:5)
+  } loc("derive-step.seq":54:5)
+  %expanded = tensor.expand_shape %2 [[0], [1, 2]] output_shape [%dim, 1, 4] : tensor<?x4xf32> into tensor<?x1x4xf32> loc("derive-step.seq":57:17)
+  %3 = tensor.empty(%dim, %dim_0) : tensor<?x?x4xf32> loc("derive-step.seq":57:14)
+  %4 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, 0, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0, %expanded : tensor<?x?x4xf32>, tensor<?x1x4xf32>) outs(%3 : tensor<?x?x4xf32>) {
+  ^bb0(%in: f32 loc("derive-step.seq":53:6), %in_1: f32 loc("derive-step.seq":57:17), %out: f32 loc("derive-step.seq":57:14)):
+    %5 = arith.addf %in, %in_1 : f32 loc("derive-step.seq":57:14)
+    linalg.yield %5 : f32 loc("derive-step.seq":57:14)
+  } -> tensor<?x?x4xf32> loc("derive-step.seq":57:14)
+  return %4 : tensor<?x?x4xf32> loc("derive-step.seq":53:6)
+}
+
+// -----
+
+// Tests that a scan's final state may be an output: the step's is the
+// state after its chunk.
+// CHECK-LABEL: func.func @last_step(
+// CHECK-SAME: -> (tensor<?x4xf32> {seq.output = "out"}, tensor<?x?xf32> {seq.state = "h.0"})
+// expected-remark@+1 {{step form 'last_step' carries 1 scan carry}}
+func.func @last(%arg0: tensor<?x?x4xf32> {seq.input = "x"} loc("derive-step.seq":60:6)) -> (tensor<?x4xf32> {seq.output = "out"}) attributes {seq.dims = ["B", "T"], seq.input_dims = [["B", "T", ""]]} {
+  %c0 = arith.constant 0 : index loc("derive-step.seq":60:11)
+  %dim = tensor.dim %arg0, %c0 : tensor<?x?x4xf32> loc("derive-step.seq":60:11)
+  %c1 = arith.constant 1 : index loc("derive-step.seq":60:11)
+  %dim_0 = tensor.dim %arg0, %c1 : tensor<?x?x4xf32> loc("derive-step.seq":60:11)
+  %cst = arith.constant 0.000000e+00 : f32 loc("derive-step.seq":61:38)
+  %0 = tensor.empty(%dim) : tensor<?x4xf32> loc("derive-step.seq":61:38)
+  %1 = linalg.fill ins(%cst : f32) outs(%0 : tensor<?x4xf32>) -> tensor<?x4xf32> loc("derive-step.seq":61:38)
+  %2 = seq.scan %dim_0 carry(%1 : tensor<?x4xf32>) output_axes = [] -> (tensor<?x4xf32>) {
+  ^bb0(%arg1: index loc("derive-step.seq":61:5), %arg2: tensor<?x4xf32> loc("h"("derive-step.seq":61:5))):
+    %cst_2 = arith.constant dense<5.000000e-01> : tensor<f32> loc("derive-step.seq":62:11)
+    %4 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> ()>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%cst_2, %arg2 : tensor<f32>, tensor<?x4xf32>) outs(%0 : tensor<?x4xf32>) {
+    ^bb0(%in: f32 loc("derive-step.seq":62:11), %in_3: f32 loc("h"("derive-step.seq":61:5)), %out: f32 loc("derive-step.seq":62:15)):
+      %6 = arith.mulf %in, %in_3 : f32 loc("derive-step.seq":62:15)
+      linalg.yield %6 : f32 loc("derive-step.seq":62:15)
+    } -> tensor<?x4xf32> loc("derive-step.seq":62:15)
+    %extracted_slice = tensor.extract_slice %arg0[0, %arg1, 0] [%dim, 1, 4] [1, 1, 1] : tensor<?x?x4xf32> to tensor<?x4xf32> loc("derive-step.seq":62:22)
+    %5 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%4, %extracted_slice : tensor<?x4xf32>, tensor<?x4xf32>) outs(%0 : tensor<?x4xf32>) {
+    ^bb0(%in: f32 loc("derive-step.seq":62:15), %in_3: f32 loc("derive-step.seq":62:22), %out: f32 loc("derive-step.seq":62:19)):
+      %6 = arith.addf %in, %in_3 : f32 loc("derive-step.seq":62:19)
+      linalg.yield %6 : f32 loc("derive-step.seq":62:19)
+    } -> tensor<?x4xf32> loc("derive-step.seq":62:19)
+    seq.yield %5 : tensor<?x4xf32> loc("derive-step.seq":61:5)
+  } loc("derive-step.seq":61:5)
+  %cst_1 = arith.constant dense<2.000000e+00> : tensor<f32> loc("derive-step.seq":64:16)
+  %3 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> ()>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%2, %cst_1 : tensor<?x4xf32>, tensor<f32>) outs(%0 : tensor<?x4xf32>) {
+  ^bb0(%in: f32 loc("derive-step.seq":61:5), %in_2: f32 loc("derive-step.seq":64:16), %out: f32 loc("derive-step.seq":64:14)):
+    %4 = arith.mulf %in, %in_2 : f32 loc("derive-step.seq":64:14)
+    linalg.yield %4 : f32 loc("derive-step.seq":64:14)
+  } -> tensor<?x4xf32> loc("derive-step.seq":64:14)
+  return %3 : tensor<?x4xf32> loc("derive-step.seq":60:6)
+}
