@@ -38,6 +38,9 @@ struct LibraryOptions {
   /// Matrix-state recurrences in chunkwise form (`--no-chunkwise` turns it
   /// off).
   bool chunkwise = true;
+  /// Give stateful entries a step function and the library a state
+  /// (`--no-step` turns it off).
+  bool deriveStep = true;
   /// Print the passes' remarks (what was fused and why not) to stderr
   /// (`--remarks`).
   bool remarks = false;
