@@ -74,7 +74,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
   mlir::PassManager pm(&ctx);
   PipelineOptions po;
   po.fuseAttention = o.fuseAttention;
-  po.parallelScans = o.parallelScans;
+  po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
   buildLowerToLLVMPipeline(pm, po);
   if (timer.on && std::getenv("SEQC_TIME_STAGES")[0] == '2')
     pm.enableTiming();

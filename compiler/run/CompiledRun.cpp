@@ -182,7 +182,7 @@ getLibrary(const Program &p, const std::string &sourceName,
   lo.mcpu = o.mcpu;
   lo.optLevel = o.optLevel;
   lo.fuseAttention = o.fuseAttention;
-  lo.parallelScans = o.parallelScans;
+  lo.scanForm = o.scanForm;
   lo.remarks = o.remarks;
   // The named C functions as `seqc FILE.seq -o libFILE.so` names them; the
   // library's file name is the cache's.
@@ -226,7 +226,7 @@ getLibrary(const Program &p, const std::string &sourceName,
       libraryKey(source,
                  o.target + " -O" + std::to_string(o.optLevel) +
                      (o.fuseAttention ? "" : " --no-fuse-attention") +
-                     (o.parallelScans ? " --parallel-scans" : ""),
+                     (o.scanForm == "auto" ? "" : " --scan-form=" + o.scanForm),
                  o.mcpu, compilerIdentity(argv0, lo.runtimeDir));
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, p.modelName + "-" + key.substr(0, 32) + ".so");

@@ -41,7 +41,7 @@ using namespace seqc;
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--parallel-scans]\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -52,7 +52,7 @@ static const char *runUsage =
     "                [--dim NAME=VALUE ...] [--output=OUT.npy]\n"
     "                [--interpret | --check] [--bench=N] [--target=cpu]\n"
     "                [--mcpu=native|CPU] [-O0..-O3] [--no-fuse-attention]\n"
-    "                [--parallel-scans] [--remarks] [--no-cache] [-v]\n"
+    "                [--scan-form=FORM] [--remarks] [--no-cache] [-v]\n"
     "  (default)         compile the model (cached) and run the compiled entry\n"
     "  --interpret       run the reference interpreter instead\n"
     "  --check           run both; fail if they differ beyond the tolerance\n"
@@ -61,7 +61,11 @@ static const char *runUsage =
     "  --mcpu=CPU        the CPU to compile for (default: native)\n"
     "  -O0..-O3          the optimisation level to compile at (default: -O2)\n"
     "  --no-fuse-attention  compute attention scores as written (unfused)\n"
-    "  --parallel-scans  affine recurrences as associative scans (experimental)\n"
+    "  --scan-form=FORM  diagonal recurrences: auto (fused, or the chunked\n"
+    "                    parallel scan when channels leave threads idle and T\n"
+    "                    is long: chosen at run time), fused, parallel,\n"
+    "                    sequential (a loop over time, the step's ops each\n"
+    "                    step); --parallel-scans is --scan-form=parallel\n"
     "  --remarks         print what was fused and why not (compiles afresh)\n"
     "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
     "                    $XDG_CACHE_HOME/seqc, else ~/.cache/seqc\n"
@@ -159,7 +163,14 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
     } else if (a == "--no-fuse-attention") {
       co.fuseAttention = false;
     } else if (a == "--parallel-scans") {
-      co.parallelScans = true;
+      co.scanForm = "parallel";
+    } else if (a.rfind("--scan-form=", 0) == 0) {
+      co.scanForm = a.substr(12);
+      if (!parseScanForm(co.scanForm)) {
+        std::cerr << "seqc: error: unknown scan form '" << co.scanForm
+                  << "' (auto, fused, parallel, sequential)\n";
+        return 1;
+      }
     } else if (a == "--remarks") {
       // Remarks come from compiling: no cached library.
       co.remarks = true;
@@ -250,8 +261,8 @@ int main(int argc, char **argv) {
                    argv[0]);
   std::string file, emit, outPath, runtimeDir, mcpu;
   int optLevel = LibraryOptions().optLevel;
-  bool verify = false, debugInfo = false, remarks = false, fuse = true,
-       parallelScans = false;
+  bool verify = false, debugInfo = false, remarks = false, fuse = true;
+  std::string scanForm = "auto";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     if (a.rfind("--emit=", 0) == 0)
@@ -265,7 +276,9 @@ int main(int argc, char **argv) {
     else if (a == "--no-fuse-attention")
       fuse = false;
     else if (a == "--parallel-scans")
-      parallelScans = true;
+      scanForm = "parallel";
+    else if (a.rfind("--scan-form=", 0) == 0 && parseScanForm(a.substr(12)))
+      scanForm = a.substr(12);
     else if (a.rfind("--runtime-dir=", 0) == 0)
       runtimeDir = a.substr(14);
     else if (a.rfind("--mcpu=", 0) == 0)
@@ -334,7 +347,7 @@ int main(int argc, char **argv) {
     lo.mcpu = mcpu;
     lo.optLevel = optLevel;
     lo.fuseAttention = fuse;
-    lo.parallelScans = parallelScans;
+    lo.scanForm = scanForm;
     lo.remarks = remarks;
     std::string err;
     LibraryInterface iface;
@@ -377,7 +390,7 @@ int main(int argc, char **argv) {
         printer = std::make_unique<RemarkPrinter>(ctx);
       PipelineOptions po;
       po.fuseAttention = fuse;
-      po.parallelScans = parallelScans;
+      po.scanForm = *parseScanForm(scanForm);
       mlir::PassManager pm(&ctx);
       if (emit == "linalg")
         buildLowerToLinalgPipeline(pm, po);
