@@ -36,6 +36,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 
+#include <cstdlib>
 #include <map>
 
 namespace seqc {
@@ -197,15 +198,16 @@ static FailureOr<Channels> findChannels(seq::ScanOp scan, Refusal &refusal) {
 /// Emits the fused form of one scan.
 class Fuser {
 public:
-  Fuser(seq::ScanOp scan, const Channels &ch, int64_t width, int64_t unroll)
+  Fuser(seq::ScanOp scan, const Channels &ch, int64_t width, int64_t unroll,
+        int64_t timeBlock)
       : scan(scan), ch(ch), width(width), unroll(unroll),
-        body(scan.getBodyBlock()) {}
+        timeBlock(timeBlock), body(scan.getBodyBlock()) {}
 
   /// Builds the task loop at `b`'s insertion point; returns the scan's
   /// replacements (final carries, then stacked outputs).
   FailureOr<SmallVector<Value>> build(OpBuilder &b, Location loc,
                                       LLVM::LLVMFuncOp numThreads,
-                                      Value &tasks);
+                                      Value &capacity);
 
   Refusal refusal;
 
@@ -245,7 +247,7 @@ private:
 
   seq::ScanOp scan;
   const Channels &ch;
-  int64_t width, unroll;
+  int64_t width, unroll, timeBlock;
   Block &body;
   Location loc = scan.getLoc();
   OpBuilder *pre = nullptr, *in = nullptr;
@@ -605,29 +607,47 @@ FailureOr<Vec> Fuser::evalLinalg(linalg::LinalgOp op, unsigned result,
 
 FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
                                            LLVM::LLVMFuncOp numThreads,
-                                           Value &tasks) {
+                                           Value &capacity) {
   this->loc = loc;
   unsigned nCarries = scan.getNumCarries();
   unsigned nOutputs = scan.getNumOutputs();
   Value h0 = scan.getInits()[0];
-  auto carryType = llvm::cast<RankedTensorType>(h0.getType());
   SmallVector<Value> size(ch.rank);
   for (int64_t k = 0; k < ch.rank; ++k)
     size[k] = ShapedType::isDynamic(ch.shape[k])
                   ? tensor::DimOp::create(b, loc, h0, k).getResult()
                   : cst(b, ch.shape[k]);
   Value T = scan.getLength();
-  int64_t perTask = unroll * width;
-  Value laneBlocks =
-      arith::CeilDivUIOp::create(b, loc, size[ch.lane], cst(b, perTask));
-  Value G = laneBlocks;
-  for (int64_t k : ch.outer)
-    G = arith::MulIOp::create(b, loc, G, size[k]);
-  tasks = G;
+  Value one = cst(b, 1);
+  int64_t groupWidth = unroll * width;
   bool masked = ShapedType::isDynamic(ch.shape[ch.lane]) ||
-                ch.shape[ch.lane] % perTask != 0;
+                ch.shape[ch.lane] % groupWidth != 0;
 
-  // Destinations: the final carries and the stacked outputs.
+  // Tasks: every point of the outer dims, times ranges of groups (of
+  // `unroll` vectors) of the lane dim, as many as it takes to give every
+  // thread a task, each range contiguous.
+  Value groups =
+      arith::CeilDivUIOp::create(b, loc, size[ch.lane], cst(b, groupWidth));
+  Value outerPoints = one;
+  for (int64_t k : ch.outer)
+    outerPoints = arith::MulIOp::create(b, loc, outerPoints, size[k]);
+  capacity = arith::MulIOp::create(b, loc, outerPoints, groups);
+  Value threads = arith::IndexCastOp::create(
+      b, loc, b.getIndexType(),
+      LLVM::CallOp::create(b, loc, numThreads, ValueRange{}).getResult());
+  Value laneTasks = arith::MaxUIOp::create(
+      b, loc,
+      arith::MinUIOp::create(
+          b, loc, groups,
+          arith::CeilDivUIOp::create(b, loc, threads, outerPoints)),
+      one);
+  Value perTask = arith::CeilDivUIOp::create(b, loc, groups, laneTasks);
+  laneTasks = arith::CeilDivUIOp::create(
+      b, loc, groups, arith::MaxUIOp::create(b, loc, perTask, one));
+  Value G = arith::MulIOp::create(b, loc, outerPoints, laneTasks);
+
+  // Destinations: the final carries (also where a task keeps its carries
+  // between blocks of time) and the stacked outputs.
   SmallVector<Value> dests;
   auto emptyLike = [&](RankedTensorType type, ArrayRef<Value> sizes) {
     SmallVector<Value> dyn;
@@ -650,78 +670,140 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
     dests.push_back(emptyLike(type, sizes));
   }
 
-  auto taskLoop = scf::ForOp::create(b, loc, cst(b, 0), G, cst(b, 1), dests);
+  auto taskLoop = scf::ForOp::create(b, loc, cst(b, 0), G, one, dests);
   taskLoop->setAttr(kParallelAttr, b.getUnitAttr());
   OpBuilder tb = OpBuilder::atBlockBegin(taskLoop.getBody());
-  {
-    Value w = taskLoop.getInductionVar();
-    Value laneBlock = arith::RemUIOp::create(tb, loc, w, laneBlocks);
-    Value rest = arith::DivUIOp::create(tb, loc, w, laneBlocks);
-    outerIdx.assign(ch.outer.size(), Value());
-    for (int64_t j = ch.outer.size() - 1; j >= 0; --j) {
-      Value s = size[ch.outer[j]];
-      outerIdx[j] = arith::RemUIOp::create(tb, loc, rest, s);
-      rest = arith::DivUIOp::create(tb, loc, rest, s);
-    }
-    Value base = arith::MulIOp::create(tb, loc, laneBlock, cst(tb, perTask));
+  Value w = taskLoop.getInductionVar();
+  Value laneTask = arith::RemUIOp::create(tb, loc, w, laneTasks);
+  Value rest = arith::DivUIOp::create(tb, loc, w, laneTasks);
+  outerIdx.assign(ch.outer.size(), Value());
+  for (int64_t j = ch.outer.size() - 1; j >= 0; --j) {
+    Value s = size[ch.outer[j]];
+    outerIdx[j] = arith::RemUIOp::create(tb, loc, rest, s);
+    rest = arith::DivUIOp::create(tb, loc, rest, s);
+  }
+  Value g0 = arith::MulIOp::create(tb, loc, laneTask, perTask);
+  Value g1 = arith::MinUIOp::create(
+      tb, loc, arith::AddIOp::create(tb, loc, g0, perTask), groups);
+
+  // The lanes of group `g` (inside a loop over groups).
+  auto setGroup = [&](OpBuilder &gb, Value g) {
+    Value base = arith::MulIOp::create(gb, loc, g, cst(gb, groupWidth));
+    laneBase.clear();
+    laneMask.clear();
     for (int64_t u = 0; u < unroll; ++u) {
       Value bu = u == 0 ? base
-                        : arith::AddIOp::create(tb, loc, base,
-                                                cst(tb, u * width))
+                        : arith::AddIOp::create(gb, loc, base,
+                                                cst(gb, u * width))
                               .getResult();
       laneBase.push_back(bu);
       laneMask.push_back(
           masked ? vector::CreateMaskOp::create(
-                       tb, loc, VectorType::get({width}, tb.getI1Type()),
-                       ValueRange{arith::SubIOp::create(tb, loc,
+                       gb, loc, VectorType::get({width}, gb.getI1Type()),
+                       ValueRange{arith::SubIOp::create(gb, loc,
                                                         size[ch.lane], bu)})
                        .getResult()
                  : Value());
     }
-  }
-  pre = &tb;
-  in = &tb;
+  };
+  auto forEachCarryVector = [&](function_ref<void(unsigned, int64_t,
+                                                  int64_t, unsigned)> fn) {
+    unsigned n = 0;
+    for (unsigned c = 0; c < nCarries; ++c)
+      for (int64_t u = 0; u < unroll; ++u)
+        for (int64_t p = 0; p < ch.statePoints; ++p)
+          fn(c, u, p, n++);
+  };
 
-  // The carries' initial vectors.
-  SmallVector<Value> iterArgs;
-  for (unsigned c = 0; c < nCarries; ++c)
-    for (int64_t u = 0; u < unroll; ++u)
-      for (int64_t p = 0; p < ch.statePoints; ++p) {
-        FailureOr<Vec> v = load(scan.getInits()[c], channelPoint(u, p));
-        if (failed(v))
-          return failure();
-        iterArgs.push_back(v->v);
-      }
-  unsigned nVecs = iterArgs.size();
+  // The task's carries start as the initial ones.
   ValueRange taskDests = taskLoop.getRegionIterArgs();
-  llvm::append_range(iterArgs, taskDests.drop_front(nCarries));
+  SmallVector<Value> finals(taskDests.take_front(nCarries));
+  {
+    auto copy = scf::ForOp::create(tb, loc, g0, g1, one, finals);
+    OpBuilder cb = OpBuilder::atBlockBegin(copy.getBody());
+    pre = in = &cb;
+    setGroup(cb, copy.getInductionVar());
+    SmallVector<Value> f(copy.getRegionIterArgs());
+    bool ok = true;
+    forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned) {
+      FailureOr<Vec> v = load(scan.getInits()[c], channelPoint(u, p));
+      if (failed(v)) {
+        ok = false;
+        return;
+      }
+      f[c] = write(cb, v->v, f[c], channelPoint(u, p));
+    });
+    if (!ok)
+      return failure();
+    scf::YieldOp::create(cb, loc, f);
+    finals = SmallVector<Value>(copy.getResults());
+  }
 
-  auto timeLoop = scf::ForOp::create(tb, loc, cst(tb, 0), T, cst(tb, 1),
-                                     iterArgs);
+  // Blocks of `time-block` steps; in each, every group of the task runs
+  // the steps with its carries in registers.
+  SmallVector<Value> blockArgs(finals);
+  llvm::append_range(blockArgs, taskDests.drop_front(nCarries));
+  auto blockLoop =
+      scf::ForOp::create(tb, loc, cst(tb, 0), T, cst(tb, timeBlock), blockArgs);
+  OpBuilder bb = OpBuilder::atBlockBegin(blockLoop.getBody());
+  Value t0 = blockLoop.getInductionVar();
+  Value t1 = arith::MinUIOp::create(
+      bb, loc, arith::AddIOp::create(bb, loc, t0, cst(bb, timeBlock)), T);
+  auto groupLoop = scf::ForOp::create(bb, loc, g0, g1, one,
+                                      blockLoop.getRegionIterArgs());
+  OpBuilder gb = OpBuilder::atBlockBegin(groupLoop.getBody());
+  setGroup(gb, groupLoop.getInductionVar());
+  ValueRange groupArgs = groupLoop.getRegionIterArgs();
+  pre = in = &gb;
+  SmallVector<Value> iterArgs;
+  {
+    bool ok = true;
+    forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned) {
+      FailureOr<Vec> v = load(groupArgs[c], channelPoint(u, p));
+      if (failed(v))
+        ok = false;
+      else
+        iterArgs.push_back(v->v);
+    });
+    if (!ok)
+      return failure();
+  }
+  unsigned nVecs = iterArgs.size();
+  llvm::append_range(iterArgs, groupArgs.drop_front(nCarries));
+
+  auto timeLoop = scf::ForOp::create(gb, loc, t0, t1, one, iterArgs);
   OpBuilder ib = OpBuilder::atBlockBegin(timeLoop.getBody());
   OpBuilder pb(timeLoop);
   pre = &pb;
   in = &ib;
   step = timeLoop.getInductionVar();
   if (scan.getReverse()) {
-    Value last = arith::SubIOp::create(pb, loc, T, cst(pb, 1));
+    Value last = arith::SubIOp::create(pb, loc, T, one);
     step = arith::SubIOp::create(ib, loc, last, step);
   }
-  carryVecs = SmallVector<Value>(timeLoop.getRegionIterArgs().take_front(nVecs));
+  carryVecs =
+      SmallVector<Value>(timeLoop.getRegionIterArgs().take_front(nVecs));
   SmallVector<Value> outs(timeLoop.getRegionIterArgs().drop_front(nVecs));
 
   auto yield = llvm::cast<seq::YieldOp>(body.getTerminator());
   SmallVector<Value> next;
-  for (unsigned c = 0; c < nCarries; ++c)
-    for (int64_t u = 0; u < unroll; ++u)
-      for (int64_t p = 0; p < ch.statePoints; ++p) {
-        FailureOr<Vec> v = eval(yield.getValues()[c], channelPoint(u, p));
-        if (failed(v))
-          return failure();
-        if (v->v.getType() != carryVecs[next.size()].getType())
-          return (void)fail("a carry changes type"), failure();
-        next.push_back(v->v);
+  {
+    bool ok = true;
+    forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned n) {
+      if (!ok)
+        return;
+      FailureOr<Vec> v = eval(yield.getValues()[c], channelPoint(u, p));
+      if (failed(v) || v->v.getType() != carryVecs[n].getType()) {
+        if (succeeded(v))
+          (void)fail("a carry changes type");
+        ok = false;
+        return;
       }
+      next.push_back(v->v);
+    });
+    if (!ok)
+      return failure();
+  }
   for (unsigned j = 0; j < nOutputs; ++j) {
     const SmallVector<int64_t> &dims = ch.outputDims[j];
     int64_t axis = scan.getOutputAxes()[j];
@@ -749,20 +831,17 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   llvm::append_range(yields, outs);
   scf::YieldOp::create(ib, loc, yields);
 
-  // The final carries.
-  tb.setInsertionPointAfter(timeLoop);
-  SmallVector<Value> finals(taskDests.take_front(nCarries));
-  for (unsigned c = 0; c < nCarries; ++c)
-    for (int64_t u = 0; u < unroll; ++u)
-      for (int64_t p = 0; p < ch.statePoints; ++p)
-        finals[c] = write(
-            tb, timeLoop.getResult((c * unroll + u) * ch.statePoints + p),
-            finals[c], channelPoint(u, p));
-  SmallVector<Value> taskYields(finals);
-  llvm::append_range(taskYields, timeLoop.getResults().drop_front(nVecs));
-  scf::YieldOp::create(tb, loc, taskYields);
-  (void)carryType;
-  (void)numThreads;
+  // The group's carries back to the task's.
+  gb.setInsertionPointAfter(timeLoop);
+  SmallVector<Value> groupYields(groupArgs.take_front(nCarries));
+  forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned n) {
+    groupYields[c] =
+        write(gb, timeLoop.getResult(n), groupYields[c], channelPoint(u, p));
+  });
+  llvm::append_range(groupYields, timeLoop.getResults().drop_front(nVecs));
+  scf::YieldOp::create(gb, loc, groupYields);
+  scf::YieldOp::create(bb, loc, groupLoop.getResults());
+  scf::YieldOp::create(tb, loc, blockLoop.getResults());
   return SmallVector<Value>(taskLoop.getResults());
 }
 
@@ -833,8 +912,11 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
                     std::to_string(maxState));
     // Vectors of channels a task: up to max-unroll, fewer when the carries'
     // state is large, dividing the lane dim's vectors when it is static.
+    int64_t maxU = maxUnroll;
+    if (const char *e = std::getenv("SEQC_FUSE_UNROLL"))
+      maxU = std::atoi(e);
     int64_t unroll = std::max<int64_t>(
-        1, std::min<int64_t>(maxUnroll, 16 / (ch->statePoints *
+        1, std::min<int64_t>(maxU, 16 / (ch->statePoints *
                                               scan.getNumCarries())));
     int64_t laneSize = ch->shape[ch->lane];
     if (!ShapedType::isDynamic(laneSize) && laneSize % vectorWidth == 0)
@@ -850,7 +932,10 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     auto exec = scf::ExecuteRegionOp::create(b, loc, scan.getResultTypes());
     Block *block = b.createBlock(&exec.getRegion());
     b.setInsertionPointToEnd(block);
-    Fuser fuser(scan, *ch, vectorWidth, unroll);
+    int64_t steps = timeBlock;
+    if (const char *e = std::getenv("SEQC_FUSE_TB"))
+      steps = std::atoi(e);
+    Fuser fuser(scan, *ch, vectorWidth, unroll, steps);
     Value tasks;
     FailureOr<SmallVector<Value>> results =
         fuser.build(b, loc, getNumThreads(numThreads), tasks);

@@ -616,6 +616,8 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
            "channels in a vector">,
     Option<"maxUnroll", "max-unroll", "int64_t", "4",
            "most vectors of the lane dim a task covers">,
+    Option<"timeBlock", "time-block", "int64_t", "16",
+           "steps a group of channels runs with its carries in registers">,
     Option<"maxState", "max-state", "int64_t", "64",
            "most points of the state dims (unrolled in the step)">,
     Option<"parallelAlternative", "parallel-alternative", "bool", "true",
