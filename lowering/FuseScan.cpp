@@ -36,7 +36,6 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 
-#include <cstdlib>
 #include <map>
 
 namespace seqc {
@@ -912,11 +911,8 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
                     std::to_string(maxState));
     // Vectors of channels a task: up to max-unroll, fewer when the carries'
     // state is large, dividing the lane dim's vectors when it is static.
-    int64_t maxU = maxUnroll;
-    if (const char *e = std::getenv("SEQC_FUSE_UNROLL"))
-      maxU = std::atoi(e);
     int64_t unroll = std::max<int64_t>(
-        1, std::min<int64_t>(maxU, 16 / (ch->statePoints *
+        1, std::min<int64_t>(maxUnroll, 16 / (ch->statePoints *
                                               scan.getNumCarries())));
     int64_t laneSize = ch->shape[ch->lane];
     if (!ShapedType::isDynamic(laneSize) && laneSize % vectorWidth == 0)
@@ -932,10 +928,7 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     auto exec = scf::ExecuteRegionOp::create(b, loc, scan.getResultTypes());
     Block *block = b.createBlock(&exec.getRegion());
     b.setInsertionPointToEnd(block);
-    int64_t steps = timeBlock;
-    if (const char *e = std::getenv("SEQC_FUSE_TB"))
-      steps = std::atoi(e);
-    Fuser fuser(scan, *ch, vectorWidth, unroll, steps);
+    Fuser fuser(scan, *ch, vectorWidth, unroll, timeBlock);
     Value tasks;
     FailureOr<SmallVector<Value>> results =
         fuser.build(b, loc, getNumThreads(numThreads), tasks);
@@ -958,14 +951,16 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
       remark << "recurrence of " << carries
              << " is affine (diagonal): fused scan, sequential over time "
                 "and parallel over channels (carry "
-             << layout << "; tasks of " << unroll * vectorWidth
-             << " channels, " << unroll * ch->statePoints
-             << " carry vectors each in registers; coefficients, states "
-                "and readouts computed in the time loop, no [T, ...] "
-                "tensors)";
+             << layout << "; groups of " << unroll * vectorWidth
+             << " channels with " << unroll * ch->statePoints
+             << " carry vectors in registers over blocks of "
+             << static_cast<int64_t>(timeBlock)
+             << " steps, a contiguous range of groups per thread; "
+                "coefficients, states and readouts computed in the time "
+                "loop, no [T, ...] tensors)";
       if (alternative)
         remark << "; at run time the chunked parallel scan instead when "
-                  "the tasks are fewer than the threads and T >= "
+                  "the groups are fewer than the threads and T >= "
                << static_cast<int64_t>(minParallelLength);
     }
 

@@ -614,8 +614,8 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "16",
            "channels in a vector">,
-    Option<"maxUnroll", "max-unroll", "int64_t", "4",
-           "most vectors of the lane dim a task covers">,
+    Option<"maxUnroll", "max-unroll", "int64_t", "8",
+           "most vectors of the lane dim in a group (fewer when the state is large)">,
     Option<"timeBlock", "time-block", "int64_t", "16",
            "steps a group of channels runs with its carries in registers">,
     Option<"maxState", "max-state", "int64_t", "64",
