@@ -139,7 +139,7 @@ static FailureOr<Channels> findChannels(seq::ScanOp scan, Refusal &refusal) {
           break;
         d.push_back(loopDim[de.getPosition()]);
       }
-      if ((int64_t)d.size() == map.getNumResults() && !d.empty())
+      if ((int64_t)d.size() == map.getNumResults())
         dims[linalgOp->getResult(init.getOperandNumber() -
                                  linalgOp.getNumDpsInputs())] = d;
     }
