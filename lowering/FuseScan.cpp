@@ -209,6 +209,8 @@ public:
                                       Value &capacity);
 
   Refusal refusal;
+  /// The empty tensors the task loop fills (final carries, then outputs).
+  SmallVector<Value> destinations;
 
 private:
   Value cst(OpBuilder &bb, int64_t v) {
@@ -669,6 +671,7 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
     dests.push_back(emptyLike(type, sizes));
   }
 
+  destinations = dests;
   auto taskLoop = scf::ForOp::create(b, loc, cst(b, 0), G, one, dests);
   taskLoop->setAttr(kParallelAttr, b.getUnitAttr());
   OpBuilder tb = OpBuilder::atBlockBegin(taskLoop.getBody());
@@ -978,12 +981,17 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
       scan.erase();
       return;
     }
-    // cond: G >= P or T < min-parallel-length. The task count is computed
-    // in the block; clone what it needs before the if.
+    // cond: G >= P or T < min-parallel-length. The task count and the
+    // destinations are computed in the block: what they need is cloned
+    // before the if. Both branches fill the same destinations (the
+    // alternative by a copy): bufferized, the scf.if then yields their
+    // identity-layout buffers, where a buffer allocated in each branch
+    // would make its result fully dynamic, and the function boundary copy.
     IRMapping mapping;
     SetVector<Operation *> needed;
     {
       SmallVector<Value> stack{tasks};
+      llvm::append_range(stack, fuser.destinations);
       while (!stack.empty()) {
         Value v = stack.pop_back_val();
         Operation *def = v.getDefiningOp();
@@ -995,6 +1003,11 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     for (Operation &op : block->without_terminator())
       if (needed.contains(&op))
         b.clone(op, mapping);
+    SmallVector<Value> dests;
+    for (Value d : fuser.destinations) {
+      dests.push_back(mapping.lookup(d));
+      d.replaceAllUsesWith(dests.back());
+    }
     Value G = mapping.lookup(tasks);
     Value threads = arith::IndexCastOp::create(
         b, loc, b.getIndexType(),
@@ -1016,7 +1029,10 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     scan->moveBefore(ifOp.elseBlock(), ifOp.elseBlock()->end());
     scan->setAttr(kScanAlternativeAttr, b.getUnitAttr());
     OpBuilder eb = OpBuilder::atBlockEnd(ifOp.elseBlock());
-    scf::YieldOp::create(eb, loc, scan.getResults());
+    SmallVector<Value> copies;
+    for (auto [r, d] : llvm::zip(scan.getResults(), dests))
+      copies.push_back(linalg::CopyOp::create(eb, loc, r, d).getResult(0));
+    scf::YieldOp::create(eb, loc, copies);
     // The execute_region's single block inlined into the then branch.
     auto yield = llvm::cast<scf::YieldOp>(block->getTerminator());
     SmallVector<Value> values(yield.getOperands());
