@@ -569,7 +569,9 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
     when the tasks G are fewer than the pool's threads
     (`seqrt_num_threads()`) and `length >= min-parallel-length`; it is
     marked `seq.scan_alternative`, and `seq-recurrence-to-scan` makes the
-    chunked parallel scan of it. Every diagonal scan gets a remark: which
+    chunked parallel scan of it; both branches fill destinations made
+    before the `scf.if` (the alternative by a `linalg.copy`), so that the
+    bufferized `scf.if` keeps identity layouts. Every diagonal scan gets a remark: which
     form and why, or why it was not fused (a reduction over a dynamic dim,
     an op the evaluator does not know, ...).
 
