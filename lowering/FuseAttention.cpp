@@ -763,8 +763,8 @@ std::optional<Refusal> Fuser::run(OpBuilder &b) {
   resShape.push_back(vt.getDimSize(n + 1));
   Value init = tensor::EmptyOp::create(b, loc, resSizes, outType.getElementType());
   auto attn = fused = seq::AttentionOp::create(
-      b, loc, init.getType(), q, k, v, init, /*scale=*/nullptr,
-      /*mask=*/nullptr);
+      b, loc, init.getType(), q, k, v, init, /*offset=*/Value(),
+      /*scale=*/nullptr, /*mask=*/nullptr);
 
   // The score region: the pointwise steps, cloned.
   Block *block = b.createBlock(&attn.getScore());
@@ -973,8 +973,8 @@ static Value shareRepeatedHeads(OpBuilder &b, seq::AttentionOp &op) {
     Value value = v && v->second == G ? v->first : split(op.getValue());
     Value init = split(op.getInit());
     auto fused = seq::AttentionOp::create(b, loc, init.getType(), q, key, value,
-                                          init, op.getScaleAttr(),
-                                          op.getMaskAttr());
+                                          init, op.getOffset(),
+                                          op.getScaleAttr(), op.getMaskAttr());
     // The region: one more batch index; the old head index is kv * G + g.
     Block &old = op.getScoreBlock();
     Block *block = b.createBlock(&fused.getScore());

@@ -286,6 +286,9 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
     Value split = arith::RemUIOp::create(b, loc, w, splits);
     SmallVector<Value> bidx;
     Value q0 = decode(arith::DivUIOp::create(b, loc, w, splits), bidx);
+    // The position of the tile's first query, for the mask and the region.
+    Value qPos = op.getOffset() ? arith::AddIOp::create(b, loc, q0, op.getOffset())
+                                : q0;
     Value kLo = arith::MulIOp::create(b, loc, split, chunk);
     Value kHi = arith::MinUIOp::create(
         b, loc, arith::AddIOp::create(b, loc, kLo, chunk), nk);
@@ -331,7 +334,7 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
       Value allValid =
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, kEnd, tk);
       for (std::array<int64_t, 3> c : op.getMaskConstraints()) {
-        auto [lo, hi] = bounds(b, loc, c, q0, BQ, k0, BK);
+        auto [lo, hi] = bounds(b, loc, c, qPos, BQ, k0, BK);
         Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                            hi, c0);
         Value all = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
@@ -368,7 +371,7 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
                     nb, l, score,
                     arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(scale)));
               Value qi = arith::AddIOp::create(
-                  nb, l, q0, linalg::IndexOp::create(nb, l, 0));
+                  nb, l, qPos, linalg::IndexOp::create(nb, l, 0));
               Value ki = arith::AddIOp::create(
                   nb, l, k0, linalg::IndexOp::create(nb, l, 1));
               IRMapping mapping;
@@ -569,12 +572,65 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
   return success();
 }
 
+/// For a query length that is dynamic: `scf.if (Tq == 1)` with a copy of
+/// `op` on a query of static length 1 (lowered with one-row tiles, so no
+/// padded rows are computed), `op` itself in the else branch. Returns the
+/// copy, or null when the length is static.
+static seq::AttentionOp splitSingleQuery(seq::AttentionOp op) {
+  int64_t n = op.getNumBatchDims();
+  auto qType = llvm::cast<RankedTensorType>(op.getQuery().getType());
+  if (!qType.isDynamicDim(n))
+    return nullptr;
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  Value tq = tensor::DimOp::create(b, loc, op.getQuery(), n);
+  Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tq,
+                                      index(b, loc, 1));
+  auto ifOp = scf::IfOp::create(b, loc, TypeRange{op.getType()}, isOne,
+                                /*withElse=*/true);
+  auto oneRow = [](Type t, int64_t axis) {
+    auto type = llvm::cast<RankedTensorType>(t);
+    SmallVector<int64_t> shape(type.getShape());
+    shape[axis] = 1;
+    return RankedTensorType::get(shape, type.getElementType());
+  };
+  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  IRMapping map;
+  map.map(op.getQuery(), tensor::CastOp::create(b, loc, oneRow(qType, n),
+                                                op.getQuery())
+                             .getResult());
+  map.map(op.getInit(),
+          tensor::CastOp::create(b, loc, oneRow(op.getInit().getType(), n),
+                                 op.getInit())
+              .getResult());
+  auto one = llvm::cast<seq::AttentionOp>(b.clone(*op, map));
+  one.getResult().setType(oneRow(op.getType(), n));
+  scf::YieldOp::create(
+      b, loc,
+      tensor::CastOp::create(b, loc, op.getType(), one.getResult()).getResult());
+  b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+  auto yield = scf::YieldOp::create(b, loc, op.getResult());
+  op.getResult().replaceAllUsesExcept(ifOp.getResult(0), yield);
+  op->moveBefore(yield);
+  return one;
+}
+
 struct SeqLowerAttentionPass
     : seqc::impl::SeqLowerAttentionBase<SeqLowerAttentionPass> {
   using Base::Base;
   void runOnOperation() override {
     SmallVector<seq::AttentionOp> ops;
     getOperation()->walk([&](seq::AttentionOp op) { ops.push_back(op); });
+    // A dynamic query length may be 1 (a step that decodes one token):
+    // that case gets its own copy, with one-row tiles.
+    SmallVector<seq::AttentionOp> all;
+    for (seq::AttentionOp op : ops) {
+      all.push_back(op);
+      if (singleQuery && tileQ > 1)
+        if (seq::AttentionOp one = splitSingleQuery(op))
+          all.push_back(one);
+    }
+    ops = std::move(all);
     LowerAttention lowering{tileQ, tileK, minParallel};
     for (seq::AttentionOp op : ops)
       if (failed(lowering.lower(op)))

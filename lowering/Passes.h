@@ -60,7 +60,19 @@ struct PipelineOptions {
   bool fuseAttention = true;
   /// How diagonal recurrences are compiled (`seqc --scan-form=`).
   ScanForm scanForm = ScanForm::Auto;
+  /// Give stateful entries their step function (`seq-derive-step`; off
+  /// with `seqc --no-step`).
+  bool deriveStep = true;
+  /// Whether the linalg pipeline starts with the seq-level stage
+  /// (buildSeqLevelPipeline). seqc runs that stage on its own first, to
+  /// describe the library (its step entries) before lowering.
+  bool seqLevel = true;
 };
+
+/// The seq-level stage: attention fusion and the step functions. What it
+/// leaves is what the library exposes.
+void buildSeqLevelPipeline(mlir::OpPassManager &pm,
+                           const PipelineOptions &options = {});
 
 /// seq-level IR -> linalg/tensor/scf on tensors, with the seq ops gone,
 /// attention fused and tiled, and elementwise ops fused

@@ -188,6 +188,9 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
   let options = [
     Option<"tileQ", "tile-q", "int64_t", "32", "query rows per tile">,
     Option<"tileK", "tile-k", "int64_t", "64", "keys per tile">,
+    Option<"singleQuery", "single-query", "bool", "true",
+           "give a dynamic query length of 1 (a decode step) its own copy "
+           "with one-row tiles">,
     Option<"minParallel", "min-parallel", "int64_t", "64",
            "work items below which the key tiles are split (flash-decoding)">,
   ];
@@ -704,6 +707,71 @@ def SeqLowerAssocScan : Pass<"seq-lower-assoc-scan", "::mlir::ModuleOp"> {
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// SeqDeriveStep
+//===----------------------------------------------------------------------===//
+
+def SeqDeriveStep : Pass<"seq-derive-step", "::mlir::ModuleOp"> {
+  let summary = "give every stateful entry an O(1)-per-token step function";
+  let description = [{
+    For each entry whose result depends on earlier time steps through a
+    `seq.scan` over time, a causal `seq.attention`, or a sequence padded in
+    front along time (a causal convolution's window, a token shift), adds
+    `<entry>_step`: the entry run on a chunk of new tokens (of any length),
+    continuing from a state. It takes the entry's arguments, then `%pos`
+    (`tensor<i64>`, `seq.position`: tokens seen so far), then one fully
+    dynamic tensor per state (`seq.state = "name"`), and returns the
+    entry's results, then the new states:
+
+    - a scan's carries start from the state (their own initial values when
+      `%pos` is 0) and their final values are the new state;
+    - a causal attention's keys and values are appended to a cache in the
+      state and the queries are numbered from `%pos` (`offset`);
+    - `concat([pad(P), x])` along time gets the previous chunk's last P rows
+      of x instead of the padding;
+    - `linalg.index` over time (`arange(T)`) and a scan's step index, where
+      used as a number, count from `%pos`.
+
+    Anything else must be pointwise in time. An entry that reduces over
+    time, reads a fixed or shifted position, or attends to later keys gets
+    no step function, and a remark naming the op and its `file:line:col`.
+
+    ```mlir
+    // before
+    func.func @forward(%x: tensor<?x?x4xf32> {seq.input = "x"}) -> ... {
+      %r:2 = seq.scan %T carry(%h0) ... { ... }
+      return %r#1
+    }
+    // after: @forward unchanged, and
+    func.func @forward_step(%x: tensor<?x?x4xf32> {seq.input = "x"},
+        %pos: tensor<i64> {seq.position},
+        %s: tensor<?x?xf32> {seq.state = "h.0"})
+        -> (tensor<?x?x4xf32> {seq.output = "out"},
+            tensor<?x?xf32> {seq.state = "h.0"})
+        attributes {seq.step_of = "forward", seq.time_axis = array<i64: 0, 1>} {
+      %first = arith.cmpi eq, %p, %c0 : index
+      %init = scf.if %first -> (tensor<?x4xf32>) {
+        scf.yield %h0 : tensor<?x4xf32>
+      } else {
+        %c = tensor.cast %s : tensor<?x?xf32> to tensor<?x4xf32>
+        scf.yield %c : tensor<?x4xf32>
+      }
+      %r:2 = seq.scan %T carry(%init) ... { ... }
+      ...
+      return %r#1, %r#0 : ...
+    }
+    ```
+
+    `seq.time_axis` is (argument number, axis) of the input whose size is
+    the time dim.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
   ];
 }
 

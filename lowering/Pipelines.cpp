@@ -25,8 +25,20 @@
 
 using namespace mlir;
 
+void seqc::buildSeqLevelPipeline(OpPassManager &pm,
+                                 const PipelineOptions &options) {
+  pm.addPass(createCSEPass());
+  if (options.fuseAttention)
+    pm.addPass(createSeqFuseAttention());
+  // On fused attention (a KV cache) and on scans as written (carries).
+  if (options.deriveStep)
+    pm.addPass(createSeqDeriveStep());
+}
+
 void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
                                       const PipelineOptions &options) {
+  if (options.seqLevel)
+    buildSeqLevelPipeline(pm, options);
   // Recurrences first, while scans are still seq.scan over tensors.
   switch (options.scanForm) {
   case ScanForm::Auto:
@@ -48,10 +60,6 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   // Carry-free scans (the coefficients and outputs of the above) become
   // whole-tensor ops over time, tiled and parallelised like any other.
   pm.addPass(createSeqBatchScanSteps());
-  if (options.fuseAttention) {
-    pm.addPass(createCSEPass());
-    pm.addPass(createSeqFuseAttention());
-  }
   pm.addPass(createConvertSeqToLinalg());
   // Elementwise associative scans as vector loops, parallel over channels
   // and chunks of time; the others (and seq.scan) as sequential loops.

@@ -95,15 +95,35 @@ static void addNamedFunctions(OpBuilder &b, ModuleOp module,
   defineForwarder(b, module, P + "_last_error", errorTy,
                   declare(b, module, "seqrt_last_error", errorTy), passThrough);
 
-  // P_<entry>(m, in..., out...): seqrt_shim_call(k, m, {in...}, {out...}).
+  bool hasSteps = llvm::any_of(lib.entries, [](const LibraryEntry &e) {
+    return e.stepOf >= 0;
+  });
+  if (hasSteps) {
+    auto stateCreateTy = fnTy(i32Ty, {ptrTy, ptrTy});
+    defineForwarder(b, module, P + "_state_create", stateCreateTy,
+                    declare(b, module, "seqrt_shim_state_create",
+                            stateCreateTy),
+                    passThrough);
+    defineForwarder(b, module, P + "_state_destroy", destroyTy,
+                    declare(b, module, "seqrt_shim_state_destroy", destroyTy),
+                    passThrough);
+  }
+
+  // P_<entry>(m, in..., out...): seqrt_shim_call(k, m, {in...}, {out...});
+  // P_<entry>_step(m, state, in..., out...):
+  //   seqrt_shim_step(k, m, state, {in...}, {out...}).
   auto call = declare(b, module, "seqrt_shim_call",
                       fnTy(i32Ty, {i32Ty, ptrTy, ptrTy, ptrTy}));
+  auto step = declare(b, module, "seqrt_shim_step",
+                      fnTy(i32Ty, {i32Ty, ptrTy, ptrTy, ptrTy, ptrTy}));
   for (size_t k = 0; k < lib.entries.size(); ++k) {
     const LibraryEntry &e = lib.entries[k];
     size_t nIn = e.inputs.size(), nOut = e.outputs.size();
-    SmallVector<mlir::Type> params(1 + nIn + nOut, ptrTy);
+    size_t lead = e.stepOf >= 0 ? 2 : 1; // m (and the state)
+    SmallVector<mlir::Type> params(lead + nIn + nOut, ptrTy);
     defineForwarder(
-        b, module, P + "_" + e.name, fnTy(i32Ty, params), call,
+        b, module, P + "_" + e.name, fnTy(i32Ty, params),
+        e.stepOf >= 0 ? step : call,
         [&](mlir::Block *body) {
           // A stack array of the arguments [first, first + n), or null.
           auto array = [&](size_t first, size_t n) -> Value {
@@ -119,8 +139,12 @@ static void addNamedFunctions(OpBuilder &b, ModuleOp module,
             return a;
           };
           Value index = LLVM::ConstantOp::create(b, loc, i32Ty, (int64_t)k);
-          return SmallVector<Value>{index, body->getArgument(0), array(1, nIn),
-                                    array(1 + nIn, nOut)};
+          SmallVector<Value> args = {index};
+          for (size_t i = 0; i < lead; ++i)
+            args.push_back(body->getArgument(i));
+          args.push_back(array(lead, nIn));
+          args.push_back(array(lead + nIn, nOut));
+          return args;
         });
   }
 }
@@ -344,6 +368,10 @@ bool linkSharedLibrary(const std::string &objPath, const std::string &outPath,
        << "_destroy;\n    " << P << "_last_error;\n";
     for (const LibraryEntry &e : lib.entries)
       os << "    " << P << "_" << e.name << ";\n";
+    if (llvm::any_of(lib.entries,
+                     [](const LibraryEntry &e) { return e.stepOf >= 0; }))
+      os << "    " << P << "_state_create;\n    " << P
+         << "_state_destroy;\n";
     os << "  local: *;\n};\n";
   }
   std::vector<std::string> argv = {*cc,

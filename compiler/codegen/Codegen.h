@@ -63,6 +63,13 @@ struct LibraryEntry {
   /// function takes them.
   std::vector<int> weights;
   std::vector<LibraryArg> inputs, outputs;
+  /// A step entry (`forward_step`, from seq-derive-step): the entry it
+  /// steps, the dim symbol of time (its inputs and outputs are that
+  /// entry's, over a chunk of time), and its states, each with its rank
+  /// (`dims` holds -1 per axis: their sizes are what the last step left).
+  int stepOf = -1;
+  int timeDim = -1;
+  std::vector<LibraryArg> states;
 };
 
 /// What a generated library exposes.
@@ -91,6 +98,10 @@ std::string libraryHeaderPath(const std::string &libPath);
 bool buildLibraryInterface(const Program &program, mlir::ModuleOp seqModule,
                            const std::string &name, LibraryInterface &lib,
                            std::string &err);
+
+/// The ABI's name of an MLIR element type ("f32", "bool", ...; "" for one
+/// it cannot describe).
+std::string dtypeName(mlir::Type t);
 
 /// The JSON the runtime's shim reads (docs/codegen.md, "The metadata").
 std::string metadataJSON(const LibraryInterface &lib);

@@ -95,8 +95,22 @@ std::string buildHeader(const LibraryInterface &lib,
      << "_create(const char *weights, DLDevice device,\n"
      << std::string(21 + P.size(), ' ') << "seqrt_model **out);\n\n";
 
+  bool hasSteps = llvm::any_of(lib.entries, [](const LibraryEntry &e) {
+    return e.stepOf >= 0;
+  });
+  if (hasSteps)
+    os << "/* A state for the step entries (" << P
+       << "_<entry>_step): what a model\n"
+       << " * carries from one chunk of tokens to the next (scan carries,\n"
+       << " * key/value caches, windows of past inputs). It starts at position\n"
+       << " * 0 and serves one step entry of one model. Release it with\n"
+       << " * " << P << "_state_destroy. */\n"
+       << "seqrt_status " << P
+       << "_state_create(seqrt_model *m, seqrt_state **out);\n"
+       << "void " << P << "_state_destroy(seqrt_state *state);\n\n";
+
   for (const LibraryEntry &e : lib.entries) {
-    StringSet<> taken = {"m"};
+    StringSet<> taken = {"m", "state"};
     std::vector<std::string> params;
     size_t width = 0;
     for (const auto *args : {&e.inputs, &e.outputs})
@@ -104,7 +118,16 @@ std::string buildHeader(const LibraryInterface &lib,
         params.push_back(paramName(a.name, taken));
         width = std::max(width, params.back().size());
       }
-    os << "/* " << e.name << ": inputs, then outputs (written by the call).\n";
+    if (e.stepOf >= 0)
+      os << "/* " << e.name << ": " << lib.entries[e.stepOf].name
+         << " on the next chunk of tokens, continuing from\n"
+         << " * `state` (a chunk of any length " << lib.dims[e.timeDim]
+         << "; 1 when decoding). Running the chunks of\n"
+         << " * a sequence one after the other gives what "
+         << lib.entries[e.stepOf].name << " gives on all of it.\n"
+         << " * The other dims must stay those of the first chunk.\n";
+    else
+      os << "/* " << e.name << ": inputs, then outputs (written by the call).\n";
     for (size_t i = 0; i < params.size(); ++i) {
       bool input = i < e.inputs.size();
       const LibraryArg &a =
@@ -115,6 +138,8 @@ std::string buildHeader(const LibraryInterface &lib,
     // On one line if it fits in 80 columns, else one parameter a line.
     std::string head = "seqrt_status " + P + "_" + e.name + "(";
     std::vector<std::string> decls = {"seqrt_model *m"};
+    if (e.stepOf >= 0)
+      decls.push_back("seqrt_state *state");
     for (size_t i = 0; i < params.size(); ++i)
       decls.push_back(
           (i < e.inputs.size() ? "const DLTensor *" : "DLTensor *") +

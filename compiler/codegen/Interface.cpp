@@ -2,7 +2,7 @@
 //
 // Builds the LibraryInterface of a program (Codegen.h) and its metadata JSON,
 // which the runtime's shim (runtime/lib/Library.c) reads at load time:
-//   {"abi":1, "model":"lstm", "dims":["B","T"],
+//   {"abi":2, "model":"lstm", "dims":["B","T"],
 //    "weights":[{"name":"w","dtype":"f32","shape":[64,256]}, ...],
 //    "entries":[{"name":"forward", "weights":[0,3,...],
 //                "inputs":[{"name":"x","dtype":"f32","dims":[-1,-2,64]}],
@@ -13,6 +13,7 @@
 #include "codegen/Codegen.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinTypes.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/JSON.h"
@@ -112,7 +113,8 @@ bool buildLibraryInterface(const Program &program, ModuleOp seqModule,
       return false;
   }
   for (const Entry &e : program.entries) {
-    if (e.name == "create" || e.name == "destroy" || e.name == "last_error")
+    if (e.name == "create" || e.name == "destroy" || e.name == "last_error" ||
+        e.name == "state_create" || e.name == "state_destroy")
       return err = "entry '" + e.name + "' would clash with " + lib.prefix +
                    "_" + e.name + " of the library's C API: rename the entry",
              false;
@@ -138,7 +140,71 @@ bool buildLibraryInterface(const Program &program, ModuleOp seqModule,
                     le.outputs.emplace_back()))
         return err = "entry '" + e.name + "': " + err, false;
   }
+  // Step entries, after all the others (seq-derive-step's functions).
+  size_t nEntries = lib.entries.size();
+  for (size_t k = 0; k < nEntries; ++k) {
+    const LibraryEntry base = lib.entries[k];
+    auto fn = seqModule.lookupSymbol<func::FuncOp>(base.name + "_step");
+    auto of = fn ? fn->getAttrOfType<StringAttr>("seq.step_of") : nullptr;
+    if (!of || of.getValue() != base.name)
+      continue;
+    LibraryEntry le;
+    le.name = base.name + "_step";
+    le.stepOf = (int)k;
+    le.inputs = base.inputs;
+    le.outputs = base.outputs;
+    for (unsigned a = 0; a < fn.getNumArguments(); ++a)
+      if (auto w = fn.getArgAttrOfType<StringAttr>(a, "seq.weight"))
+        le.weights.push_back(weightIndex.at(w.str()));
+    // The time dim: the symbol of the input axis seq.time_axis names.
+    auto axis = fn->getAttrOfType<DenseI64ArrayAttr>("seq.time_axis");
+    int64_t input = axis ? axis[0] - (int64_t)le.weights.size() : -1;
+    if (!axis || input < 0 || input >= (int64_t)le.inputs.size() ||
+        axis[1] >= (int64_t)le.inputs[input].dims.size() ||
+        le.inputs[input].dims[axis[1]] >= 0)
+      return err = "entry '" + le.name + "': its time axis is not a dim "
+                   "symbol of an input", false;
+    le.timeDim = (int)(-le.inputs[input].dims[axis[1]] - 1);
+    for (unsigned a = 0; a < fn.getNumArguments(); ++a)
+      if (auto st = fn.getArgAttrOfType<StringAttr>(a, "seq.state")) {
+        auto type = llvm::cast<RankedTensorType>(fn.getArgumentTypes()[a]);
+        LibraryArg &arg = le.states.emplace_back();
+        arg.name = st.str();
+        arg.dtype = dtypeName(type.getElementType());
+        arg.dims.assign(type.getRank(), -1);
+        if (arg.dtype.empty())
+          return err = "entry '" + le.name + "': state '" + arg.name +
+                       "' has an element type the ABI cannot describe",
+                 false;
+      }
+    lib.entries.push_back(std::move(le));
+  }
+  // The runtime's shim has 64 entry slots (runtime/lib/Library.c).
+  if (lib.entries.size() > 64)
+    return err = "the library would have " +
+                 std::to_string(lib.entries.size()) +
+                 " entries (step entries included); the runtime handles 64: "
+                 "split the model, or pass --no-step",
+           false;
   return true;
+}
+
+std::string dtypeName(mlir::Type t) {
+  if (t.isF32())
+    return "f32";
+  if (t.isF16())
+    return "f16";
+  if (t.isBF16())
+    return "bf16";
+  if (t.isF64())
+    return "f64";
+  if (t.isInteger(1))
+    return "bool";
+  if (t.isInteger(32))
+    return "i32";
+  if (t.isInteger(64))
+    return "i64";
+  return "";
 }
 
 static llvm::json::Array jsonArgs(const std::vector<LibraryArg> &args,
@@ -153,13 +219,19 @@ static llvm::json::Array jsonArgs(const std::vector<LibraryArg> &args,
 
 std::string metadataJSON(const LibraryInterface &lib) {
   llvm::json::Array entries;
-  for (const LibraryEntry &e : lib.entries)
-    entries.push_back(
-        llvm::json::Object{{"name", e.name},
-                           {"weights", llvm::json::Array(e.weights)},
-                           {"inputs", jsonArgs(e.inputs, "dims")},
-                           {"outputs", jsonArgs(e.outputs, "dims")}});
-  llvm::json::Object root{{"abi", 1},
+  for (const LibraryEntry &e : lib.entries) {
+    llvm::json::Object entry{{"name", e.name},
+                             {"weights", llvm::json::Array(e.weights)},
+                             {"inputs", jsonArgs(e.inputs, "dims")},
+                             {"outputs", jsonArgs(e.outputs, "dims")}};
+    if (e.stepOf >= 0) {
+      entry["step_of"] = e.stepOf;
+      entry["time_dim"] = e.timeDim;
+      entry["states"] = jsonArgs(e.states, "dims");
+    }
+    entries.push_back(std::move(entry));
+  }
+  llvm::json::Object root{{"abi", 2},
                           {"model", lib.model},
                           {"dims", llvm::json::Array(lib.dims)},
                           {"weights", jsonArgs(lib.weights, "shape")},

@@ -55,8 +55,24 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
   auto mod = mlirGen(ctx, program, sourceName);
   if (!mod)
     return false;
+  std::unique_ptr<RemarkPrinter> remarks;
+  if (o.remarks)
+    remarks = std::make_unique<RemarkPrinter>(ctx);
+  PipelineOptions po;
+  po.fuseAttention = o.fuseAttention;
+  po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
+  po.deriveStep = o.deriveStep;
+  po.seqLevel = false;
+  // The seq-level stage first: the step functions it adds are entries too.
+  {
+    mlir::PassManager seqLevel(&ctx);
+    buildSeqLevelPipeline(seqLevel, po);
+    if (mlir::failed(seqLevel.run(*mod)))
+      return false;
+  }
   // The interface comes from the seq-level module (its entries' weight
-  // arguments) and the typed program (dim symbols of shapes).
+  // arguments, the step functions' states) and the typed program (dim
+  // symbols of shapes).
   LibraryInterface iface;
   auto withFile = [&] {
     err = sourceName + ": " + err;
@@ -68,13 +84,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
                              iface, err))
     return withFile();
   timer.done("mlirgen");
-  std::unique_ptr<RemarkPrinter> remarks;
-  if (o.remarks)
-    remarks = std::make_unique<RemarkPrinter>(ctx);
   mlir::PassManager pm(&ctx);
-  PipelineOptions po;
-  po.fuseAttention = o.fuseAttention;
-  po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
   buildLowerToLLVMPipeline(pm, po);
   if (timer.on && std::getenv("SEQC_TIME_STAGES")[0] == '2')
     pm.enableTiming();

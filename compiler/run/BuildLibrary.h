@@ -37,6 +37,9 @@ struct LibraryOptions {
   /// parallel|sequential`, seqc::parseScanForm; `--parallel-scans` is
   /// `parallel`).
   std::string scanForm = "auto";
+  /// Give stateful entries a step function and the library a state
+  /// (`--no-step` turns it off).
+  bool deriveStep = true;
   /// Print the passes' remarks (what was fused and why not) to stderr
   /// (`--remarks`).
   bool remarks = false;

@@ -274,17 +274,112 @@ struct CompiledEntry {
   std::vector<const DLTensor *> inPtrs;
   std::vector<DLTensor *> outPtrs;
 
+  /// `--chunk=N`: the step entry, run N tokens at a time from a fresh
+  /// state in place of the entry.
+  const seqrt_entry_desc *step = nullptr;
+  int64_t chunk = 0;
+
   ~CompiledEntry() {
     if (model)
       lib->desc->destroy(model);
   }
   llvm::Error call() {
+    if (step)
+      return callSteps();
     if (entry->fn(model, inPtrs.data(), outPtrs.data()) != SEQRT_OK)
       return fail("entry '" + std::string(entry->name) +
                   "': " + lib->lastError());
     return llvm::Error::success();
   }
+
+private:
+  llvm::Error callSteps();
 };
+
+/// The axis of `desc` along the dim symbol `dim`, or -1.
+static int axisOf(const seqrt_arg_desc &desc, int dim) {
+  for (int a = 0; a < desc.rank; ++a)
+    if (desc.dims[a] == SEQRT_DIM_SYM(dim))
+      return a;
+  return -1;
+}
+
+/// Copies rows [t0, t0 + n) along `axis` of the compact `whole` to or from
+/// the compact `part`.
+static void copyRows(const DLTensor &whole, const DLTensor &part, int axis,
+                     int64_t t0, int64_t n, bool toPart) {
+  size_t elem = seqrt_dtype_bytes(whole.dtype);
+  int64_t outer = 1, inner = 1;
+  for (int a = 0; a < axis; ++a)
+    outer *= whole.shape[a];
+  for (int a = axis + 1; a < whole.ndim; ++a)
+    inner *= whole.shape[a];
+  int64_t T = whole.shape[axis];
+  auto *w = static_cast<char *>(whole.data);
+  auto *c = static_cast<char *>(part.data);
+  for (int64_t o = 0; o < outer; ++o) {
+    char *wp = w + (size_t)((o * T + t0) * inner) * elem;
+    char *cp = c + (size_t)(o * n * inner) * elem;
+    size_t bytes = (size_t)(n * inner) * elem;
+    if (toPart)
+      std::memcpy(cp, wp, bytes);
+    else
+      std::memcpy(wp, cp, bytes);
+  }
+}
+
+llvm::Error CompiledEntry::callSteps() {
+  const seqrt_library_desc &d = *lib->desc;
+  int64_t T = -1;
+  for (int i = 0; i < step->n_inputs && T < 0; ++i)
+    if (int a = axisOf(step->inputs[i], step->time_dim); a >= 0)
+      T = inPtrs[i]->shape[a];
+  if (T < 0)
+    return fail("entry '" + std::string(step->name) + "': no input has " +
+                d.dim_names[step->time_dim]);
+  seqrt_state *state = nullptr;
+  if (d.state_create(model, &state) != SEQRT_OK)
+    return fail("cannot create a state: " + lib->lastError());
+  llvm::Error result = llvm::Error::success();
+  for (int64_t t0 = 0; t0 < T && !result; t0 += chunk) {
+    int64_t n = std::min(chunk, T - t0);
+    // Chunks of the time-indexed arguments; the others as they are.
+    std::vector<std::unique_ptr<OwnedTensor>> parts;
+    std::vector<const DLTensor *> ins;
+    std::vector<DLTensor *> outs;
+    auto part = [&](const DLTensor &whole, const seqrt_arg_desc &desc,
+                    bool input) -> DLTensor * {
+      int a = axisOf(desc, step->time_dim);
+      if (a < 0)
+        return const_cast<DLTensor *>(&whole);
+      Extents shape(whole.shape, whole.shape + whole.ndim);
+      shape[a] = n;
+      DType dtype = DType::F32;
+      for (DType t : {DType::F32, DType::F16, DType::BF16, DType::I32,
+                      DType::I64, DType::Bool})
+        if (seqrt_dtype_equal(dlType(t), whole.dtype))
+          dtype = t;
+      parts.push_back(std::make_unique<OwnedTensor>(dtype, shape));
+      if (input)
+        copyRows(whole, parts.back()->dl, a, t0, n, true);
+      return &parts.back()->dl;
+    };
+    for (int i = 0; i < step->n_inputs; ++i)
+      ins.push_back(part(*inPtrs[i], step->inputs[i], true));
+    for (int i = 0; i < step->n_outputs; ++i)
+      outs.push_back(part(*outPtrs[i], step->outputs[i], false));
+    if (step->step(model, state, ins.data(), outs.data()) != SEQRT_OK) {
+      result = fail("entry '" + std::string(step->name) +
+                    "': " + lib->lastError());
+      break;
+    }
+    for (int i = 0; i < step->n_outputs; ++i)
+      if (int a = axisOf(step->outputs[i], step->time_dim); a >= 0)
+        copyRows(*outPtrs[i], *outs[i], a, t0, n, false);
+  }
+  d.state_destroy(state);
+  return result;
+}
 } // namespace
 
 /// Loads `path`, creates the model on `r`'s weights and binds the entry's
@@ -449,6 +544,17 @@ int seqc::runCompiled(const Program &p, const std::string &sourceName,
   CompiledEntry c;
   if (llvm::Error e = setUp(p, *r, lib->path, c))
     return error(std::move(e));
+  if (o.chunk > 0) {
+    std::string name = r->entry->name + "_step";
+    const seqrt_library_desc &d = *c.lib->desc;
+    for (int i = 0; i < d.n_entries; ++i)
+      if (name == d.entries[i].name)
+        c.step = &d.entries[i];
+    if (!c.step)
+      return error(fail("entry '" + r->entry->name +
+                        "' has no step form (--remarks says why)"));
+    c.chunk = o.chunk;
+  }
   if (llvm::Error e = c.call())
     return error(std::move(e));
   std::vector<Tensor> results;

@@ -47,6 +47,9 @@ struct CompiledRunOptions {
   /// `--check-tolerance=S`: multiplies every tolerance of `--check` (0:
   /// exact), to test the comparison itself.
   double checkTolerance = 1.0;
+  /// `--chunk=N`: run the entry's step form (`<entry>_step`) over the
+  /// inputs N tokens at a time, from a fresh state (0: the entry itself).
+  int64_t chunk = 0;
   /// `--bench=N`: time N runs after one warm-up (0: no timing).
   int64_t bench = 0;
   /// `--no-cache`: build into a temporary file, leave the cache alone.

@@ -41,7 +41,7 @@ using namespace seqc;
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential]\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -53,10 +53,13 @@ static const char *runUsage =
     "                [--interpret | --check] [--bench=N] [--target=cpu]\n"
     "                [--mcpu=native|CPU] [-O0..-O3] [--no-fuse-attention]\n"
     "                [--scan-form=FORM] [--remarks] [--no-cache] [-v]\n"
+    "                [--chunk=N]\n"
     "  (default)         compile the model (cached) and run the compiled entry\n"
     "  --interpret       run the reference interpreter instead\n"
     "  --check           run both; fail if they differ beyond the tolerance\n"
     "  --bench=N         time N runs of the compiled entry after a warm-up\n"
+    "  --chunk=N         run the entry's step form, N tokens per call, from a\n"
+    "                    fresh state (with --check: step equals the entry)\n"
     "  --target=cpu      where to run (cpu is the only target so far)\n"
     "  --mcpu=CPU        the CPU to compile for (default: native)\n"
     "  -O0..-O3          the optimisation level to compile at (default: -O2)\n"
@@ -171,6 +174,16 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
                   << "' (auto, fused, parallel, sequential)\n";
         return 1;
       }
+    } else if (a.rfind("--chunk=", 0) == 0) {
+      char *end = nullptr;
+      long long v = std::strtoll(a.c_str() + 8, &end, 10);
+      if (a.size() == 8 || *end || v < 1) {
+        std::cerr << "seqc: error: --chunk expects a positive number of "
+                     "tokens, got '"
+                  << a.substr(8) << "'\n";
+        return 1;
+      }
+      co.chunk = v;
     } else if (a == "--remarks") {
       // Remarks come from compiling: no cached library.
       co.remarks = true;
@@ -261,7 +274,8 @@ int main(int argc, char **argv) {
                    argv[0]);
   std::string file, emit, outPath, runtimeDir, mcpu;
   int optLevel = LibraryOptions().optLevel;
-  bool verify = false, debugInfo = false, remarks = false, fuse = true;
+  bool verify = false, debugInfo = false, remarks = false, fuse = true,
+       deriveStep = true;
   std::string scanForm = "auto";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
@@ -279,6 +293,8 @@ int main(int argc, char **argv) {
       scanForm = "parallel";
     else if (a.rfind("--scan-form=", 0) == 0 && parseScanForm(a.substr(12)))
       scanForm = a.substr(12);
+    else if (a == "--no-step")
+      deriveStep = false;
     else if (a.rfind("--runtime-dir=", 0) == 0)
       runtimeDir = a.substr(14);
     else if (a.rfind("--mcpu=", 0) == 0)
@@ -348,6 +364,7 @@ int main(int argc, char **argv) {
     lo.optLevel = optLevel;
     lo.fuseAttention = fuse;
     lo.scanForm = scanForm;
+    lo.deriveStep = deriveStep;
     lo.remarks = remarks;
     std::string err;
     LibraryInterface iface;
@@ -365,12 +382,27 @@ int main(int argc, char **argv) {
   if (emit == "seq" || emit == "linalg" || emit == "llvm" ||
       emit == "header") {
     mlir::MLIRContext ctx;
-    if (emit == "linalg" || emit == "llvm")
+    if (emit != "seq")
       registerLoweringDialects(ctx);
     registerMLIRGenDialects(ctx);
     auto mod = mlirGen(ctx, *program, file);
     if (!mod)
       return 1;
+    std::unique_ptr<RemarkPrinter> printer;
+    if (remarks && emit != "seq")
+      printer = std::make_unique<RemarkPrinter>(ctx);
+    PipelineOptions po;
+    po.fuseAttention = fuse;
+    po.scanForm = *parseScanForm(scanForm);
+    po.deriveStep = deriveStep;
+    po.seqLevel = false;
+    if (emit != "seq") {
+      // What the library exposes (its step entries) is decided here.
+      mlir::PassManager pm(&ctx);
+      buildSeqLevelPipeline(pm, po);
+      if (mlir::failed(pm.run(*mod)))
+        return 1;
+    }
     if (emit == "header") {
       LibraryInterface iface;
       std::string err;
@@ -385,12 +417,6 @@ int main(int argc, char **argv) {
       return writeText(outPath, text) ? 0 : 1;
     }
     if (emit != "seq") {
-      std::unique_ptr<RemarkPrinter> printer;
-      if (remarks)
-        printer = std::make_unique<RemarkPrinter>(ctx);
-      PipelineOptions po;
-      po.fuseAttention = fuse;
-      po.scanForm = *parseScanForm(scanForm);
       mlir::PassManager pm(&ctx);
       if (emit == "linalg")
         buildLowerToLinalgPipeline(pm, po);

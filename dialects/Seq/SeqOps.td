@@ -212,6 +212,11 @@ def Seq_AttentionOp : Seq_Op<"attention", [
       `a * i + b * j + c >= 0`; a score whose position fails any of them is
       `-inf`. Being affine in the positions, they bound whole tiles: causal
       is `[1, -1, 0]`, a window of `W` keys adds `[-1, 1, W - 1]`.
+    - `offset` (optional, `index`) is the position of the first query:
+      the region and the mask see `i + offset` for query row `i`. The step
+      form of a causal attention (`seq-derive-step`) runs a chunk of
+      queries that starts after the cached keys, so its queries start at
+      the cache length.
     - A row whose scores are all `-inf` (a query that may see no key) gives
       zeros, as `seq.softmax` does. Accumulation is in f32 for every element
       type.
@@ -238,6 +243,7 @@ def Seq_AttentionOp : Seq_Op<"attention", [
                        AnyRankedTensor:$key,
                        AnyRankedTensor:$value,
                        AnyRankedTensor:$init,
+                       Optional<Index>:$offset,
                        OptionalAttr<F64Attr>:$scale,
                        OptionalAttr<DenseI64ArrayAttr>:$mask);
   let results = (outs AnyRankedTensor:$result);
@@ -247,6 +253,7 @@ def Seq_AttentionOp : Seq_Op<"attention", [
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
         type($value) `)`
     `outs` `(` $init `:` type($init) `)`
+    (`offset` `(` $offset^ `)`)?
     (`scale` `=` $scale^)? (`mask` `=` $mask^)?
     attr-dict `->` type($result) $score
   }];

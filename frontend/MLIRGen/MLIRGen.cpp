@@ -475,6 +475,16 @@ void EntryGen::run(ModuleOp module) {
     for (const std::string &s : entry.dimSymbols)
       syms.push_back(b.getStringAttr(s));
     func->setAttr("seq.dims", b.getArrayAttr(syms));
+    // Per input, the dim symbol of each axis ("" for a constant or a
+    // polynomial): which axes are time, for seq-derive-step.
+    SmallVector<Attribute> inputDims;
+    for (const Node *in : entry.inputs) {
+      SmallVector<Attribute> axes;
+      for (const Dim &d : in->type.shape)
+        axes.push_back(b.getStringAttr(d.asSymbol().value_or("")));
+      inputDims.push_back(b.getArrayAttr(axes));
+    }
+    func->setAttr("seq.input_dims", b.getArrayAttr(inputDims));
   }
   mlir::Block *block = func.addEntryBlock();
   b.setInsertionPointToStart(block);

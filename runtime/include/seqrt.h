@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes layout or meaning. */
-#define SEQRT_ABI_VERSION 1
+#define SEQRT_ABI_VERSION 2
 
 /*===-------------------------- Status and errors -------------------------===*/
 
@@ -231,6 +231,19 @@ typedef struct seqrt_entry_desc {
   const seqrt_arg_desc *outputs;
   seqrt_status (*fn)(seqrt_model *, const DLTensor *const *inputs,
                      DLTensor *const *outputs);
+  /* A step entry (`forward_step`) runs the entry named `step_of` on the next
+   * chunk of tokens along the dim symbol `time_dim`, continuing from a
+   * state (library_desc.state_create); its inputs and outputs are that
+   * entry's. Call it through `step`: its `fn` fails. `step_of` is NULL for
+   * other entries. `states` describe what the state holds (rank and dtype;
+   * every dim -1: their sizes are what the last step left). */
+  const char *step_of;
+  int time_dim;
+  int n_states;
+  const seqrt_arg_desc *states;
+  seqrt_status (*step)(seqrt_model *, seqrt_state *,
+                       const DLTensor *const *inputs,
+                       DLTensor *const *outputs);
 } seqrt_entry_desc;
 
 /* What a generated library exports, so that tools call it without its
@@ -250,6 +263,10 @@ typedef struct seqrt_library_desc {
   /* The library's own seqrt_last_error: a library that embeds
    * seqrt_static keeps its messages in its own copy of the runtime. */
   const char *(*last_error)(void);
+  /* A state at position 0 for the step entries of model `m` (NULL when the
+   * library has no step entry); one state serves one step entry. */
+  seqrt_status (*state_create)(seqrt_model *m, seqrt_state **out);
+  void (*state_destroy)(seqrt_state *);
 } seqrt_library_desc;
 
 /* The name generated libraries export the descriptor under. */

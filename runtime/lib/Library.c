@@ -25,7 +25,7 @@
  * allocator of every buffer, _mlir_memref_to_llvm_alloc / _aligned_alloc /
  * _free (the memref-to-LLVM conversion's generic allocation functions).
  * Large blocks freed are kept (up to CACHE_BYTES, in CACHE_SLOTS blocks) and
- * handed out again for the same size: a model called over and over with
+ * handed out again for the same size class: a model called over and over with
  * the same shapes reuses its temporaries instead of mapping fresh pages
  * (and taking their page faults) on every call. The cache empties when the
  * last model of the library is destroyed.
@@ -44,12 +44,27 @@ extern const char seq_model_metadata[];
 typedef void (*seq_packed_fn)(void **args);
 extern const seq_packed_fn seq_entry_table[];
 
-#define MAX_ENTRIES 16
+#define MAX_ENTRIES 64
 
 typedef struct EntryInfo {
   int n_weights;
   int *weights; /* indices into the library's weights */
 } EntryInfo;
+
+/* What a step entry carries from one chunk to the next: per state, the
+ * block that holds it (the runtime allocator's, so that the generated code
+ * may hand its own buffers over), where its elements start, and its sizes.
+ * `entry` is the step entry it belongs to (-1 before the first step). */
+struct seqrt_state {
+  seqrt_model *model;
+  int entry;
+  int64_t position;
+  int64_t dims[64]; /* the dims the first chunk bound */
+  int n;
+  void **block;
+  void **data;
+  int64_t **sizes;
+};
 
 static seqrt_library_desc library;
 static EntryInfo entryInfo[MAX_ENTRIES];
@@ -64,10 +79,21 @@ struct seqrt_model {
 
 /*===------------------------------ Allocator -----------------------------===*/
 
-/* Blocks of at least CACHE_MIN bytes are cached when freed. */
-#define CACHE_MIN ((size_t)128 << 10)
+/* Blocks of at least CACHE_MIN bytes are cached when freed. Their sizes
+ * are rounded up to a class (8 per power of two, so at most 1/8 is
+ * wasted): a buffer that grows a little at each call (a step's key/value
+ * cache) still finds the block the call before freed. */
+#define CACHE_MIN ((size_t)32 << 10)
 #define CACHE_BYTES ((size_t)1 << 30)
-#define CACHE_SLOTS 32
+#define CACHE_SLOTS 64
+
+static size_t sizeClass(size_t size) {
+  if (size < CACHE_MIN)
+    return size;
+  size_t top = (size_t)1 << (63 - __builtin_clzll((unsigned long long)size));
+  size_t step = top / 8;
+  return (size + step - 1) / step * step;
+}
 
 /* Every block: [pad ... | alignment | size | base] user bytes..., the three
  * words just before the user pointer (blocks are aligned to at least 32). */
@@ -86,6 +112,7 @@ static void *blockAlloc(size_t alignment, size_t size) {
   /* Room for the three header words before the user pointer. */
   if (alignment < 32)
     alignment = 32;
+  size = sizeClass(size);
   if (size >= CACHE_MIN) {
     pthread_mutex_lock(&cacheMutex);
     for (int i = 0; i < CACHE_SLOTS; ++i)
@@ -219,21 +246,38 @@ seqrt_status seqrt_shim_create(const char *path, DLDevice device,
 void seqrt_shim_destroy(seqrt_model *m);
 seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
                              DLTensor *const *out);
+seqrt_status seqrt_shim_step(int k, seqrt_model *m, seqrt_state *state,
+                             const DLTensor *const *in, DLTensor *const *out);
+seqrt_status seqrt_shim_state_create(seqrt_model *m, seqrt_state **out);
+void seqrt_shim_state_destroy(seqrt_state *state);
 
-/* One trampoline per entry slot: entry_desc.fn has no context argument. */
+/* One trampoline per entry slot: entry_desc.fn has no context argument.
+ * FOR_SLOTS(X) expands X(k) for k in [0, MAX_ENTRIES). */
+#define FOR_8(X, b)                                                            \
+  X(b##0) X(b##1) X(b##2) X(b##3) X(b##4) X(b##5) X(b##6) X(b##7)
+#define FOR_SLOTS(X)                                                           \
+  FOR_8(X, 0) FOR_8(X, 1) FOR_8(X, 2) FOR_8(X, 3) FOR_8(X, 4) FOR_8(X, 5)     \
+  FOR_8(X, 6) FOR_8(X, 7)
+/* Slot numbers are written in octal (00..77): 64 of them. */
 #define TRAMPOLINE(k)                                                          \
   static seqrt_status entry##k(seqrt_model *m, const DLTensor *const *in,      \
                                DLTensor *const *out) {                         \
-    return seqrt_shim_call(k, m, in, out);                                     \
+    return seqrt_shim_call(0##k, m, in, out);                                  \
+  }                                                                            \
+  static seqrt_status step##k(seqrt_model *m, seqrt_state *s,                  \
+                              const DLTensor *const *in,                       \
+                              DLTensor *const *out) {                          \
+    return seqrt_shim_step(0##k, m, s, in, out);                               \
   }
-TRAMPOLINE(0) TRAMPOLINE(1) TRAMPOLINE(2) TRAMPOLINE(3) TRAMPOLINE(4)
-TRAMPOLINE(5) TRAMPOLINE(6) TRAMPOLINE(7) TRAMPOLINE(8) TRAMPOLINE(9)
-TRAMPOLINE(10) TRAMPOLINE(11) TRAMPOLINE(12) TRAMPOLINE(13) TRAMPOLINE(14)
-TRAMPOLINE(15)
+FOR_SLOTS(TRAMPOLINE)
+#define ENTRY_SLOT(k) entry##k,
+#define STEP_SLOT(k) step##k,
 static seqrt_status (*const trampolines[MAX_ENTRIES])(
     seqrt_model *, const DLTensor *const *, DLTensor *const *) = {
-    entry0,  entry1,  entry2,  entry3,  entry4,  entry5,  entry6,  entry7,
-    entry8,  entry9,  entry10, entry11, entry12, entry13, entry14, entry15};
+    FOR_SLOTS(ENTRY_SLOT)};
+static seqrt_status (*const stepTrampolines[MAX_ENTRIES])(
+    seqrt_model *, seqrt_state *, const DLTensor *const *,
+    DLTensor *const *) = {FOR_SLOTS(STEP_SLOT)};
 
 static void load(void) {
   static JsonValue root; /* kept: the descriptors point into it */
@@ -295,6 +339,23 @@ static void load(void) {
     descs[e].fn = trampolines[e];
     if (!descs[e].name || !descs[e].inputs || !descs[e].outputs || !ws)
       goto bad;
+    const JsonValue *stepOf = seqrt_json_get(o, "step_of");
+    if (stepOf) {
+      const JsonValue *timeDim = seqrt_json_get(o, "time_dim");
+      if (stepOf->kind != JSON_INT || stepOf->integer < 0 ||
+          stepOf->integer >= e || !timeDim || timeDim->kind != JSON_INT ||
+          timeDim->integer < 0 || timeDim->integer >= dims->count)
+        goto bad;
+      descs[e].step_of = descs[stepOf->integer].name;
+      descs[e].time_dim = (int)timeDim->integer;
+      descs[e].states = parseArgs(getArray(o, "states"), SEQRT_ARG_STATE,
+                                  "dims", &descs[e].n_states);
+      descs[e].step = stepTrampolines[e];
+      if (!descs[e].states)
+        goto bad;
+      library.state_create = seqrt_shim_state_create;
+      library.state_destroy = seqrt_shim_state_destroy;
+    }
     entryInfo[e].n_weights = ws->count;
     entryInfo[e].weights = calloc((size_t)(ws->count + 1), sizeof(int));
     if (!entryInfo[e].weights)
@@ -427,8 +488,85 @@ static int64_t *newDescriptor(int rank) {
   return calloc((size_t)(3 + 2 * rank), sizeof(int64_t));
 }
 
-seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
-                             DLTensor *const *out) {
+/* Whether the callee's buffer `allocated` is its own to give away: not a
+ * constant global (0xdeadbeef), a weight, an input or a state passed in, or
+ * a buffer already taken (`taken`, n of them). */
+static int ownedByCallee(void *allocated, const seqrt_model *m,
+                         const EntryInfo *info, const seqrt_entry_desc *e,
+                         const DLTensor *const *in, const seqrt_state *state,
+                         void *const *taken, int nTaken) {
+  if (!allocated || allocated == (void *)0xdeadbeef)
+    return 0;
+  for (int j = 0; j < info->n_weights; ++j)
+    if (allocated == m->data[info->weights[j]])
+      return 0;
+  for (int j = 0; j < e->n_inputs; ++j)
+    if (allocated == seqrt_tensor_data(in[j]))
+      return 0;
+  for (int j = 0; state && j < state->n; ++j)
+    if (allocated == state->block[j] || allocated == state->data[j])
+      return 0;
+  for (int j = 0; j < nTaken; ++j)
+    if (allocated == taken[j])
+      return 0;
+  return 1;
+}
+
+/* Keeps result `r` (a rank-`rank` descriptor) as state slot i: the block
+ * itself when the callee owns it and it is compact, else a copy. */
+static seqrt_status keepState(seqrt_state *state, int i, const int64_t *r,
+                              int rank, size_t elem, int owned) {
+  void *allocated, *aligned;
+  memcpy(&allocated, &r[0], sizeof(void *));
+  memcpy(&aligned, &r[1], sizeof(void *));
+  const int64_t *sizes = &r[3], *strides = &r[3 + rank];
+  int64_t numel = 1, stride = 1;
+  int compact = 1;
+  for (int j = rank - 1; j >= 0; --j) {
+    if (sizes[j] != 1 && strides[j] != stride)
+      compact = 0;
+    stride *= sizes[j];
+    numel *= sizes[j];
+  }
+  int64_t *kept = calloc((size_t)(rank ? rank : 1), sizeof(int64_t));
+  if (!kept)
+    return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
+  memcpy(kept, sizes, (size_t)rank * sizeof(int64_t));
+  void *block, *data;
+  if (owned && compact) {
+    block = allocated;
+    data = (char *)aligned + (size_t)r[2] * elem;
+  } else {
+    block = data = blockAlloc(SEQRT_ALIGNMENT, (size_t)numel * elem);
+    if (!block) {
+      free(kept);
+      return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY,
+                             "out of memory for a state of %lld bytes",
+                             (long long)((size_t)numel * elem));
+    }
+    if (numel > 0) {
+      int64_t dst[64];
+      int64_t st = 1;
+      for (int j = rank - 1; j >= 0; --j) {
+        dst[j] = st;
+        st *= sizes[j];
+      }
+      copyStrided(data, (const char *)aligned + (size_t)r[2] * elem, rank,
+                  sizes, strides, dst, elem);
+    }
+    if (owned)
+      blockFree(allocated);
+  }
+  state->block[i] = block;
+  state->data[i] = data;
+  free(state->sizes[i]);
+  state->sizes[i] = kept;
+  return SEQRT_OK;
+}
+
+/* Entry k on (in, out); for a step entry, from and into `state`. */
+static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
+                           const DLTensor *const *in, DLTensor *const *out) {
   if (!seqrt_library())
     return SEQRT_ERR_INTERNAL;
   const seqrt_entry_desc *e = &library.entries[k];
@@ -443,6 +581,24 @@ seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
   int nd = library.n_dims < 64 ? library.n_dims : 64;
   for (int i = 0; i < nd; ++i)
     dims[i] = -1;
+  if (e->step_of) {
+    if (!state)
+      return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                             "entry '%s': the state is null", e->name);
+    if (state->model != m)
+      return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                             "entry '%s': the state was made for another "
+                             "model",
+                             e->name);
+    if (state->entry >= 0 && state->entry != k)
+      return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                             "entry '%s': the state belongs to entry '%s'",
+                             e->name, library.entries[state->entry].name);
+    /* Later chunks keep the first one's dims, all but time. */
+    if (state->position > 0)
+      for (int i = 0; i < nd; ++i)
+        dims[i] = i == e->time_dim ? -1 : state->dims[i];
+  }
   seqrt_status s = seqrt_check_args(e->inputs, in, e->n_inputs, dims, nd,
                                     library.dim_names);
   if (s == SEQRT_OK)
@@ -450,28 +606,58 @@ seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
                          e->n_outputs, dims, nd, library.dim_names);
   if (s != SEQRT_OK)
     return s;
+  int64_t chunk = e->step_of ? dims[e->time_dim] : 0;
+  if (e->step_of && chunk <= 0)
+    return SEQRT_OK; /* no tokens: nothing to do, nothing changes */
 
-  int nArgs = 1 + info->n_weights + e->n_inputs;
+  int nStates = e->step_of ? e->n_states : 0;
+  int nArgs = 1 + info->n_weights + e->n_inputs + (e->step_of ? 1 : 0) +
+              nStates;
   void **args = calloc((size_t)nArgs, sizeof(void *));
   size_t resultWords = 0;
   for (int i = 0; i < e->n_outputs; ++i)
     resultWords += 3 + 2 * (size_t)e->outputs[i].rank;
+  for (int i = 0; i < nStates; ++i)
+    resultWords += 3 + 2 * (size_t)e->states[i].rank;
   int64_t *results = calloc(resultWords + 1, sizeof(int64_t));
   int ok = args && results;
+  int a = 1;
   for (int i = 0; ok && i < info->n_weights; ++i) {
     const seqrt_arg_desc *w = &library.weights[info->weights[i]];
     int64_t *d = newDescriptor(w->rank);
     if (!(ok = d != NULL))
       break;
     fillDescriptor(d, m->data[info->weights[i]], w->rank, w->dims);
-    args[1 + i] = d;
+    args[a++] = d;
   }
   for (int i = 0; ok && i < e->n_inputs; ++i) {
     int64_t *d = newDescriptor(in[i]->ndim);
     if (!(ok = d != NULL))
       break;
     fillDescriptor(d, seqrt_tensor_data(in[i]), in[i]->ndim, in[i]->shape);
-    args[1 + info->n_weights + i] = d;
+    args[a++] = d;
+  }
+  /* The position, then each state: empty before the first chunk (the
+   * generated code reads its own initial values then). */
+  static const int64_t noSizes[64];
+  static int64_t emptyState[8] __attribute__((aligned(64)));
+  if (ok && e->step_of) {
+    int64_t *d = newDescriptor(0);
+    if ((ok = d != NULL)) {
+      fillDescriptor(d, &state->position, 0, NULL);
+      args[a++] = d;
+    }
+    for (int i = 0; ok && i < nStates; ++i) {
+      int rank = e->states[i].rank;
+      int64_t *sd = newDescriptor(rank);
+      if (!(ok = sd != NULL))
+        break;
+      if (state->position == 0)
+        fillDescriptor(sd, emptyState, rank, noSizes);
+      else
+        fillDescriptor(sd, state->data[i], rank, state->sizes[i]);
+      args[a++] = sd;
+    }
   }
   if (!ok) {
     s = seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
@@ -480,12 +666,12 @@ seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
   args[0] = results;
   seq_entry_table[k](args);
 
-  /* Copy each result out, then free the buffers the callee allocated (not
-   * those that alias an argument or a constant global). */
+  /* Copy each output out, then free the buffers the callee allocated (not
+   * those that alias an argument or a constant global); keep the states. */
   {
     int64_t *r = results;
-    void *freed[64];
-    int nFreed = 0;
+    void *taken[128];
+    int nTaken = 0;
     for (int i = 0; i < e->n_outputs; ++i) {
       int rank = e->outputs[i].rank;
       void *allocated, *aligned;
@@ -512,19 +698,51 @@ seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
                     (const char *)aligned + (size_t)r[2] * elem, rank, sizes,
                     strides, dstStrides, elem);
       }
-      int owned = allocated != NULL && allocated != (void *)0xdeadbeef;
-      for (int j = 0; owned && j < info->n_weights; ++j)
-        owned = allocated != m->data[info->weights[j]];
-      for (int j = 0; owned && j < e->n_inputs; ++j)
-        owned = allocated != seqrt_tensor_data(in[j]);
-      for (int j = 0; owned && j < nFreed; ++j)
-        owned = allocated != freed[j];
-      if (owned) {
-        blockFree(allocated);
-        if (nFreed < 64)
-          freed[nFreed++] = allocated;
+      if (ownedByCallee(allocated, m, info, e, in, state, taken, nTaken)) {
+        /* A state below may be this very buffer: free it after those. */
+        if (nTaken < 128)
+          taken[nTaken++] = allocated;
       }
       r += 3 + 2 * rank;
+    }
+    int nOutputBlocks = nTaken;
+    /* The old states' blocks go once the new ones are kept. */
+    void *old[64];
+    int nOld = 0;
+    for (int i = 0; i < nStates && s == SEQRT_OK; ++i) {
+      int rank = e->states[i].rank;
+      void *allocated;
+      memcpy(&allocated, &r[0], sizeof(void *));
+      int owned =
+          ownedByCallee(allocated, m, info, e, in, state, taken, nTaken);
+      if (state->block[i] && nOld < 64)
+        old[nOld++] = state->block[i];
+      s = keepState(state, i, r, rank, seqrt_dtype_bytes(e->states[i].dtype),
+                    owned);
+      if (owned && nTaken < 128)
+        taken[nTaken++] = allocated;
+      r += 3 + 2 * rank;
+    }
+    /* Output buffers that no state took over. */
+    for (int i = 0; i < nOutputBlocks; ++i) {
+      int kept = 0;
+      for (int j = 0; j < nStates; ++j)
+        kept |= state && state->block[j] == taken[i];
+      if (!kept)
+        blockFree(taken[i]);
+    }
+    for (int i = 0; i < nOld; ++i) {
+      int kept = 0;
+      for (int j = 0; j < nStates; ++j)
+        kept |= state->block[j] == old[i];
+      if (!kept)
+        blockFree(old[i]);
+    }
+    if (s == SEQRT_OK && e->step_of) {
+      state->entry = k;
+      state->position += chunk;
+      for (int i = 0; i < nd; ++i)
+        state->dims[i] = dims[i];
     }
   }
 done:
@@ -534,6 +752,70 @@ done:
   free(args);
   free(results);
   return s;
+}
+
+seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
+                             DLTensor *const *out) {
+  if (seqrt_library() && library.entries[k].step_of)
+    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                           "entry '%s' continues from a state: call it "
+                           "through the descriptor's step (or its named C "
+                           "function) with one from state_create",
+                           library.entries[k].name);
+  return invoke(k, m, NULL, in, out);
+}
+
+seqrt_status seqrt_shim_step(int k, seqrt_model *m, seqrt_state *state,
+                             const DLTensor *const *in, DLTensor *const *out) {
+  return invoke(k, m, state, in, out);
+}
+
+/*===------------------------------- States -------------------------------===*/
+
+seqrt_status seqrt_shim_state_create(seqrt_model *m, seqrt_state **out) {
+  if (!out)
+    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                           "state_create: out (the state pointer) is null");
+  *out = NULL;
+  if (!seqrt_library())
+    return SEQRT_ERR_INTERNAL;
+  if (!m)
+    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                           "state_create: the model is null");
+  int n = 0;
+  for (int k = 0; k < library.n_entries; ++k)
+    if (library.entries[k].n_states > n)
+      n = library.entries[k].n_states;
+  seqrt_state *st = calloc(1, sizeof(*st));
+  if (st) {
+    st->block = calloc((size_t)n + 1, sizeof(void *));
+    st->data = calloc((size_t)n + 1, sizeof(void *));
+    st->sizes = calloc((size_t)n + 1, sizeof(int64_t *));
+  }
+  if (!st || !st->block || !st->data || !st->sizes) {
+    seqrt_shim_state_destroy(st);
+    return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  st->model = m;
+  st->entry = -1;
+  st->n = n;
+  *out = st;
+  return SEQRT_OK;
+}
+
+void seqrt_shim_state_destroy(seqrt_state *st) {
+  if (!st)
+    return;
+  for (int i = 0; i < st->n; ++i) {
+    if (st->block)
+      blockFree(st->block[i]);
+    if (st->sizes)
+      free(st->sizes[i]);
+  }
+  free(st->block);
+  free(st->data);
+  free(st->sizes);
+  free(st);
 }
 
 /*===------------------------------ memrefCopy ----------------------------===*/

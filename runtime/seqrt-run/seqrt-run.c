@@ -3,11 +3,15 @@
  *   seqrt-run LIB.so [--entry=forward] [--weights=W.safetensors]
  *             [--input NAME=FILE.npy ...] [--random [--seed=N]]
  *             [--dim NAME=VALUE ...] [--output=OUT.npy] [--bench=N]
+ *             [--chunk=N]
  *
  * dlopens LIB.so, reads its seqrt_library() descriptor, creates the model,
  * binds dims from --dim and the input files, makes the inputs not given
  * (with --random), allocates the outputs from their descriptors, calls the
- * entry and prints a summary of each output. Errors print
+ * entry and prints a summary of each output. A step entry
+ * (`--entry=forward_step`) runs over the whole sequence given, `--chunk`
+ * tokens at a time (1 by default), from a fresh state: its outputs are
+ * the chunks' outputs put back together. Errors print
  * "seqrt-run: error: ..." and exit 1.
  *
  *===----------------------------------------------------------------------===*/
@@ -15,6 +19,7 @@
 #include "seqrt.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,7 +53,8 @@ static void usage(FILE *out) {
   fputs("usage: seqrt-run LIB.so [--entry=NAME] [--weights=W.safetensors]\n"
         "                 [--input NAME=FILE.npy ...] [--random [--seed=N]]\n"
         "                 [--dim NAME=VALUE ...] [--output=OUT.npy] "
-        "[--bench=N]\n",
+        "[--bench=N]\n"
+        "                 [--chunk=N]   (step entries: tokens per call)\n",
         out);
 }
 
@@ -209,6 +215,7 @@ typedef struct Options {
   int random;
   uint64_t seed;
   long bench;
+  int64_t chunk;
   int nInputs;
   const char *inputNames[MAX_ARGS];
   const char *inputFiles[MAX_ARGS];
@@ -276,6 +283,10 @@ static void parseArgs(int argc, char **argv, Options *o) {
       o->bench = (long)parseInt(v, "--bench");
       if (o->bench < 1)
         die("--bench expects a positive number of runs");
+    } else if ((v = flagValue(argc, argv, &i, "--chunk"))) {
+      o->chunk = parseInt(v, "--chunk");
+      if (o->chunk < 1)
+        die("--chunk expects a positive number of tokens");
     } else if ((v = flagValue(argc, argv, &i, "--input"))) {
       if (o->nInputs == MAX_ARGS)
         die("too many --input flags");
@@ -444,6 +455,195 @@ static void outputPath(const char *base, int i, int n, char *buf, size_t len) {
     snprintf(buf, len, "%s.%d.npy", base, i);
 }
 
+/*===---------------------------- Random weights --------------------------===*/
+
+/* The safetensors name of a dtype, or NULL. */
+static const char *safetensorsDtype(DLDataType t) {
+  static const struct {
+    uint8_t code, bits;
+    const char *name;
+  } names[] = {{kDLFloat, 32, "F32"}, {kDLFloat, 16, "F16"},
+               {kDLBfloat, 16, "BF16"}, {kDLFloat, 64, "F64"},
+               {kDLInt, 64, "I64"},   {kDLInt, 32, "I32"},
+               {kDLInt, 16, "I16"},   {kDLInt, 8, "I8"},
+               {kDLUInt, 8, "U8"},    {SEQRT_DL_BOOL, 8, "BOOL"}};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); ++i)
+    if (t.code == names[i].code && t.bits == names[i].bits && t.lanes == 1)
+      return names[i].name;
+  return NULL;
+}
+
+/* Writes every weight of the library, random (as --random makes inputs;
+ * floats of rank >= 2 scaled by 1/sqrt(rows), as `seqc run --random` does),
+ * to a temporary .safetensors file whose path goes to `path`. */
+static void writeRandomWeights(char *path, size_t len, uint64_t seed) {
+  snprintf(path, len, "/tmp/seqrt-run-XXXXXX");
+  int fd = mkstemp(path);
+  if (fd < 0)
+    die("cannot create a temporary weights file: %s", strerror(errno));
+  FILE *f = fdopen(fd, "wb");
+  if (!f)
+    die("cannot write %s: %s", path, strerror(errno));
+  /* The header: offsets in declaration order. */
+  size_t cap = 4096, n = 0;
+  char *header = malloc(cap);
+  if (!header)
+    die("out of memory");
+  int64_t offset = 0;
+  header[n++] = '{';
+  for (int i = 0; i < lib->n_weights; ++i) {
+    const seqrt_arg_desc *w = &lib->weights[i];
+    const char *dt = safetensorsDtype(w->dtype);
+    if (!dt)
+      die("weight '%s': cannot make random values of dtype %s", w->name,
+          seqrt_dtype_name(w->dtype));
+    int64_t numel = 1;
+    for (int a = 0; a < w->rank; ++a)
+      numel *= w->dims[a];
+    int64_t bytes = numel * (int64_t)seqrt_dtype_bytes(w->dtype);
+    char entry[1024], shape[512] = "";
+    for (int a = 0; a < w->rank; ++a) {
+      size_t l = strlen(shape);
+      snprintf(shape + l, sizeof(shape) - l, "%s%lld", a ? "," : "",
+               (long long)w->dims[a]);
+    }
+    int m = snprintf(entry, sizeof(entry),
+                     "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],"
+                     "\"data_offsets\":[%lld,%lld]}",
+                     i ? "," : "", w->name, dt, shape, (long long)offset,
+                     (long long)(offset + bytes));
+    while (n + (size_t)m + 16 > cap)
+      if (!(header = realloc(header, cap *= 2)))
+        die("out of memory");
+    memcpy(header + n, entry, (size_t)m);
+    n += (size_t)m;
+    offset += bytes;
+  }
+  header[n++] = '}';
+  while (n % 8)
+    header[n++] = ' ';
+  uint64_t hlen = n;
+  fwrite(&hlen, 8, 1, f);
+  fwrite(header, 1, n, f);
+  free(header);
+  uint64_t rng = seed ^ UINT64_C(0x5EED);
+  for (int i = 0; i < lib->n_weights; ++i) {
+    const seqrt_arg_desc *w = &lib->weights[i];
+    DLTensor t;
+    allocTensor(w, NULL, &t);
+    fillRandom(&t, &rng);
+    if (isFloatKind(w->dtype) && w->rank >= 2 && w->dims[0] > 0) {
+      double scale = 1.0 / sqrt((double)w->dims[0]);
+      void *p = seqrt_tensor_data(&t);
+      for (int64_t k = 0; k < seqrt_tensor_numel(&t); ++k)
+        setElem(t.dtype, p, k, getElem(t.dtype, p, k) * scale);
+    }
+    fwrite(seqrt_tensor_data(&t), seqrt_dtype_bytes(w->dtype),
+           (size_t)seqrt_tensor_numel(&t), f);
+    seqrt_npy_free(&t);
+  }
+  if (fclose(f) != 0)
+    die("cannot write %s", path);
+}
+
+/*===----------------------------- Step entries ---------------------------===*/
+
+/* The axis of `desc` that is time (`time_dim`), or -1. */
+static int timeAxis(const seqrt_arg_desc *desc, int timeDim) {
+  for (int a = 0; a < desc->rank; ++a)
+    if (desc->dims[a] == SEQRT_DIM_SYM(timeDim))
+      return a;
+  return -1;
+}
+
+/* Copies rows [t0, t0 + n) along `axis` between a whole tensor and a chunk
+ * (both compact): into the chunk when `toChunk`, back otherwise. */
+static void copyRows(DLTensor *whole, DLTensor *chunk, int axis, int64_t t0,
+                     int64_t n, int toChunk) {
+  size_t elem = seqrt_dtype_bytes(whole->dtype);
+  int64_t outer = 1, inner = 1;
+  for (int a = 0; a < axis; ++a)
+    outer *= whole->shape[a];
+  for (int a = axis + 1; a < whole->ndim; ++a)
+    inner *= whole->shape[a];
+  int64_t T = whole->shape[axis];
+  char *w = seqrt_tensor_data(whole), *c = seqrt_tensor_data(chunk);
+  for (int64_t o = 0; o < outer; ++o) {
+    char *wp = w + ((size_t)(o * T + t0) * (size_t)inner) * elem;
+    char *cp = c + ((size_t)(o * n) * (size_t)inner) * elem;
+    size_t bytes = (size_t)(n * inner) * elem;
+    if (toChunk)
+      memcpy(cp, wp, bytes);
+    else
+      memcpy(wp, cp, bytes);
+  }
+}
+
+/* Runs step entry `e` over the whole inputs, `chunk` tokens per call, from
+ * a fresh state, writing the whole outputs. */
+static void runSteps(const seqrt_entry_desc *e, seqrt_model *model,
+                     DLTensor *inputs, DLTensor *outputs, int64_t chunk) {
+  if (!lib->state_create)
+    die("model '%s' has no state", lib->model_name);
+  int64_t T = -1;
+  for (int i = 0; i < e->n_inputs && T < 0; ++i) {
+    int a = timeAxis(&e->inputs[i], e->time_dim);
+    if (a >= 0)
+      T = inputs[i].shape[a];
+  }
+  if (T < 0)
+    die("entry '%s': no input has the time dim %s", e->name,
+        lib->dim_names[e->time_dim]);
+  seqrt_state *state = NULL;
+  if (lib->state_create(model, &state) != SEQRT_OK)
+    die("%s", lastError());
+  DLTensor ins[MAX_ARGS], outs[MAX_ARGS];
+  int64_t shapes[2 * MAX_ARGS][16];
+  const DLTensor *inPtrs[MAX_ARGS];
+  DLTensor *outPtrs[MAX_ARGS];
+  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+    int64_t n = T - t0 < chunk ? T - t0 : chunk;
+    for (int k = 0; k < e->n_inputs + e->n_outputs; ++k) {
+      int isIn = k < e->n_inputs;
+      int i = isIn ? k : k - e->n_inputs;
+      DLTensor *whole = isIn ? &inputs[i] : &outputs[i];
+      DLTensor *part = isIn ? &ins[i] : &outs[i];
+      int a = timeAxis(isIn ? &e->inputs[i] : &e->outputs[i], e->time_dim);
+      *part = *whole;
+      if (a >= 0) {
+        memcpy(shapes[k], whole->shape, sizeof(int64_t) * (size_t)whole->ndim);
+        shapes[k][a] = n;
+        part->shape = shapes[k];
+        part->strides = NULL;
+        part->byte_offset = 0;
+        part->data = seqrt_alloc(
+            (size_t)seqrt_tensor_numel(part) * seqrt_dtype_bytes(part->dtype));
+        if (!part->data)
+          die("out of memory");
+        if (isIn)
+          copyRows(whole, part, a, t0, n, 1);
+      }
+      if (isIn)
+        inPtrs[i] = part;
+      else
+        outPtrs[i] = part;
+    }
+    if (e->step(model, state, inPtrs, outPtrs) != SEQRT_OK)
+      die("%s", lastError());
+    for (int k = 0; k < e->n_inputs + e->n_outputs; ++k) {
+      int isIn = k < e->n_inputs;
+      int i = isIn ? k : k - e->n_inputs;
+      int a = timeAxis(isIn ? &e->inputs[i] : &e->outputs[i], e->time_dim);
+      if (a < 0)
+        continue;
+      if (!isIn)
+        copyRows(&outputs[i], &outs[i], a, t0, n, 0);
+      seqrt_free(isIn ? ins[i].data : outs[i].data);
+    }
+  }
+  lib->state_destroy(state);
+}
+
 int main(int argc, char **argv) {
   Options o;
   parseArgs(argc, argv, &o);
@@ -560,7 +760,15 @@ int main(int argc, char **argv) {
 
   seqrt_model *model = NULL;
   DLDevice cpu = {kDLCPU, 0};
-  if (lib->create(o.weights, cpu, &model) != SEQRT_OK)
+  char randomWeights[64] = "";
+  if (!o.weights && o.random && lib->n_weights > 0) {
+    writeRandomWeights(randomWeights, sizeof(randomWeights), o.seed);
+    o.weights = randomWeights;
+  }
+  seqrt_status created = lib->create(o.weights, cpu, &model);
+  if (*randomWeights)
+    remove(randomWeights);
+  if (created != SEQRT_OK)
     die("%s", lastError());
 
   const DLTensor *inPtrs[MAX_ARGS];
@@ -570,7 +778,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < entry->n_outputs; ++i)
     outPtrs[i] = &outputs[i];
 
-  if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
+  int64_t chunk = o.chunk ? o.chunk : 1;
+  if (o.chunk && !entry->step_of)
+    die("--chunk is for step entries; '%s' is not one", o.entry);
+  if (entry->step_of)
+    runSteps(entry, model, inputs, outputs, chunk);
+  else if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
     die("%s", lastError());
 
   for (int i = 0; i < entry->n_inputs; ++i)
@@ -591,7 +804,9 @@ int main(int argc, char **argv) {
       die("out of memory");
     for (long r = 0; r < o.bench; ++r) {
       double t0 = nowSeconds();
-      if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
+      if (entry->step_of)
+        runSteps(entry, model, inputs, outputs, chunk);
+      else if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
         die("%s", lastError());
       times[r] = nowSeconds() - t0;
     }
@@ -603,6 +818,17 @@ int main(int argc, char **argv) {
            "ms, %d threads)\n",
            o.entry, median * 1e3, o.bench, times[0] * 1e3,
            times[o.bench - 1] * 1e3, seqrt_num_threads());
+    if (entry->step_of) {
+      int64_t T = 0;
+      for (int i = 0; i < entry->n_inputs && !T; ++i) {
+        int a = timeAxis(&entry->inputs[i], entry->time_dim);
+        if (a >= 0)
+          T = inputs[i].shape[a];
+      }
+      if (T > 0)
+        printf("bench: %.4g ms per token (%lld tokens, %lld per step)\n",
+               median * 1e3 / (double)T, (long long)T, (long long)chunk);
+    }
     free(times);
   }
 

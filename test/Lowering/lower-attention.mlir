@@ -1,4 +1,16 @@
-// RUN: seq-opt %s --split-input-file "--seq-lower-attention=tile-q=16 tile-k=32" | FileCheck %s
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=tile-q=16 tile-k=32 single-query=false" | FileCheck %s
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=tile-q=16 tile-k=32" | FileCheck %s --check-prefix=ONE
+
+// Tests that a dynamic query length of 1 (a decode step) gets its own copy
+// of the loops, with one-row query tiles, and the general one otherwise.
+// ONE-LABEL: func.func @causal
+// ONE: %[[TQ:.+]] = tensor.dim %{{.+}}, %c1{{.*}} : tensor<4x?x16xf32>
+// ONE: %[[IS1:.+]] = arith.cmpi eq, %[[TQ]], %c1{{.*}} : index
+// ONE: scf.if %[[IS1]] -> (tensor<4x?x8xf32>) {
+// ONE: tensor.cast %{{.+}} : tensor<4x?x16xf32> to tensor<4x1x16xf32>
+// ONE: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<1x16xf32>, tensor<16x32xf32>)
+// ONE: } else {
+// ONE: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<16x16xf32>, tensor<16x32xf32>)
 
 // Tests the FlashAttention-2 loops of causal attention with a soft-capping
 // score region: operands padded to whole tiles (keys transposed), a

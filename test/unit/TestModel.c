@@ -123,13 +123,23 @@ static seqrt_status testStats(seqrt_model *m, const DLTensor *const *in,
   return SEQRT_OK;
 }
 
+/* Neither is a step entry, and the model has no state. */
 static const seqrt_entry_desc entries[] = {
-    {"forward", 1, xDesc, 1, yDesc, testForward},
-    {"stats", 1, xDesc, 2, statsDescs, testStats}};
+    {.name = "forward", .n_inputs = 1, .inputs = xDesc, .n_outputs = 1,
+     .outputs = yDesc, .fn = testForward},
+    {.name = "stats", .n_inputs = 1, .inputs = xDesc, .n_outputs = 2,
+     .outputs = statsDescs, .fn = testStats}};
 
-static const seqrt_library_desc library = {
-    SEQRT_ABI_VERSION, "test",  N_DIMS,     dimNames,
-    2,                 weightDescs, 2,      entries,
-    testCreate,        testDestroy, seqrt_last_error};
+static const seqrt_library_desc library = {.abi_version = SEQRT_ABI_VERSION,
+                                           .model_name = "test",
+                                           .n_dims = N_DIMS,
+                                           .dim_names = dimNames,
+                                           .n_weights = 2,
+                                           .weights = weightDescs,
+                                           .n_entries = 2,
+                                           .entries = entries,
+                                           .create = testCreate,
+                                           .destroy = testDestroy,
+                                           .last_error = seqrt_last_error};
 
 SEQRT_API const seqrt_library_desc *seqrt_library(void) { return &library; }

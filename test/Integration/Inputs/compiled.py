@@ -2,13 +2,16 @@
 """Checks a compiled example library against the interpreter and NumPy.
 
     compiled.py NAME --seqc SEQC --seqrt-run RUN --examples DIR --work DIR
-                [-B 2] [-T 7]
+                [-B 2] [-T 7] [--chunks 1,3]
 
 For examples/NAME.seq this compiles `seqc NAME.seq -o libNAME.so`, writes the
 weights and inputs that harness.py writes (deterministic, from
 Inputs/ref_NAME.py), runs the library with seqrt-run and the same model with
 `seqc run --interpret`, and compares both with the NumPy reference (the
-harness's tolerance, rtol 1e-4) and with each other.
+harness's tolerance, rtol 1e-4) and with each other. With --chunks, it also
+runs the library's step entry (`forward_step`, seq-derive-step) over the
+same inputs, that many tokens per call from a fresh state, and checks that
+stepping gives what the whole forward gives.
 """
 
 import argparse
@@ -39,6 +42,8 @@ def main():
     ap.add_argument("--batch", "-B", type=int, default=2)
     ap.add_argument("--time", "-T", type=int, default=7)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--chunks", default="",
+                    help="comma-separated tokens per step call")
     args = ap.parse_args()
 
     ref = harness.load_ref(args.name)
@@ -85,6 +90,20 @@ def main():
     ok = harness.compare(args.name + " compiled-vs-ref", got, want, tag)
     ok = harness.compare(args.name + " compiled-vs-interp", got,
                          interp.astype(np.float64), tag) and ok
+    for chunk in filter(None, args.chunks.split(",")):
+        sout = "%s_step%s.npy" % (stem, chunk)
+        if os.path.exists(sout):
+            os.remove(sout)
+        if run([args.seqrt_run, lib, "--entry=forward_step",
+                "--chunk=" + chunk] + flags + ["--output=" + sout]) != 0:
+            print("FAIL %s %s: the step entry failed" % (args.name, tag))
+            return 1
+        stepped = np.load(sout)
+        ctag = "%s chunk=%s" % (tag, chunk)
+        ok = harness.compare(args.name + " step-vs-ref", stepped, want,
+                             ctag) and ok
+        ok = harness.compare(args.name + " step-vs-forward", stepped,
+                             got.astype(np.float64), ctag) and ok
     return 0 if ok else 1
 
 
