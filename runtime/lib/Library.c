@@ -24,11 +24,11 @@
  * It also provides what the lowered code calls: memrefCopy, and the
  * allocator of every buffer, _mlir_memref_to_llvm_alloc / _aligned_alloc /
  * _free (the memref-to-LLVM conversion's generic allocation functions).
- * Large blocks freed are kept (up to CACHE_BYTES, in CACHE_SLOTS blocks) and
- * handed out again for the same size class: a model called over and over with
- * the same shapes reuses its temporaries instead of mapping fresh pages
- * (and taking their page faults) on every call. The cache empties when the
- * last model of the library is destroyed.
+ * Blocks freed are kept on free lists per size class (up to CACHE_BYTES)
+ * and handed out again for the same class: a model called over and over
+ * with the same shapes reuses its temporaries instead of calling malloc and
+ * mapping fresh pages (and taking their page faults) on every call. The
+ * cache empties when the last model of the library is destroyed.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -79,63 +79,68 @@ struct seqrt_model {
 
 /*===------------------------------ Allocator -----------------------------===*/
 
-/* Blocks of at least CACHE_MIN bytes are cached when freed. Their sizes
- * are rounded up to a class (8 per power of two, so at most 1/8 is
- * wasted): a buffer that grows a little at each call (a step's key/value
- * cache) still finds the block the call before freed. */
-#define CACHE_MIN ((size_t)32 << 10)
+/* Every block's size is rounded up to a class: 64 bytes, then 8 classes
+ * per power of two (at most 1/8 wasted). A freed block goes on its class's
+ * free list (while models are alive, up to CACHE_BYTES in all) and the
+ * next request of that class takes it back: no malloc, no fresh pages, no
+ * page faults for a model called again and again, and a buffer that grows
+ * a little at each call (a step's key/value cache) still finds the block
+ * the call before freed. Blocks are aligned to BLOCK_ALIGN; a request for
+ * more alignment is not cached. */
 #define CACHE_BYTES ((size_t)1 << 30)
-#define CACHE_SLOTS 64
+#define BLOCK_ALIGN ((size_t)64)
+#define NUM_CLASSES 480
 
-static size_t sizeClass(size_t size) {
-  if (size < CACHE_MIN)
-    return size;
-  size_t top = (size_t)1 << (63 - __builtin_clzll((unsigned long long)size));
-  size_t step = top / 8;
-  return (size + step - 1) / step * step;
-}
-
-/* Every block: [pad ... | alignment | size | base] user bytes..., the three
- * words just before the user pointer (blocks are aligned to at least 32). */
-typedef struct CachedBlock {
-  void *base;
-  size_t size; /* user bytes */
-  size_t alignment;
-} CachedBlock;
+typedef struct FreeBlock {
+  struct FreeBlock *next;
+} FreeBlock;
 
 static pthread_mutex_t cacheMutex = PTHREAD_MUTEX_INITIALIZER;
-static CachedBlock cache[CACHE_SLOTS];
+static FreeBlock *freeLists[NUM_CLASSES];
 static size_t cachedBytes;
 static int liveModels; /* guarded by cacheMutex */
 
-static void *blockAlloc(size_t alignment, size_t size) {
-  /* Room for the three header words before the user pointer. */
-  if (alignment < 32)
-    alignment = 32;
-  size = sizeClass(size);
-  if (size >= CACHE_MIN) {
-    pthread_mutex_lock(&cacheMutex);
-    for (int i = 0; i < CACHE_SLOTS; ++i)
-      if (cache[i].base && cache[i].size == size &&
-          cache[i].alignment == alignment) {
-        void *base = cache[i].base;
-        cache[i].base = NULL;
-        cachedBytes -= size;
-        pthread_mutex_unlock(&cacheMutex);
-        return (char *)base + alignment;
-      }
-    pthread_mutex_unlock(&cacheMutex);
+/* The class of `size`, and its rounded size in *rounded; -1 when too big. */
+static int sizeClass(size_t size, size_t *rounded) {
+  if (size <= 64) {
+    *rounded = 64;
+    return 0;
   }
-  /* alignment bytes of header room (at least the two words), then size. */
-  size_t total = alignment + size;
+  int log = 63 - __builtin_clzll((unsigned long long)size);
+  size_t top = (size_t)1 << log, step = top / 8;
+  *rounded = (size + step - 1) / step * step;
+  int index = 8 * (log - 6) + (int)((*rounded - top) / step);
+  return index < NUM_CLASSES ? index : -1;
+}
+
+/* Each block: [pad ... | alignment | size | base] user bytes..., the three
+ * words just before the user pointer. */
+static void *blockAlloc(size_t alignment, size_t size) {
+  if (alignment < BLOCK_ALIGN)
+    alignment = BLOCK_ALIGN;
+  size_t rounded = size;
+  int cls = alignment == BLOCK_ALIGN ? sizeClass(size, &rounded) : -1;
+  if (cls >= 0) {
+    pthread_mutex_lock(&cacheMutex);
+    FreeBlock *b = freeLists[cls];
+    if (b) {
+      freeLists[cls] = b->next;
+      cachedBytes -= rounded;
+    }
+    pthread_mutex_unlock(&cacheMutex);
+    if (b)
+      return b;
+  }
+  /* alignment bytes of header room (at least the three words), then size. */
+  size_t total = alignment + rounded;
   total = (total + alignment - 1) / alignment * alignment;
   char *base = aligned_alloc(alignment, total);
   if (!base)
     return NULL;
   char *user = base + alignment;
-  ((size_t *)user)[-2] = size;
-  ((void **)user)[-1] = base;
   ((size_t *)user)[-3] = alignment;
+  ((size_t *)user)[-2] = rounded;
+  ((void **)user)[-1] = base;
   return user;
 }
 
@@ -143,19 +148,21 @@ static void blockFree(void *ptr) {
   if (!ptr)
     return;
   char *user = ptr;
+  size_t alignment = ((size_t *)user)[-3];
   size_t size = ((size_t *)user)[-2];
   void *base = ((void **)user)[-1];
-  size_t alignment = ((size_t *)user)[-3];
-  if (size >= CACHE_MIN) {
+  size_t rounded;
+  int cls = alignment == BLOCK_ALIGN ? sizeClass(size, &rounded) : -1;
+  if (cls >= 0 && rounded == size) {
     pthread_mutex_lock(&cacheMutex);
-    if (liveModels > 0 && cachedBytes + size <= CACHE_BYTES)
-      for (int i = 0; i < CACHE_SLOTS; ++i)
-        if (!cache[i].base) {
-          cache[i] = (CachedBlock){base, size, alignment};
-          cachedBytes += size;
-          pthread_mutex_unlock(&cacheMutex);
-          return;
-        }
+    if (liveModels > 0 && cachedBytes + size <= CACHE_BYTES) {
+      FreeBlock *b = ptr;
+      b->next = freeLists[cls];
+      freeLists[cls] = b;
+      cachedBytes += size;
+      pthread_mutex_unlock(&cacheMutex);
+      return;
+    }
     pthread_mutex_unlock(&cacheMutex);
   }
   free(base);
@@ -165,14 +172,15 @@ static void blockFree(void *ptr) {
 static void modelsChanged(int delta) {
   pthread_mutex_lock(&cacheMutex);
   liveModels += delta;
-  if (liveModels == 0)
-    for (int i = 0; i < CACHE_SLOTS; ++i)
-      if (cache[i].base) {
-        free(cache[i].base);
-        cache[i].base = NULL;
+  if (liveModels == 0) {
+    for (int i = 0; i < NUM_CLASSES; ++i)
+      while (freeLists[i]) {
+        FreeBlock *b = freeLists[i];
+        freeLists[i] = b->next;
+        free(((void **)b)[-1]);
       }
-  if (liveModels == 0)
     cachedBytes = 0;
+  }
   pthread_mutex_unlock(&cacheMutex);
 }
 
