@@ -447,9 +447,20 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
         rest.push_back(d);
       SmallVector<OpFoldResult> sizes =
           tensor::getMixedSizes(b, loc, op.getInputs()[j]);
-      r = tensor::ExpandShapeOp::create(
-          b, loc, type, r, SmallVector<ReassociationIndices>{{0}, rest},
-          sizes);
+      if (llvm::count_if(type.getShape().drop_front(), ShapedType::isDynamic) >
+          1) {
+        // Several dynamic channel dims: upstream's expand-strided-metadata
+        // crashes on the expand_shape of one dynamic dim into several
+        // (getValueOrCreateConstantIndexOp), so a tensor.reshape by a
+        // shape tensor instead.
+        Value shape = tensor::FromElementsOp::create(
+            b, loc, getValueOrCreateConstantIndexOp(b, loc, sizes));
+        r = tensor::ReshapeOp::create(b, loc, type, r, shape);
+      } else {
+        r = tensor::ExpandShapeOp::create(
+            b, loc, type, r, SmallVector<ReassociationIndices>{{0}, rest},
+            sizes);
+      }
     }
     replacements.push_back(r);
   }

@@ -42,16 +42,24 @@ void populateSeqToSCFPatterns(mlir::RewritePatternSet &patterns);
 /// Patterns decomposing `seq.softmax` into linalg ops.
 void populateSeqToLinalgPatterns(mlir::RewritePatternSet &patterns);
 
+/// The forms of diagonal recurrences (`seqc --scan-form=`): `Auto` fuses
+/// them (`seq-fuse-scan`) with the chunked parallel scan as the run-time
+/// alternative when the channels do not fill the threads; `Fused` without
+/// the alternative; `Parallel` always the chunked parallel scan
+/// (`seq-recurrence-to-scan` alone: `--parallel-scans`); `Sequential` the
+/// plain `scf.for` over time with the body's ops per step.
+enum class ScanForm { Auto, Fused, Parallel, Sequential };
+
+/// `auto`, `fused`, `parallel`, `sequential`; none for anything else.
+std::optional<ScanForm> parseScanForm(llvm::StringRef name);
+
 /// What the named pipelines do beyond the fixed passes.
 struct PipelineOptions {
   /// Fuse attention (`seq-fuse-attention`); off, the scores are computed
   /// and stored as written (`seqc --no-fuse-attention`).
   bool fuseAttention = true;
-  /// Rewrite affine recurrences into `seq.assoc_scan`
-  /// (`seq-recurrence-to-scan`, `seqc --parallel-scans`). Off by default:
-  /// the scan form materialises every step's coefficients and state, which
-  /// costs more than the sequential scan saves (docs/passes.md).
-  bool parallelScans = false;
+  /// How diagonal recurrences are compiled (`seqc --scan-form=`).
+  ScanForm scanForm = ScanForm::Auto;
   /// Compile matrix-state recurrences read by a contraction (linear
   /// attention, RetNet, GLA, Mamba2) to the chunkwise form
   /// (`seq-chunkwise`); off, they stay sequential scans

@@ -523,7 +523,16 @@ def SeqRecurrenceToScan : Pass<"seq-recurrence-to-scan"> {
       seq.yield %s : tensor<4xf32>
     }
     ```
+
+    With `only-alternatives`, only the scans that `seq-fuse-scan` kept as
+    its fused form's run-time alternative (attribute
+    `seq.scan_alternative`) are rewritten; other affine scans stay
+    sequential, and the remarks for non-affine ones are given as usual.
   }];
+  let options = [
+    Option<"onlyAlternatives", "only-alternatives", "bool", "false",
+           "rewrite only the alternatives seq-fuse-scan kept">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
@@ -796,6 +805,104 @@ def SeqBatchScanSteps : Pass<"seq-batch-scan-steps"> {
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect",
     "::mlir::tensor::TensorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// SeqFuseScan
+//===----------------------------------------------------------------------===//
+
+def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
+  let summary = "diagonal recurrences as one time loop per block of channels (the fused selective scan)";
+  let description = [{
+    A `seq.scan` whose carries all have elementwise affine updates
+    (`h = A_t ⊙ h + b_t`, RecurrenceAnalysis) and one shape computes each
+    channel of its carries on its own. It becomes a `seq.parallel` loop over
+    tasks, each owning a block of channels, around one `scf.for` over all
+    the steps whose iter_args are the carries as `vector<{vector-width}x..>`s
+    of channels. The step's body is evaluated on those vectors: each tensor
+    it reads is read at the task's channels and step `t`
+    (`vector.transfer_read` along the lane dim, `tensor.extract` and a
+    broadcast otherwise), reads that do not depend on `t` are hoisted out of
+    the time loop, payloads are applied to vectors, reductions of the
+    carries over the state dims are unrolled, and the per-step outputs are
+    written into the stacked results. No tensor of shape `[T, ...state]`
+    exists: for Mamba, `exp(Δ A)`, `Δ B u` and `sum(h * C)` all happen in
+    the time loop.
+
+    The carry's dims are split into state dims (those a per-step output
+    reduces over: static, unrolled, at most `max-state` points), the lane
+    dim (the innermost other one; a task covers up to `max-unroll` vectors
+    of it) and outer dims (a task per point). With `parallel-alternative`,
+    the scan is kept in the else branch of an `scf.if` taken at run time
+    when the tasks G are fewer than the pool's threads
+    (`seqrt_num_threads()`) and `length >= min-parallel-length`; it is
+    marked `seq.scan_alternative`, and `seq-recurrence-to-scan` makes the
+    chunked parallel scan of it; both branches fill destinations made
+    before the `scf.if` (the alternative by a `linalg.copy`), so that the
+    bufferized `scf.if` keeps identity layouts. Every diagonal scan gets a remark: which
+    form and why, or why it was not fused (a reduction over a dynamic dim,
+    an op the evaluator does not know, ...).
+
+    Before:
+
+    ```mlir
+    %h, %ys = seq.scan %T carry(%h0 : tensor<?x256xf32>) output_axes = [1]
+        -> (tensor<?x256xf32>, tensor<?x?x256xf32>) {
+    ^bb0(%t: index, %h: tensor<?x256xf32>):
+      %a = tensor.extract_slice %as[0, %t, 0] [%B, 1, 256] [1, 1, 1] ...
+      %x = tensor.extract_slice %xs[0, %t, 0] [%B, 1, 256] [1, 1, 1] ...
+      %ah = linalg.generic ... ins(%a, %h) { mulf }
+      %hn = linalg.generic ... ins(%ah, %x) { addf }
+      seq.yield %hn, %hn : tensor<?x256xf32>, tensor<?x256xf32>
+    }
+    ```
+
+    After (`parallel-alternative=false`; 4 vectors of 16 channels a task):
+
+    ```mlir
+    %G = arith.muli %c4, %B : index
+    %r:2 = scf.for %w = %c0 to %G step %c1 iter_args(%hf = %e0, %y = %e1)
+        -> (tensor<?x256xf32>, tensor<?x?x256xf32>) {
+      %c = ... (%w mod 4) * 64 ...   %b = %w div 4
+      %h0v = vector.transfer_read %h0[%b, %c] ... : tensor<?x256xf32>, vector<16xf32>
+      ... (3 more)
+      %l:5 = scf.for %t = %c0 to %T step %c1 iter_args(%v0 = %h0v, ..., %yt = %y) {
+        %av = vector.transfer_read %as[%b, %t, %c] ... : vector<16xf32>
+        %xv = vector.transfer_read %xs[%b, %t, %c] ... : vector<16xf32>
+        %m = arith.mulf %av, %v0 : vector<16xf32>
+        %n = arith.addf %m, %xv : vector<16xf32>
+        %y2 = vector.transfer_write %n, %yt[%b, %t, %c] ...
+        ...
+        scf.yield %n, ..., %y5
+      }
+      %hf2 = vector.transfer_write %l#0, %hf[%b, %c] ...
+      ...
+      scf.yield %hf5, %l#4
+    } {seq.parallel}
+    ```
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "16",
+           "channels in a vector">,
+    Option<"maxUnroll", "max-unroll", "int64_t", "8",
+           "most vectors of the lane dim in a group (fewer when the state is large)">,
+    Option<"timeBlock", "time-block", "int64_t", "16",
+           "steps a group of channels runs with its carries in registers">,
+    Option<"maxState", "max-state", "int64_t", "64",
+           "most points of the state dims (unrolled in the step)">,
+    Option<"parallelAlternative", "parallel-alternative", "bool", "true",
+           "keep the scan as the run-time alternative (chunked parallel scan)">,
+    Option<"minParallelLength", "min-parallel-length", "int64_t", "4096",
+           "shortest length for which the alternative is taken">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
   ];
 }
 

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
 
@@ -40,12 +41,27 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
     buildSeqLevelPipeline(pm, options);
   // Recurrences first, while scans are still seq.scan over tensors (after
   // the step functions are derived from the scans as written): matrix
-  // states read by a contraction to the chunkwise form, then (optionally)
-  // elementwise affine ones to associative scans.
+  // states read by a contraction to the chunkwise form, then the diagonal
+  // ones as the scan form says.
   if (options.chunkwise)
     pm.addPass(createSeqChunkwise());
-  if (options.parallelScans)
+  switch (options.scanForm) {
+  case ScanForm::Auto:
+  case ScanForm::Fused: {
+    SeqFuseScanOptions fuse;
+    fuse.parallelAlternative = options.scanForm == ScanForm::Auto;
+    pm.addPass(createSeqFuseScan(fuse));
+    SeqRecurrenceToScanOptions toScan;
+    toScan.onlyAlternatives = true;
+    pm.addPass(createSeqRecurrenceToScan(toScan));
+    break;
+  }
+  case ScanForm::Parallel:
     pm.addPass(createSeqRecurrenceToScan());
+    break;
+  case ScanForm::Sequential:
+    break;
+  }
   // Carry-free scans (the coefficients and outputs of the above) become
   // whole-tensor ops over time, tiled and parallelised like any other.
   pm.addPass(createSeqBatchScanSteps());
@@ -130,6 +146,15 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createUBToLLVMConversionPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+std::optional<seqc::ScanForm> seqc::parseScanForm(llvm::StringRef name) {
+  return llvm::StringSwitch<std::optional<ScanForm>>(name)
+      .Case("auto", ScanForm::Auto)
+      .Case("fused", ScanForm::Fused)
+      .Case("parallel", ScanForm::Parallel)
+      .Case("sequential", ScanForm::Sequential)
+      .Default(std::nullopt);
 }
 
 void seqc::registerSeqPipelines() {

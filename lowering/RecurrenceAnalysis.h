@@ -25,6 +25,11 @@
 
 namespace seqc {
 
+/// Marks the copy of a scan that `seq-fuse-scan` keeps as the run-time
+/// alternative of its fused form: `seq-recurrence-to-scan` turns it into the
+/// chunked parallel scan without a remark of its own.
+constexpr llvm::StringLiteral kScanAlternativeAttr = "seq.scan_alternative";
+
 /// How a value of a scan body depends on the carries' old values.
 enum class Dependence {
   /// Reads no carry.

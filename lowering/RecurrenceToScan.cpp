@@ -795,6 +795,8 @@ static std::string carryNames(const RecurrenceAnalysis &analysis,
 
 struct SeqRecurrenceToScanPass
     : seqc::impl::SeqRecurrenceToScanBase<SeqRecurrenceToScanPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     // Remarks are emitted once per scan, so the scans are visited by a walk
     // rather than by a pattern driver that may revisit them.
@@ -812,6 +814,14 @@ struct SeqRecurrenceToScanPass
   LogicalResult run(const RecurrenceAnalysis &analysis) {
     seq::ScanOp scan = analysis.getScan();
     unsigned n = scan.getNumCarries();
+    // The alternative of a fused scan: its remark is seq-fuse-scan's.
+    if (scan->hasAttr(kScanAlternativeAttr)) {
+      scan->removeAttr(kScanAlternativeAttr);
+      if (!analysis.isDiagonal() || !allFloat(scan))
+        return success();
+      OpBuilder b(scan);
+      return rewriteDiagonal(b, analysis);
+    }
     if (const std::optional<OnlineSoftmax> &sm = analysis.getOnlineSoftmax();
         sm && allFloat(scan)) {
       if (!startsFromIdentity(scan, *sm)) {
@@ -820,6 +830,16 @@ struct SeqRecurrenceToScanPass
             << analysis.getCarryName(sm->maxCarry)
             << "' is the running max of an online softmax, but the carries "
                "do not start at -inf and 0";
+        return success();
+      }
+      if (onlyAlternatives) {
+        emitRemark(scan.getLoc())
+            << "carries '" << carryNames(analysis, *sm)
+            << "' are an online softmax (running max '"
+            << analysis.getCarryName(sm->maxCarry)
+            << "' and rescaled sums): scan stays sequential (its parallel "
+               "scan, --scan-form=parallel, is slower here: its combiner "
+               "lowers sequentially)";
         return success();
       }
       emitRemark(scan.getLoc()) << "carries '" << carryNames(analysis, *sm)
@@ -850,6 +870,9 @@ struct SeqRecurrenceToScanPass
              "floating-point";
       return success();
     }
+    // Under seq-fuse-scan, which gave the remark (fused, or why not).
+    if (onlyAlternatives)
+      return success();
     for (unsigned i = 0; i < n; ++i)
       emitRemark(scan.getLoc())
           << "recurrence of carry '" << analysis.getCarryName(i)

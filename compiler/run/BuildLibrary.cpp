@@ -60,7 +60,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
     remarks = std::make_unique<RemarkPrinter>(ctx);
   PipelineOptions po;
   po.fuseAttention = o.fuseAttention;
-  po.parallelScans = o.parallelScans;
+  po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
   po.deriveStep = o.deriveStep;
   po.chunkwise = o.chunkwise;
   po.seqLevel = false;

@@ -33,8 +33,10 @@ struct LibraryOptions {
   int optLevel = 2;
   /// Fuse attention (`--no-fuse-attention` turns it off).
   bool fuseAttention = true;
-  /// Rewrite affine recurrences into associative scans (`--parallel-scans`).
-  bool parallelScans = false;
+  /// How diagonal recurrences are compiled (`--scan-form=auto|fused|
+  /// parallel|sequential`, seqc::parseScanForm; `--parallel-scans` is
+  /// `parallel`).
+  std::string scanForm = "auto";
   /// Matrix-state recurrences in chunkwise form (`--no-chunkwise` turns it
   /// off).
   bool chunkwise = true;

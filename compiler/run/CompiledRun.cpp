@@ -182,7 +182,7 @@ getLibrary(const Program &p, const std::string &sourceName,
   lo.mcpu = o.mcpu;
   lo.optLevel = o.optLevel;
   lo.fuseAttention = o.fuseAttention;
-  lo.parallelScans = o.parallelScans;
+  lo.scanForm = o.scanForm;
   lo.chunkwise = o.chunkwise;
   lo.remarks = o.remarks;
   // The named C functions as `seqc FILE.seq -o libFILE.so` names them; the
@@ -227,7 +227,7 @@ getLibrary(const Program &p, const std::string &sourceName,
       libraryKey(source,
                  o.target + " -O" + std::to_string(o.optLevel) +
                      (o.fuseAttention ? "" : " --no-fuse-attention") +
-                     (o.parallelScans ? " --parallel-scans" : "") +
+                     (o.scanForm == "auto" ? "" : " --scan-form=" + o.scanForm) +
                      (o.chunkwise ? "" : " --no-chunkwise"),
                  o.mcpu, compilerIdentity(argv0, lo.runtimeDir));
   llvm::SmallString<256> path(dir);

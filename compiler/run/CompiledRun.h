@@ -37,8 +37,9 @@ struct CompiledRunOptions {
   std::string runtimeDir;
   /// `--no-fuse-attention`: compute the scores as written.
   bool fuseAttention = true;
-  /// `--parallel-scans`: affine recurrences as associative scans.
-  bool parallelScans = false;
+  /// `--scan-form=`: how diagonal recurrences are compiled
+  /// (BuildLibrary.h).
+  std::string scanForm = "auto";
   /// `--no-chunkwise`: matrix-state recurrences stay sequential scans.
   bool chunkwise = true;
   /// `--remarks`: print what the passes did and why not.

@@ -41,7 +41,7 @@ using namespace seqc;
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--parallel-scans] [--no-step] [--no-chunkwise]\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -52,7 +52,7 @@ static const char *runUsage =
     "                [--dim NAME=VALUE ...] [--output=OUT.npy]\n"
     "                [--interpret | --check] [--bench=N] [--target=cpu]\n"
     "                [--mcpu=native|CPU] [-O0..-O3] [--no-fuse-attention]\n"
-    "                [--parallel-scans] [--remarks] [--no-cache] [-v]\n"
+    "                [--scan-form=FORM] [--remarks] [--no-cache] [-v]\n"
     "                [--chunk=N]\n"
     "  (default)         compile the model (cached) and run the compiled entry\n"
     "  --interpret       run the reference interpreter instead\n"
@@ -64,7 +64,11 @@ static const char *runUsage =
     "  --mcpu=CPU        the CPU to compile for (default: native)\n"
     "  -O0..-O3          the optimisation level to compile at (default: -O2)\n"
     "  --no-fuse-attention  compute attention scores as written (unfused)\n"
-    "  --parallel-scans  affine recurrences as associative scans (experimental)\n"
+    "  --scan-form=FORM  diagonal recurrences: auto (fused, or the chunked\n"
+    "                    parallel scan when channels leave threads idle and T\n"
+    "                    is long: chosen at run time), fused, parallel,\n"
+    "                    sequential (a loop over time, the step's ops each\n"
+    "                    step); --parallel-scans is --scan-form=parallel\n"
     "  --no-chunkwise    matrix-state recurrences as sequential scans\n"
     "  --remarks         print what was fused and why not (compiles afresh)\n"
     "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
@@ -163,7 +167,14 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
     } else if (a == "--no-fuse-attention") {
       co.fuseAttention = false;
     } else if (a == "--parallel-scans") {
-      co.parallelScans = true;
+      co.scanForm = "parallel";
+    } else if (a.rfind("--scan-form=", 0) == 0) {
+      co.scanForm = a.substr(12);
+      if (!parseScanForm(co.scanForm)) {
+        std::cerr << "seqc: error: unknown scan form '" << co.scanForm
+                  << "' (auto, fused, parallel, sequential)\n";
+        return 1;
+      }
     } else if (a == "--no-chunkwise") {
       co.chunkwise = false;
     } else if (a.rfind("--chunk=", 0) == 0) {
@@ -267,7 +278,8 @@ int main(int argc, char **argv) {
   std::string file, emit, outPath, runtimeDir, mcpu;
   int optLevel = LibraryOptions().optLevel;
   bool verify = false, debugInfo = false, remarks = false, fuse = true,
-       parallelScans = false, deriveStep = true, chunkwise = true;
+       deriveStep = true, chunkwise = true;
+  std::string scanForm = "auto";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
     if (a.rfind("--emit=", 0) == 0)
@@ -281,7 +293,9 @@ int main(int argc, char **argv) {
     else if (a == "--no-fuse-attention")
       fuse = false;
     else if (a == "--parallel-scans")
-      parallelScans = true;
+      scanForm = "parallel";
+    else if (a.rfind("--scan-form=", 0) == 0 && parseScanForm(a.substr(12)))
+      scanForm = a.substr(12);
     else if (a == "--no-chunkwise")
       chunkwise = false;
     else if (a == "--no-step")
@@ -354,7 +368,7 @@ int main(int argc, char **argv) {
     lo.mcpu = mcpu;
     lo.optLevel = optLevel;
     lo.fuseAttention = fuse;
-    lo.parallelScans = parallelScans;
+    lo.scanForm = scanForm;
     lo.chunkwise = chunkwise;
     lo.deriveStep = deriveStep;
     lo.remarks = remarks;
@@ -385,7 +399,7 @@ int main(int argc, char **argv) {
       printer = std::make_unique<RemarkPrinter>(ctx);
     PipelineOptions po;
     po.fuseAttention = fuse;
-    po.parallelScans = parallelScans;
+    po.scanForm = *parseScanForm(scanForm);
     po.deriveStep = deriveStep;
     po.chunkwise = chunkwise;
     po.seqLevel = false;
