@@ -1444,6 +1444,26 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
           << ", read by a contraction over its key axis: chunkwise (chunks "
              "of "
           << c << ")";
+      // A dynamic length shorter than a chunk (a step decoding one token)
+      // would pad to a whole chunk: it runs the scan as written instead.
+      if (shortSequential &&
+          !getConstantIntValue(scan.getLength()).has_value()) {
+        OpBuilder b(scan);
+        Location loc = scan.getLoc();
+        Value isShort = arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::ult, scan.getLength(),
+            arith::ConstantIndexOp::create(b, loc, c));
+        auto ifOp = scf::IfOp::create(b, loc, scan->getResultTypes(), isShort,
+                                      /*withElse=*/true);
+        b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+        Operation *asWritten = b.clone(*scan);
+        scf::YieldOp::create(b, loc, asWritten->getResults());
+        b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+        auto yield = scf::YieldOp::create(b, loc, scan->getResults());
+        for (auto [old, now] : llvm::zip(scan->getResults(), ifOp.getResults()))
+          old.replaceAllUsesExcept(now, yield);
+        scan->moveBefore(yield);
+      }
       Rewriter(analysis, *form, c).run();
     }
   }

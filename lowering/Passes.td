@@ -616,6 +616,9 @@ def SeqChunkwise : Pass<"seq-chunkwise"> {
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int64_t", "32", "steps per chunk">,
+    Option<"shortSequential", "short-sequential", "bool", "true",
+           "keep the scan as written for a dynamic length shorter than a "
+           "chunk (a decode step), chosen at run time">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

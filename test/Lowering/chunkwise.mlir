@@ -1,4 +1,4 @@
-// RUN: seq-opt %s --split-input-file --seq-chunkwise --verify-diagnostics | FileCheck %s
+// RUN: seq-opt %s --split-input-file "--seq-chunkwise=short-sequential=false" --verify-diagnostics | FileCheck %s
 
 // Tests that a GLA recurrence (S = g ⊙ S + k ⊗ v with g = exp(f) per head
 // and key, o = q S) becomes a carry-free scan of q, kᵀ, v and log g, chunk
