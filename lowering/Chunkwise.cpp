@@ -615,18 +615,6 @@ static Value zeros(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
   return filled(b, loc, shape, 0.0f);
 }
 
-static Value generic(OpBuilder &b, Location loc, Value init, ValueRange inputs,
-                     ArrayRef<AffineMap> maps,
-                     ArrayRef<utils::IteratorType> iterators,
-                     function_ref<Value(OpBuilder &, Location, ValueRange)> fn) {
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
-             iterators,
-             [&](OpBuilder &nb, Location l, ValueRange args) {
-               linalg::YieldOp::create(nb, l, fn(nb, l, args));
-             })
-      .getResult(0);
-}
 
 static SmallVector<utils::IteratorType> parallel(unsigned n) {
   return SmallVector<utils::IteratorType>(n, utils::IteratorType::parallel);

@@ -46,8 +46,6 @@ namespace seqc {
 using namespace mlir;
 using namespace seqc;
 
-constexpr llvm::StringLiteral kParallelAttr = "seq.parallel";
-constexpr llvm::StringLiteral kNumThreads = "seqrt_num_threads";
 
 namespace {
 

@@ -31,8 +31,6 @@ namespace seqc {
 using namespace mlir;
 using namespace seqc;
 
-constexpr llvm::StringLiteral kParallelAttr = "seq.parallel";
-constexpr llvm::StringLiteral kNumThreads = "seqrt_num_threads";
 
 /// Whether `combiner` computes its results channel by channel: its ops are
 /// `tensor.empty`, `tensor.dim`, scalar constants and all-parallel `linalg.generic`s with

@@ -41,9 +41,9 @@ static AffineMap identity(MLIRContext *ctx, unsigned rank) {
   return AffineMap::getMultiDimIdentityMap(rank, ctx);
 }
 
-/// A `linalg.generic` with `iterators` and maps, whose body `fn` receives
-/// the block arguments and returns the yielded value.
-static Value generic(
+} // namespace
+
+Value seqc::generic(
     OpBuilder &b, Location loc, Value init, ValueRange inputs,
     ArrayRef<AffineMap> maps, ArrayRef<utils::IteratorType> iterators,
     function_ref<Value(OpBuilder &, Location, ValueRange)> fn) {
@@ -55,6 +55,8 @@ static Value generic(
              })
       .getResult(0);
 }
+
+namespace {
 
 static Value fill(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
                   float value) {

@@ -31,10 +31,10 @@ namespace seqc {
 } // namespace seqc
 
 using namespace mlir;
+using seqc::kParallelAttr;
 
 namespace {
 
-constexpr llvm::StringLiteral kParallelAttr = "seq.parallel";
 constexpr llvm::StringLiteral kParallelFor = "seqrt_parallel_for";
 
 /// Whether a value of this type can travel through the ctx struct.

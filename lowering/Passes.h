@@ -35,6 +35,22 @@ namespace seqc {
 /// passes' remarks point at the model's source.
 std::string formatLocation(mlir::Location loc);
 
+/// The attribute marking an `scf.for` whose iterations may run in parallel
+/// (convert-seq-parallel-to-runtime puts it on the runtime's pool), and the
+/// runtime function that says how many threads the pool has.
+inline constexpr llvm::StringLiteral kParallelAttr = "seq.parallel";
+inline constexpr llvm::StringLiteral kNumThreads = "seqrt_num_threads";
+
+/// A `linalg.generic` writing `init` with `iterators` and `maps`, whose body
+/// `fn` receives the block arguments and returns the yielded value.
+mlir::Value generic(
+    mlir::OpBuilder &b, mlir::Location loc, mlir::Value init,
+    mlir::ValueRange inputs, llvm::ArrayRef<mlir::AffineMap> maps,
+    llvm::ArrayRef<mlir::utils::IteratorType> iterators,
+    llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                   mlir::ValueRange)>
+        fn);
+
 /// Patterns lowering `seq.scan` and `seq.assoc_scan` to `scf.for` loops over
 /// tensors.
 void populateSeqToSCFPatterns(mlir::RewritePatternSet &patterns);
