@@ -57,6 +57,14 @@ bench: build
 	/usr/bin/python3 bench/run.py --seqc $(SEQC) --seqrt-run $(BUILD)/bin/seqrt-run \
 	  --work $(BUILD)/bench
 
+# Every example compiled for --target=cuda into $(BUILD)/gpu-bundle, with
+# seqrt-run, inputs, weights and the interpreter's outputs; its run.py runs
+# them where the GPU is (docs/gpu.md).
+.PHONY: gpu-bundle
+gpu-bundle: build
+	/usr/bin/python3 bench/gpu/bundle.py --seqc $(SEQC) --build $(BUILD) \
+	  --out $(BUILD)/gpu-bundle
+
 # Runs the front-end fuzzer (see fuzz/README.md) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 600
 fuzz: deps

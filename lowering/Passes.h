@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -70,6 +71,8 @@ enum class ScanForm { Auto, Fused, Parallel, Sequential };
 std::optional<ScanForm> parseScanForm(llvm::StringRef name);
 
 /// What the named pipelines do beyond the fixed passes.
+enum class Target { CPU, CUDA };
+
 struct PipelineOptions {
   /// Fuse attention (`seq-fuse-attention`); off, the scores are computed
   /// and stored as written (`seqc --no-fuse-attention`).
@@ -88,6 +91,17 @@ struct PipelineOptions {
   /// (buildSeqLevelPipeline). seqc runs that stage on its own first, to
   /// describe the library (its step entries) before lowering.
   bool seqLevel = true;
+  /// Where the code runs (`seqc --target=`): the host CPU, or NVIDIA GPUs
+  /// (buildLowerToCUDAPipeline).
+  Target target = Target::CPU;
+  /// For `cuda`: the GPU (`seqc --gpu-arch=`), what the NVPTX backend and
+  /// ptxas compile for, and the CUDA toolkit whose ptxas, fatbinary and
+  /// libdevice they use.
+  std::string gpuArch = "sm_90a";
+  std::string cudaPath = "/usr/local/cuda";
+  /// For `cuda`: stop at PTX (`gpu.binary` holding the assembly, for
+  /// `seqc --emit=ptx`) instead of a fatbin with cubin and PTX.
+  bool ptxOnly = false;
 };
 
 /// The seq-level stage: attention fusion and the step functions. What it
@@ -105,6 +119,14 @@ void buildLowerToLinalgPipeline(mlir::OpPassManager &pm,
 /// deallocation, loops and the conversions to LLVM; entries get
 /// `_mlir_ciface_<name>` wrappers (`seq-lower-to-llvm`).
 void buildLowerToLLVMPipeline(mlir::OpPassManager &pm,
+                              const PipelineOptions &options = {});
+
+/// seq-level IR -> the LLVM dialect for `--target=cuda`: the linalg
+/// pipeline, bufferization, `seq-gpu-map`, the upstream GPU lowering to
+/// kernels, NVVM and a `gpu.binary` (fatbin: cubin for `gpuArch` and its
+/// PTX), and host code that launches through the runtime's `mgpu*`
+/// functions (`seq-lower-to-cuda`; docs/gpu.md).
+void buildLowerToCUDAPipeline(mlir::OpPassManager &pm,
                               const PipelineOptions &options = {});
 
 #define GEN_PASS_REGISTRATION

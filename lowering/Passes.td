@@ -909,4 +909,109 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// SeqDestinationOutputs
+//===----------------------------------------------------------------------===//
+
+def SeqDestinationOutputs
+    : Pass<"seq-destination-outputs", "::mlir::ModuleOp"> {
+  let summary = "entries write their outputs into memrefs the caller passes";
+  let description = [{
+    Runs on tensors, after tiling and before one-shot bufferization. Each
+    public function's outputs (its results not marked `seq.state`) become
+    trailing memref arguments with an identity layout, marked `seq.output`;
+    the return writes each into its argument with
+    `bufferization.materialize_in_destination ... restrict writable`.
+    `eliminate-empty-tensors`, which the pipeline runs next, then makes the
+    op that computes an output write into the argument, so the runtime no
+    longer copies results into the caller's tensors. States stay results.
+
+    Before:
+
+    ```mlir
+    func.func @forward(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+      ...
+      return %y : tensor<?x64xf32>
+    }
+    ```
+
+    After:
+
+    ```mlir
+    func.func @forward(%x: tensor<?x64xf32>,
+                       %out: memref<?x64xf32> {seq.output}) {
+      ...
+      bufferization.materialize_in_destination %y in restrict writable %out
+          : (tensor<?x64xf32>, memref<?x64xf32>) -> ()
+      return
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::memref::MemRefDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// SeqGPUMap
+//===----------------------------------------------------------------------===//
+
+def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
+  let summary = "puts the buffers and loops of bufferized entries on the GPU";
+  let description = [{
+    For `--target=cuda`, after bufferization: every buffer becomes device
+    memory (`memref.alloc`/`dealloc` to `gpu.alloc`/`dealloc`, a constant's
+    `memref.get_global` copied to a device buffer with `gpu.memcpy`,
+    `memref.copy` to `linalg.copy`); every linalg op becomes an
+    `scf.parallel` over its parallel loops (reductions as `scf.for` inside),
+    an op without parallel loops and a lone host `memref.store` a
+    one-iteration `scf.parallel` (a single thread); each outermost
+    `scf.parallel` is collapsed to one dimension, tiled by `block-size`
+    and mapped to blocks and threads (`#gpu.loop_dim_map`), inner ones run
+    sequentially in their thread. `convert-parallel-loops-to-gpu` makes the
+    launches. A `memref.load` the host itself would do is an error naming
+    its location. The module becomes a `gpu.container_module`.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "threads per block">,
+  ];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+  ];
+}
+
+def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
+  let summary = "puts the outlined kernels into one gpu.module";
+  let description = [{
+    After `gpu-kernel-outlining`, which makes a `gpu.module` per kernel:
+    every kernel moves into the first module and the launches follow, so a
+    library embeds one GPU binary, which the runtime loads once.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def SeqLowerDeallocs : Pass<"seq-lower-deallocs", "::mlir::ModuleOp"> {
+  let summary = "bufferization.dealloc as pointer comparisons, no host lists";
+  let description = [{
+    Lowers each `bufferization.dealloc (%m...) if (%c...) retain (%r...)`
+    with SSA values only: base pointers compared pairwise, an `scf.if`
+    around each `memref.dealloc` (freed when its condition holds and it
+    aliases neither a retained buffer nor an earlier one freed), and the
+    retained buffers' ownership as disjunctions. Upstream's general lowering
+    fills lists in host memory for a helper function, which a GPU target
+    cannot have (`seq-gpu-map` makes every buffer device memory). Runs
+    before `convert-bufferization-to-memref` in the cuda pipeline.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 #endif // SEQ_LOWERING_PASSES_TD

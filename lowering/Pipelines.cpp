@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/Transforms/RequestCWrappers.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -80,14 +81,16 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   pm.addPass(createSeqLowerAttention());
 }
 
-void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
-                                    const PipelineOptions &options) {
-  buildLowerToLinalgPipeline(pm, options);
-  // Tiles and vectors on tensors, where slices and their dependences are
-  // explicit; bufferization then writes the tiles in place.
-  pm.addNestedPass<func::FuncOp>(createSeqTileAndVectorize());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
+/// Entries on tensors -> on buffers: outputs written into the caller's
+/// tensors, one-shot bufferization, deallocation. The same for every
+/// target but for how deallocations are lowered: for the GPU
+/// (`gpuDeallocs`) without lists in host memory.
+static void addBufferization(OpPassManager &pm, bool gpuDeallocs) {
+  using namespace seqc;
+  // Entries write their outputs into the caller's tensors: the op computing
+  // an output gets the caller's buffer as its destination.
+  pm.addPass(createSeqDestinationOutputs());
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
 
   // Only the entries exist yet: they (and not the libm declarations or the
   // deallocation helpers made later) get `_mlir_ciface_` wrappers.
@@ -107,10 +110,38 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  bufferization::buildBufferDeallocationPipeline(pm);
+  if (gpuDeallocs) {
+    // Upstream's buffer-deallocation-pipeline, with seq-lower-deallocs in
+    // place of lower-deallocations (whose helper keeps lists in host
+    // memory).
+    memref::ExpandReallocPassOptions expandRealloc;
+    expandRealloc.emitDeallocs = false;
+    pm.addPass(memref::createExpandReallocPass(expandRealloc));
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(bufferization::createOwnershipBasedBufferDeallocationPass());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(bufferization::createBufferDeallocationSimplificationPass());
+    pm.addPass(createSeqLowerDeallocs());
+    pm.addPass(createCSEPass());
+    pm.addPass(createCanonicalizerPass());
+  } else {
+    bufferization::buildBufferDeallocationPipeline(pm);
+  }
   // Deallocation clones a buffer that a function returns but does not own
   // (an entry that returns an input as is): clone -> alloc + copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
+void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
+                                    const PipelineOptions &options) {
+  buildLowerToLinalgPipeline(pm, options);
+  // Tiles and vectors on tensors, where slices and their dependences are
+  // explicit; bufferization then writes the tiles in place.
+  pm.addNestedPass<func::FuncOp>(createSeqTileAndVectorize());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  addBufferization(pm, /*gpuDeallocs=*/false);
 
   pm.addNestedPass<func::FuncOp>(createSeqLowerVectors());
   pm.addPass(createCanonicalizerPass());
@@ -148,6 +179,59 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
+                                    const PipelineOptions &options) {
+  buildLowerToLinalgPipeline(pm, options);
+  addBufferization(pm, /*gpuDeallocs=*/true);
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Device buffers, loops mapped to blocks and threads, then kernels.
+  pm.addPass(createSeqGPUMap());
+  pm.addPass(createConvertParallelLoopToGpuPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createSeqGPUMergeKernels());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // The kernels: NVVM for the chosen GPU (libdevice for the math).
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.gpuArch;
+  target.optLevel = 3;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  ConvertGpuOpsToNVVMOpsOptions toNVVM;
+  toNVVM.indexBitwidth = 64;
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(toNVVM));
+  pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
+
+  // The host: launches and device memory become calls of the runtime's
+  // mgpu* functions (runtime/lib/Cuda.c).
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  memrefToLLVM.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createGpuToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+
+  // ptxas (and fatbinary) of the toolkit: cubin and PTX in one fatbin.
+  GpuModuleToBinaryPassOptions binary;
+  binary.toolkitPath = options.cudaPath;
+  binary.compilationTarget = options.ptxOnly ? "isa" : "fatbin";
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
 std::optional<seqc::ScanForm> seqc::parseScanForm(llvm::StringRef name) {
   return llvm::StringSwitch<std::optional<ScanForm>>(name)
       .Case("auto", ScanForm::Auto)
@@ -166,4 +250,16 @@ void seqc::registerSeqPipelines() {
       "seq-lower-to-llvm",
       "Lower seq-level IR to the LLVM dialect (C-interface entries)",
       [](OpPassManager &pm) { buildLowerToLLVMPipeline(pm); });
+  PassPipelineRegistration<>(
+      "seq-lower-to-cuda",
+      "Lower seq-level IR to the LLVM dialect with CUDA kernels (sm_90a)",
+      [](OpPassManager &pm) {
+        PipelineOptions options;
+        options.target = Target::CUDA;
+        options.fuseAttention = false;
+        options.scanForm = ScanForm::Sequential;
+        options.chunkwise = false;
+        options.deriveStep = false;
+        buildLowerToCUDAPipeline(pm, options);
+      });
 }

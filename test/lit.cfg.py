@@ -32,3 +32,13 @@ llvm_config.add_tool_substitutions(["not", "count", "llvm-nm"], [config.llvm_too
 # GPU tests run only where a CUDA device answers.
 if shutil.which("nvidia-smi") and os.system("nvidia-smi -L >/dev/null 2>&1") == 0:
     config.available_features.add("cuda-device")
+
+# The CUDA toolkit's ptxas (and fatbinary, libdevice): seqc --target=cuda
+# needs it to compile kernels; a machine without CUDA skips those tests.
+cuda_path = os.environ.get("SEQC_CUDA_PATH", "/usr/local/cuda")
+if os.path.exists(os.path.join(cuda_path, "bin", "ptxas")):
+    config.available_features.add("cuda-toolkit")
+    config.substitutions.append(("%ptxas", os.path.join(cuda_path, "bin", "ptxas")))
+# Whether the CUDA driver is there (a GPU machine), for the no-driver error.
+if os.system("ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1 '") == 0:
+    config.available_features.add("cuda-driver")

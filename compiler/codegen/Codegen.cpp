@@ -8,13 +8,15 @@
 
 #include "codegen/Codegen.h"
 
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -95,15 +97,14 @@ static void addNamedFunctions(OpBuilder &b, ModuleOp module,
   defineForwarder(b, module, P + "_last_error", errorTy,
                   declare(b, module, "seqrt_last_error", errorTy), passThrough);
 
-  bool hasSteps = llvm::any_of(lib.entries, [](const LibraryEntry &e) {
-    return e.stepOf >= 0;
-  });
+  bool hasSteps = llvm::any_of(
+      lib.entries, [](const LibraryEntry &e) { return e.stepOf >= 0; });
   if (hasSteps) {
     auto stateCreateTy = fnTy(i32Ty, {ptrTy, ptrTy});
-    defineForwarder(b, module, P + "_state_create", stateCreateTy,
-                    declare(b, module, "seqrt_shim_state_create",
-                            stateCreateTy),
-                    passThrough);
+    defineForwarder(
+        b, module, P + "_state_create", stateCreateTy,
+        declare(b, module, "seqrt_shim_state_create", stateCreateTy),
+        passThrough);
     defineForwarder(b, module, P + "_state_destroy", destroyTy,
                     declare(b, module, "seqrt_shim_state_destroy", destroyTy),
                     passThrough);
@@ -123,8 +124,7 @@ static void addNamedFunctions(OpBuilder &b, ModuleOp module,
     SmallVector<mlir::Type> params(lead + nIn + nOut, ptrTy);
     defineForwarder(
         b, module, P + "_" + e.name, fnTy(i32Ty, params),
-        e.stepOf >= 0 ? step : call,
-        [&](mlir::Block *body) {
+        e.stepOf >= 0 ? step : call, [&](mlir::Block *body) {
           // A stack array of the arguments [first, first + n), or null.
           auto array = [&](size_t first, size_t n) -> Value {
             if (n == 0)
@@ -226,6 +226,10 @@ void registerLoweringDialects(MLIRContext &ctx) {
   registerAllExtensions(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  // --target=cuda: kernels (NVVM), and the gpu.binary the host embeds.
+  registerGPUDialectTranslation(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  registerNVVMDialectTranslation(registry);
   ctx.appendDialectRegistry(registry);
 }
 
@@ -370,8 +374,7 @@ bool linkSharedLibrary(const std::string &objPath, const std::string &outPath,
       os << "    " << P << "_" << e.name << ";\n";
     if (llvm::any_of(lib.entries,
                      [](const LibraryEntry &e) { return e.stepOf >= 0; }))
-      os << "    " << P << "_state_create;\n    " << P
-         << "_state_destroy;\n";
+      os << "    " << P << "_state_create;\n    " << P << "_state_destroy;\n";
     os << "  local: *;\n};\n";
   }
   std::vector<std::string> argv = {*cc,
@@ -385,7 +388,8 @@ bool linkSharedLibrary(const std::string &objPath, const std::string &outPath,
                                    "-Wl,--version-script=" + script.str().str(),
                                    "-Wl,--no-undefined",
                                    "-lm",
-                                   "-lpthread"};
+                                   "-lpthread",
+                                   "-ldl"};
   std::vector<llvm::StringRef> refs(argv.begin(), argv.end());
   std::string msg;
   int rc = llvm::sys::ExecuteAndWait(*cc, refs, std::nullopt, {}, 0, 0, &msg);

@@ -75,6 +75,9 @@ struct LibraryEntry {
 /// What a generated library exposes.
 struct LibraryInterface {
   std::string model;
+  /// Where its code runs: "cpu" or "cuda" (seqc --target); the runtime
+  /// reads it from the metadata.
+  std::string target = "cpu";
   /// The C identifier the named functions start with: `gla` for
   /// `gla_create`, `gla_forward`, ...
   std::string prefix;

@@ -2,7 +2,7 @@
 //
 // Builds the LibraryInterface of a program (Codegen.h) and its metadata JSON,
 // which the runtime's shim (runtime/lib/Library.c) reads at load time:
-//   {"abi":2, "model":"lstm", "dims":["B","T"],
+//   {"abi":3, "model":"lstm", "target":"cpu", "dims":["B","T"],
 //    "weights":[{"name":"w","dtype":"f32","shape":[64,256]}, ...],
 //    "entries":[{"name":"forward", "weights":[0,3,...],
 //                "inputs":[{"name":"x","dtype":"f32","dims":[-1,-2,64]}],
@@ -231,8 +231,9 @@ std::string metadataJSON(const LibraryInterface &lib) {
     }
     entries.push_back(std::move(entry));
   }
-  llvm::json::Object root{{"abi", 2},
+  llvm::json::Object root{{"abi", 3},
                           {"model", lib.model},
+                          {"target", lib.target},
                           {"dims", llvm::json::Array(lib.dims)},
                           {"weights", jsonArgs(lib.weights, "shape")},
                           {"entries", std::move(entries)}};

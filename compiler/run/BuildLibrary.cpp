@@ -58,12 +58,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
   std::unique_ptr<RemarkPrinter> remarks;
   if (o.remarks)
     remarks = std::make_unique<RemarkPrinter>(ctx);
-  PipelineOptions po;
-  po.fuseAttention = o.fuseAttention;
-  po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
-  po.deriveStep = o.deriveStep;
-  po.chunkwise = o.chunkwise;
-  po.seqLevel = false;
+  PipelineOptions po = pipelineOptions(o);
   // The seq-level stage first: the step functions it adds are entries too.
   {
     mlir::PassManager seqLevel(&ctx);
@@ -84,9 +79,13 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
                                             : o.name,
                              iface, err))
     return withFile();
+  iface.target = o.target;
   timer.done("mlirgen");
   mlir::PassManager pm(&ctx);
-  buildLowerToLLVMPipeline(pm, po);
+  if (po.target == Target::CUDA)
+    buildLowerToCUDAPipeline(pm, po);
+  else
+    buildLowerToLLVMPipeline(pm, po);
   if (timer.on && std::getenv("SEQC_TIME_STAGES")[0] == '2')
     pm.enableTiming();
   if (mlir::failed(pm.run(*mod)))
@@ -117,6 +116,28 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
   }
   llvm::sys::fs::remove(objPath);
   return ok;
+}
+
+PipelineOptions seqc::pipelineOptions(const LibraryOptions &o) {
+  PipelineOptions po;
+  po.fuseAttention = o.fuseAttention;
+  po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
+  po.deriveStep = o.deriveStep;
+  po.chunkwise = o.chunkwise;
+  po.seqLevel = false;
+  if (o.target == "cuda") {
+    // What the GPU lowering handles so far: attention as written (batched
+    // matmuls and a softmax), scans as loops over time whose steps are
+    // kernels, no step entries.
+    po.target = Target::CUDA;
+    po.gpuArch = o.gpuArch;
+    po.cudaPath = o.cudaPath;
+    po.fuseAttention = false;
+    po.scanForm = ScanForm::Sequential;
+    po.chunkwise = false;
+    po.deriveStep = false;
+  }
+  return po;
 }
 
 std::string seqc::defaultRuntimeDir(const char *argv0) {

@@ -12,6 +12,7 @@
 
 #include "TypedIR.h"
 #include "codegen/Codegen.h"
+#include "lowering/Passes.h"
 
 #include <memory>
 #include <string>
@@ -46,6 +47,11 @@ struct LibraryOptions {
   /// Print the passes' remarks (what was fused and why not) to stderr
   /// (`--remarks`).
   bool remarks = false;
+  /// Where the library runs: "cpu" or "cuda" (`--target`), and for cuda
+  /// the GPU (`--gpu-arch`) and the CUDA toolkit (`--cuda-path`).
+  std::string target = "cpu";
+  std::string gpuArch = "sm_90a";
+  std::string cudaPath = "/usr/local/cuda";
   /// The NAME of the named C functions (`NAME_create`, ...); empty: from
   /// the output path (libraryName in Codegen.h).
   std::string name;
@@ -71,6 +77,11 @@ private:
 bool buildLibrary(const Program &program, const std::string &sourceName,
                   const std::string &outPath, const LibraryOptions &o,
                   std::string &err, LibraryInterface *interface = nullptr);
+
+/// The pipeline options of `o`: for cuda, the forms the GPU lowering takes
+/// so far (attention unfused, scans sequential, no step entries;
+/// docs/gpu.md).
+PipelineOptions pipelineOptions(const LibraryOptions &o);
 
 /// `../lib` next to the running executable (build/bin/seqc ->
 /// build/lib), where the build puts libseqrt_static.a.

@@ -42,6 +42,10 @@ static std::string format(const char *fmt, double v) {
 llvm::Error seqc::checkRunTarget(const std::string &target) {
   if (target == "cpu")
     return llvm::Error::success();
+  if (target == "cuda")
+    return fail("seqc run runs on the cpu only: build a cuda library with "
+                "`seqc FILE.seq --target=cuda -o libNAME.so` and run it with "
+                "seqrt-run where the GPU is");
   return fail("seqc run cannot run on target '" + target + "' (expected cpu)");
 }
 

@@ -18,6 +18,7 @@
 #include "codegen/Codegen.h"
 #include "lowering/Passes.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/Pass/PassManager.h"
@@ -39,8 +40,9 @@
 using namespace seqc;
 
 static int usage() {
-  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
+  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|ptx|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
+               "       target: [--target=cpu|cuda] [--gpu-arch=sm_90a] [--cuda-path=/usr/local/cuda]   (--emit=ptx: the kernels' PTX)\n"
                "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
@@ -276,6 +278,9 @@ int main(int argc, char **argv) {
     return runMain(std::vector<std::string>(args.begin() + 1, args.end()),
                    argv[0]);
   std::string file, emit, outPath, runtimeDir, mcpu;
+  LibraryOptions defaults;
+  std::string target = defaults.target, gpuArch = defaults.gpuArch,
+              cudaPath = defaults.cudaPath;
   int optLevel = LibraryOptions().optLevel;
   bool verify = false, debugInfo = false, remarks = false, fuse = true,
        deriveStep = true, chunkwise = true;
@@ -304,6 +309,12 @@ int main(int argc, char **argv) {
       runtimeDir = a.substr(14);
     else if (a.rfind("--mcpu=", 0) == 0)
       mcpu = a.substr(7);
+    else if (a.rfind("--target=", 0) == 0)
+      target = a.substr(9);
+    else if (a.rfind("--gpu-arch=", 0) == 0)
+      gpuArch = a.substr(11);
+    else if (a.rfind("--cuda-path=", 0) == 0)
+      cudaPath = a.substr(12);
     else if (a.size() == 3 && a[0] == '-' && a[1] == 'O' && a[2] >= '0' &&
              a[2] <= '3')
       optLevel = a[2] - '0';
@@ -318,6 +329,25 @@ int main(int argc, char **argv) {
   }
   if (file.empty())
     return usage();
+  if (target != "cpu" && target != "cuda") {
+    std::cerr << "seqc: error: unknown --target '" << target
+              << "' (expected cpu or cuda)\n";
+    return 2;
+  }
+  if (gpuArch.rfind("sm_", 0) != 0 || gpuArch.size() < 5) {
+    std::cerr << "seqc: error: bad --gpu-arch '" << gpuArch
+              << "' (expected sm_XY, e.g. sm_90a or sm_80)\n";
+    return 2;
+  }
+  if (emit == "ptx")
+    target = "cuda";
+  if (target == "cuda" && emit != "ast" && emit != "typed" && emit != "seq" &&
+      !llvm::sys::fs::exists(cudaPath + "/bin/ptxas")) {
+    std::cerr << "seqc: error: --target=cuda needs the CUDA toolkit's ptxas: "
+                 "no '"
+              << cudaPath << "/bin/ptxas' (set --cuda-path)\n";
+    return 1;
+  }
   // `-o libNAME.so` without --emit builds a shared library.
   if (emit.empty())
     emit = outPath.size() > 3 && outPath.compare(outPath.size() - 3, 3, ".so") == 0
@@ -372,6 +402,9 @@ int main(int argc, char **argv) {
     lo.chunkwise = chunkwise;
     lo.deriveStep = deriveStep;
     lo.remarks = remarks;
+    lo.target = target;
+    lo.gpuArch = gpuArch;
+    lo.cudaPath = cudaPath;
     std::string err;
     LibraryInterface iface;
     if (!buildLibrary(*program, file, outPath, lo, err, &iface)) {
@@ -386,7 +419,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (emit == "seq" || emit == "linalg" || emit == "llvm" ||
-      emit == "header") {
+      emit == "ptx" || emit == "header") {
     mlir::MLIRContext ctx;
     if (emit != "seq")
       registerLoweringDialects(ctx);
@@ -397,12 +430,16 @@ int main(int argc, char **argv) {
     std::unique_ptr<RemarkPrinter> printer;
     if (remarks && emit != "seq")
       printer = std::make_unique<RemarkPrinter>(ctx);
-    PipelineOptions po;
-    po.fuseAttention = fuse;
-    po.scanForm = *parseScanForm(scanForm);
-    po.deriveStep = deriveStep;
-    po.chunkwise = chunkwise;
-    po.seqLevel = false;
+    LibraryOptions lo;
+    lo.fuseAttention = fuse;
+    lo.scanForm = scanForm;
+    lo.deriveStep = deriveStep;
+    lo.chunkwise = chunkwise;
+    lo.target = target;
+    lo.gpuArch = gpuArch;
+    lo.cudaPath = cudaPath;
+    PipelineOptions po = pipelineOptions(lo);
+    po.ptxOnly = emit == "ptx";
     if (emit != "seq") {
       // What the library exposes (its step entries) is decided here.
       mlir::PassManager pm(&ctx);
@@ -427,10 +464,25 @@ int main(int argc, char **argv) {
       mlir::PassManager pm(&ctx);
       if (emit == "linalg")
         buildLowerToLinalgPipeline(pm, po);
+      else if (po.target == Target::CUDA)
+        buildLowerToCUDAPipeline(pm, po);
       else
         buildLowerToLLVMPipeline(pm, po);
       if (mlir::failed(pm.run(*mod)))
         return 1;
+    }
+    if (emit == "ptx") {
+      // Each gpu.binary holds its module's PTX as the object's assembly.
+      std::string text;
+      mod->walk([&](mlir::gpu::BinaryOp binary) {
+        for (mlir::Attribute a : binary.getObjects())
+          if (auto object = llvm::dyn_cast<mlir::gpu::ObjectAttr>(a))
+            text += "// gpu.module @" + binary.getSymName().str() + "\n" +
+                    object.getObject().getValue().str();
+      });
+      if (outPath.empty())
+        return llvm::outs() << text, 0;
+      return writeText(outPath, text) ? 0 : 1;
     }
     if (emit == "llvm") {
       llvm::LLVMContext llvmCtx;
@@ -450,6 +502,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   std::cerr << "seqc: error: unknown --emit kind '" << emit
-            << "' (expected ast, typed, seq, linalg, llvm, obj, lib or header)\n";
+            << "' (expected ast, typed, seq, linalg, llvm, ptx, obj, lib or "
+               "header)\n";
   return 2;
 }

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes layout or meaning. */
-#define SEQRT_ABI_VERSION 2
+#define SEQRT_ABI_VERSION 3
 
 /*===-------------------------- Status and errors -------------------------===*/
 
@@ -45,7 +45,8 @@ typedef enum seqrt_status {
   SEQRT_ERR_WEIGHT,           /* a weight is missing, mis-shaped or corrupt */
   SEQRT_ERR_OUT_OF_MEMORY,
   SEQRT_ERR_UNSUPPORTED, /* a format feature or dtype not handled */
-  SEQRT_ERR_INTERNAL
+  SEQRT_ERR_INTERNAL,
+  SEQRT_ERR_CUDA /* no CUDA driver, or a CUDA call failed (named) */
 } seqrt_status;
 
 /* The message of the last failure on the calling thread ("" if none). The
@@ -146,6 +147,15 @@ SEQRT_API seqrt_status seqrt_check_args(const seqrt_arg_desc *descs,
                                         int64_t *dim_values, int n_dims,
                                         const char *const *dim_names);
 
+/* The same for tensors on `device`: a cuda device wants tensors of that
+ * device_type and device_id. */
+SEQRT_API seqrt_status seqrt_check_args_on(DLDevice device,
+                                           const seqrt_arg_desc *descs,
+                                           const DLTensor *const *tensors,
+                                           int n, int64_t *dim_values,
+                                           int n_dims,
+                                           const char *const *dim_names);
+
 /*===----------------------------- Thread pool ----------------------------===*/
 
 /* (Re)creates the pool with `n` threads, the caller included; n <= 0 means
@@ -174,6 +184,22 @@ SEQRT_API void seqrt_parallel_for(int64_t n,
  * aligned to SEQRT_ALIGNMENT, or NULL with SEQRT_ERR_OUT_OF_MEMORY set. */
 SEQRT_API void *seqrt_alloc(size_t bytes);
 SEQRT_API void seqrt_free(void *p);
+
+/*===------------------------------- Devices ------------------------------===*/
+
+/* Memory on `device` for tools and tests (seqrt-run, the Python module):
+ * on the cpu, seqrt_alloc; on cuda, device memory through the CUDA driver,
+ * which the runtime loads (dlopen libcuda.so.1) on first use. A machine
+ * without the driver gets SEQRT_ERR_CUDA and a message saying so. */
+SEQRT_API seqrt_status seqrt_device_alloc(DLDevice device, size_t bytes,
+                                          void **out);
+SEQRT_API void seqrt_device_free(DLDevice device, void *p);
+
+/* Copies `bytes` from src on `from` to dst on `to` (any of cpu and cuda),
+ * and waits for the copy. */
+SEQRT_API seqrt_status seqrt_device_copy(void *dst, DLDevice to,
+                                         const void *src, DLDevice from,
+                                         size_t bytes);
 
 /*===------------------------------- Weights ------------------------------===*/
 
@@ -267,6 +293,10 @@ typedef struct seqrt_library_desc {
    * library has no step entry); one state serves one step entry. */
   seqrt_status (*state_create)(seqrt_model *m, seqrt_state **out);
   void (*state_destroy)(seqrt_state *);
+  /* Where the library's code runs (kDLCPU or kDLCUDA, from seqc's
+   * --target): create wants a device of this type, and every tensor must
+   * live there. */
+  DLDeviceType device_type;
 } seqrt_library_desc;
 
 /* The name generated libraries export the descriptor under. */

@@ -6,13 +6,14 @@
  *   void (*const seq_entry_table[])(void **); seq_<entry>_packed, in the
  *                                             metadata's entry order
  * and implements seqrt_library() from them. seq_<entry>_packed(args) calls
- * _mlir_ciface_<entry>(args[0], args[1], ...): args[0] points to the result
- * struct (one memref descriptor per output, back to back), then come one
- * descriptor pointer per weight the entry takes and one per input. A rank-r
+ * _mlir_ciface_<entry>(args[0], args[1], ...): for a step entry, args[0]
+ * points to the result struct (one memref descriptor per new state, back to
+ * back); then come one descriptor pointer per weight the entry takes, one
+ * per input, a step's position and states, and one per output, which the
+ * generated code writes in place (seq-destination-outputs). A rank-r
  * descriptor is {T *allocated, T *aligned, i64 offset, i64 sizes[r],
- * i64 strides[r]}: 3 + 2r eight-byte words. Results are buffers the callee
- * allocated (with the allocator below); the entry copies them into the
- * caller's outputs and frees them.
+ * i64 strides[r]}: 3 + 2r eight-byte words. New states are buffers the
+ * callee allocated (with the allocator below), which the state keeps.
  *
  * The named C functions of a library (NAME_create, NAME_<entry>,
  * NAME_destroy; docs/codegen.md) are compiler-emitted forwarders to
@@ -32,6 +33,7 @@
  *
  *===----------------------------------------------------------------------===*/
 
+#include "Cuda.h"
 #include "Internal.h"
 #include "Json.h"
 
@@ -74,7 +76,9 @@ static char loadError[512];
 
 struct seqrt_model {
   seqrt_weights *weights;
-  const void **data; /* per library weight */
+  const void **data; /* per library weight: in the file, or on the device */
+  DLDevice device;
+  void *stream; /* a CUDA library's calls run on this stream */
 };
 
 /*===------------------------------ Allocator -----------------------------===*/
@@ -300,6 +304,7 @@ static void load(void) {
   const JsonValue *weights = getArray(&root, "weights");
   const JsonValue *entries = getArray(&root, "entries");
   const JsonValue *abi = seqrt_json_get(&root, "abi");
+  const char *target = getString(&root, "target");
   if (!model || !dims || !weights || !entries || !abi ||
       abi->kind != JSON_INT) {
     snprintf(loadError, sizeof(loadError), "bad model metadata");
@@ -318,7 +323,15 @@ static void load(void) {
              entries->count, MAX_ENTRIES);
     return;
   }
+  if (target && strcmp(target, "cpu") && strcmp(target, "cuda")) {
+    snprintf(loadError, sizeof(loadError),
+             "model '%s' was compiled for target '%s', which this runtime "
+             "does not run",
+             model, target);
+    return;
+  }
   library.abi_version = SEQRT_ABI_VERSION;
+  library.device_type = target && !strcmp(target, "cuda") ? kDLCUDA : kDLCPU;
   library.model_name = model;
   library.n_dims = dims->count;
   const char **names = calloc((size_t)(dims->count + 1), sizeof(char *));
@@ -400,6 +413,11 @@ SEQRT_API const seqrt_library_desc *seqrt_library(void) {
 void seqrt_shim_destroy(seqrt_model *m) {
   if (!m)
     return;
+  if (m->device.device_type == kDLCUDA) {
+    for (int i = 0; i < library.n_weights; ++i)
+      seqrt_device_free(m->device, (void *)(uintptr_t)m->data[i]);
+    seqrt_cuda_stream_destroy(m->stream);
+  }
   seqrt_weights_close(m->weights);
   free(m->data);
   free(m);
@@ -414,12 +432,21 @@ seqrt_status seqrt_shim_create(const char *path, DLDevice device,
   *out = NULL;
   if (!seqrt_library())
     return SEQRT_ERR_INTERNAL;
-  if (device.device_type != kDLCPU)
-    return seqrt_set_error(SEQRT_ERR_DEVICE,
-                           "create: device is %s:%d, but model '%s' was "
-                           "compiled for the cpu only",
-                           seqrt_device_name(device.device_type),
-                           device.device_id, library.model_name);
+  if (device.device_type != library.device_type)
+    return seqrt_set_error(
+        SEQRT_ERR_DEVICE,
+        "create: device is %s:%d, but model '%s' was compiled for %s",
+        seqrt_device_name(device.device_type), device.device_id,
+        library.model_name,
+        library.device_type == kDLCPU ? "the cpu only"
+                                      : "cuda (seqc --target=cuda)");
+  if (device.device_type == kDLCUDA) {
+    seqrt_status s = seqrt_cuda_init(device.device_id);
+    if (s == SEQRT_OK)
+      s = seqrt_cuda_load_modules();
+    if (s != SEQRT_OK)
+      return s;
+  }
   if (!path && library.n_weights > 0)
     return seqrt_set_error(SEQRT_ERR_WEIGHT,
                            "create: weights is null, but model '%s' has %d "
@@ -435,13 +462,32 @@ seqrt_status seqrt_shim_create(const char *path, DLDevice device,
     return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
   }
   modelsChanged(+1);
+  m->device = device;
   seqrt_status s = SEQRT_OK;
-  if (path)
+  if (device.device_type == kDLCUDA)
+    s = seqrt_cuda_stream_create(&m->stream);
+  if (path && s == SEQRT_OK)
     s = seqrt_weights_open(path, &m->weights);
   for (int i = 0; i < library.n_weights && s == SEQRT_OK; ++i) {
     const seqrt_arg_desc *d = &library.weights[i];
+    const void *host = NULL;
     s = seqrt_weights_get(m->weights, d->name, d->dtype, d->rank, d->dims,
-                          &m->data[i]);
+                          &host);
+    if (s != SEQRT_OK || device.device_type == kDLCPU) {
+      m->data[i] = host;
+      continue;
+    }
+    /* A CUDA model's weights are copied to the device once, here. */
+    size_t bytes = seqrt_dtype_bytes(d->dtype);
+    for (int j = 0; j < d->rank; ++j)
+      bytes *= (size_t)d->dims[j];
+    void *p = NULL;
+    DLDevice cpu = {kDLCPU, 0};
+    s = seqrt_device_alloc(device, bytes, &p);
+    if (s == SEQRT_OK) {
+      m->data[i] = p;
+      s = seqrt_device_copy(p, device, host, cpu, bytes);
+    }
   }
   if (s != SEQRT_OK) {
     seqrt_shim_destroy(m);
@@ -497,12 +543,13 @@ static int64_t *newDescriptor(int rank) {
 }
 
 /* Whether the callee's buffer `allocated` is its own to give away: not a
- * constant global (0xdeadbeef), a weight, an input or a state passed in, or
- * a buffer already taken (`taken`, n of them). */
+ * constant global (0xdeadbeef), a weight, an input, an output or a state
+ * passed in, or a buffer already taken (`taken`, n of them). */
 static int ownedByCallee(void *allocated, const seqrt_model *m,
                          const EntryInfo *info, const seqrt_entry_desc *e,
-                         const DLTensor *const *in, const seqrt_state *state,
-                         void *const *taken, int nTaken) {
+                         const DLTensor *const *in, DLTensor *const *out,
+                         const seqrt_state *state, void *const *taken,
+                         int nTaken) {
   if (!allocated || allocated == (void *)0xdeadbeef)
     return 0;
   for (int j = 0; j < info->n_weights; ++j)
@@ -510,6 +557,9 @@ static int ownedByCallee(void *allocated, const seqrt_model *m,
       return 0;
   for (int j = 0; j < e->n_inputs; ++j)
     if (allocated == seqrt_tensor_data(in[j]))
+      return 0;
+  for (int j = 0; j < e->n_outputs; ++j)
+    if (allocated == seqrt_tensor_data(out[j]))
       return 0;
   for (int j = 0; state && j < state->n; ++j)
     if (allocated == state->block[j] || allocated == state->data[j])
@@ -572,6 +622,33 @@ static seqrt_status keepState(seqrt_state *state, int i, const int64_t *r,
   return SEQRT_OK;
 }
 
+/* The bytes [begin, end) of tensor t with `elem`-byte elements. */
+static void byteRange(const DLTensor *t, size_t elem, uintptr_t *begin,
+                      uintptr_t *end) {
+  *begin = (uintptr_t)seqrt_tensor_data(t);
+  *end = *begin + (size_t)seqrt_tensor_numel(t) * elem;
+}
+
+/* Whether output i shares bytes with an input or another output. */
+static int overlapsOthers(int i, const seqrt_entry_desc *e,
+                          const DLTensor *const *in, DLTensor *const *out) {
+  uintptr_t b, end, ob, oend;
+  byteRange(out[i], seqrt_dtype_bytes(e->outputs[i].dtype), &b, &end);
+  for (int j = 0; j < e->n_inputs; ++j) {
+    byteRange(in[j], seqrt_dtype_bytes(e->inputs[j].dtype), &ob, &oend);
+    if (ob < end && b < oend)
+      return 1;
+  }
+  for (int j = 0; j < e->n_outputs; ++j) {
+    if (j == i)
+      continue;
+    byteRange(out[j], seqrt_dtype_bytes(e->outputs[j].dtype), &ob, &oend);
+    if (ob < end && b < oend)
+      return 1;
+  }
+  return 0;
+}
+
 /* Entry k on (in, out); for a step entry, from and into `state`. */
 static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
                            const DLTensor *const *in, DLTensor *const *out) {
@@ -607,29 +684,41 @@ static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
       for (int i = 0; i < nd; ++i)
         dims[i] = i == e->time_dim ? -1 : state->dims[i];
   }
-  seqrt_status s = seqrt_check_args(e->inputs, in, e->n_inputs, dims, nd,
-                                    library.dim_names);
+  seqrt_status s = seqrt_check_args_on(m->device, e->inputs, in, e->n_inputs,
+                                       dims, nd, library.dim_names);
   if (s == SEQRT_OK)
-    s = seqrt_check_args(e->outputs, (const DLTensor *const *)out,
-                         e->n_outputs, dims, nd, library.dim_names);
+    s = seqrt_check_args_on(m->device, e->outputs,
+                            (const DLTensor *const *)out, e->n_outputs, dims,
+                            nd, library.dim_names);
   if (s != SEQRT_OK)
     return s;
   int64_t chunk = e->step_of ? dims[e->time_dim] : 0;
   if (e->step_of && chunk <= 0)
     return SEQRT_OK; /* no tokens: nothing to do, nothing changes */
+  if (e->step_of && m->device.device_type != kDLCPU)
+    return seqrt_set_error(SEQRT_ERR_UNSUPPORTED,
+                           "entry '%s': step entries run on the cpu only so "
+                           "far",
+                           e->name);
 
+  /* The packed arguments: a pointer to the results when there are any (a
+   * step's new states), the weights, the inputs, the position and the
+   * states of a step, then the outputs, which the generated code writes
+   * in place (seq-destination-outputs). */
   int nStates = e->step_of ? e->n_states : 0;
-  int nArgs = 1 + info->n_weights + e->n_inputs + (e->step_of ? 1 : 0) +
-              nStates;
+  int lead = nStates > 0 ? 1 : 0;
+  int nArgs = lead + info->n_weights + e->n_inputs +
+              (e->step_of ? 1 + nStates : 0) + e->n_outputs;
   void **args = calloc((size_t)nArgs, sizeof(void *));
   size_t resultWords = 0;
-  for (int i = 0; i < e->n_outputs; ++i)
-    resultWords += 3 + 2 * (size_t)e->outputs[i].rank;
   for (int i = 0; i < nStates; ++i)
     resultWords += 3 + 2 * (size_t)e->states[i].rank;
   int64_t *results = calloc(resultWords + 1, sizeof(int64_t));
-  int ok = args && results;
-  int a = 1;
+  /* Outputs that overlap an input or another output are written to a
+   * block of ours first: the generated code assumes they alias nothing. */
+  void **scratch = calloc((size_t)e->n_outputs + 1, sizeof(void *));
+  int ok = args && results && scratch;
+  int a = lead;
   for (int i = 0; ok && i < info->n_weights; ++i) {
     const seqrt_arg_desc *w = &library.weights[info->weights[i]];
     int64_t *d = newDescriptor(w->rank);
@@ -667,77 +756,70 @@ static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
       args[a++] = sd;
     }
   }
+  for (int i = 0; ok && i < e->n_outputs; ++i) {
+    int64_t *d = newDescriptor(out[i]->ndim);
+    if (!(ok = d != NULL))
+      break;
+    void *data = seqrt_tensor_data(out[i]);
+    size_t bytes = (size_t)seqrt_tensor_numel(out[i]) *
+                   seqrt_dtype_bytes(e->outputs[i].dtype);
+    if (bytes > 0 && overlapsOthers(i, e, in, out)) {
+      if (m->device.device_type == kDLCUDA) {
+        if ((s = seqrt_device_alloc(m->device, bytes, &scratch[i])) !=
+            SEQRT_OK)
+          goto done;
+        data = scratch[i];
+      } else if (!(ok = (data = scratch[i] = blockAlloc(SEQRT_ALIGNMENT,
+                                                         bytes)) != NULL)) {
+        break;
+      }
+    }
+    fillDescriptor(d, data, out[i]->ndim, out[i]->shape);
+    args[a++] = d;
+  }
   if (!ok) {
     s = seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
-  args[0] = results;
-  seq_entry_table[k](args);
+  if (lead)
+    args[0] = results;
+  if (m->device.device_type == kDLCUDA) {
+    /* The kernels queue on the model's stream; wait for them. */
+    seqrt_cuda_begin(m->stream);
+    seq_entry_table[k](args);
+    if ((s = seqrt_cuda_end(e->name)) != SEQRT_OK)
+      goto done;
+  } else {
+    seq_entry_table[k](args);
+  }
 
-  /* Copy each output out, then free the buffers the callee allocated (not
-   * those that alias an argument or a constant global); keep the states. */
+  /* Outputs written to scratch go to the caller's tensors; the new states
+   * are kept (the callee's own blocks, else copies), the old ones freed. */
+  for (int i = 0; i < e->n_outputs && s == SEQRT_OK; ++i)
+    if (scratch[i])
+      s = seqrt_device_copy(seqrt_tensor_data(out[i]), m->device, scratch[i],
+                            m->device,
+                            (size_t)seqrt_tensor_numel(out[i]) *
+                                seqrt_dtype_bytes(e->outputs[i].dtype));
   {
     int64_t *r = results;
-    void *taken[128];
+    void *taken[64];
     int nTaken = 0;
-    for (int i = 0; i < e->n_outputs; ++i) {
-      int rank = e->outputs[i].rank;
-      void *allocated, *aligned;
-      memcpy(&allocated, &r[0], sizeof(void *));
-      memcpy(&aligned, &r[1], sizeof(void *));
-      const int64_t *sizes = &r[3], *strides = &r[3 + rank];
-      size_t elem = seqrt_dtype_bytes(e->outputs[i].dtype);
-      for (int j = 0; j < rank && s == SEQRT_OK; ++j)
-        if (sizes[j] != out[i]->shape[j])
-          s = seqrt_set_error(SEQRT_ERR_INTERNAL,
-                              "entry '%s': output '%s' dim %d is %lld, "
-                              "expected %lld",
-                              e->name, e->outputs[i].name, j,
-                              (long long)sizes[j],
-                              (long long)out[i]->shape[j]);
-      if (s == SEQRT_OK && seqrt_tensor_numel(out[i]) > 0) {
-        int64_t dstStrides[64];
-        int64_t stride = 1;
-        for (int j = rank - 1; j >= 0; --j) {
-          dstStrides[j] = stride;
-          stride *= sizes[j];
-        }
-        copyStrided((char *)seqrt_tensor_data(out[i]),
-                    (const char *)aligned + (size_t)r[2] * elem, rank, sizes,
-                    strides, dstStrides, elem);
-      }
-      if (ownedByCallee(allocated, m, info, e, in, state, taken, nTaken)) {
-        /* A state below may be this very buffer: free it after those. */
-        if (nTaken < 128)
-          taken[nTaken++] = allocated;
-      }
-      r += 3 + 2 * rank;
-    }
-    int nOutputBlocks = nTaken;
-    /* The old states' blocks go once the new ones are kept. */
     void *old[64];
     int nOld = 0;
     for (int i = 0; i < nStates && s == SEQRT_OK; ++i) {
       int rank = e->states[i].rank;
       void *allocated;
       memcpy(&allocated, &r[0], sizeof(void *));
-      int owned =
-          ownedByCallee(allocated, m, info, e, in, state, taken, nTaken);
+      int owned = ownedByCallee(allocated, m, info, e, in, out, state, taken,
+                                nTaken);
       if (state->block[i] && nOld < 64)
         old[nOld++] = state->block[i];
       s = keepState(state, i, r, rank, seqrt_dtype_bytes(e->states[i].dtype),
                     owned);
-      if (owned && nTaken < 128)
+      if (owned && nTaken < 64)
         taken[nTaken++] = allocated;
       r += 3 + 2 * rank;
-    }
-    /* Output buffers that no state took over. */
-    for (int i = 0; i < nOutputBlocks; ++i) {
-      int kept = 0;
-      for (int j = 0; j < nStates; ++j)
-        kept |= state && state->block[j] == taken[i];
-      if (!kept)
-        blockFree(taken[i]);
     }
     for (int i = 0; i < nOld; ++i) {
       int kept = 0;
@@ -754,8 +836,14 @@ static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
     }
   }
 done:
+  for (int i = 0; scratch && i < e->n_outputs; ++i)
+    if (scratch[i] && m->device.device_type == kDLCUDA)
+      seqrt_device_free(m->device, scratch[i]);
+    else if (scratch[i])
+      blockFree(scratch[i]);
+  free(scratch);
   if (args)
-    for (int i = 1; i < nArgs; ++i)
+    for (int i = lead; i < nArgs; ++i)
       free(args[i]);
   free(args);
   free(results);

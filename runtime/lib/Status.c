@@ -47,6 +47,8 @@ const char *seqrt_status_name(seqrt_status status) {
     return "SEQRT_ERR_UNSUPPORTED";
   case SEQRT_ERR_INTERNAL:
     return "SEQRT_ERR_INTERNAL";
+  case SEQRT_ERR_CUDA:
+    return "SEQRT_ERR_CUDA";
   }
   return "SEQRT_ERR_UNKNOWN";
 }

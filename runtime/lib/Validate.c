@@ -59,8 +59,8 @@ static const char *dimName(const char *const *names, int k, char *buf,
   return buf;
 }
 
-static seqrt_status checkOne(const seqrt_arg_desc *d, const DLTensor *t,
-                             int64_t *dimValues, int nDims,
+static seqrt_status checkOne(DLDevice device, const seqrt_arg_desc *d,
+                             const DLTensor *t, int64_t *dimValues, int nDims,
                              const char *const *dimNames, int *boundBy,
                              const seqrt_arg_desc *descs) {
   const char *kind = kindName(d->kind);
@@ -70,11 +70,18 @@ static seqrt_status checkOne(const seqrt_arg_desc *d, const DLTensor *t,
   if (!t)
     return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
                            "%s '%s': tensor is null", kind, name);
-  if (t->device.device_type != kDLCPU)
+  if (device.device_type == kDLCPU && t->device.device_type != kDLCPU)
     return seqrt_set_error(SEQRT_ERR_DEVICE,
                            "%s '%s': expected a cpu tensor, got device %s:%d",
                            kind, name, seqrt_device_name(t->device.device_type),
                            t->device.device_id);
+  if (device.device_type != kDLCPU &&
+      (t->device.device_type != device.device_type ||
+       t->device.device_id != device.device_id))
+    return seqrt_set_error(
+        SEQRT_ERR_DEVICE, "%s '%s': expected a %s:%d tensor, got device %s:%d",
+        kind, name, seqrt_device_name(device.device_type), device.device_id,
+        seqrt_device_name(t->device.device_type), t->device.device_id);
   if (!seqrt_dtype_equal(t->dtype, d->dtype))
     return seqrt_set_error(
         SEQRT_ERR_DTYPE,
@@ -184,6 +191,15 @@ seqrt_status seqrt_check_args(const seqrt_arg_desc *descs,
                               const DLTensor *const *tensors, int n,
                               int64_t *dim_values, int n_dims,
                               const char *const *dim_names) {
+  DLDevice cpu = {kDLCPU, 0};
+  return seqrt_check_args_on(cpu, descs, tensors, n, dim_values, n_dims,
+                             dim_names);
+}
+
+seqrt_status seqrt_check_args_on(DLDevice device, const seqrt_arg_desc *descs,
+                                 const DLTensor *const *tensors, int n,
+                                 int64_t *dim_values, int n_dims,
+                                 const char *const *dim_names) {
   if (n < 0 || n_dims < 0 || (n > 0 && (!descs || !tensors)) ||
       (n_dims > 0 && !dim_values))
     return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
@@ -202,8 +218,8 @@ seqrt_status seqrt_check_args(const seqrt_arg_desc *descs,
     boundBy[k] = -1;
   seqrt_status s = SEQRT_OK;
   for (int i = 0; i < n && s == SEQRT_OK; ++i)
-    s = checkOne(&descs[i], tensors[i], dim_values, n_dims, dim_names, boundBy,
-                 descs);
+    s = checkOne(device, &descs[i], tensors[i], dim_values, n_dims, dim_names,
+                 boundBy, descs);
   if (boundBy != small)
     free(boundBy);
   return s;

@@ -370,6 +370,24 @@ static void allocTensor(const seqrt_arg_desc *desc, const int64_t *dimValues,
   memset(t->data, 0, bytes);
 }
 
+static size_t tensorBytes(const DLTensor *t) {
+  return (size_t)seqrt_tensor_numel(t) * seqrt_dtype_bytes(t->dtype);
+}
+
+/* A copy of the compact CPU tensor `host` on `device` into *dev (whose
+ * shape it shares), with the values when `copy`. */
+static void toDevice(const DLTensor *host, DLDevice device, DLTensor *dev,
+                     int copy) {
+  DLDevice cpu = {kDLCPU, 0};
+  *dev = *host;
+  dev->device = device;
+  dev->byte_offset = 0;
+  if (seqrt_device_alloc(device, tensorBytes(host), &dev->data) != SEQRT_OK ||
+      (copy && seqrt_device_copy(dev->data, device, seqrt_tensor_data(host),
+                                 cpu, tensorBytes(host)) != SEQRT_OK))
+    die("%s", lastError());
+}
+
 /* Converts a tensor read from a file to `want` when both are float kinds or
  * both integer kinds; dies naming the input otherwise. */
 static void conform(const seqrt_arg_desc *desc, const char *file,
@@ -760,23 +778,34 @@ int main(int argc, char **argv) {
 
   seqrt_model *model = NULL;
   DLDevice cpu = {kDLCPU, 0};
+  /* A CUDA library runs on cuda:0, on copies of the tensors there. */
+  DLDevice device = {lib->device_type, 0};
   char randomWeights[64] = "";
   if (!o.weights && o.random && lib->n_weights > 0) {
     writeRandomWeights(randomWeights, sizeof(randomWeights), o.seed);
     o.weights = randomWeights;
   }
-  seqrt_status created = lib->create(o.weights, cpu, &model);
+  seqrt_status created = lib->create(o.weights, device, &model);
   if (*randomWeights)
     remove(randomWeights);
   if (created != SEQRT_OK)
     die("%s", lastError());
 
+  DLTensor devInputs[MAX_ARGS], devOutputs[MAX_ARGS];
   const DLTensor *inPtrs[MAX_ARGS];
   DLTensor *outPtrs[MAX_ARGS];
-  for (int i = 0; i < entry->n_inputs; ++i)
-    inPtrs[i] = &inputs[i];
-  for (int i = 0; i < entry->n_outputs; ++i)
-    outPtrs[i] = &outputs[i];
+  for (int i = 0; i < entry->n_inputs; ++i) {
+    devInputs[i] = inputs[i];
+    if (device.device_type != kDLCPU)
+      toDevice(&inputs[i], device, &devInputs[i], 1);
+    inPtrs[i] = &devInputs[i];
+  }
+  for (int i = 0; i < entry->n_outputs; ++i) {
+    devOutputs[i] = outputs[i];
+    if (device.device_type != kDLCPU)
+      toDevice(&outputs[i], device, &devOutputs[i], 0);
+    outPtrs[i] = &devOutputs[i];
+  }
 
   int64_t chunk = o.chunk ? o.chunk : 1;
   if (o.chunk && !entry->step_of)
@@ -785,6 +814,10 @@ int main(int argc, char **argv) {
     runSteps(entry, model, inputs, outputs, chunk);
   else if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
     die("%s", lastError());
+  for (int i = 0; i < entry->n_outputs && device.device_type != kDLCPU; ++i)
+    if (seqrt_device_copy(outputs[i].data, cpu, devOutputs[i].data, device,
+                          tensorBytes(&outputs[i])) != SEQRT_OK)
+      die("output '%s': %s", entry->outputs[i].name, lastError());
 
   for (int i = 0; i < entry->n_inputs; ++i)
     summarize("input", entry->inputs[i].name, &inputs[i], from[i]);
@@ -833,6 +866,12 @@ int main(int argc, char **argv) {
   }
 
   lib->destroy(model);
+  if (device.device_type != kDLCPU) {
+    for (int i = 0; i < entry->n_inputs; ++i)
+      seqrt_device_free(device, devInputs[i].data);
+    for (int i = 0; i < entry->n_outputs; ++i)
+      seqrt_device_free(device, devOutputs[i].data);
+  }
   for (int i = 0; i < entry->n_inputs; ++i)
     seqrt_npy_free(&inputs[i]); /* same ownership as allocTensor's */
   for (int i = 0; i < entry->n_outputs; ++i)

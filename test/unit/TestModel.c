@@ -131,6 +131,7 @@ static const seqrt_entry_desc entries[] = {
      .outputs = statsDescs, .fn = testStats}};
 
 static const seqrt_library_desc library = {.abi_version = SEQRT_ABI_VERSION,
+                                           .device_type = kDLCPU,
                                            .model_name = "test",
                                            .n_dims = N_DIMS,
                                            .dim_names = dimNames,

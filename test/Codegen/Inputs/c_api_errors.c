@@ -84,6 +84,20 @@ int main(int argc, char **argv) {
 
   /* The model still works after the failures. */
   report("forward again", model_forward(m, &x, &y, &out));
+
+  /* Outputs may share memory with inputs: in place, and overlapping an
+   * input a row further on (the result must still be that of the inputs
+   * as they were). */
+  report("in place", model_forward(m, &x, &y, &x));
+  printf("x[1, 2] = %g, x[2, 3] = %g\n", xs[6], xs[11]);
+  for (int i = 0; i < 12; ++i)
+    xs[i] = (float)i;
+  DLTensor x2 = {xs, cpu, 2, f32, two4, NULL, 0};
+  DLTensor y2 = {ys, cpu, 2, f32, two4, NULL, 0};
+  DLTensor shifted = {xs + 4, cpu, 2, f32, two4, NULL, 0};
+  report("overlapping", model_forward(m, &x2, &y2, &shifted));
+  printf("x[1, :] = %g %g %g %g, x[2, :] = %g %g %g %g\n", xs[4], xs[5],
+         xs[6], xs[7], xs[8], xs[9], xs[10], xs[11]);
   model_destroy(m);
   model_destroy(NULL);
   printf("done\n");

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Builds the GPU bundle: every example compiled for cuda, with inputs,
+weights and the interpreter's outputs, and the runtime-only seqrt-run.
+
+    bundle.py --seqc build/bin/seqc --build build --out build/gpu-bundle
+              [--examples examples] [-B 2] [-T 16] [--gpu-arch sm_90a]
+
+The folder (docs/gpu.md) runs where the GPU is, without the compiler:
+    LD_LIBRARY_PATH=lib python3 run.py --out $OUT
+runs each library with seqrt-run on its inputs, compares with the
+interpreter's outputs (the harness's tolerance), runs compute-sanitizer
+(memcheck, racecheck) over each, times each, and writes report.json.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "Inputs"))
+import harness  # noqa: E402
+
+
+def run(cmd):
+    print("RUN", " ".join(cmd))
+    sys.stdout.flush()
+    return subprocess.run(cmd).returncode
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seqc", required=True)
+    ap.add_argument("--build", required=True, help="the build folder")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--examples", default=os.path.join(ROOT, "examples"))
+    ap.add_argument("--batch", "-B", type=int, default=2)
+    ap.add_argument("--time", "-T", type=int, default=16)
+    ap.add_argument("--gpu-arch", default="sm_90a")
+    ap.add_argument("--only", default="", help="comma-separated examples")
+    args = ap.parse_args()
+
+    out = args.out
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(os.path.join(out, "bin"))
+    os.makedirs(os.path.join(out, "lib"))
+    shutil.copy(os.path.join(args.build, "bin", "seqrt-run"),
+                os.path.join(out, "bin"))
+    for f in os.listdir(os.path.join(args.build, "lib")):
+        if f.startswith("libseqrt.so"):
+            shutil.copy(os.path.join(args.build, "lib", f),
+                        os.path.join(out, "lib"), follow_symlinks=True)
+    shutil.copy(os.path.join(HERE, "run_bundle.py"),
+                os.path.join(out, "run.py"))
+
+    shutil.copy(os.path.join(HERE, "pointwise.py"), out)
+    # Benchmark models (bench/gpu/pointwise.py).
+    os.makedirs(os.path.join(out, "bench"))
+    for model in ("silu_affine",):
+        if run([args.seqc, os.path.join(ROOT, "bench", "models", model + ".seq"),
+                "--target=cuda", "--gpu-arch=" + args.gpu_arch, "-o",
+                os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
+            return 1
+        os.remove(os.path.join(out, "bench", "%s.h" % model))
+
+    names = sorted(f[:-4] for f in os.listdir(args.examples)
+                   if f.endswith(".seq"))
+    if args.only:
+        names = [n for n in names if n in args.only.split(",")]
+    B, T = args.batch, args.time
+    cases, failed = [], []
+    for name in names:
+        src = os.path.join(args.examples, name + ".seq")
+        case = "%s_B%d_T%d" % (name, B, T)
+        d = os.path.join(out, case)
+        os.makedirs(d)
+        lib = os.path.join(d, "lib%s.so" % name)
+        if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
+                "-o", lib]) != 0:
+            failed.append(name)
+            shutil.rmtree(d)
+            continue
+        ref = harness.load_ref(name)
+        harness.write_safetensors(os.path.join(d, "weights.safetensors"),
+                                  harness.make_weights(ref.PARAMS))
+        flags = ["--weights=" + os.path.join(d, "weights.safetensors")]
+        inputs = {}
+        for iname, arr in harness.make_inputs(ref, B, T, 0).items():
+            np.save(os.path.join(d, "in_%s.npy" % iname), arr)
+            flags += ["--input", "%s=%s" % (iname, os.path.join(
+                d, "in_%s.npy" % iname))]
+            inputs[iname] = "in_%s.npy" % iname
+        if run([args.seqc, "run", src, "--interpret"] + flags +
+               ["--output=" + os.path.join(d, "expected.npy")]) != 0:
+            failed.append(name)
+            shutil.rmtree(d)
+            continue
+        os.remove(os.path.join(d, "%s.h" % name))
+        cases.append({"case": case, "model": name, "lib": "lib%s.so" % name,
+                      "weights": "weights.safetensors", "inputs": inputs,
+                      "expected": "expected.npy"})
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump({"gpu_arch": args.gpu_arch, "cases": cases}, f, indent=1)
+    size = sum(os.path.getsize(os.path.join(r, f))
+               for r, _, fs in os.walk(out) for f in fs)
+    print("bundle: %d cases in %s (%.1f MiB)%s" % (
+        len(cases), out, size / 2**20,
+        "; not built: " + ", ".join(failed) if failed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+// RUN: seq-opt %s --seq-gpu-map --split-input-file | FileCheck %s
+
+// A buffer becomes device memory; an elementwise op over [N, 64] one loop
+// over N * 64 elements, tiled by 256: blocks over the tiles, threads inside.
+// CHECK-LABEL: func.func @elementwise(
+// CHECK: %[[BUF:[a-z0-9_]+]], %{{.*}} = gpu.alloc async [%{{.*}}] (%{{.*}}) : memref<?x64xf32>
+// CHECK: scf.parallel (%[[B:.*]]) = {{.*}} {
+// CHECK:   scf.parallel (%[[T:.*]]) = {{.*}} {
+// CHECK:     scf.if
+// CHECK:       memref.load
+// CHECK:       math.exp
+// CHECK:       memref.store
+// CHECK:   } {mapping = [#gpu.loop_dim_map<processor = thread_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
+// CHECK: } {mapping = [#gpu.loop_dim_map<processor = block_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
+// CHECK: gpu.dealloc async [%{{.*}}] %[[BUF]] : memref<?x64xf32>
+// CHECK-NOT: memref.alloc
+func.func @elementwise(%x: memref<?x64xf32>, %out: memref<?x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x64xf32>
+  %t = memref.alloc(%n) : memref<?x64xf32>
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<?x64xf32>) outs(%t : memref<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %e = math.exp %a : f32
+    linalg.yield %e : f32
+  }
+  memref.copy %t, %out : memref<?x64xf32> to memref<?x64xf32>
+  memref.dealloc %t : memref<?x64xf32>
+  return
+}
+
+// -----
+
+// A matmul: a thread per output element, the reduction a loop in it.
+// CHECK-LABEL: func.func @matmul(
+// CHECK: scf.parallel
+// CHECK:   scf.parallel
+// CHECK:     scf.for
+// CHECK:       arith.mulf
+// CHECK:       arith.addf
+// CHECK:   mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
+func.func @matmul(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>) {
+  linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
+  return
+}
+
+// -----
+
+// A sum to a scalar has no parallel loop: one thread. A constant is
+// copied to the device where it is used.
+// CHECK-LABEL: func.func @total(
+// CHECK: %[[G:.*]] = memref.get_global @two
+// CHECK: %[[D:[a-z0-9_]+]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<4xf32>
+// CHECK: gpu.memcpy async [%{{.*}}] %[[D]], %[[G]]
+// CHECK: scf.parallel (%{{.*}}) = (%c0) to (%c1) step (%c1) {
+// CHECK:   scf.for
+// CHECK: } {mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK: gpu.dealloc async [%{{.*}}] %[[D]]
+memref.global "private" constant @two : memref<4xf32> = dense<2.0>
+func.func @total(%x: memref<4xf32>, %out: memref<f32>) {
+  %g = memref.get_global @two : memref<4xf32>
+  linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>, affine_map<(i) -> ()>],
+                  iterator_types = ["reduction"]}
+      ins(%x, %g : memref<4xf32>, memref<4xf32>) outs(%out : memref<f32>) {
+  ^bb0(%a: f32, %w: f32, %acc: f32):
+    %m = arith.mulf %a, %w : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
