@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -49,12 +50,14 @@ def main():
         "/usr/local/cuda/bin/compute-sanitizer"
         if os.path.exists("/usr/local/cuda/bin/compute-sanitizer") else None)
     report, ok_all = [], True
+    # The outputs stay out of --out, which keeps the report only.
+    scratch = tempfile.mkdtemp(prefix="seqc-bundle-")
     for c in cases:
         d = os.path.join(HERE, c["case"])
         flags = ["--weights=" + os.path.join(d, c["weights"])]
         for name, f in c["inputs"].items():
             flags += ["--input", "%s=%s" % (name, os.path.join(d, f))]
-        got_path = os.path.join(args.out, c["case"] + "_got.npy")
+        got_path = os.path.join(scratch, c["case"] + "_got.npy")
         cmd = [run_bin, os.path.join(d, c["lib"])] + flags
         r = subprocess.run(cmd + ["--output=" + got_path,
                                   "--bench=%d" % args.bench],
@@ -89,6 +92,7 @@ def main():
             "%.3f ms" % entry["median_ms"] if "median_ms" in entry else "",
             "" if entry["ok"] else "  " + str(entry.get("error", entry))[:400]))
         sys.stdout.flush()
+    shutil.rmtree(scratch, ignore_errors=True)
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     print("%d of %d cases pass" % (sum(e["ok"] for e in report), len(report)))
