@@ -1682,7 +1682,9 @@ void Rewriter::run() {
     // [batch.., L, V] without the padding.
     SmallVector<OpFoldResult> offsets(nb() + 2, b.getIndexAttr(0)), sizes;
     sizes.append(batchShape.begin(), batchShape.end());
-    sizes.append({len, b.getIndexAttr(V)});
+    // A constant length as an attribute: the slice's type is then static
+    // in time, as the scan's outputs are.
+    sizes.append({getAsOpFoldResult(len), b.getIndexAttr(V)});
     SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
     SmallVector<int64_t> shape;
     for (unsigned d : form.batch)
@@ -1715,7 +1717,7 @@ void Rewriter::run() {
     stepDim = 0;
     for (unsigned l = 0; l < rank; ++l) {
       if ((int64_t)l == axis) {
-        outSizes[l] = len;
+        outSizes[l] = getAsOpFoldResult(len);
         continue;
       }
       unsigned d = ro.outDims[stepDim++];
