@@ -24,6 +24,15 @@
 // per key the intra-chunk scores are computed exactly per key
 // (`Σ_k q_ik k_jk exp(b_ik - b_jk)`), on smaller chunks.
 //
+// DeltaNet's delta rule, `S_t = (I - β_t k_t k_tᵀ) S_{t-1} + β_t k_t v_tᵀ`,
+// is not diagonal, but its chunk is a product of rank-one updates with a
+// compact WY representation: with `u_t = β_t (v_t - S_{t-1}ᵀ k_t)` the
+// chunk's u solve the unit lower-triangular system `(I + A) U~ = β V - β K
+// S_start`, `A = strictly-lower(diag(β) K Kᵀ)`, so `T = (I + A)⁻¹` (forward
+// substitution), `W = T diag(β) K` and `U = T diag(β) V` are computed for
+// all chunks in parallel, and the state pass is `U~ = U - W S`, `S += Kᵀ
+// U~`; the outputs are linear attention's over U~.
+//
 //===----------------------------------------------------------------------===//
 
 #include "lowering/Passes.h"
