@@ -395,13 +395,11 @@ static FailureOr<Readout> matchReadout(seq::ScanOp scan,
                                        const std::string &what, Value y,
                                        std::string &why, Operation *&blame) {
   auto op = y.getDefiningOp<linalg::LinalgOp>();
-  unsigned rank =
-      llvm::cast<RankedTensorType>(state.getType()).getRank();
+  unsigned rank = llvm::cast<RankedTensorType>(state.getType()).getRank();
   if (!op || op->getBlock() != &scan.getBodyBlock() ||
       op.getNumDpsInits() != 1 || op.getNumLoops() != rank ||
       op.getNumReductionLoops() != 1) {
-    why = what +
-          " does not read the state through a contraction over one axis";
+    why = what + " does not read the state through a contraction over one axis";
     blame = y.getDefiningOp() ? y.getDefiningOp() : scan.getOperation();
     return failure();
   }
@@ -448,7 +446,7 @@ static FailureOr<Readout> matchReadout(seq::ScanOp scan,
   FailureOr<Poly> p = polyOf(term);
   if (failed(p) || twoStates || p->size() != 1 || !(*p)[0].symMap) {
     why = ex.why.empty() ? what + " is not one product of the state and "
-                               "carry-free factors"
+                                  "carry-free factors"
                          : ex.why;
     blame = ex.blame ? ex.blame : op.getOperation();
     return failure();
@@ -461,8 +459,7 @@ static FailureOr<Readout> matchReadout(seq::ScanOp scan,
   AffineMap toState = m.symMap;
   AffineMap loopToState = inversePermutation(toState);
   auto stateDimOf = [&](unsigned loop) {
-    return llvm::cast<AffineDimExpr>(loopToState.getResult(loop))
-        .getPosition();
+    return llvm::cast<AffineDimExpr>(loopToState.getResult(loop)).getPosition();
   };
   Readout r;
   r.output = j;
@@ -517,16 +514,15 @@ static bool sameFactors(ArrayRef<Factor> a, ArrayRef<Factor> b) {
 /// leaf, is `S + c w ⊗ v - c w ⊗ P`, i.e. `S' = (I - c w bᵀ) S + c w vᵀ`
 /// with the same written key `w` (the key and β factors) in both terms.
 static FailureOr<Form> recogniseDelta(const RecurrenceAnalysis &analysis,
-                                      const std::string &name,
-                                      std::string &why, Operation *&blame) {
+                                      const std::string &name, std::string &why,
+                                      Operation *&blame) {
   seq::ScanOp scan = analysis.getScan();
   auto type = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
   unsigned rank = type.getRank();
   auto yield = llvm::cast<seq::YieldOp>(scan.getBodyBlock().getTerminator());
   Value newState = yield.getValues()[0];
-  std::string notDelta =
-      name + " is " + analysis.describe(0) +
-      ", but not the delta rule (I - β k kᵀ) S + β k vᵀ";
+  std::string notDelta = name + " is " + analysis.describe(0) +
+                         ", but not the delta rule (I - β k kᵀ) S + β k vᵀ";
   Expander ex(scan, analysis, scan.getCarryArgs()[0],
               /*symMustBeIdentity=*/true, /*allowReadouts=*/true);
   FailureOr<Poly> update = ex.expand(
@@ -561,10 +557,9 @@ static FailureOr<Form> recogniseDelta(const RecurrenceAnalysis &analysis,
   // P = bᵀ S, a contraction of the old state over the key axis, read at the
   // same batch and value indices as the state.
   Operation *readOp = erase->readout.getDefiningOp();
-  FailureOr<Readout> read =
-      matchReadout(scan, analysis, scan.getCarryArgs()[0], 0,
-                   "the read of the state in its update", erase->readout, why,
-                   blame);
+  FailureOr<Readout> read = matchReadout(
+      scan, analysis, scan.getCarryArgs()[0], 0,
+      "the read of the state in its update", erase->readout, why, blame);
   if (failed(read)) {
     why = notDelta + ": " + why;
     return failure();
@@ -1286,8 +1281,7 @@ void Rewriter::run() {
     b.setInsertionPointToStart(wy.getBody());
     Value u = wy.getInductionVar();
     Value ch = arith::RemUIOp::create(b, loc, u, nChunks);
-    SmallVector<Value> idx =
-        decode(arith::DivUIOp::create(b, loc, u, nChunks));
+    SmallVector<Value> idx = decode(arith::DivUIOp::create(b, loc, u, nChunks));
     Value t0 = arith::MulIOp::create(b, loc, ch, cIndex(b, loc, C));
     Value kTile = tile(kt, idx, b.getIndexAttr(0), t0, K, C); // [K, C]
     Value bTile = tile(bs, idx, t0, b.getIndexAttr(0), C, K); // β b [C, K]
@@ -1316,8 +1310,8 @@ void Rewriter::run() {
         });
     // Row r of T = e_r - Σ_{i < r} A_ri T_i: rows ≥ r of T are still those
     // of I and A_ri = 0 there, so the whole row of A times T is that sum.
-    auto rows = scf::ForOp::create(b, loc, c0, cIndex(b, loc, C), c1,
-                                   ValueRange{eye});
+    auto rows =
+        scf::ForOp::create(b, loc, c0, cIndex(b, loc, C), c1, ValueRange{eye});
     {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(rows.getBody());
@@ -1331,12 +1325,12 @@ void Rewriter::run() {
             ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
       };
       Value sum = matmul(b, loc, row(a), t, zeros(b, loc, {1, C}));
-      Value next = generic(
-          b, loc, zeros(b, loc, {1, C}), ValueRange{row(t), sum},
-          {id2, id2, id2}, parallel(2),
-          [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
-            return arith::SubFOp::create(nb2, l, x[0], x[1]);
-          });
+      Value next =
+          generic(b, loc, zeros(b, loc, {1, C}), ValueRange{row(t), sum},
+                  {id2, id2, id2}, parallel(2),
+                  [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                    return arith::SubFOp::create(nb2, l, x[0], x[1]);
+                  });
       t = tensor::InsertSliceOp::create(
           b, loc, next, t, ArrayRef<OpFoldResult>{r, b.getIndexAttr(0)},
           ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(C)},
@@ -1348,10 +1342,9 @@ void Rewriter::run() {
     Value uu = matmul(b, loc, tInv, vTile, zeros(b, loc, {C, V}));
     scf::YieldOp::create(
         b, loc,
-        ValueRange{put(w, wy.getRegionIterArgs()[0], idx, t0,
-                       b.getIndexAttr(0)),
-                   put(uu, wy.getRegionIterArgs()[1], idx, t0,
-                       b.getIndexAttr(0))});
+        ValueRange{
+            put(w, wy.getRegionIterArgs()[0], idx, t0, b.getIndexAttr(0)),
+            put(uu, wy.getRegionIterArgs()[1], idx, t0, b.getIndexAttr(0))});
     wAll = wy.getResult(0);
     uAll = wy.getResult(1);
   }
