@@ -545,14 +545,6 @@ static FailureOr<Form> recogniseDelta(const RecurrenceAnalysis &analysis,
     why = notDelta;
     return failure();
   }
-  // The gated delta rule, α (I - β k kᵀ) S + β k vᵀ: its chunkwise form
-  // needs the decays' cumulative products inside the triangular solve.
-  if (!keep->factors.empty()) {
-    why = name + " follows the gated delta rule α (I - β k kᵀ) S + β k vᵀ, "
-                 "whose decay inside the WY form is not supported yet: it "
-                 "stays sequential";
-    return failure();
-  }
 
   // P = bᵀ S, a contraction of the old state over the key axis, read at the
   // same batch and value indices as the state.
@@ -634,10 +626,24 @@ static FailureOr<Form> recogniseDelta(const RecurrenceAnalysis &analysis,
     }
     (dims.test(form.value) ? form.v : w).push_back(f);
   }
-  if (!sameFactors(w, erase->factors) || erase->coef != -write->coef) {
+  // The gated delta rule, α (I - β k kᵀ) S + β k vᵀ: the factors of the
+  // kept state (α) scale the erased term as well.
+  SmallVector<Factor> erased(w);
+  llvm::append_range(erased, keep->factors);
+  if (!sameFactors(erased, erase->factors) || erase->coef != -write->coef) {
     why = notDelta + ": the key written and the key erased differ";
     return failure();
   }
+  llvm::SmallBitVector decayDims = dimsOf(keep->factors, rank);
+  if (decayDims.test(form.key) || decayDims.test(form.value)) {
+    why = name + " follows the gated delta rule α (I - β k kᵀ) S + β k vᵀ "
+                 "with a decay that varies along the key or value axis, "
+                 "which the WY form here does not take: it stays sequential";
+    return failure();
+  }
+  form.decay = keep->factors;
+  form.decayPositive = llvm::all_of(
+      form.decay, [](const Factor &f) { return isPositive(f.value); });
   for (const Factor &f : w)
     (dimsOf(f, rank).test(form.key) ? form.k : form.beta).push_back(f);
   form.coef = write->coef;
@@ -1286,18 +1292,55 @@ void Rewriter::run() {
     Value kTile = tile(kt, idx, b.getIndexAttr(0), t0, K, C); // [K, C]
     Value bTile = tile(bs, idx, t0, b.getIndexAttr(0), C, K); // β b [C, K]
     Value vTile = tile(vs, idx, t0, b.getIndexAttr(0), C, V); // β v [C, V]
-    // A = strictly-lower(β B Kᵀ); T starts as I.
+    // A = strictly-lower(β B Kᵀ) (gated: A_ij ⊙ γ_i / γ_j with γ the
+    // decay's product from the chunk start, σ_i σ_j exp(b_i - b_j), and
+    // β b_i ⊙ γ_i in W); T starts as I.
+    auto decays = chunkDecays(idx, t0);
+    Value cum = decays.first, sgn = decays.second;
     Value a = matmul(b, loc, bTile, kTile, zeros(b, loc, {C, C}));
     auto strict = [](OpBuilder &nb2, Location l, Value i, Value j) {
       return arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::ult, j, i);
     };
-    a = generic(b, loc, zeros(b, loc, {C, C}), a, {id2, id2}, parallel(2),
+    SmallVector<Value> aIns{a};
+    SmallVector<AffineMap> aMaps{id2};
+    if (hasDecay) {
+      aIns.append({cum, cum});
+      aMaps.append({rd(d0, zero), rd(d1, zero)});
+      if (sgn) {
+        aIns.append({sgn, sgn});
+        aMaps.append({rd(d0, zero), rd(d1, zero)});
+      }
+    }
+    aMaps.push_back(id2);
+    a = generic(b, loc, zeros(b, loc, {C, C}), aIns, aMaps, parallel(2),
                 [&](OpBuilder &nb2, Location l, ValueRange x) -> Value {
                   Value i = linalg::IndexOp::create(nb2, l, 0);
                   Value j = linalg::IndexOp::create(nb2, l, 1);
-                  return arith::SelectOp::create(nb2, l, strict(nb2, l, i, j),
-                                                 x[0], cF32(nb2, l, 0.0));
+                  Value ok = strict(nb2, l, i, j);
+                  Value y = x[0];
+                  if (hasDecay) {
+                    Value d = arith::SubFOp::create(nb2, l, x[1], x[2]);
+                    d = arith::SelectOp::create(nb2, l, ok, d,
+                                                cF32(nb2, l, 0.0));
+                    y = arith::MulFOp::create(nb2, l, y,
+                                              math::ExpOp::create(nb2, l, d));
+                    if (sgn)
+                      y = arith::MulFOp::create(
+                          nb2, l, y, arith::MulFOp::create(nb2, l, x[3], x[4]));
+                  }
+                  return arith::SelectOp::create(nb2, l, ok, y,
+                                                 cF32(nb2, l, 0.0));
                 });
+    Value bDecayed = bTile;
+    if (hasDecay) {
+      Value fromStart = decayFactor(cum, sgn, Value(), Value(), /*rows=*/C);
+      bDecayed = generic(b, loc, zeros(b, loc, {C, K}),
+                         ValueRange{bTile, fromStart}, {id2, rd(d0, d1), id2},
+                         parallel(2),
+                         [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                           return arith::MulFOp::create(nb2, l, x[0], x[1]);
+                         });
+    }
     Value eye = generic(
         b, loc, zeros(b, loc, {C, C}), ValueRange{}, {id2}, parallel(2),
         [](OpBuilder &nb2, Location l, ValueRange) -> Value {
@@ -1338,7 +1381,7 @@ void Rewriter::run() {
       scf::YieldOp::create(b, loc, t);
     }
     Value tInv = rows.getResult(0);
-    Value w = matmul(b, loc, tInv, bTile, zeros(b, loc, {C, K}));
+    Value w = matmul(b, loc, tInv, bDecayed, zeros(b, loc, {C, K}));
     Value uu = matmul(b, loc, tInv, vTile, zeros(b, loc, {C, V}));
     scf::YieldOp::create(
         b, loc,
@@ -1750,7 +1793,10 @@ void Rewriter::run() {
 
 static std::string describeDecay(const Form &form) {
   if (form.delta)
-    return "the delta-rule transition (I - β k kᵀ)";
+    return form.decay.empty()
+               ? "the delta-rule transition (I - β k kᵀ)"
+               : "the gated delta-rule transition α (I - β k kᵀ), α per "
+                 "batch item";
   if (form.decay.empty())
     return "no decay";
   return form.decayPerKey ? "a decay per key" : "a decay per batch item";
