@@ -31,7 +31,10 @@
 // S_start`, `A = strictly-lower(diag(β) K Kᵀ)`, so `T = (I + A)⁻¹` (forward
 // substitution), `W = T diag(β) K` and `U = T diag(β) V` are computed for
 // all chunks in parallel, and the state pass is `U~ = U - W S`, `S += Kᵀ
-// U~`; the outputs are linear attention's over U~.
+// U~`; the outputs are linear attention's over U~. The gated rule (a decay
+// α per batch item on the kept state) scales A and W by the decay between
+// steps, after which the state pass and outputs are those of a decay per
+// item over U~.
 //
 //===----------------------------------------------------------------------===//
 
