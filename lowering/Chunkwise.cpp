@@ -1266,7 +1266,7 @@ void Rewriter::run() {
                    });
   };
 
-  // 3a. The delta rule's WY form, per (item, chunk) in parallel. Within a
+  // Before 3, the delta rule's WY form, per (item, chunk) in parallel. In a
   // chunk starting from S, u_j = β_j (v_j - b_jᵀ S_{j-1}) (c and r folded
   // into β v and β b) with S_j = S + Σ_{i ≤ j} k_i u_iᵀ, so
   //   u_j + Σ_{i < j} (β_j b_j · k_i) u_i = β_j v_j - (β_j b_j)ᵀ S,
