@@ -1795,11 +1795,15 @@ void Rewriter::run() {
 //===----------------------------------------------------------------------===//
 
 static std::string describeDecay(const Form &form) {
-  if (form.delta)
+  if (form.delta) {
+    // DeltaNet reads the state with the key it writes; others may not.
+    std::string transition =
+        sameFactors(form.readKey, form.k) ? "(I - β k kᵀ)" : "(I - β k bᵀ)";
     return form.decay.empty()
-               ? "the delta-rule transition (I - β k kᵀ)"
-               : "the gated delta-rule transition α (I - β k kᵀ), α per "
-                 "batch item";
+               ? "the delta-rule transition " + transition
+               : "the gated delta-rule transition α " + transition +
+                     ", α per batch item";
+  }
   if (form.decay.empty())
     return "no decay";
   return form.decayPerKey ? "a decay per key" : "a decay per batch item";
