@@ -1315,34 +1315,33 @@ void Rewriter::run() {
       }
     }
     aMaps.push_back(id2);
-    a = generic(b, loc, zeros(b, loc, {C, C}), aIns, aMaps, parallel(2),
-                [&](OpBuilder &nb2, Location l, ValueRange x) -> Value {
-                  Value i = linalg::IndexOp::create(nb2, l, 0);
-                  Value j = linalg::IndexOp::create(nb2, l, 1);
-                  Value ok = strict(nb2, l, i, j);
-                  Value y = x[0];
-                  if (hasDecay) {
-                    Value d = arith::SubFOp::create(nb2, l, x[1], x[2]);
-                    d = arith::SelectOp::create(nb2, l, ok, d,
-                                                cF32(nb2, l, 0.0));
-                    y = arith::MulFOp::create(nb2, l, y,
-                                              math::ExpOp::create(nb2, l, d));
-                    if (sgn)
-                      y = arith::MulFOp::create(
-                          nb2, l, y, arith::MulFOp::create(nb2, l, x[3], x[4]));
-                  }
-                  return arith::SelectOp::create(nb2, l, ok, y,
-                                                 cF32(nb2, l, 0.0));
-                });
+    a = generic(
+        b, loc, zeros(b, loc, {C, C}), aIns, aMaps, parallel(2),
+        [&](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+          Value i = linalg::IndexOp::create(nb2, l, 0);
+          Value j = linalg::IndexOp::create(nb2, l, 1);
+          Value ok = strict(nb2, l, i, j);
+          Value y = x[0];
+          if (hasDecay) {
+            Value d = arith::SubFOp::create(nb2, l, x[1], x[2]);
+            d = arith::SelectOp::create(nb2, l, ok, d, cF32(nb2, l, 0.0));
+            y = arith::MulFOp::create(nb2, l, y,
+                                      math::ExpOp::create(nb2, l, d));
+            if (sgn)
+              y = arith::MulFOp::create(
+                  nb2, l, y, arith::MulFOp::create(nb2, l, x[3], x[4]));
+          }
+          return arith::SelectOp::create(nb2, l, ok, y, cF32(nb2, l, 0.0));
+        });
     Value bDecayed = bTile;
     if (hasDecay) {
       Value fromStart = decayFactor(cum, sgn, Value(), Value(), /*rows=*/C);
-      bDecayed = generic(b, loc, zeros(b, loc, {C, K}),
-                         ValueRange{bTile, fromStart}, {id2, rd(d0, d1), id2},
-                         parallel(2),
-                         [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
-                           return arith::MulFOp::create(nb2, l, x[0], x[1]);
-                         });
+      bDecayed =
+          generic(b, loc, zeros(b, loc, {C, K}), ValueRange{bTile, fromStart},
+                  {id2, rd(d0, d1), id2}, parallel(2),
+                  [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                    return arith::MulFOp::create(nb2, l, x[0], x[1]);
+                  });
     }
     Value eye = generic(
         b, loc, zeros(b, loc, {C, C}), ValueRange{}, {id2}, parallel(2),
@@ -1799,10 +1798,9 @@ static std::string describeDecay(const Form &form) {
     // DeltaNet reads the state with the key it writes; others may not.
     std::string transition =
         sameFactors(form.readKey, form.k) ? "(I - β k kᵀ)" : "(I - β k bᵀ)";
-    return form.decay.empty()
-               ? "the delta-rule transition " + transition
-               : "the gated delta-rule transition α " + transition +
-                     ", α per batch item";
+    return form.decay.empty() ? "the delta-rule transition " + transition
+                              : "the gated delta-rule transition α " +
+                                    transition + ", α per batch item";
   }
   if (form.decay.empty())
     return "no decay";
