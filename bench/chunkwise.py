@@ -5,13 +5,16 @@ seqc's default) against the sequential scan (--no-chunkwise).
     /usr/bin/python3 bench/chunkwise.py [--seqc build/bin/seqc]
         [--seqrt-run build/bin/seqrt-run] [--work build/bench-chunkwise]
         [--out bench/results] [--threads N] [--runs 5] [--T 4096,16384]
-        [--models gla_core,mamba2_core]
+        [--models gla_core,mamba2_core,deltanet_core]
 
 Models (bench/models/), f32, B = 1, random inputs:
 - gla_core: the GLA recurrence alone, H = 4 heads, K = V = 64, per-key
   gates sigmoid(f): S_t = diag(g_t) S_{t-1} + k_t^T v_t, o_t = q_t S_t.
 - mamba2_core: Mamba-2's SSD recurrence alone, H = 8 heads, P = N = 64, one
   decay exp(dt A_h) per head: h_t = a_t h_{t-1} + dt x_t B_t^T, y_t = h_t C_t.
+- deltanet_core: DeltaNet's delta rule alone, H = 4 heads, K = V = 64,
+  S_t = S_{t-1} + beta_t k_t (v_t - k_t^T S_{t-1})^T, o_t = q_t^T S_t
+  (chunkwise in the WY form).
 The projections around them are left out: they cost the same in both forms.
 
 Each model is compiled twice, chunkwise and --no-chunkwise, and both
@@ -20,7 +23,8 @@ libraries are timed in the same run at each T with `seqrt-run LIB --random
 forms alternating so that load from other processes hits both alike. The
 table shows the ratio first (sequential / chunkwise; above 1 the chunkwise
 form is faster), then both medians. Writes
-OUT/chunkwise-cpu-HOST-DATE.json.
+OUT/chunkwise-cpu-HOST-MODELS-DATE.json (MODELS the model names joined by
+'+', so runs of other model sets on the same day do not overwrite it).
 """
 
 import argparse
@@ -71,7 +75,7 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--T", default="4096,16384")
-    p.add_argument("--models", default="gla_core,mamba2_core")
+    p.add_argument("--models", default="gla_core,mamba2_core,deltanet_core")
     p.add_argument("--note", default="",
                    help="what else ran on the machine (into the JSON)")
     args = p.parse_args()
@@ -96,7 +100,7 @@ def main():
               "runs": args.runs, "rows": []}
     print("chunkwise vs sequential scan, B=1, f32, %d threads (%s)" %
           (args.threads, result["cpu"]))
-    print("%-12s %7s | %8s %8s | %10s %10s | %10s %10s" %
+    print("%-13s %7s | %8s %8s | %10s %10s | %10s %10s" %
           ("model", "T", "ratio", "min-rat", "seq ms", "chunk ms",
            "seq min", "chunk min"))
     for model in args.models.split(","):
@@ -117,7 +121,7 @@ def main():
             row["ratio"] = row["sequential_ms"] / row["chunkwise_ms"]
             row["min_ratio"] = row["sequential_min_ms"] / row["chunkwise_min_ms"]
             result["rows"].append(row)
-            print("%-12s %7d | %8.2f %8.2f | %10.1f %10.1f | %10.1f %10.1f" %
+            print("%-13s %7d | %8.2f %8.2f | %10.1f %10.1f | %10.1f %10.1f" %
                   (model, T, row["ratio"], row["min_ratio"],
                    row["sequential_ms"], row["chunkwise_ms"],
                    row["sequential_min_ms"], row["chunkwise_min_ms"]))
@@ -125,8 +129,9 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     host = platform.node() or "host"
-    path = os.path.join(args.out, "chunkwise-cpu-%s-%s.json" %
-                        (host, result["date"]))
+    models = "+".join(args.models.split(","))
+    path = os.path.join(args.out, "chunkwise-cpu-%s-%s-%s.json" %
+                        (host, models, result["date"]))
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     print("\nwrote", path)

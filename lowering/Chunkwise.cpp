@@ -24,6 +24,18 @@
 // per key the intra-chunk scores are computed exactly per key
 // (`Σ_k q_ik k_jk exp(b_ik - b_jk)`), on smaller chunks.
 //
+// DeltaNet's delta rule, `S_t = (I - β_t k_t k_tᵀ) S_{t-1} + β_t k_t v_tᵀ`,
+// is not diagonal, but its chunk is a product of rank-one updates with a
+// compact WY representation: with `u_t = β_t (v_t - S_{t-1}ᵀ k_t)` the
+// chunk's u solve the unit lower-triangular system `(I + A) U~ = β V - β K
+// S_start`, `A = strictly-lower(diag(β) K Kᵀ)`, so `T = (I + A)⁻¹` (forward
+// substitution), `W = T diag(β) K` and `U = T diag(β) V` are computed for
+// all chunks in parallel, and the state pass is `U~ = U - W S`, `S += Kᵀ
+// U~`; the outputs are linear attention's over U~. The gated rule (a decay
+// α per batch item on the kept state) scales A and W by the decay between
+// steps, after which the state pass and outputs are those of a decay per
+// item over U~.
+//
 //===----------------------------------------------------------------------===//
 
 #include "lowering/Passes.h"
@@ -62,10 +74,15 @@ struct Factor {
 };
 
 /// `coef * (the state, read through symMap) * Π factors`; without the state
-/// when `symMap` is null.
+/// when `symMap` is null. In the delta rule's update the state is also read
+/// through a contraction (`kᵀ S`): `readout`, a carry-dependent linalg op
+/// with one reduction loop, read through `readoutMap` (state dims to its
+/// dims), stands for that read.
 struct Monomial {
   double coef = 1.0;
   AffineMap symMap;
+  Value readout;
+  AffineMap readoutMap;
   SmallVector<Factor> factors;
 };
 
@@ -75,11 +92,13 @@ static Poly product(const Poly &a, const Poly &b, bool &twoStates) {
   Poly out;
   for (const Monomial &x : a)
     for (const Monomial &y : b) {
-      if (x.symMap && y.symMap)
+      if ((x.symMap || x.readout) && (y.symMap || y.readout))
         twoStates = true;
       Monomial m;
       m.coef = x.coef * y.coef;
       m.symMap = x.symMap ? x.symMap : y.symMap;
+      m.readout = x.readout ? x.readout : y.readout;
+      m.readoutMap = x.readout ? x.readoutMap : y.readoutMap;
       m.factors = x.factors;
       llvm::append_range(m.factors, y.factors);
       out.push_back(std::move(m));
@@ -91,10 +110,13 @@ static Poly product(const Poly &a, const Poly &b, bool &twoStates) {
 /// the update, the new carry in the outputs) and carry-free factors.
 class Expander {
 public:
+  /// With `allowReadouts`, a contraction of the state (a linalg op with a
+  /// reduction loop that depends on the carry) is a leaf of its own
+  /// (`Monomial::readout`), for the delta rule's `kᵀ S`.
   Expander(seq::ScanOp scan, const RecurrenceAnalysis &analysis, Value sym,
-           bool symMustBeIdentity)
+           bool symMustBeIdentity, bool allowReadouts = false)
       : scan(scan), analysis(analysis), sym(sym),
-        symMustBeIdentity(symMustBeIdentity) {}
+        symMustBeIdentity(symMustBeIdentity), allowReadouts(allowReadouts) {}
 
   /// `v` read through `map` (from the iteration space to `v`'s dims).
   FailureOr<Poly> expand(Value v, AffineMap map);
@@ -126,6 +148,7 @@ private:
   const RecurrenceAnalysis &analysis;
   Value sym;
   bool symMustBeIdentity;
+  bool allowReadouts;
 };
 
 /// Whether every result of `map` is a dim or the constant 0.
@@ -189,6 +212,16 @@ FailureOr<Poly> Expander::expand(Value v, AffineMap map) {
     if (free)
       return leaf();
     return fail(def, "a reshape of a carry-dependent value");
+  }
+  if (auto linalgOp = llvm::dyn_cast<linalg::LinalgOp>(def);
+      allowReadouts && !free && linalgOp &&
+      linalgOp.getNumReductionLoops() > 0) {
+    if (!isProjectionWithZeros(map))
+      return fail(def, "a contraction of the state read at shifted indices");
+    Monomial m;
+    m.readout = v;
+    m.readoutMap = map;
+    return Poly{m};
   }
   if (auto generic = llvm::dyn_cast<linalg::GenericOp>(def)) {
     FailureOr<Poly> p =
@@ -290,8 +323,9 @@ static llvm::SmallBitVector dimsOf(const Factor &f, unsigned rank) {
   return dims;
 }
 
-/// Re-expresses a factor read in some iteration space `from` whose dims
-/// map to state dims by `toState` (a permutation, loops -> state dims).
+/// Re-expresses a factor read in some iteration space (loops) in the
+/// state's: `toState` is how the loops read the state (a permutation from
+/// the loops to the state's dims).
 static Factor toStateSpace(const Factor &f, AffineMap toState) {
   return {f.value, f.map.compose(inversePermutation(toState))};
 }
@@ -317,6 +351,13 @@ struct Form {
   SmallVector<unsigned> freeOutputs;
   bool decayPerKey = false;
   bool decayPositive = false;
+  /// The delta rule, `S' = S + k ⊗ coef β (v - r (bᵀ S))` (DeltaNet: b = k):
+  /// `k` the written key's factors along the key, `beta` its factors along
+  /// batch axes only, `v` the value's, `readKey` the factors of the key the
+  /// state is read with (b, read with coefficient `readCoef`).
+  bool delta = false;
+  SmallVector<Factor> beta, readKey;
+  double readCoef = 1.0;
 };
 
 /// Whether a factor is known positive: `exp(...)` or `sigmoid` payloads.
@@ -348,27 +389,27 @@ static bool isPositive(Value v) {
   return false;
 }
 
-/// The readout of output `j` (its yielded value `y`): a linalg op with one
-/// reduction loop accumulating into a zero init.
+/// The readout of output `j` (its yielded value `y`, `what` in messages): a
+/// linalg op with one reduction loop accumulating into a zero init, over
+/// `state` (the new carry; the old one for the delta rule's `kᵀ S`).
 static FailureOr<Readout> matchReadout(seq::ScanOp scan,
                                        const RecurrenceAnalysis &analysis,
-                                       Value newState, unsigned j, Value y,
+                                       Value state, unsigned j,
+                                       const std::string &what, Value y,
                                        std::string &why, Operation *&blame) {
   auto op = y.getDefiningOp<linalg::LinalgOp>();
-  unsigned rank =
-      llvm::cast<RankedTensorType>(newState.getType()).getRank();
+  unsigned rank = llvm::cast<RankedTensorType>(state.getType()).getRank();
   if (!op || op->getBlock() != &scan.getBodyBlock() ||
       op.getNumDpsInits() != 1 || op.getNumLoops() != rank ||
       op.getNumReductionLoops() != 1) {
-    why = "output #" + std::to_string(j) +
-          " does not read the state through a contraction over one axis";
+    why = what + " does not read the state through a contraction over one axis";
     blame = y.getDefiningOp() ? y.getDefiningOp() : scan.getOperation();
     return failure();
   }
   OpOperand *init = op.getDpsInitOperand(0);
   auto fill = init->get().getDefiningOp<linalg::FillOp>();
   if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat())) {
-    why = "output #" + std::to_string(j) + " accumulates into a nonzero init";
+    why = what + " accumulates into a nonzero init";
     blame = op;
     return failure();
   }
@@ -379,13 +420,13 @@ static FailureOr<Readout> matchReadout(seq::ScanOp scan,
   BlockArgument out = op.getMatchingBlockArgument(init);
   if (!add || (add.getLhs() != out && add.getRhs() != out) ||
       add.getLhs() == add.getRhs()) {
-    why = "output #" + std::to_string(j) + " is not a sum over an axis";
+    why = what + " is not a sum over an axis";
     blame = op;
     return failure();
   }
   Value term = add.getLhs() == out ? add.getRhs() : add.getLhs();
   // Expand the term in the loop space, over the new state.
-  Expander ex(scan, analysis, newState, /*symMustBeIdentity=*/false);
+  Expander ex(scan, analysis, state, /*symMustBeIdentity=*/false);
   llvm::DenseMap<Value, Poly> polys;
   bool twoStates = false;
   std::function<FailureOr<Poly>(Value)> polyOf =
@@ -407,15 +448,22 @@ static FailureOr<Readout> matchReadout(seq::ScanOp scan,
   };
   FailureOr<Poly> p = polyOf(term);
   if (failed(p) || twoStates || p->size() != 1 || !(*p)[0].symMap) {
-    why = ex.why.empty() ? "output #" + std::to_string(j) +
-                               " is not one product of the state and "
-                               "carry-free factors"
+    why = ex.why.empty() ? what + " is not one product of the state and "
+                                  "carry-free factors"
                          : ex.why;
     blame = ex.blame ? ex.blame : op.getOperation();
     return failure();
   }
   Monomial &m = (*p)[0];
-  AffineMap toState = m.symMap; // loops -> state dims
+  // `symMap` indexes state dim i by loop symMap(i); its inverse gives, for
+  // loop l, the state dim it runs along (the two differ unless the
+  // permutation is its own inverse, as the swap of a [K, V] state read
+  // [V, K] is, but not for a state laid out [V, K, H] read over K).
+  AffineMap toState = m.symMap;
+  AffineMap loopToState = inversePermutation(toState);
+  auto stateDimOf = [&](unsigned loop) {
+    return llvm::cast<AffineDimExpr>(loopToState.getResult(loop)).getPosition();
+  };
   Readout r;
   r.output = j;
   r.coef = m.coef;
@@ -423,21 +471,190 @@ static FailureOr<Readout> matchReadout(seq::ScanOp scan,
     r.q.push_back(toStateSpace(f, toState));
   SmallVector<unsigned> reductions;
   op.getReductionDims(reductions);
-  r.key = llvm::cast<AffineDimExpr>(toState.getResult(reductions[0]))
-              .getPosition();
+  r.key = stateDimOf(reductions[0]);
   AffineMap outMap = op.getMatchingIndexingMap(init);
   for (AffineExpr e : outMap.getResults()) {
     auto d = llvm::dyn_cast<AffineDimExpr>(e);
     if (!d) {
-      why = "output #" + std::to_string(j) + " is written at computed indices";
+      why = what + " is written at computed indices";
       blame = op;
       return failure();
     }
-    r.outDims.push_back(
-        llvm::cast<AffineDimExpr>(toState.getResult(d.getPosition()))
-            .getPosition());
+    r.outDims.push_back(stateDimOf(d.getPosition()));
   }
   return r;
+}
+
+/// The state dims a factor varies along, over several factors.
+static llvm::SmallBitVector dimsOf(ArrayRef<Factor> fs, unsigned rank) {
+  llvm::SmallBitVector dims(rank);
+  for (const Factor &f : fs)
+    dims |= dimsOf(f, rank);
+  return dims;
+}
+
+/// Whether `a` and `b` hold the same factors (values read through the same
+/// maps), in any order.
+static bool sameFactors(ArrayRef<Factor> a, ArrayRef<Factor> b) {
+  if (a.size() != b.size())
+    return false;
+  SmallVector<bool> used(b.size(), false);
+  for (const Factor &f : a) {
+    bool found = false;
+    for (auto [i, g] : llvm::enumerate(b))
+      if (!used[i] && g.value == f.value && g.map == f.map) {
+        used[i] = found = true;
+        break;
+      }
+    if (!found)
+      return false;
+  }
+  return true;
+}
+
+/// Recognises the delta rule (DeltaNet): the carry's update, expanded with
+/// the contraction of the old state `P = bᵀ S` (over the key axis) as a
+/// leaf, is `S + c w ⊗ v - c w ⊗ P`, i.e. `S' = (I - c w bᵀ) S + c w vᵀ`
+/// with the same written key `w` (the key and β factors) in both terms.
+static FailureOr<Form> recogniseDelta(const RecurrenceAnalysis &analysis,
+                                      const std::string &name, std::string &why,
+                                      Operation *&blame) {
+  seq::ScanOp scan = analysis.getScan();
+  auto type = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
+  unsigned rank = type.getRank();
+  auto yield = llvm::cast<seq::YieldOp>(scan.getBodyBlock().getTerminator());
+  Value newState = yield.getValues()[0];
+  std::string notDelta = name + " is " + analysis.describe(0) +
+                         ", but not the delta rule (I - β k kᵀ) S + β k vᵀ";
+  Expander ex(scan, analysis, scan.getCarryArgs()[0],
+              /*symMustBeIdentity=*/true, /*allowReadouts=*/true);
+  FailureOr<Poly> update = ex.expand(
+      newState, AffineMap::getMultiDimIdentityMap(rank, scan.getContext()));
+  if (failed(update)) {
+    why = notDelta + ": " + ex.why;
+    blame = ex.blame;
+    return failure();
+  }
+  const Monomial *keep = nullptr, *erase = nullptr, *write = nullptr;
+  for (const Monomial &m : *update) {
+    const Monomial *&slot = m.symMap ? keep : m.readout ? erase : write;
+    if (slot) {
+      why = notDelta + ": its update has more than three terms";
+      return failure();
+    }
+    slot = &m;
+  }
+  if (!keep || !erase || !write || keep->coef != 1.0) {
+    why = notDelta;
+    return failure();
+  }
+
+  // P = bᵀ S, a contraction of the old state over the key axis, read at the
+  // same batch and value indices as the state.
+  Operation *readOp = erase->readout.getDefiningOp();
+  FailureOr<Readout> read = matchReadout(
+      scan, analysis, scan.getCarryArgs()[0], 0,
+      "the read of the state in its update", erase->readout, why, blame);
+  if (failed(read)) {
+    why = notDelta + ": " + why;
+    return failure();
+  }
+  for (auto [p, d] : llvm::enumerate(read->outDims))
+    if (erase->readoutMap.getResult(p) !=
+        getAffineDimExpr(d, scan.getContext())) {
+      why = notDelta + ": the state read by the contraction is not added back "
+                       "at the indices it was read at";
+      blame = readOp;
+      return failure();
+    }
+
+  Form form;
+  form.rank = rank;
+  form.delta = true;
+  form.key = read->key;
+  form.readCoef = read->coef;
+  form.readKey = read->q;
+  for (unsigned j = 0; j < scan.getNumOutputs(); ++j) {
+    Value y = yield.getValues()[1 + j];
+    if (analysis.lookup(y).kind == Dependence::Free) {
+      form.freeOutputs.push_back(j);
+      continue;
+    }
+    FailureOr<Readout> r =
+        matchReadout(scan, analysis, newState, j,
+                     "output #" + std::to_string(j), y, why, blame);
+    if (failed(r))
+      return failure();
+    if (r->key != form.key) {
+      why = "the outputs contract " + name +
+            " over another axis than its update does";
+      return failure();
+    }
+    form.readouts.push_back(*r);
+  }
+  if (form.readouts.empty()) {
+    why = "no output reads " + name;
+    return failure();
+  }
+
+  // The value axis: one other than the key along which neither the erased
+  // term's factors (w), the read key nor the queries vary.
+  llvm::SmallBitVector used = dimsOf(erase->factors, rank);
+  used |= dimsOf(form.readKey, rank);
+  for (const Readout &r : form.readouts)
+    used |= dimsOf(r.q, rank);
+  int value = -1;
+  for (unsigned d = 0; d < rank; ++d)
+    if (d != form.key && !used.test(d))
+      value = d;
+  if (value < 0) {
+    why = notDelta + ": no value axis";
+    return failure();
+  }
+  form.value = value;
+  for (unsigned d = 0; d < rank; ++d)
+    if (d != form.key && d != form.value)
+      form.batch.push_back(d);
+
+  // The written term `c w ⊗ v`: w the factors not along the value axis; the
+  // erased one must be `-c w ⊗ P` with the same w.
+  SmallVector<Factor> w;
+  for (const Factor &f : write->factors) {
+    llvm::SmallBitVector dims = dimsOf(f, rank);
+    if (dims.test(form.key) && dims.test(form.value)) {
+      why = notDelta + ": its added term is not an outer product";
+      blame = f.value.getDefiningOp() ? f.value.getDefiningOp()
+                                      : scan.getOperation();
+      return failure();
+    }
+    (dims.test(form.value) ? form.v : w).push_back(f);
+  }
+  // The gated delta rule, α (I - β k kᵀ) S + β k vᵀ: the factors of the
+  // kept state (α) scale the erased term as well.
+  SmallVector<Factor> erased(w);
+  llvm::append_range(erased, keep->factors);
+  if (!sameFactors(erased, erase->factors) || erase->coef != -write->coef) {
+    why = notDelta + ": the key written and the key erased differ";
+    return failure();
+  }
+  llvm::SmallBitVector decayDims = dimsOf(keep->factors, rank);
+  if (decayDims.test(form.key) || decayDims.test(form.value)) {
+    why = name + " follows the gated delta rule α (I - β k kᵀ) S + β k vᵀ "
+                 "with a decay that varies along the key or value axis, "
+                 "which the WY form here does not take: it stays sequential";
+    return failure();
+  }
+  form.decay = keep->factors;
+  form.decayPositive = llvm::all_of(
+      form.decay, [](const Factor &f) { return isPositive(f.value); });
+  for (const Factor &f : w)
+    (dimsOf(f, rank).test(form.key) ? form.k : form.beta).push_back(f);
+  form.coef = write->coef;
+  if (type.isDynamicDim(form.key) || type.isDynamicDim(form.value)) {
+    why = name + " has a dynamic key or value size";
+    return failure();
+  }
+  return form;
 }
 
 /// Recognises the chunkwise form, or says why not (`why`, at `blame`).
@@ -465,10 +682,10 @@ static FailureOr<Form> recognise(const RecurrenceAnalysis &analysis,
     return failure();
   }
   const CarryRecurrence &c = analysis.getCarry(0);
-  if (c.kind == RecurrenceKind::Contraction || c.kind == RecurrenceKind::Coupled) {
-    why = name + " is " + analysis.describe(0) +
-          ": a non-diagonal transition (DeltaNet's I - β k kᵀ), which has no "
-          "chunkwise (WY) form here yet";
+  if (c.kind == RecurrenceKind::Contraction)
+    return recogniseDelta(analysis, name, why, blame);
+  if (c.kind == RecurrenceKind::Coupled) {
+    why = name + " is " + analysis.describe(0);
     return failure();
   }
   if (c.kind != RecurrenceKind::Diagonal) {
@@ -524,7 +741,8 @@ static FailureOr<Form> recognise(const RecurrenceAnalysis &analysis,
       continue;
     }
     FailureOr<Readout> r =
-        matchReadout(scan, analysis, newState, j, y, why, blame);
+        matchReadout(scan, analysis, newState, j,
+                     "output #" + std::to_string(j), y, why, blame);
     if (failed(r))
       return failure();
     form.readouts.push_back(*r);
@@ -766,6 +984,10 @@ void Rewriter::run() {
   axes.push_back(nb() + 1);
   types.push_back(stackedType(V, false));
   axes.push_back(nb());
+  if (form.delta) {
+    types.push_back(stackedType(K, false)); // β b
+    axes.push_back(nb());
+  }
   if (hasDecay) {
     types.push_back(stackedType(Kd, false));
     axes.push_back(nb());
@@ -796,6 +1018,8 @@ void Rewriter::run() {
     addRoots(form.k);
     addRoots(form.v);
     addRoots(form.decay);
+    addRoots(form.beta);
+    addRoots(form.readKey);
     auto yield = llvm::cast<seq::YieldOp>(scan.getBodyBlock().getTerminator());
     for (unsigned j : form.freeOutputs)
       roots.push_back(yield.getValues()[1 + j]);
@@ -806,9 +1030,24 @@ void Rewriter::run() {
     for (const Readout &r : form.readouts)
       yields.push_back(
           canonical(b, r.q, form.key, map, batchShape, r.coef, id));
-    yields.push_back(
-        canonical(b, form.k, form.key, map, batchShape, form.coef, id));
-    yields.push_back(canonical(b, form.v, form.value, map, batchShape, 1.0, id));
+    if (!form.delta) {
+      yields.push_back(
+          canonical(b, form.k, form.key, map, batchShape, form.coef, id));
+      yields.push_back(
+          canonical(b, form.v, form.value, map, batchShape, 1.0, id));
+    } else {
+      // The delta rule's S' = S + k ⊗ u with u = c β (v - r bᵀ S): k as
+      // written, c β v, and c r β b.
+      SmallVector<Factor> betaV(form.v), betaB(form.readKey);
+      llvm::append_range(betaV, form.beta);
+      llvm::append_range(betaB, form.beta);
+      yields.push_back(
+          canonical(b, form.k, form.key, map, batchShape, 1.0, id));
+      yields.push_back(
+          canonical(b, betaV, form.value, map, batchShape, form.coef, id));
+      yields.push_back(canonical(b, betaB, form.key, map, batchShape,
+                                 form.coef * form.readCoef, id));
+    }
     if (hasDecay) {
       int axis = form.decayPerKey ? (int)form.key : -1;
       // log|g|, at least -80: a decay that underflows to 0 is e^-80.
@@ -839,6 +1078,7 @@ void Rewriter::run() {
     qs.push_back(steps.getResult(at++));
   Value kt = steps.getResult(at++);
   Value vs = steps.getResult(at++);
+  Value bs = form.delta ? steps.getResult(at++) : Value();
   Value lgs, negs;
   if (hasDecay) {
     lgs = steps.getResult(at++);
@@ -878,6 +1118,8 @@ void Rewriter::run() {
     q = pad(q, nb());
   kt = pad(kt, nb() + 1);
   vs = pad(vs, nb());
+  if (bs)
+    bs = pad(bs, nb());
   if (lgs)
     lgs = pad(lgs, nb());
   if (negs)
@@ -1024,6 +1266,134 @@ void Rewriter::run() {
                    });
   };
 
+  // Before 3, the delta rule's WY form, per (item, chunk) in parallel. In a
+  // chunk starting from S, u_j = β_j (v_j - b_jᵀ S_{j-1}) (c and r folded
+  // into β v and β b) with S_j = S + Σ_{i ≤ j} k_i u_iᵀ, so
+  //   u_j + Σ_{i < j} (β_j b_j · k_i) u_i = β_j v_j - (β_j b_j)ᵀ S,
+  // i.e. (I + A) U~ = β V - β B S with A = strictly-lower(β B Kᵀ). With
+  // T = (I + A)⁻¹ (forward substitution, row by row), W = T β B and
+  // U = T β V do not depend on S: the state pass computes U~ = U - W S
+  // and S ← S + Kᵀ U~, one matmul each.
+  Value wAll, uAll;
+  if (form.delta) {
+    auto stacked = [&](int64_t x) {
+      SmallVector<OpFoldResult> shape(batchShape);
+      shape.push_back(lp);
+      shape.push_back(b.getIndexAttr(x));
+      return tensor::EmptyOp::create(b, loc, shape, f32).getResult();
+    };
+    Value work = arith::MulIOp::create(b, loc, items, nChunks);
+    auto wy = scf::ForOp::create(b, loc, c0, work, c1,
+                                 ValueRange{stacked(K), stacked(V)});
+    wy->setAttr("seq.parallel", b.getUnitAttr());
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(wy.getBody());
+    Value u = wy.getInductionVar();
+    Value ch = arith::RemUIOp::create(b, loc, u, nChunks);
+    SmallVector<Value> idx = decode(arith::DivUIOp::create(b, loc, u, nChunks));
+    Value t0 = arith::MulIOp::create(b, loc, ch, cIndex(b, loc, C));
+    Value kTile = tile(kt, idx, b.getIndexAttr(0), t0, K, C); // [K, C]
+    Value bTile = tile(bs, idx, t0, b.getIndexAttr(0), C, K); // β b [C, K]
+    Value vTile = tile(vs, idx, t0, b.getIndexAttr(0), C, V); // β v [C, V]
+    // A = strictly-lower(β B Kᵀ) (gated: A_ij ⊙ γ_i / γ_j with γ the
+    // decay's product from the chunk start, σ_i σ_j exp(b_i - b_j), and
+    // β b_i ⊙ γ_i in W); T starts as I.
+    auto decays = chunkDecays(idx, t0);
+    Value cum = decays.first, sgn = decays.second;
+    Value a = matmul(b, loc, bTile, kTile, zeros(b, loc, {C, C}));
+    auto strict = [](OpBuilder &nb2, Location l, Value i, Value j) {
+      return arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::ult, j, i);
+    };
+    SmallVector<Value> aIns{a};
+    SmallVector<AffineMap> aMaps{id2};
+    if (hasDecay) {
+      aIns.append({cum, cum});
+      aMaps.append({rd(d0, zero), rd(d1, zero)});
+      if (sgn) {
+        aIns.append({sgn, sgn});
+        aMaps.append({rd(d0, zero), rd(d1, zero)});
+      }
+    }
+    aMaps.push_back(id2);
+    a = generic(
+        b, loc, zeros(b, loc, {C, C}), aIns, aMaps, parallel(2),
+        [&](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+          Value i = linalg::IndexOp::create(nb2, l, 0);
+          Value j = linalg::IndexOp::create(nb2, l, 1);
+          Value ok = strict(nb2, l, i, j);
+          Value y = x[0];
+          if (hasDecay) {
+            Value d = arith::SubFOp::create(nb2, l, x[1], x[2]);
+            d = arith::SelectOp::create(nb2, l, ok, d, cF32(nb2, l, 0.0));
+            y = arith::MulFOp::create(nb2, l, y,
+                                      math::ExpOp::create(nb2, l, d));
+            if (sgn)
+              y = arith::MulFOp::create(
+                  nb2, l, y, arith::MulFOp::create(nb2, l, x[3], x[4]));
+          }
+          return arith::SelectOp::create(nb2, l, ok, y, cF32(nb2, l, 0.0));
+        });
+    Value bDecayed = bTile;
+    if (hasDecay) {
+      Value fromStart = decayFactor(cum, sgn, Value(), Value(), /*rows=*/C);
+      bDecayed =
+          generic(b, loc, zeros(b, loc, {C, K}), ValueRange{bTile, fromStart},
+                  {id2, rd(d0, d1), id2}, parallel(2),
+                  [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                    return arith::MulFOp::create(nb2, l, x[0], x[1]);
+                  });
+    }
+    Value eye = generic(
+        b, loc, zeros(b, loc, {C, C}), ValueRange{}, {id2}, parallel(2),
+        [](OpBuilder &nb2, Location l, ValueRange) -> Value {
+          Value i = linalg::IndexOp::create(nb2, l, 0);
+          Value j = linalg::IndexOp::create(nb2, l, 1);
+          Value same =
+              arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::eq, i, j);
+          return arith::SelectOp::create(nb2, l, same, cF32(nb2, l, 1.0),
+                                         cF32(nb2, l, 0.0));
+        });
+    // Row r of T = e_r - Σ_{i < r} A_ri T_i: rows ≥ r of T are still those
+    // of I and A_ri = 0 there, so the whole row of A times T is that sum.
+    auto rows =
+        scf::ForOp::create(b, loc, c0, cIndex(b, loc, C), c1, ValueRange{eye});
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(rows.getBody());
+      Value r = rows.getInductionVar();
+      Value t = rows.getRegionIterArgs()[0];
+      auto row = [&](Value src) -> Value {
+        return tensor::ExtractSliceOp::create(
+            b, loc, RankedTensorType::get({1, C}, f32), src,
+            ArrayRef<OpFoldResult>{r, b.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(C)},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+      };
+      Value sum = matmul(b, loc, row(a), t, zeros(b, loc, {1, C}));
+      Value next =
+          generic(b, loc, zeros(b, loc, {1, C}), ValueRange{row(t), sum},
+                  {id2, id2, id2}, parallel(2),
+                  [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                    return arith::SubFOp::create(nb2, l, x[0], x[1]);
+                  });
+      t = tensor::InsertSliceOp::create(
+          b, loc, next, t, ArrayRef<OpFoldResult>{r, b.getIndexAttr(0)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(C)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+      scf::YieldOp::create(b, loc, t);
+    }
+    Value tInv = rows.getResult(0);
+    Value w = matmul(b, loc, tInv, bDecayed, zeros(b, loc, {C, K}));
+    Value uu = matmul(b, loc, tInv, vTile, zeros(b, loc, {C, V}));
+    scf::YieldOp::create(
+        b, loc,
+        ValueRange{
+            put(w, wy.getRegionIterArgs()[0], idx, t0, b.getIndexAttr(0)),
+            put(uu, wy.getRegionIterArgs()[1], idx, t0, b.getIndexAttr(0))});
+    wAll = wy.getResult(0);
+    uAll = wy.getResult(1);
+  }
+
   // 3. Chunk-start states, sequential over chunks, parallel over items.
   SmallVector<OpFoldResult> statesShape(batchShape);
   statesShape.push_back(
@@ -1052,7 +1422,15 @@ void Rewriter::run() {
         strides);
   };
 
-  auto pass = scf::ForOp::create(b, loc, c0, items, c1, ValueRange{statesInit});
+  // The delta rule also keeps every chunk's U~ ([batch.., padded T, V]).
+  SmallVector<Value> passInits{statesInit};
+  if (form.delta) {
+    SmallVector<OpFoldResult> shape(batchShape);
+    shape.push_back(lp);
+    shape.push_back(b.getIndexAttr(V));
+    passInits.push_back(tensor::EmptyOp::create(b, loc, shape, f32));
+  }
+  auto pass = scf::ForOp::create(b, loc, c0, items, c1, passInits);
   pass->setAttr("seq.parallel", b.getUnitAttr());
   {
     OpBuilder::InsertionGuard g(b);
@@ -1066,9 +1444,9 @@ void Rewriter::run() {
     Value sStart = tensor::ExtractSliceOp::create(
         b, loc, RankedTensorType::get({K, V}, f32), s0, offsets, sizes,
         strides);
-    auto chunks = scf::ForOp::create(
-        b, loc, c0, nChunks, c1,
-        ValueRange{sStart, pass.getRegionIterArgs()[0]});
+    SmallVector<Value> chunkInits{sStart};
+    llvm::append_range(chunkInits, pass.getRegionIterArgs());
+    auto chunks = scf::ForOp::create(b, loc, c0, nChunks, c1, chunkInits);
     {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(chunks.getBody());
@@ -1078,9 +1456,24 @@ void Rewriter::run() {
       Value t0 = arith::MulIOp::create(b, loc, ch, cIndex(b, loc, C));
       Value kTile = tile(kt, idx, b.getIndexAttr(0), t0, K, C); // [K, C]
       Value vTile = tile(vs, idx, t0, b.getIndexAttr(0), C, V); // [C, V]
+      SmallVector<Value> kept{st};
+      if (form.delta) {
+        // U~ = U - W S (kept for the outputs), then S ← S + Kᵀ U~.
+        Value ws = matmul(b, loc, tile(wAll, idx, t0, b.getIndexAttr(0), C, K),
+                          s, zeros(b, loc, {C, V}));
+        vTile = generic(
+            b, loc, zeros(b, loc, {C, V}),
+            ValueRange{tile(uAll, idx, t0, b.getIndexAttr(0), C, V), ws},
+            {id2, id2, id2}, parallel(2),
+            [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+              return arith::SubFOp::create(nb2, l, a[0], a[1]);
+            });
+        kept.push_back(put(vTile, chunks.getRegionIterArgs()[2], idx, t0,
+                           b.getIndexAttr(0)));
+      }
       if (hasDecay) {
         auto decays = chunkDecays(idx, t0);
-    Value cum = decays.first, sgn = decays.second;
+        Value cum = decays.first, sgn = decays.second;
         Value last = lastRow(cum);
         Value lastSgn = sgn ? lastRow(sgn) : Value();
         // k_j ⊙ Π_{r > j} g_r = k_j exp(b_last - b_j) (sign: σ_last σ_j):
@@ -1100,12 +1493,21 @@ void Rewriter::run() {
                     });
       }
       s = matmul(b, loc, kTile, vTile, s);
-      scf::YieldOp::create(b, loc, ValueRange{s, st});
+      SmallVector<Value> yields{s};
+      llvm::append_range(yields, kept);
+      scf::YieldOp::create(b, loc, yields);
     }
-    Value st = putState(chunks.getResult(0), chunks.getResult(1), idx, nChunks);
-    scf::YieldOp::create(b, loc, st);
+    SmallVector<Value> yields{
+        putState(chunks.getResult(0), chunks.getResult(1), idx, nChunks)};
+    if (form.delta)
+      yields.push_back(chunks.getResult(2));
+    scf::YieldOp::create(b, loc, yields);
   }
   Value states = pass.getResult(0);
+  // The delta rule's outputs are those of linear attention over U~:
+  // o_i = q_i S + Σ_{j ≤ i} (q_i · k_j) u~_j.
+  if (form.delta)
+    vs = pass.getResult(1);
 
   // 4. Outputs, parallel over (item, chunk).
   SmallVector<Value> outInits;
@@ -1327,7 +1729,9 @@ void Rewriter::run() {
     // [batch.., L, V] without the padding.
     SmallVector<OpFoldResult> offsets(nb() + 2, b.getIndexAttr(0)), sizes;
     sizes.append(batchShape.begin(), batchShape.end());
-    sizes.append({len, b.getIndexAttr(V)});
+    // A constant length as an attribute: the slice's type is then static
+    // in time, as the scan's outputs are.
+    sizes.append({getAsOpFoldResult(len), b.getIndexAttr(V)});
     SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
     SmallVector<int64_t> shape;
     for (unsigned d : form.batch)
@@ -1360,7 +1764,7 @@ void Rewriter::run() {
     stepDim = 0;
     for (unsigned l = 0; l < rank; ++l) {
       if ((int64_t)l == axis) {
-        outSizes[l] = len;
+        outSizes[l] = getAsOpFoldResult(len);
         continue;
       }
       unsigned d = ro.outDims[stepDim++];
@@ -1390,6 +1794,14 @@ void Rewriter::run() {
 //===----------------------------------------------------------------------===//
 
 static std::string describeDecay(const Form &form) {
+  if (form.delta) {
+    // DeltaNet reads the state with the key it writes; others may not.
+    std::string transition =
+        sameFactors(form.readKey, form.k) ? "(I - β k kᵀ)" : "(I - β k bᵀ)";
+    return form.decay.empty() ? "the delta-rule transition " + transition
+                              : "the gated delta-rule transition α " +
+                                    transition + ", α per batch item";
+  }
   if (form.decay.empty())
     return "no decay";
   return form.decayPerKey ? "a decay per key" : "a decay per batch item";
@@ -1429,9 +1841,8 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
           << "carry '" << analysis.getCarryName(0) << "' is a "
           << type.getDimSize(form->key) << "x" << type.getDimSize(form->value)
           << " matrix state with " << describeDecay(*form)
-          << ", read by a contraction over its key axis: chunkwise (chunks "
-             "of "
-          << c << ")";
+          << ", read by a contraction over its key axis: chunkwise ("
+          << (form->delta ? "WY form, " : "") << "chunks of " << c << ")";
       // A dynamic length shorter than a chunk (a step decoding one token)
       // would pad to a whole chunk: it runs the scan as written instead.
       if (shortSequential &&

@@ -577,10 +577,19 @@ def SeqChunkwise : Pass<"seq-chunkwise"> {
     `sigmoid`) gets its sign tracked by the parity of negative factors.
     The initial carry is honoured; per-step states are never stored.
 
-    Scans it does not take get a remark saying why (`seqc --remarks`):
-    DeltaNet's transition `S (I - β k kᵀ)` is affine through a contraction,
-    which has no chunkwise (WY) form here yet and stays sequential; Mamba's
-    state, whose decay varies along every axis, is for the diagonal scan.
+    DeltaNet's delta rule, `S' = (I - β k kᵀ) S + β k vᵀ` (affine through
+    the contraction `kᵀ S`, which the expansion keeps as a leaf), becomes
+    the WY form: per (item, chunk), `A = strictly-lower(diag(β) K Kᵀ)`,
+    `T = (I + A)⁻¹` by forward substitution over the rows, `W = T diag(β) K`
+    and `U = T diag(β) V`; the state pass computes `Ũ = U - W S` and
+    `S ← S + Kᵀ Ũ`; the outputs are `Q S + (Q Kᵀ ⊙ causal) Ũ`. The gated
+    delta rule `α (I - β k kᵀ) S + β k vᵀ` (α per batch item) scales `A`
+    and `W` by the decay's products from the chunk start (in log space);
+    the state pass and the outputs are then those of a decay per item.
+
+    Scans it does not take get a remark saying why (`seqc --remarks`): a
+    gated delta rule with a decay per key stays sequential; Mamba's state,
+    whose decay varies along every axis, is for the diagonal scan.
 
     Before:
 
