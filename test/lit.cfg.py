@@ -15,6 +15,7 @@ config.test_exec_root = os.path.join(config.seq_obj_root, "test")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%examples", os.path.join(config.seq_src_root, "examples")))
+config.substitutions.append(("%seq_src_root", config.seq_src_root))
 config.substitutions.append(("%testinputs", os.path.join(config.test_source_root, "Inputs")))
 # Debian's python3-numpy belongs to /usr/bin/python3, which lit also uses.
 config.substitutions.append(("%python", "/usr/bin/python3"))

@@ -39,8 +39,8 @@ def main():
     ap.add_argument("--build", required=True, help="the build folder")
     ap.add_argument("--out", required=True)
     ap.add_argument("--examples", default=os.path.join(ROOT, "examples"))
-    ap.add_argument("--batch", "-B", type=int, default=2)
-    ap.add_argument("--time", "-T", type=int, default=16)
+    ap.add_argument("--shapes", default="2x16,1x100",
+                    help="comma-separated BxT")
     ap.add_argument("--gpu-arch", default="sm_90a")
     ap.add_argument("--only", default="", help="comma-separated examples")
     args = ap.parse_args()
@@ -58,10 +58,13 @@ def main():
     shutil.copy(os.path.join(HERE, "run_bundle.py"),
                 os.path.join(out, "run.py"))
 
-    shutil.copy(os.path.join(HERE, "pointwise.py"), out)
+    for script in ("pointwise.py", "torch_peers.py"):
+        shutil.copy(os.path.join(HERE, script), out)
+    shutil.copytree(os.path.join(ROOT, "python", "seqc"),
+                    os.path.join(out, "python", "seqc"))
     # Benchmark models (bench/gpu/pointwise.py).
     os.makedirs(os.path.join(out, "bench"))
-    for model in ("silu_affine",):
+    for model in ("silu_affine", "gate", "mlp"):
         if run([args.seqc, os.path.join(ROOT, "bench", "models", model + ".seq"),
                 "--target=cuda", "--gpu-arch=" + args.gpu_arch, "-o",
                 os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
@@ -72,38 +75,40 @@ def main():
                    if f.endswith(".seq"))
     if args.only:
         names = [n for n in names if n in args.only.split(",")]
-    B, T = args.batch, args.time
+    shapes = [tuple(int(v) for v in s.split("x"))
+              for s in args.shapes.split(",")]
     cases, failed = [], []
     for name in names:
         src = os.path.join(args.examples, name + ".seq")
-        case = "%s_B%d_T%d" % (name, B, T)
-        d = os.path.join(out, case)
-        os.makedirs(d)
-        lib = os.path.join(d, "lib%s.so" % name)
+        lib = os.path.join(out, "lib", "lib%s.so" % name)
         if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
                 "-o", lib]) != 0:
             failed.append(name)
-            shutil.rmtree(d)
             continue
+        os.remove(os.path.join(out, "lib", "%s.h" % name))
         ref = harness.load_ref(name)
-        harness.write_safetensors(os.path.join(d, "weights.safetensors"),
-                                  harness.make_weights(ref.PARAMS))
-        flags = ["--weights=" + os.path.join(d, "weights.safetensors")]
-        inputs = {}
-        for iname, arr in harness.make_inputs(ref, B, T, 0).items():
-            np.save(os.path.join(d, "in_%s.npy" % iname), arr)
-            flags += ["--input", "%s=%s" % (iname, os.path.join(
-                d, "in_%s.npy" % iname))]
-            inputs[iname] = "in_%s.npy" % iname
-        if run([args.seqc, "run", src, "--interpret"] + flags +
-               ["--output=" + os.path.join(d, "expected.npy")]) != 0:
-            failed.append(name)
-            shutil.rmtree(d)
-            continue
-        os.remove(os.path.join(d, "%s.h" % name))
-        cases.append({"case": case, "model": name, "lib": "lib%s.so" % name,
-                      "weights": "weights.safetensors", "inputs": inputs,
-                      "expected": "expected.npy"})
+        for B, T in shapes:
+            case = "%s_B%d_T%d" % (name, B, T)
+            d = os.path.join(out, case)
+            os.makedirs(d)
+            harness.write_safetensors(os.path.join(d, "weights.safetensors"),
+                                      harness.make_weights(ref.PARAMS))
+            flags = ["--weights=" + os.path.join(d, "weights.safetensors")]
+            inputs = {}
+            for iname, arr in harness.make_inputs(ref, B, T, 0).items():
+                path = os.path.join(d, "in_%s.npy" % iname)
+                np.save(path, arr)
+                flags += ["--input", "%s=%s" % (iname, path)]
+                inputs[iname] = "in_%s.npy" % iname
+            if run([args.seqc, "run", src, "--interpret"] + flags +
+                   ["--output=" + os.path.join(d, "expected.npy")]) != 0:
+                failed.append(case)
+                shutil.rmtree(d)
+                continue
+            cases.append({"case": case, "model": name,
+                          "lib": "../lib/lib%s.so" % name,
+                          "weights": "weights.safetensors", "inputs": inputs,
+                          "expected": "expected.npy"})
     with open(os.path.join(out, "cases.json"), "w") as f:
         json.dump({"gpu_arch": args.gpu_arch, "cases": cases}, f, indent=1)
     size = sum(os.path.getsize(os.path.join(r, f))
