@@ -98,8 +98,38 @@ static void deviceFree(RewriterBase &rewriter, Location loc, Value memref) {
   createAsync<gpu::DeallocOp>(rewriter, loc, token, ValueRange{}, memref);
 }
 
+/// Whether `v` is a step function's position: a host scalar the runtime
+/// passes (`seq.position`), which the host reads.
+static bool isPosition(Value v) {
+  auto arg = dyn_cast<BlockArgument>(v);
+  if (!arg)
+    return false;
+  auto fn = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+  return fn && fn.getArgAttr(arg.getArgNumber(), "seq.position");
+}
+
 /// Step 1: device buffers.
 static LogicalResult mapBuffers(RewriterBase &rewriter, func::FuncOp fn) {
+  // The position stays on the host for the host's loads; anything else
+  // (an op that becomes a kernel) reads a device copy.
+  for (BlockArgument arg : fn.getArguments()) {
+    auto type = dyn_cast<MemRefType>(arg.getType());
+    if (!type || !isPosition(arg) ||
+        llvm::all_of(arg.getUsers(),
+                     [](Operation *u) { return isa<memref::LoadOp>(u); }))
+      continue;
+    rewriter.setInsertionPointToStart(&fn.getBody().front());
+    Location loc = arg.getLoc();
+    auto copy = deviceAlloc(rewriter, loc, type, {}, {});
+    Type token = gpu::AsyncTokenType::get(rewriter.getContext());
+    auto memcpy = createAsync<gpu::MemcpyOp>(rewriter, loc, token, ValueRange{},
+                                             copy.getMemref(), arg);
+    rewriter.replaceUsesWithIf(arg, copy.getMemref(), [&](OpOperand &use) {
+      return use.getOwner() != memcpy && !isa<memref::LoadOp>(use.getOwner());
+    });
+    rewriter.setInsertionPoint(fn.getBody().back().getTerminator());
+    deviceFree(rewriter, loc, copy.getMemref());
+  }
   SmallVector<Operation *> ops;
   fn.walk([&](Operation *op) {
     if (!onDevice(op) &&
@@ -169,6 +199,9 @@ static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn) {
   for (memref::StoreOp store : stores)
     wrapInSingleIteration(rewriter, store);
   WalkResult bad = fn.walk([&](Operation *op) {
+    auto load = dyn_cast<memref::LoadOp>(op);
+    if (load && isPosition(load.getMemref()))
+      return WalkResult::advance();
     if (isa<memref::LoadOp, memref::AtomicRMWOp>(op) && !onDevice(op)) {
       op->emitError("cuda target: the host would read device memory here "
                     "(a scalar used by host code, such as a loop bound); "

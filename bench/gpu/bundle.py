@@ -85,7 +85,10 @@ def main():
                 "-o", lib]) != 0:
             failed.append(name)
             continue
-        os.remove(os.path.join(out, "lib", "%s.h" % name))
+        header = os.path.join(out, "lib", "%s.h" % name)
+        with open(header) as f:
+            has_step = "_forward_step(" in f.read()
+        os.remove(header)
         ref = harness.load_ref(name)
         for B, T in shapes:
             case = "%s_B%d_T%d" % (name, B, T)
@@ -108,7 +111,10 @@ def main():
             cases.append({"case": case, "model": name,
                           "lib": "../lib/lib%s.so" % name,
                           "weights": "weights.safetensors", "inputs": inputs,
-                          "expected": "expected.npy"})
+                          "expected": "expected.npy",
+                          # The step entry over the same tokens, that many
+                          # per call, must give the forward's outputs.
+                          "chunks": [1, 7] if has_step else []})
     with open(os.path.join(out, "cases.json"), "w") as f:
         json.dump({"gpu_arch": args.gpu_arch, "cases": cases}, f, indent=1)
     size = sum(os.path.getsize(os.path.join(r, f))

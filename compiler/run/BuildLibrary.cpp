@@ -128,14 +128,13 @@ PipelineOptions seqc::pipelineOptions(const LibraryOptions &o) {
   if (o.target == "cuda") {
     // What the GPU lowering handles so far: attention as written (batched
     // matmuls and a softmax), scans as loops over time whose steps are
-    // kernels, no step entries.
+    // kernels.
     po.target = Target::CUDA;
     po.gpuArch = o.gpuArch;
     po.cudaPath = o.cudaPath;
     po.fuseAttention = false;
     po.scanForm = ScanForm::Sequential;
     po.chunkwise = false;
-    po.deriveStep = false;
   }
   return po;
 }

@@ -208,6 +208,10 @@ void seqrt_cuda_begin(void *stream) {
   currentStream = (CUstream)stream;
   callError[0] = '\0';
   lastKernel = NULL;
+  /* The caller's thread may not be the one that created the model. */
+  CUresult r = cu.cuCtxSetCurrent(context);
+  if (r != CUDA_SUCCESS)
+    fail(r, "cuCtxSetCurrent");
 }
 
 seqrt_status seqrt_cuda_end(const char *entry) {

@@ -59,6 +59,7 @@ typedef struct EntryInfo {
  * `entry` is the step entry it belongs to (-1 before the first step). */
 struct seqrt_state {
   seqrt_model *model;
+  DLDevice device; /* the model's: where the blocks live */
   int entry;
   int64_t position;
   int64_t dims[64]; /* the dims the first chunk bound */
@@ -572,8 +573,18 @@ static int ownedByCallee(void *allocated, const seqrt_model *m,
 
 /* Keeps result `r` (a rank-`rank` descriptor) as state slot i: the block
  * itself when the callee owns it and it is compact, else a copy. */
+/* Frees a state's block: the runtime allocator's, or device memory for a
+ * CUDA model. */
+static void stateFree(const seqrt_state *state, void *block) {
+  if (state->device.device_type == kDLCUDA)
+    seqrt_device_free(state->device, block);
+  else
+    blockFree(block);
+}
+
 static seqrt_status keepState(seqrt_state *state, int i, const int64_t *r,
                               int rank, size_t elem, int owned) {
+  const seqrt_model *m = state->model;
   void *allocated, *aligned;
   memcpy(&allocated, &r[0], sizeof(void *));
   memcpy(&aligned, &r[1], sizeof(void *));
@@ -594,6 +605,29 @@ static seqrt_status keepState(seqrt_state *state, int i, const int64_t *r,
   if (owned && compact) {
     block = allocated;
     data = (char *)aligned + (size_t)r[2] * elem;
+  } else if (m->device.device_type == kDLCUDA) {
+    /* A device copy; the generated code returns compact states. */
+    size_t bytes = (size_t)numel * elem;
+    seqrt_status s = SEQRT_OK;
+    block = data = NULL;
+    if (!compact)
+      s = seqrt_set_error(SEQRT_ERR_UNSUPPORTED,
+                          "state %d is not contiguous: not supported on cuda",
+                          i);
+    if (s == SEQRT_OK)
+      s = seqrt_device_alloc(m->device, bytes, &block);
+    if (s == SEQRT_OK)
+      s = seqrt_device_copy(block, m->device,
+                            (const char *)aligned + (size_t)r[2] * elem,
+                            m->device, bytes);
+    if (s != SEQRT_OK) {
+      seqrt_device_free(m->device, block);
+      free(kept);
+      return s;
+    }
+    data = block;
+    if (owned)
+      stateFree(state, allocated);
   } else {
     block = data = blockAlloc(SEQRT_ALIGNMENT, (size_t)numel * elem);
     if (!block) {
@@ -695,11 +729,6 @@ static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
   int64_t chunk = e->step_of ? dims[e->time_dim] : 0;
   if (e->step_of && chunk <= 0)
     return SEQRT_OK; /* no tokens: nothing to do, nothing changes */
-  if (e->step_of && m->device.device_type != kDLCPU)
-    return seqrt_set_error(SEQRT_ERR_UNSUPPORTED,
-                           "entry '%s': step entries run on the cpu only so "
-                           "far",
-                           e->name);
 
   /* The packed arguments: a pointer to the results when there are any (a
    * step's new states), the weights, the inputs, the position and the
@@ -826,7 +855,7 @@ static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
       for (int j = 0; j < nStates; ++j)
         kept |= state->block[j] == old[i];
       if (!kept)
-        blockFree(old[i]);
+        stateFree(state, old[i]);
     }
     if (s == SEQRT_OK && e->step_of) {
       state->entry = k;
@@ -893,6 +922,7 @@ seqrt_status seqrt_shim_state_create(seqrt_model *m, seqrt_state **out) {
     return seqrt_set_error(SEQRT_ERR_OUT_OF_MEMORY, "out of memory");
   }
   st->model = m;
+  st->device = m->device;
   st->entry = -1;
   st->n = n;
   *out = st;
@@ -904,7 +934,7 @@ void seqrt_shim_state_destroy(seqrt_state *st) {
     return;
   for (int i = 0; i < st->n; ++i) {
     if (st->block)
-      blockFree(st->block[i]);
+      stateFree(st, st->block[i]);
     if (st->sizes)
       free(st->sizes[i]);
   }

@@ -599,8 +599,17 @@ static void copyRows(DLTensor *whole, DLTensor *chunk, int axis, int64_t t0,
 
 /* Runs step entry `e` over the whole inputs, `chunk` tokens per call, from
  * a fresh state, writing the whole outputs. */
+static size_t tensorBytes(const DLTensor *t);
+static void toDevice(const DLTensor *host, DLDevice device, DLTensor *dev,
+                     int copy);
+
+/* Runs step entry e over the whole inputs, `chunk` tokens per call. On a
+ * cuda `device`, each call's tensors are device copies of the chunk. */
 static void runSteps(const seqrt_entry_desc *e, seqrt_model *model,
-                     DLTensor *inputs, DLTensor *outputs, int64_t chunk) {
+                     DLTensor *inputs, DLTensor *outputs, int64_t chunk,
+                     DLDevice device) {
+  DLDevice cpu = {kDLCPU, 0};
+  int onDevice = device.device_type != kDLCPU;
   if (!lib->state_create)
     die("model '%s' has no state", lib->model_name);
   int64_t T = -1;
@@ -615,7 +624,7 @@ static void runSteps(const seqrt_entry_desc *e, seqrt_model *model,
   seqrt_state *state = NULL;
   if (lib->state_create(model, &state) != SEQRT_OK)
     die("%s", lastError());
-  DLTensor ins[MAX_ARGS], outs[MAX_ARGS];
+  DLTensor ins[MAX_ARGS], outs[MAX_ARGS], devs[2 * MAX_ARGS];
   int64_t shapes[2 * MAX_ARGS][16];
   const DLTensor *inPtrs[MAX_ARGS];
   DLTensor *outPtrs[MAX_ARGS];
@@ -641,6 +650,10 @@ static void runSteps(const seqrt_entry_desc *e, seqrt_model *model,
         if (isIn)
           copyRows(whole, part, a, t0, n, 1);
       }
+      if (onDevice) {
+        toDevice(part, device, &devs[k], isIn);
+        part = &devs[k];
+      }
       if (isIn)
         inPtrs[i] = part;
       else
@@ -651,6 +664,12 @@ static void runSteps(const seqrt_entry_desc *e, seqrt_model *model,
     for (int k = 0; k < e->n_inputs + e->n_outputs; ++k) {
       int isIn = k < e->n_inputs;
       int i = isIn ? k : k - e->n_inputs;
+      if (onDevice) {
+        if (!isIn && seqrt_device_copy(outs[i].data, cpu, devs[k].data, device,
+                                       tensorBytes(&outs[i])) != SEQRT_OK)
+          die("%s", lastError());
+        seqrt_device_free(device, devs[k].data);
+      }
       int a = timeAxis(isIn ? &e->inputs[i] : &e->outputs[i], e->time_dim);
       if (a < 0)
         continue;
@@ -811,10 +830,12 @@ int main(int argc, char **argv) {
   if (o.chunk && !entry->step_of)
     die("--chunk is for step entries; '%s' is not one", o.entry);
   if (entry->step_of)
-    runSteps(entry, model, inputs, outputs, chunk);
+    runSteps(entry, model, inputs, outputs, chunk, device);
   else if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
     die("%s", lastError());
-  for (int i = 0; i < entry->n_outputs && device.device_type != kDLCPU; ++i)
+  for (int i = 0; i < entry->n_outputs && device.device_type != kDLCPU &&
+                  !entry->step_of;
+       ++i)
     if (seqrt_device_copy(outputs[i].data, cpu, devOutputs[i].data, device,
                           tensorBytes(&outputs[i])) != SEQRT_OK)
       die("output '%s': %s", entry->outputs[i].name, lastError());
@@ -838,7 +859,7 @@ int main(int argc, char **argv) {
     for (long r = 0; r < o.bench; ++r) {
       double t0 = nowSeconds();
       if (entry->step_of)
-        runSteps(entry, model, inputs, outputs, chunk);
+        runSteps(entry, model, inputs, outputs, chunk, device);
       else if (entry->fn(model, inPtrs, outPtrs) != SEQRT_OK)
         die("%s", lastError());
       times[r] = nowSeconds() - t0;
