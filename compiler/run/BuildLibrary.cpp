@@ -63,6 +63,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
   po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
   po.deriveStep = o.deriveStep;
   po.chunkwise = o.chunkwise;
+  po.splitCarries = o.splitCarries;
   po.seqLevel = false;
   // The seq-level stage first: the step functions it adds are entries too.
   {

@@ -41,7 +41,7 @@ using namespace seqc;
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise]\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise] [--no-split-carries]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -70,6 +70,8 @@ static const char *runUsage =
     "                    sequential (a loop over time, the step's ops each\n"
     "                    step); --parallel-scans is --scan-form=parallel\n"
     "  --no-chunkwise    matrix-state recurrences as sequential scans\n"
+    "  --no-split-carries  keep a running max (online softmax, mLSTM's\n"
+    "                    stabiliser) a carry of its scan\n"
     "  --remarks         print what was fused and why not (compiles afresh)\n"
     "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
     "                    $XDG_CACHE_HOME/seqc, else ~/.cache/seqc\n"
@@ -177,6 +179,8 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
       }
     } else if (a == "--no-chunkwise") {
       co.chunkwise = false;
+    } else if (a == "--no-split-carries") {
+      co.splitCarries = false;
     } else if (a.rfind("--chunk=", 0) == 0) {
       char *end = nullptr;
       long long v = std::strtoll(a.c_str() + 8, &end, 10);
@@ -278,7 +282,7 @@ int main(int argc, char **argv) {
   std::string file, emit, outPath, runtimeDir, mcpu;
   int optLevel = LibraryOptions().optLevel;
   bool verify = false, debugInfo = false, remarks = false, fuse = true,
-       deriveStep = true, chunkwise = true;
+       deriveStep = true, chunkwise = true, splitCarries = true;
   std::string scanForm = "auto";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
@@ -298,6 +302,8 @@ int main(int argc, char **argv) {
       scanForm = a.substr(12);
     else if (a == "--no-chunkwise")
       chunkwise = false;
+    else if (a == "--no-split-carries")
+      splitCarries = false;
     else if (a == "--no-step")
       deriveStep = false;
     else if (a.rfind("--runtime-dir=", 0) == 0)
@@ -370,6 +376,7 @@ int main(int argc, char **argv) {
     lo.fuseAttention = fuse;
     lo.scanForm = scanForm;
     lo.chunkwise = chunkwise;
+    lo.splitCarries = splitCarries;
     lo.deriveStep = deriveStep;
     lo.remarks = remarks;
     std::string err;
@@ -402,6 +409,7 @@ int main(int argc, char **argv) {
     po.scanForm = *parseScanForm(scanForm);
     po.deriveStep = deriveStep;
     po.chunkwise = chunkwise;
+    po.splitCarries = splitCarries;
     po.seqLevel = false;
     if (emit != "seq") {
       // What the library exposes (its step entries) is decided here.
