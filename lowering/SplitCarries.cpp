@@ -81,10 +81,12 @@ static bool isNegInfFill(Value v) {
 
 /// Removes the ops of `block` whose results are unused, last first.
 static void eraseDeadOps(Block &block) {
-  for (Operation &op :
-       llvm::make_early_inc_range(llvm::reverse(block.without_terminator())))
-    if (isOpTriviallyDead(&op))
-      op.erase();
+  for (Operation *op = block.getTerminator()->getPrevNode(); op;) {
+    Operation *prev = op->getPrevNode();
+    if (isOpTriviallyDead(op))
+      op->erase();
+    op = prev;
+  }
 }
 
 /// The ops of `body` (in order) that `roots` need, not looking past the
