@@ -538,8 +538,17 @@ static unsigned splitIndependentCarries(OpBuilder &b, seq::ScanOp scan) {
       continue;
     for (Value v : readsOf(&op)) {
       llvm::SmallBitVector g = groupsOf(v);
-      if (g.count() == 1)
-        cuts[g.find_first()].insert(v);
+      if (g.count() != 1)
+        continue;
+      // Before a reshape (`den[:, :, None]`), which the scan after redoes:
+      // the group's scan then yields the value as its ops computed it (a
+      // carry, a readout), the form seq-fuse-scan takes.
+      while (Operation *def = v.getDefiningOp()) {
+        if (!llvm::isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def))
+          break;
+        v = def->getOperand(0);
+      }
+      cuts[g.find_first()].insert(v);
     }
   }
   for (unsigned j = 0; j < scan.getNumOutputs(); ++j) {
