@@ -65,9 +65,10 @@ static Value sliceAt(OpBuilder &b, Location loc, Value stackedValue,
 /// and attributes made at the builder's insertion point.
 static SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value v,
                                          bool dropTime) {
-  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, v);
-  if (dropTime)
-    sizes.erase(sizes.begin());
+  auto type = llvm::cast<RankedTensorType>(v.getType());
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = dropTime ? 1 : 0; d < type.getRank(); ++d)
+    sizes.push_back(tensor::getMixedSize(b, loc, v, d));
   return sizes;
 }
 
