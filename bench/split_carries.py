@@ -6,7 +6,8 @@ max scan (seq-split-carries, seqc's default) against the scan as written
     /usr/bin/python3 bench/split_carries.py [--seqc build/bin/seqc]
         [--seqrt-run build/bin/seqrt-run] [--work build/bench-split-carries]
         [--out bench/results] [--threads N] [--runs 5] [--T 4096,16384]
-        [--models mlstm_core,aaren_core] [--libs DIR]
+        [--models mlstm_core,aaren_core] [--libs DIR] [--mcpu CPU]
+        [--compile-only]
 
 Models (bench/models/), f32, B = 1, random inputs:
 - mlstm_core: mLSTM's stabilised matrix memory alone, H = 4 heads,
@@ -78,6 +79,8 @@ def main():
     p.add_argument("--models", default="mlstm_core,aaren_core")
     p.add_argument("--libs", default="",
                    help="take the libraries from this directory")
+    p.add_argument("--mcpu", default="",
+                   help="seqc --mcpu= for the libraries (default: native)")
     p.add_argument("--compile-only", action="store_true",
                    help="compile the libraries into --work and stop")
     p.add_argument("--note", default="",
@@ -95,7 +98,9 @@ def main():
                 libs[(model, form)] = os.path.join(args.libs, name)
                 continue
             lib = os.path.join(args.work, name)
-            subprocess.run([args.seqc, src, "-o", lib] + flags, check=True)
+            mcpu = ["--mcpu=" + args.mcpu] if args.mcpu else []
+            subprocess.run([args.seqc, src, "-o", lib] + mcpu + flags,
+                           check=True)
             libs[(model, form)] = lib
     if args.compile_only:
         return 0
