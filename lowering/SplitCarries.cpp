@@ -93,7 +93,8 @@ static void eraseDeadOps(Block &block) {
 /// The ops of `body` (in order) that `roots` need, not looking past the
 /// values of `stop`; `leaves` gets the values of `stop` and the block
 /// arguments of `body` that are reached.
-static SmallVector<Operation *> backwardSlice(Block &body, ArrayRef<Value> roots,
+static SmallVector<Operation *> backwardSlice(Block &body,
+                                              ArrayRef<Value> roots,
                                               const llvm::DenseSet<Value> &stop,
                                               llvm::DenseSet<Value> &leaves) {
   llvm::DenseSet<Operation *> needed;
@@ -163,9 +164,7 @@ struct RunningMax {
   Value shift;
   AffineMap shiftMap;
   /// `maximumf` (NaN-propagating) rather than `maxnumf`, as written.
-  bool propagatesNaN;
-  /// The max op, for remarks.
-  Operation *maxOp;
+  bool propagatesNaN = false;
 };
 
 } // namespace
@@ -199,8 +198,7 @@ static std::optional<Pointwise> matchPointwise(Value v) {
 }
 
 /// The first carry other than `self` in `carries`.
-static unsigned otherCarry(const llvm::SmallBitVector &carries,
-                           unsigned self) {
+static unsigned otherCarry(const llvm::SmallBitVector &carries, unsigned self) {
   llvm::SmallBitVector others = carries;
   others.reset(self);
   return others.find_first();
@@ -234,8 +232,11 @@ matchRunningMax(const RecurrenceAnalysis &analysis, unsigned i,
     Value own = max->operands[side], other = max->operands[1 - side];
     if (!max->maps[side].isIdentity() || !isFree(other))
       continue;
-    RunningMax rm{i,       other,   max->maps[1 - side], {}, {},
-                  llvm::isa<arith::MaximumFOp>(max->scalar), max->op};
+    RunningMax rm;
+    rm.carry = i;
+    rm.score = other;
+    rm.scoreMap = max->maps[1 - side];
+    rm.propagatesNaN = llvm::isa<arith::MaximumFOp>(max->scalar);
     if (own == carry)
       return rm;
     auto add = matchPointwise<arith::AddFOp>(own);
@@ -254,9 +255,9 @@ matchRunningMax(const RecurrenceAnalysis &analysis, unsigned i,
     why = "its update reads carry '" +
           analysis.getCarryName(otherCarry(d.carries, i)) + "' as well";
   else
-    why = "its update is a max of it, but not max(" +
-          analysis.getCarryName(i) + ", x) or max(" +
-          analysis.getCarryName(i) + " + a, x) with x and a free of the carries";
+    why = "its update is a max of it, but not max(" + analysis.getCarryName(i) +
+          ", x) or max(" + analysis.getCarryName(i) +
+          " + a, x) with x and a free of the carries";
   if (!at.empty())
     why += " (`max` at " + at + ")";
   return std::nullopt;
@@ -271,11 +272,10 @@ static Value broadcastTo(OpBuilder &b, Location loc, Value v, AffineMap map,
     return v;
   Value empty = tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
   unsigned rank = type.getRank();
-  return generic(b, loc, empty, v,
-                 {map, b.getMultiDimIdentityMap(rank)},
-                 SmallVector<utils::IteratorType>(
-                     rank, utils::IteratorType::parallel),
-                 [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+  return generic(
+      b, loc, empty, v, {map, b.getMultiDimIdentityMap(rank)},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [](OpBuilder &, Location, ValueRange args) { return args[0]; });
 }
 
 /// The max the model wrote: `maximumf` or `maxnumf`.
@@ -299,17 +299,15 @@ static void buildMaxCombiner(OpBuilder &b, Location loc, seq::AssocScanOp op,
   for (unsigned i = 0; i < 2 * n; ++i)
     block->addArgument(type, loc);
   unsigned rank = type.getRank();
-  Value empty =
-      tensor::EmptyOp::create(b, loc, tensor::getMixedSizes(b, loc,
-                                                            block->getArgument(0)),
-                              type.getElementType());
+  Value empty = tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, block->getArgument(0)),
+      type.getElementType());
   AffineMap id = b.getMultiDimIdentityMap(rank);
   SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
   if (!rm.shift) {
     Value m = generic(b, loc, empty, block->getArguments(), {id, id, id}, iters,
                       [&](OpBuilder &nb, Location l, ValueRange args) {
-                        return maxOf(nb, l, rm.propagatesNaN, args[0],
-                                     args[1]);
+                        return maxOf(nb, l, rm.propagatesNaN, args[0], args[1]);
                       });
     seq::YieldOp::create(b, loc, m);
     return;
@@ -329,7 +327,8 @@ static void buildMaxCombiner(OpBuilder &b, Location loc, seq::AssocScanOp op,
 
 /// Splits the running max `rm` off its scan: returns the scan of the other
 /// carries, which reads `m_{t-1}` and `m_t` as per-step inputs.
-static seq::ScanOp splitRunningMax(OpBuilder &b, const RecurrenceAnalysis &analysis,
+static seq::ScanOp splitRunningMax(OpBuilder &b,
+                                   const RecurrenceAnalysis &analysis,
                                    const RunningMax &rm) {
   seq::ScanOp scan = analysis.getScan();
   Location loc = scan.getLoc();
@@ -390,8 +389,7 @@ static seq::ScanOp splitRunningMax(OpBuilder &b, const RecurrenceAnalysis &analy
     SmallVector<AffineExpr> dropTime;
     for (unsigned d = 1; d <= rank; ++d)
       dropTime.push_back(b.getAffineDimExpr(d));
-    AffineMap initMap =
-        AffineMap::get(rank + 1, 0, dropTime, b.getContext());
+    AffineMap initMap = AffineMap::get(rank + 1, 0, dropTime, b.getContext());
     AffineMap id = b.getMultiDimIdentityMap(rank + 1);
     SmallVector<Value> inputs(assoc.getResults());
     inputs.push_back(m0);
@@ -400,16 +398,16 @@ static seq::ScanOp splitRunningMax(OpBuilder &b, const RecurrenceAnalysis &analy
     maps.push_back(id);
     Value empty = tensor::EmptyOp::create(
         b, loc, sizesOf(b, loc, states, false), mType.getElementType());
-    states = generic(
-        b, loc, empty, inputs, maps,
-        SmallVector<utils::IteratorType>(rank + 1,
-                                         utils::IteratorType::parallel),
-        [&](OpBuilder &nb, Location l, ValueRange args) {
-          Value init = args[nElems];
-          if (rm.shift)
-            init = arith::AddFOp::create(nb, l, init, args[0]);
-          return maxOf(nb, l, rm.propagatesNaN, init, args[nElems - 1]);
-        });
+    states =
+        generic(b, loc, empty, inputs, maps,
+                SmallVector<utils::IteratorType>(rank + 1,
+                                                 utils::IteratorType::parallel),
+                [&](OpBuilder &nb, Location l, ValueRange args) {
+                  Value init = args[nElems];
+                  if (rm.shift)
+                    init = arith::AddFOp::create(nb, l, init, args[0]);
+                  return maxOf(nb, l, rm.propagatesNaN, init, args[nElems - 1]);
+                });
   }
 
   // 4. All of m in one tensor of T + 1 steps, m_0 first: the steps before
@@ -418,8 +416,7 @@ static seq::ScanOp splitRunningMax(OpBuilder &b, const RecurrenceAnalysis &analy
   Value lengthPlusOne = arith::AddIOp::create(b, loc, length, one);
   SmallVector<OpFoldResult> allSizes{lengthPlusOne};
   llvm::append_range(allSizes, mSizes);
-  Value all =
-      tensor::EmptyOp::create(b, loc, allSizes, mType.getElementType());
+  Value all = tensor::EmptyOp::create(b, loc, allSizes, mType.getElementType());
   SmallVector<OpFoldResult> zeros(rank + 1, b.getIndexAttr(0));
   SmallVector<OpFoldResult> ones(rank + 1, b.getIndexAttr(1));
   SmallVector<OpFoldResult> firstSizes{b.getIndexAttr(1)};
@@ -691,9 +688,8 @@ struct SeqSplitCarriesPass
       std::string why;
       found = matchRunningMax(analysis, i, why);
       if (!found && !why.empty())
-        emitRemark(scan.getLoc())
-            << "running max '" << analysis.getCarryName(i)
-            << "' not split off: " << why;
+        emitRemark(scan.getLoc()) << "running max '" << analysis.getCarryName(i)
+                                  << "' not split off: " << why;
     }
     if (!found)
       return;
