@@ -561,6 +561,28 @@ static unsigned splitIndependentCarries(OpBuilder &b, seq::ScanOp scan) {
       if (!llvm::isa<RankedTensorType>(v.getType()))
         return 1;
 
+  // Only where it makes a scan seq-chunkwise takes: one matrix carry whose
+  // new value a contraction reads (mLSTM's C and `q C`). Otherwise the
+  // parts' per-step values (Aaren's `num`, `[T, B, H, V]`) would be stored
+  // and read again, where the scan as it is keeps them in cache.
+  auto feedsContraction = [&](unsigned g) {
+    SmallVector<unsigned> carries;
+    for (unsigned i = 0; i < n; ++i)
+      if (groupOf[i] == g)
+        carries.push_back(i);
+    if (carries.size() != 1 ||
+        llvm::cast<RankedTensorType>(scan.getInits()[carries[0]].getType())
+                .getRank() < 2)
+      return false;
+    Value newValue = yield.getValues()[carries[0]];
+    return llvm::any_of(newValue.getUsers(), [&](Operation *user) {
+      auto linalgOp = llvm::dyn_cast<linalg::LinalgOp>(user);
+      return linalgOp && linalgOp.getNumReductionLoops() > 0;
+    });
+  };
+  if (llvm::none_of(llvm::seq(nGroups), feedsContraction))
+    return 1;
+
   Location loc = scan.getLoc();
   Value length = scan.getLength();
   int64_t time = ShapedType::kDynamic;
