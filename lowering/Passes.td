@@ -566,16 +566,19 @@ def SeqSplitCarries : Pass<"seq-split-carries"> {
     which read `m` only through rescalings `exp(m - m')`, are then affine
     with carry-free coefficients (Aaren's `num' = num exp(m - m') +
     v exp(s - m')`, mLSTM's `C' = exp(log f + m - m') C + exp(i - m') k vᵀ`).
-    Carries that then read no other carry are split into scans of their own,
-    each yielding the values that the outputs combine (stacked over time),
-    and a carry-free scan computes those outputs: so mLSTM's `C`, read by
-    a contraction, is one scan for `seq-chunkwise`, and Aaren's sums are
-    diagonal scans.
+    Where the carries left fall into groups that read no other group, and
+    one group is a single matrix carry read by a contraction, each group
+    gets a scan of its own, yielding the values that the outputs combine
+    (stacked over time), and a carry-free scan computes those outputs: so
+    mLSTM's `C`, read by `q C`, is one scan for `seq-chunkwise`. (Aaren's
+    sums stay together: storing `num` for every step costs more than
+    fusing the two scans gains.)
 
     Remarks (`seqc --remarks`): "split the running max 'm' off as a parallel
     max scan (max(m, x)); 'num': affine (diagonal), 'den': affine
-    (diagonal); in 2 scans of their own", or "running max 'm' not split
-    off: its update reads carry 'c' as well (`max` at f.seq:3:9)".
+    (diagonal)", with "; in 2 scans of their own" where the carries were
+    split apart, or "running max 'm' not split off: its update reads carry
+    'c' as well (`max` at f.seq:3:9)".
 
     Before:
 

@@ -9,8 +9,10 @@
 // only rescaled by `exp(m - m')` and so read `m` non-linearly, are then
 // affine with carry-free coefficients, and the recurrence forms
 // (seq-chunkwise, seq-fuse-scan, seq-recurrence-to-scan) take them. Carries
-// that no longer read each other are then split into scans of their own,
-// the outputs that combine them computed after from their stacked parts.
+// that no longer read each other are then split into scans of their own
+// where one of them becomes a matrix state read by a contraction (the
+// chunkwise form's), the outputs that combine them computed after from
+// their stacked parts.
 //
 //===----------------------------------------------------------------------===//
 
