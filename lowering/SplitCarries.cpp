@@ -657,11 +657,16 @@ static unsigned splitIndependentCarries(OpBuilder &b, seq::ScanOp scan) {
     for (auto &[v, s] : stackedCuts)
       stop.insert(v);
     SmallVector<Operation *> ops = backwardSlice(body, roots, stop, leaves);
-    // The sizes of the slices, before the scan.
+    // The parts it reads, in the groups' order, and their sizes before the
+    // scan.
+    SmallVector<Value> reads;
     llvm::DenseMap<Value, SmallVector<OpFoldResult>> sizes;
-    for (Value v : leaves)
-      if (stop.contains(v))
-        sizes[v] = sizesOf(b, loc, stackedCuts[v], /*dropTime=*/true);
+    for (auto &groupCuts : cuts)
+      for (Value v : groupCuts)
+        if (leaves.contains(v)) {
+          reads.push_back(v);
+          sizes[v] = sizesOf(b, loc, stackedCuts[v], /*dropTime=*/true);
+        }
     auto after = seq::ScanOp::create(b, loc, types, length, ValueRange{},
                                      scan.getReverse(), combinedAxes);
     OpBuilder::InsertionGuard guard(b);
@@ -669,9 +674,8 @@ static unsigned splitIndependentCarries(OpBuilder &b, seq::ScanOp scan) {
     Value t = block->addArgument(b.getIndexType(), loc);
     IRMapping map;
     map.map(scan.getStepArg(), t);
-    for (Value v : leaves)
-      if (stop.contains(v))
-        map.map(v, sliceAt(b, loc, stackedCuts[v], t, sizes[v], v.getType()));
+    for (Value v : reads)
+      map.map(v, sliceAt(b, loc, stackedCuts[v], t, sizes[v], v.getType()));
     for (Operation *op : ops)
       b.clone(*op, map);
     SmallVector<Value> yields;
