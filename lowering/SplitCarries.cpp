@@ -414,9 +414,15 @@ static seq::ScanOp splitRunningMax(OpBuilder &b,
 
   // 4. All of m in one tensor of T + 1 steps, m_0 first: the steps before
   // (m_{t-1}) are its first T, the final carry its last; no case for T = 0.
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  Value lengthPlusOne = arith::AddIOp::create(b, loc, length, one);
-  SmallVector<OpFoldResult> allSizes{lengthPlusOne};
+  // A constant length stays an attribute, so the slices keep static types.
+  OpFoldResult steps = getAsOpFoldResult(length);
+  OpFoldResult stepsPlusOne = b.getIndexAttr(time + 1);
+  if (ShapedType::isDynamic(time))
+    stepsPlusOne =
+        arith::AddIOp::create(b, loc, length,
+                              arith::ConstantIndexOp::create(b, loc, 1))
+            .getResult();
+  SmallVector<OpFoldResult> allSizes{stepsPlusOne};
   llvm::append_range(allSizes, mSizes);
   Value all = tensor::EmptyOp::create(b, loc, allSizes, mType.getElementType());
   SmallVector<OpFoldResult> zeros(rank + 1, b.getIndexAttr(0));
@@ -426,13 +432,13 @@ static seq::ScanOp splitRunningMax(OpBuilder &b,
   all = tensor::InsertSliceOp::create(b, loc, m0, all, zeros, firstSizes, ones);
   SmallVector<OpFoldResult> restOffsets = zeros;
   restOffsets[0] = b.getIndexAttr(1);
-  SmallVector<OpFoldResult> restSizes{length};
+  SmallVector<OpFoldResult> restSizes{steps};
   llvm::append_range(restSizes, mSizes);
   all = tensor::InsertSliceOp::create(b, loc, states, all, restOffsets,
                                       restSizes, ones);
   Value before = tensor::ExtractSliceOp::create(b, loc, mStacked, all, zeros,
                                                 restSizes, ones);
-  Value finalMax = sliceAt(b, loc, all, length, mSizes, mType);
+  Value finalMax = sliceAt(b, loc, all, steps, mSizes, mType);
 
   // 5. The other carries and every output, with m_{t-1} for the old m and
   // m_t for its new value: the max op itself is dead then.

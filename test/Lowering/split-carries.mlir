@@ -307,3 +307,30 @@ func.func @reverse(%len: index, %ss: tensor<?x4xf32>, %m0: tensor<4xf32>) -> (te
   }
   return %m, %o : tensor<4xf32>, tensor<?x4xf32>
 }
+
+// -----
+
+// Tests that a scan of constant length keeps static types: m_0 .. m_5 in a
+// tensor<6x4xf32>, m_{t-1} its first 5 steps, the final carry its step 5.
+// CHECK-LABEL: func.func @static_length
+// CHECK: %[[ALL:.+]] = tensor.insert_slice %{{.+}} into %{{.+}}[1, 0] [5, 4] [1, 1] : tensor<5x4xf32> into tensor<6x4xf32>
+// CHECK: tensor.extract_slice %[[ALL]][0, 0] [5, 4] [1, 1] : tensor<6x4xf32> to tensor<5x4xf32>
+// CHECK: %[[M:.+]] = tensor.extract_slice %[[ALL]][5, 0] [1, 4] [1, 1] : tensor<6x4xf32> to tensor<4xf32>
+// CHECK: return %[[M]]
+#id1 = affine_map<(d0) -> (d0)>
+func.func @static_length(%ss: tensor<5x4xf32>, %m0: tensor<4xf32>) -> (tensor<4xf32>, tensor<5x4xf32>) {
+  %len = arith.constant 5 : index
+  %e1 = tensor.empty() : tensor<4xf32>
+  // expected-remark@+1 {{split the running max 'm' off as a parallel max scan (max(m, x))}}
+  %m, %o = seq.scan %len carry(%m0 : tensor<4xf32>) output_axes = [0] -> (tensor<4xf32>, tensor<5x4xf32>) {
+  ^bb0(%t: index, %mo: tensor<4xf32> loc("m")):
+    %s = tensor.extract_slice %ss[%t, 0] [1, 4] [1, 1] : tensor<5x4xf32> to tensor<4xf32>
+    %mn = linalg.generic {indexing_maps = [#id1, #id1, #id1], iterator_types = ["parallel"]} ins(%s, %mo : tensor<4xf32>, tensor<4xf32>) outs(%e1 : tensor<4xf32>) {
+    ^bb0(%a: f32, %b: f32, %c: f32):
+      %y = arith.maximumf %a, %b : f32
+      linalg.yield %y : f32
+    } -> tensor<4xf32>
+    seq.yield %mn, %mn : tensor<4xf32>, tensor<4xf32>
+  }
+  return %m, %o : tensor<4xf32>, tensor<5x4xf32>
+}
