@@ -574,6 +574,10 @@ def SeqSplitCarries : Pass<"seq-split-carries"> {
     sums stay together: storing `num` for every step costs more than
     fusing the two scans gains.)
 
+    A scan of dynamic length gets an `scf.if (length < min-length)` that
+    runs it as written for short lengths (a step decoding one token would
+    otherwise pay the max scan's passes for one step).
+
     Remarks (`seqc --remarks`): "split the running max 'm' off as a parallel
     max scan (max(m, x)); 'num': affine (diagonal), 'den': affine
     (diagonal)", with "; in 2 scans of their own" where the carries were
@@ -610,9 +614,15 @@ def SeqSplitCarries : Pass<"seq-split-carries"> {
     }
     ```
   }];
+  let options = [
+    Option<"minLength", "min-length", "int64_t", "32",
+           "a dynamic length shorter than this (a decode step) runs the scan "
+           "as written, chosen at run time; 0: always split">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
   ];
 }

@@ -739,11 +739,34 @@ struct SeqSplitCarriesPass
         others.push_back(analysis.getCarryName(i));
 
     OpBuilder b(scan);
+    // A dynamic length shorter than `min-length` (a step decoding one token)
+    // would pay the max scan's passes for a few steps: it runs the scan as
+    // written instead.
+    bool dynamic = !getConstantIntValue(scan.getLength()).has_value();
+    if (minLength > 0 && dynamic) {
+      Location loc = scan.getLoc();
+      Value isShort = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::ult, scan.getLength(),
+          arith::ConstantIndexOp::create(b, loc, minLength));
+      auto ifOp = scf::IfOp::create(b, loc, scan->getResultTypes(), isShort,
+                                    /*withElse=*/true);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      Operation *asWritten = b.clone(*scan);
+      scf::YieldOp::create(b, loc, asWritten->getResults());
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      auto yield = scf::YieldOp::create(b, loc, scan->getResults());
+      for (auto [old, now] : llvm::zip(scan->getResults(), ifOp.getResults()))
+        old.replaceAllUsesExcept(now, yield);
+      scan->moveBefore(yield);
+    }
     seq::ScanOp rest = splitRunningMax(b, analysis, *found);
     InFlightDiagnostic remark = emitRemark(rest.getLoc());
     remark << "split the running max '" << name << "' off as a parallel "
            << (found->shift ? "max-plus scan (max(" + name + " + a, x))"
                             : "max scan (max(" + name + ", x))");
+    if (minLength > 0 && dynamic)
+      remark << ", for lengths of " << static_cast<int64_t>(minLength)
+             << " and more (chosen at run time)";
     if (rest.getNumCarries() == 0)
       return;
     RecurrenceAnalysis after(rest);

@@ -1,4 +1,4 @@
-// RUN: seq-opt %s --split-input-file --seq-split-carries --verify-diagnostics | FileCheck %s
+// RUN: seq-opt %s --split-input-file "--seq-split-carries=min-length=0" --verify-diagnostics | FileCheck %s
 
 // Tests that Aaren's online softmax (m' = max(m, s), num' = num exp(m - m')
 // + v exp(s - m'), den likewise, o = num / den) becomes a max scan of the
