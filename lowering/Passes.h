@@ -84,6 +84,10 @@ struct PipelineOptions {
   /// (`seq-chunkwise`); off, they stay sequential scans
   /// (`seqc --no-chunkwise`).
   bool chunkwise = true;
+  /// Split a running max (`m' = max(m, x)`, `max(m + a, x)`) off its scan
+  /// as a parallel max scan, so that the carries it rescales become affine
+  /// (`seq-split-carries`; off with `seqc --no-split-carries`).
+  bool splitCarries = true;
   /// Give stateful entries their step function (`seq-derive-step`; off
   /// with `seqc --no-step`).
   bool deriveStep = true;

@@ -543,6 +543,91 @@ def SeqRecurrenceToScan : Pass<"seq-recurrence-to-scan"> {
 }
 
 //===----------------------------------------------------------------------===//
+// SeqSplitCarries
+//===----------------------------------------------------------------------===//
+
+def SeqSplitCarries : Pass<"seq-split-carries"> {
+  let summary = "split a running max off its scan as a parallel max scan";
+  let description = [{
+    Finds, in every `seq.scan`, a carry `m` whose update reads only itself
+    and carry-free per-step values: a running max `m' = max(m, x)` (an
+    online softmax, as in Aaren) or max-plus `m' = max(m + a, x)` (mLSTM's
+    stabiliser, `max(log f + m, i)`). Both are associative: the steps of
+    max-plus are the maps `m -> max(m + a, b)`, which compose into
+    `(a1 + a2, max(b1 + a2, b2))`. So `m` becomes a scan of its own: a
+    carry-free `seq.scan` of the elements `x_t` (and `a_t`), a
+    `seq.assoc_scan` with the max (max-plus) combiner, and the initial value
+    folded in (`max(m_0, S_t)`, `max(m_0 + A_t, B_t)`; nothing to fold for a
+    fill of `-inf`). The values `m_0, m_1, .., m_T` are one tensor of
+    `T + 1` steps: its first `T` are `m_{t-1}`, its last the final carry.
+
+    The other carries and every output stay in a `seq.scan` that reads
+    `m_{t-1}` for the old `m` and `m_t` for its new value. Their updates,
+    which read `m` only through rescalings `exp(m - m')`, are then affine
+    with carry-free coefficients (Aaren's `num' = num exp(m - m') +
+    v exp(s - m')`, mLSTM's `C' = exp(log f + m - m') C + exp(i - m') k vᵀ`).
+    Where the carries left fall into groups that read no other group, and
+    one group is a single matrix carry read by a contraction, each group
+    gets a scan of its own, yielding the values that the outputs combine
+    (stacked over time), and a carry-free scan computes those outputs: so
+    mLSTM's `C`, read by `q C`, is one scan for `seq-chunkwise`. (Aaren's
+    sums stay together: storing `num` for every step costs more than
+    fusing the two scans gains.)
+
+    A scan of dynamic length gets an `scf.if (length < min-length)` that
+    runs it as written for short lengths (a step decoding one token would
+    otherwise pay the max scan's passes for one step).
+
+    Remarks (`seqc --remarks`): "split the running max 'm' off as a parallel
+    max scan (max(m, x)); 'num': affine (diagonal), 'den': affine
+    (diagonal)", with "; in 2 scans of their own" where the carries were
+    split apart, or "running max 'm' not split off: its update reads carry
+    'c' as well (`max` at f.seq:3:9)".
+
+    Before:
+
+    ```mlir
+    %m, %n, %o = seq.scan %T carry(%ninf, %zero : tensor<4xf32>, tensor<4xf32>)
+        output_axes = [0] -> (...) {
+    ^bb0(%t: index, %m: tensor<4xf32>, %n: tensor<4xf32>):
+      %mn = linalg.generic ... ins(%m, %x_t) { maximumf }
+      %r = ... exp(%m - %mn) ...   %p = ... exp(%x_t - %mn) ...
+      %nn = ... %n * %r + %p ...
+      seq.yield %mn, %nn, %nn : ...
+    }
+    ```
+
+    After:
+
+    ```mlir
+    %x = seq.scan %T output_axes = [0] -> (tensor<?x4xf32>) { ... x_t ... }
+    %s = seq.assoc_scan axis = 0 (%x) : tensor<?x4xf32> { maximumf }
+    %all = tensor.insert_slice %s into (m_0 at 0) [1, 0] ... : [T + 1, 4]
+    %before = tensor.extract_slice %all[0, 0] [%T, 4] [1, 1]
+    %m = tensor.extract_slice %all[%T, 0] [1, 4] [1, 1]
+    %n, %o = seq.scan %T carry(%zero : tensor<4xf32>) output_axes = [0] ... {
+    ^bb0(%t: index, %n: tensor<4xf32>):
+      %mp = tensor.extract_slice %before[%t, 0] ...   // m_{t-1}
+      %mn = tensor.extract_slice %s[%t, 0] ...        // m_t
+      %r = ... exp(%mp - %mn) ...
+      ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"minLength", "min-length", "int64_t", "32",
+           "a dynamic length shorter than this (a decode step) runs the scan "
+           "as written, chosen at run time; 0: always split">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // SeqChunkwise
 //===----------------------------------------------------------------------===//
 

@@ -44,6 +44,11 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   // the step functions are derived from the scans as written): matrix
   // states read by a contraction to the chunkwise form, then the diagonal
   // ones as the scan form says.
+  // A running max first becomes a max scan of its own (the carries it
+  // rescales are then affine), so the forms below see Aaren's sums and
+  // mLSTM's matrix state.
+  if (options.splitCarries)
+    pm.addPass(createSeqSplitCarries());
   if (options.chunkwise)
     pm.addPass(createSeqChunkwise());
   switch (options.scanForm) {
@@ -259,7 +264,7 @@ void seqc::registerSeqPipelines() {
         options.fuseAttention = false;
         options.scanForm = ScanForm::Sequential;
         options.chunkwise = false;
-        options.deriveStep = false;
+        options.splitCarries = false;
         buildLowerToCUDAPipeline(pm, options);
       });
 }

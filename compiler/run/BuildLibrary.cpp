@@ -124,6 +124,7 @@ PipelineOptions seqc::pipelineOptions(const LibraryOptions &o) {
   po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
   po.deriveStep = o.deriveStep;
   po.chunkwise = o.chunkwise;
+  po.splitCarries = o.splitCarries;
   po.seqLevel = false;
   if (o.target == "cuda") {
     // What the GPU lowering handles so far: attention as written (batched
@@ -135,6 +136,7 @@ PipelineOptions seqc::pipelineOptions(const LibraryOptions &o) {
     po.fuseAttention = false;
     po.scanForm = ScanForm::Sequential;
     po.chunkwise = false;
+    po.splitCarries = false;
   }
   return po;
 }

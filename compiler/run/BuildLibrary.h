@@ -41,6 +41,9 @@ struct LibraryOptions {
   /// Matrix-state recurrences in chunkwise form (`--no-chunkwise` turns it
   /// off).
   bool chunkwise = true;
+  /// Split a running max off a scan as a parallel max scan
+  /// (`--no-split-carries` turns it off).
+  bool splitCarries = true;
   /// Give stateful entries a step function and the library a state
   /// (`--no-step` turns it off).
   bool deriveStep = true;

@@ -188,6 +188,7 @@ getLibrary(const Program &p, const std::string &sourceName,
   lo.fuseAttention = o.fuseAttention;
   lo.scanForm = o.scanForm;
   lo.chunkwise = o.chunkwise;
+  lo.splitCarries = o.splitCarries;
   lo.remarks = o.remarks;
   // The named C functions as `seqc FILE.seq -o libFILE.so` names them; the
   // library's file name is the cache's.
@@ -232,7 +233,8 @@ getLibrary(const Program &p, const std::string &sourceName,
                  o.target + " -O" + std::to_string(o.optLevel) +
                      (o.fuseAttention ? "" : " --no-fuse-attention") +
                      (o.scanForm == "auto" ? "" : " --scan-form=" + o.scanForm) +
-                     (o.chunkwise ? "" : " --no-chunkwise"),
+                     (o.chunkwise ? "" : " --no-chunkwise") +
+                     (o.splitCarries ? "" : " --no-split-carries"),
                  o.mcpu, compilerIdentity(argv0, lo.runtimeDir));
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, p.modelName + "-" + key.substr(0, 32) + ".so");

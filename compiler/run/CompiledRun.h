@@ -42,6 +42,8 @@ struct CompiledRunOptions {
   std::string scanForm = "auto";
   /// `--no-chunkwise`: matrix-state recurrences stay sequential scans.
   bool chunkwise = true;
+  /// `--no-split-carries`: a running max stays a carry of its scan.
+  bool splitCarries = true;
   /// `--remarks`: print what the passes did and why not.
   bool remarks = false;
   /// `--check`: also run the interpreter and compare.

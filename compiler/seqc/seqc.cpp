@@ -43,7 +43,7 @@ static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|ptx|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
                "       target: [--target=cpu|cuda] [--gpu-arch=sm_90a] [--cuda-path=/usr/local/cuda]   (--emit=ptx: the kernels' PTX)\n"
-               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise]\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise] [--no-split-carries]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
@@ -72,6 +72,8 @@ static const char *runUsage =
     "                    sequential (a loop over time, the step's ops each\n"
     "                    step); --parallel-scans is --scan-form=parallel\n"
     "  --no-chunkwise    matrix-state recurrences as sequential scans\n"
+    "  --no-split-carries  keep a running max (online softmax, mLSTM's\n"
+    "                    stabiliser) a carry of its scan\n"
     "  --remarks         print what was fused and why not (compiles afresh)\n"
     "  --no-cache        compile afresh; the cache is $SEQC_CACHE_DIR, else\n"
     "                    $XDG_CACHE_HOME/seqc, else ~/.cache/seqc\n"
@@ -179,6 +181,8 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
       }
     } else if (a == "--no-chunkwise") {
       co.chunkwise = false;
+    } else if (a == "--no-split-carries") {
+      co.splitCarries = false;
     } else if (a.rfind("--chunk=", 0) == 0) {
       char *end = nullptr;
       long long v = std::strtoll(a.c_str() + 8, &end, 10);
@@ -283,7 +287,7 @@ int main(int argc, char **argv) {
               cudaPath = defaults.cudaPath;
   int optLevel = LibraryOptions().optLevel;
   bool verify = false, debugInfo = false, remarks = false, fuse = true,
-       deriveStep = true, chunkwise = true;
+       deriveStep = true, chunkwise = true, splitCarries = true;
   std::string scanForm = "auto";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
@@ -303,6 +307,8 @@ int main(int argc, char **argv) {
       scanForm = a.substr(12);
     else if (a == "--no-chunkwise")
       chunkwise = false;
+    else if (a == "--no-split-carries")
+      splitCarries = false;
     else if (a == "--no-step")
       deriveStep = false;
     else if (a.rfind("--runtime-dir=", 0) == 0)
@@ -400,6 +406,7 @@ int main(int argc, char **argv) {
     lo.fuseAttention = fuse;
     lo.scanForm = scanForm;
     lo.chunkwise = chunkwise;
+    lo.splitCarries = splitCarries;
     lo.deriveStep = deriveStep;
     lo.remarks = remarks;
     lo.target = target;
@@ -435,6 +442,7 @@ int main(int argc, char **argv) {
     lo.scanForm = scanForm;
     lo.deriveStep = deriveStep;
     lo.chunkwise = chunkwise;
+    lo.splitCarries = splitCarries;
     lo.target = target;
     lo.gpuArch = gpuArch;
     lo.cudaPath = cudaPath;
