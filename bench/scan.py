@@ -27,6 +27,7 @@ recurrent models in seqc's default scan form against the sequential one.
 Times are the best (min) of --runs timed runs after a warm-up (the machine
 is shared, so medians are noisy); medians are kept in the JSON. Everything
 runs with SEQRT_NUM_THREADS=--threads. Writes OUT/scan-cpu-HOST-DATE.json
+(-2, -3, ... for later runs the same day)
 and prints the tables.
 """
 
@@ -176,8 +177,12 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     host = platform.node() or "host"
-    path = os.path.join(args.out, "scan-cpu-%s-%s.json" %
-                        (host, result["date"]))
+    # A later run the same day gets -2, -3, ...: results are never lost.
+    stem = os.path.join(args.out, "scan-cpu-%s-%s" % (host, result["date"]))
+    path, n = stem + ".json", 1
+    while os.path.exists(path):
+        n += 1
+        path = "%s-%d.json" % (stem, n)
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     print("\nwrote", path)
