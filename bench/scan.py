@@ -41,6 +41,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from forms import cpu_name, result_path  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SCAN_MODEL = os.path.join(HERE, "models", "scan.seq")
@@ -82,17 +85,6 @@ def copy_ms(elements, runs):
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[0] * 1e3, times[len(times) // 2] * 1e3
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main():
@@ -175,14 +167,9 @@ def main():
                row["sequential_ms"], row["auto_ms"]))
     result["load_after"] = os.getloadavg()[0]
 
-    os.makedirs(args.out, exist_ok=True)
     host = platform.node() or "host"
     # A later run the same day gets -2, -3, ...: results are never lost.
-    stem = os.path.join(args.out, "scan-cpu-%s-%s" % (host, result["date"]))
-    path, n = stem + ".json", 1
-    while os.path.exists(path):
-        n += 1
-        path = "%s-%d.json" % (stem, n)
+    path = result_path(args.out, "scan-cpu-%s-%s" % (host, result["date"]))
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     print("\nwrote", path)

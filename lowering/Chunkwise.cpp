@@ -844,30 +844,6 @@ static Value matmul(OpBuilder &b, Location loc, Value x, Value y, Value acc) {
       .getResult(0);
 }
 
-/// The ops of `body` (in order) that `roots` need.
-static SmallVector<Operation *> backwardSlice(Block &body, ValueRange roots) {
-  llvm::DenseSet<Operation *> needed;
-  llvm::DenseSet<Value> seen;
-  SmallVector<Value> stack(roots.begin(), roots.end());
-  while (!stack.empty()) {
-    Value v = stack.pop_back_val();
-    if (!seen.insert(v).second || llvm::isa<BlockArgument>(v))
-      continue;
-    Operation *def = v.getDefiningOp();
-    if (def->getBlock() != &body || !needed.insert(def).second)
-      continue;
-    llvm::append_range(stack, def->getOperands());
-    llvm::SetVector<Value> above;
-    getUsedValuesDefinedAbove(def->getRegions(), above);
-    llvm::append_range(stack, above);
-  }
-  SmallVector<Operation *> ordered;
-  for (Operation &op : body.without_terminator())
-    if (needed.contains(&op))
-      ordered.push_back(&op);
-  return ordered;
-}
-
 struct Rewriter {
   const RecurrenceAnalysis &analysis;
   const Form &form;

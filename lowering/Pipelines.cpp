@@ -137,6 +137,21 @@ static void addBufferization(OpPassManager &pm, bool gpuDeallocs) {
   pm.addPass(createConvertBufferizationToMemRefPass());
 }
 
+/// The host code's memref, arith, index, func, cf and ub ops to the LLVM
+/// dialect, the same for every target. Host buffers come from the
+/// runtime's allocator (`_mlir_memref_to_llvm_alloc` and `_free`,
+/// runtime/lib/Library.c), which keeps large blocks for reuse.
+static void addHostToLLVM(OpPassManager &pm) {
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  memrefToLLVM.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+}
+
 void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
                                     const PipelineOptions &options) {
   buildLowerToLinalgPipeline(pm, options);
@@ -171,16 +186,7 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
   vectorToLLVM.vectorContractLowering =
       vector::VectorContractLowering::OuterProduct;
   pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
-  // Buffers come from the runtime's allocator (`_mlir_memref_to_llvm_alloc`
-  // and `_free`, runtime/lib/Library.c), which keeps large blocks for reuse.
-  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
-  memrefToLLVM.useGenericFunctions = true;
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertIndexToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
+  addHostToLLVM(pm);
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
@@ -219,14 +225,7 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   // mgpu* functions (runtime/lib/Cuda.c).
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
-  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
-  memrefToLLVM.useGenericFunctions = true;
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertIndexToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
+  addHostToLLVM(pm);
   pm.addPass(createGpuToLLVMConversionPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
 

@@ -353,48 +353,6 @@ std::string RecurrenceAnalysis::describe(unsigned i) const {
 // Online softmax
 //===----------------------------------------------------------------------===//
 
-namespace {
-/// An elementwise linalg.generic whose payload is one scalar op of the
-/// block arguments: its inputs (values and maps), in the scalar op's operand
-/// order.
-struct Elementwise {
-  linalg::GenericOp op;
-  Operation *scalar;
-  SmallVector<Value, 2> operands;
-  SmallVector<AffineMap, 2> maps;
-};
-} // namespace
-
-/// Matches `v` as the result of an elementwise generic whose payload is one
-/// `OpTy` of its inputs, with an identity output map.
-template <typename... OpTy>
-static std::optional<Elementwise> matchElementwise(Value v) {
-  auto generic = v.getDefiningOp<linalg::GenericOp>();
-  if (!generic || generic.getNumResults() != 1 ||
-      generic.getNumLoops() != generic.getNumParallelLoops() ||
-      !generic.getMatchingIndexingMap(generic.getDpsInitOperand(0))
-           .isIdentity())
-    return std::nullopt;
-  Block *payload = generic.getBlock();
-  if (payload->getOperations().size() != 2)
-    return std::nullopt;
-  Operation *scalar = &payload->front();
-  if (!llvm::isa<OpTy...>(scalar) ||
-      payload->getTerminator()->getOperand(0) != scalar->getResult(0))
-    return std::nullopt;
-  Elementwise e{generic, scalar, {}, {}};
-  for (Value operand : scalar->getOperands()) {
-    auto arg = llvm::dyn_cast<BlockArgument>(operand);
-    if (!arg || arg.getOwner() != payload ||
-        arg.getArgNumber() >= generic.getNumDpsInputs())
-      return std::nullopt;
-    OpOperand *input = generic.getDpsInputOperand(arg.getArgNumber());
-    e.operands.push_back(input->get());
-    e.maps.push_back(generic.getMatchingIndexingMap(input));
-  }
-  return e;
-}
-
 /// Whether `a` and `b` compute the same value: the same value, or results of
 /// equivalent side-effect free ops of the same operands (two slices of one
 /// tensor at the step, before CSE).
@@ -535,4 +493,54 @@ void RecurrenceAnalysis::detectOnlineSoftmax() {
     carries[m].kind = RecurrenceKind::OnlineSoftmax;
     return;
   }
+}
+
+/// Whether `v` is a fill of `-inf`.
+bool seqc::isNegInfFill(Value v) {
+  auto fill = v.getDefiningOp<linalg::FillOp>();
+  FloatAttr value;
+  return fill && matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
+         value.getValue().isInfinity() && value.getValue().isNegative();
+}
+
+/// The ops of `body` (in order) that `roots` need, not looking past the
+/// values of `stop`; `leaves` gets the values of `stop` and the block
+/// arguments of `body` that are reached.
+SmallVector<Operation *> seqc::backwardSlice(Block &body, ValueRange roots,
+                                             const llvm::DenseSet<Value> &stop,
+                                             llvm::DenseSet<Value> &leaves) {
+  llvm::DenseSet<Operation *> needed;
+  llvm::DenseSet<Value> seen;
+  SmallVector<Value> stack(roots.begin(), roots.end());
+  while (!stack.empty()) {
+    Value v = stack.pop_back_val();
+    if (!seen.insert(v).second)
+      continue;
+    if (stop.contains(v)) {
+      leaves.insert(v);
+      continue;
+    }
+    if (auto arg = llvm::dyn_cast<BlockArgument>(v)) {
+      if (arg.getOwner() == &body)
+        leaves.insert(v);
+      continue;
+    }
+    Operation *def = v.getDefiningOp();
+    if (def->getBlock() != &body || !needed.insert(def).second)
+      continue;
+    llvm::append_range(stack, def->getOperands());
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(def->getRegions(), above);
+    llvm::append_range(stack, above);
+  }
+  SmallVector<Operation *> ordered;
+  for (Operation &op : body.without_terminator())
+    if (needed.contains(&op))
+      ordered.push_back(&op);
+  return ordered;
+}
+
+SmallVector<Operation *> seqc::backwardSlice(Block &body, ValueRange roots) {
+  llvm::DenseSet<Value> leaves;
+  return backwardSlice(body, roots, {}, leaves);
 }

@@ -16,6 +16,7 @@
 
 #include "dialects/Seq/Seq.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallBitVector.h"
@@ -147,6 +148,61 @@ private:
 /// seq-recurrence-to-scan handles exactly these.
 bool isAffineScalarOp(mlir::Operation *op,
                       llvm::function_ref<bool(mlir::Value)> isLinear);
+
+/// Whether `v` is a fill of `-inf` (a max that has seen nothing).
+bool isNegInfFill(mlir::Value v);
+
+/// The ops of `body` (in order) that `roots` need, not looking past the
+/// values of `stop`; `leaves` gets the values of `stop` and the block
+/// arguments of `body` that are reached.
+llvm::SmallVector<mlir::Operation *>
+backwardSlice(mlir::Block &body, mlir::ValueRange roots,
+              const llvm::DenseSet<mlir::Value> &stop,
+              llvm::DenseSet<mlir::Value> &leaves);
+
+/// The same with nothing to stop at.
+llvm::SmallVector<mlir::Operation *> backwardSlice(mlir::Block &body,
+                                                   mlir::ValueRange roots);
+
+/// An elementwise linalg.generic whose payload is one scalar op of the
+/// block arguments: its inputs (values and maps), in the scalar op's operand
+/// order.
+struct Elementwise {
+  mlir::linalg::GenericOp op;
+  mlir::Operation *scalar;
+  llvm::SmallVector<mlir::Value, 2> operands;
+  llvm::SmallVector<mlir::AffineMap, 2> maps;
+};
+
+/// Matches `v` as the result of an elementwise generic whose payload is one
+/// `OpTy` of its inputs, with an identity output map.
+template <typename... OpTy>
+std::optional<Elementwise> matchElementwise(mlir::Value v) {
+  auto generic = v.getDefiningOp<mlir::linalg::GenericOp>();
+  if (!generic || generic.getNumResults() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      !generic.getMatchingIndexingMap(generic.getDpsInitOperand(0))
+           .isIdentity())
+    return std::nullopt;
+  mlir::Block *payload = generic.getBlock();
+  if (payload->getOperations().size() != 2)
+    return std::nullopt;
+  mlir::Operation *scalar = &payload->front();
+  if (!llvm::isa<OpTy...>(scalar) ||
+      payload->getTerminator()->getOperand(0) != scalar->getResult(0))
+    return std::nullopt;
+  Elementwise e{generic, scalar, {}, {}};
+  for (mlir::Value operand : scalar->getOperands()) {
+    auto arg = llvm::dyn_cast<mlir::BlockArgument>(operand);
+    if (!arg || arg.getOwner() != payload ||
+        arg.getArgNumber() >= generic.getNumDpsInputs())
+      return std::nullopt;
+    mlir::OpOperand *input = generic.getDpsInputOperand(arg.getArgNumber());
+    e.operands.push_back(input->get());
+    e.maps.push_back(generic.getMatchingIndexingMap(input));
+  }
+  return e;
+}
 
 } // namespace seqc
 

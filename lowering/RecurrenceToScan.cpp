@@ -83,43 +83,6 @@ static Value sliceAtTime(OpBuilder &b, Location loc, Value stackedValue,
                                         stackedValue, offsets, sizes, strides);
 }
 
-/// The ops of `body` (in order) that `roots` need, not looking past the
-/// values of `stop`; `leaves` gets the values of `stop` and the block
-/// arguments of `body` that are reached.
-static SmallVector<Operation *> backwardSlice(Block &body, ValueRange roots,
-                                              const llvm::DenseSet<Value> &stop,
-                                              llvm::DenseSet<Value> &leaves) {
-  llvm::DenseSet<Operation *> needed;
-  llvm::DenseSet<Value> seen;
-  SmallVector<Value> stack(roots.begin(), roots.end());
-  while (!stack.empty()) {
-    Value v = stack.pop_back_val();
-    if (!seen.insert(v).second)
-      continue;
-    if (stop.contains(v)) {
-      leaves.insert(v);
-      continue;
-    }
-    if (auto arg = llvm::dyn_cast<BlockArgument>(v)) {
-      if (arg.getOwner() == &body)
-        leaves.insert(v);
-      continue;
-    }
-    Operation *def = v.getDefiningOp();
-    if (def->getBlock() != &body || !needed.insert(def).second)
-      continue;
-    llvm::append_range(stack, def->getOperands());
-    llvm::SetVector<Value> above;
-    getUsedValuesDefinedAbove(def->getRegions(), above);
-    llvm::append_range(stack, above);
-  }
-  SmallVector<Operation *> ordered;
-  for (Operation &op : body.without_terminator())
-    if (needed.contains(&op))
-      ordered.push_back(&op);
-  return ordered;
-}
-
 //===----------------------------------------------------------------------===//
 // The affine decomposition of the body
 //===----------------------------------------------------------------------===//
@@ -600,14 +563,6 @@ static LogicalResult rewriteDiagonal(OpBuilder &b,
 //===----------------------------------------------------------------------===//
 // The online-softmax monoid
 //===----------------------------------------------------------------------===//
-
-/// Whether `v` is a fill of `-inf`.
-static bool isNegInfFill(Value v) {
-  auto fill = v.getDefiningOp<linalg::FillOp>();
-  FloatAttr value;
-  return fill && matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
-         value.getValue().isInfinity() && value.getValue().isNegative();
-}
 
 /// Whether the initial carries are the monoid's identity (`m = -inf`, sums
 /// 0), so the scanned states need no initial value folded in.

@@ -74,14 +74,6 @@ static SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value v,
   return sizes;
 }
 
-/// Whether `v` is a fill of `-inf`: a max that has seen nothing.
-static bool isNegInfFill(Value v) {
-  auto fill = v.getDefiningOp<linalg::FillOp>();
-  FloatAttr value;
-  return fill && matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
-         value.getValue().isInfinity() && value.getValue().isNegative();
-}
-
 /// Removes the ops of `block` whose results are unused, last first.
 static void eraseDeadOps(Block &block) {
   for (Operation *op = block.getTerminator()->getPrevNode(); op;) {
@@ -90,44 +82,6 @@ static void eraseDeadOps(Block &block) {
       op->erase();
     op = prev;
   }
-}
-
-/// The ops of `body` (in order) that `roots` need, not looking past the
-/// values of `stop`; `leaves` gets the values of `stop` and the block
-/// arguments of `body` that are reached.
-static SmallVector<Operation *> backwardSlice(Block &body,
-                                              ArrayRef<Value> roots,
-                                              const llvm::DenseSet<Value> &stop,
-                                              llvm::DenseSet<Value> &leaves) {
-  llvm::DenseSet<Operation *> needed;
-  llvm::DenseSet<Value> seen;
-  SmallVector<Value> stack(roots.begin(), roots.end());
-  while (!stack.empty()) {
-    Value v = stack.pop_back_val();
-    if (!seen.insert(v).second)
-      continue;
-    if (stop.contains(v)) {
-      leaves.insert(v);
-      continue;
-    }
-    if (auto arg = llvm::dyn_cast<BlockArgument>(v)) {
-      if (arg.getOwner() == &body)
-        leaves.insert(v);
-      continue;
-    }
-    Operation *def = v.getDefiningOp();
-    if (def->getBlock() != &body || !needed.insert(def).second)
-      continue;
-    llvm::append_range(stack, def->getOperands());
-    llvm::SetVector<Value> above;
-    getUsedValuesDefinedAbove(def->getRegions(), above);
-    llvm::append_range(stack, above);
-  }
-  SmallVector<Operation *> ordered;
-  for (Operation &op : body.without_terminator())
-    if (needed.contains(&op))
-      ordered.push_back(&op);
-  return ordered;
 }
 
 /// Every value `op` reads: its operands and the values its regions capture.
@@ -145,16 +99,6 @@ static SmallVector<Value> readsOf(Operation *op) {
 
 namespace {
 
-/// An elementwise `linalg.generic` of one scalar op of its inputs, writing
-/// its result with the identity map: the inputs in the scalar op's operand
-/// order, with the maps that read them.
-struct Pointwise {
-  linalg::GenericOp op;
-  Operation *scalar;
-  SmallVector<Value, 2> operands;
-  SmallVector<AffineMap, 2> maps;
-};
-
 /// A carry whose update is `m' = max(m [+ a], x)`, `a` and `x` free of the
 /// carries, read through `shiftMap` and `scoreMap` in the iteration space
 /// of `m` (so they may be broadcast).
@@ -170,34 +114,6 @@ struct RunningMax {
 };
 
 } // namespace
-
-template <typename... OpTy>
-static std::optional<Pointwise> matchPointwise(Value v) {
-  auto generic = v.getDefiningOp<linalg::GenericOp>();
-  if (!generic || generic.getNumResults() != 1 ||
-      generic.getNumLoops() != generic.getNumParallelLoops() ||
-      !generic.getMatchingIndexingMap(generic.getDpsInitOperand(0))
-           .isIdentity())
-    return std::nullopt;
-  Block *payload = generic.getBlock();
-  if (payload->getOperations().size() != 2)
-    return std::nullopt;
-  Operation *scalar = &payload->front();
-  if (!llvm::isa<OpTy...>(scalar) ||
-      payload->getTerminator()->getOperand(0) != scalar->getResult(0))
-    return std::nullopt;
-  Pointwise p{generic, scalar, {}, {}};
-  for (Value operand : scalar->getOperands()) {
-    auto arg = llvm::dyn_cast<BlockArgument>(operand);
-    if (!arg || arg.getOwner() != payload ||
-        arg.getArgNumber() >= generic.getNumDpsInputs())
-      return std::nullopt;
-    OpOperand *input = generic.getDpsInputOperand(arg.getArgNumber());
-    p.operands.push_back(input->get());
-    p.maps.push_back(generic.getMatchingIndexingMap(input));
-  }
-  return p;
-}
 
 /// The first carry other than `self` in `carries`.
 static unsigned otherCarry(const llvm::SmallBitVector &carries, unsigned self) {
@@ -219,7 +135,7 @@ matchRunningMax(const RecurrenceAnalysis &analysis, unsigned i,
   auto type = llvm::cast<RankedTensorType>(carry.getType());
   if (!llvm::isa<FloatType>(type.getElementType()))
     return std::nullopt;
-  auto max = matchPointwise<arith::MaximumFOp, arith::MaxNumFOp>(newValue);
+  auto max = matchElementwise<arith::MaximumFOp, arith::MaxNumFOp>(newValue);
   if (!max || max->op.getResultTypes()[0] != type)
     return std::nullopt;
   const ValueDependence &d = analysis.lookup(newValue);
@@ -241,7 +157,7 @@ matchRunningMax(const RecurrenceAnalysis &analysis, unsigned i,
     rm.propagatesNaN = llvm::isa<arith::MaximumFOp>(max->scalar);
     if (own == carry)
       return rm;
-    auto add = matchPointwise<arith::AddFOp>(own);
+    auto add = matchElementwise<arith::AddFOp>(own);
     if (!add)
       continue;
     for (unsigned s = 0; s < 2; ++s)

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -25,12 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "Inputs"))
 import harness  # noqa: E402
-
-
-def run(cmd):
-    print("RUN", " ".join(cmd))
-    sys.stdout.flush()
-    return subprocess.run(cmd).returncode
+from compiled import run  # noqa: E402
 
 
 def main():
