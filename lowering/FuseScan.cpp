@@ -192,6 +192,9 @@ static FailureOr<Channels> findChannels(seq::ScanOp scan, Refusal &refusal) {
   return ch;
 }
 
+/// Values an unrolled step may read ahead (registers of a GPU thread).
+constexpr int64_t kReadBudget = 32;
+
 /// Emits the fused form of one scan.
 class Fuser {
 public:
@@ -203,10 +206,12 @@ public:
   /// Builds the task loop at `b`'s insertion point; returns the scan's
   /// replacements (final carries, then stacked outputs).
   FailureOr<SmallVector<Value>> build(OpBuilder &b, Location loc,
-                                      LLVM::LLVMFuncOp numThreads,
-                                      Value &capacity);
+                                      int64_t deviceThreads, Value &capacity);
 
   Refusal refusal;
+  /// Most steps the time loop is unrolled by (with reads first,
+  /// unrollTimeLoop), and by how many it was.
+  int64_t timeUnroll = 1, timeFactor = 1;
   /// The empty tensors the task loop fills (final carries, then outputs).
   SmallVector<Value> destinations;
 
@@ -605,7 +610,7 @@ FailureOr<Vec> Fuser::evalLinalg(linalg::LinalgOp op, unsigned result,
 }
 
 FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
-                                           LLVM::LLVMFuncOp numThreads,
+                                           int64_t deviceThreads,
                                            Value &capacity) {
   this->loc = loc;
   unsigned nCarries = scan.getNumCarries();
@@ -631,9 +636,8 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   for (int64_t k : ch.outer)
     outerPoints = arith::MulIOp::create(b, loc, outerPoints, size[k]);
   capacity = arith::MulIOp::create(b, loc, outerPoints, groups);
-  Value threads = arith::IndexCastOp::create(
-      b, loc, b.getIndexType(),
-      LLVM::CallOp::create(b, loc, numThreads, ValueRange{}).getResult());
+  Value threads = emitThreadCount(
+      b, loc, scan->getParentOfType<ModuleOp>(), deviceThreads);
   Value laneTasks = arith::MaxUIOp::create(
       b, loc,
       arith::MinUIOp::create(
@@ -842,6 +846,8 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   scf::YieldOp::create(gb, loc, groupYields);
   scf::YieldOp::create(bb, loc, groupLoop.getResults());
   scf::YieldOp::create(tb, loc, blockLoop.getResults());
+  if (timeUnroll > 1)
+    timeFactor = unrollTimeLoop(timeLoop, timeUnroll, kReadBudget);
   return SmallVector<Value>(taskLoop.getResults());
 }
 
@@ -862,26 +868,11 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
           !scan->hasAttr(kScanAlternativeAttr))
         scans.push_back(scan);
     });
-    LLVM::LLVMFuncOp numThreads;
     for (seq::ScanOp scan : scans)
-      fuse(scan, numThreads);
+      fuse(scan);
   }
 
-  LLVM::LLVMFuncOp getNumThreads(LLVM::LLVMFuncOp &numThreads) {
-    if (numThreads)
-      return numThreads;
-    ModuleOp module = getOperation();
-    numThreads = module.lookupSymbol<LLVM::LLVMFuncOp>(kNumThreads);
-    if (!numThreads) {
-      OpBuilder builder = OpBuilder::atBlockBegin(module.getBody());
-      numThreads = LLVM::LLVMFuncOp::create(
-          builder, module.getLoc(), kNumThreads,
-          LLVM::LLVMFunctionType::get(builder.getI32Type(), {}));
-    }
-    return numThreads;
-  }
-
-  void fuse(seq::ScanOp scan, LLVM::LLVMFuncOp &numThreads) {
+  void fuse(seq::ScanOp scan) {
     RecurrenceAnalysis analysis(scan);
     // Only diagonal recurrences: every channel of the carries on its own.
     if (!analysis.isDiagonal())
@@ -930,9 +921,10 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     Block *block = b.createBlock(&exec.getRegion());
     b.setInsertionPointToEnd(block);
     Fuser fuser(scan, *ch, vectorWidth, unroll, timeBlock);
+    fuser.timeUnroll = timeUnroll;
     Value tasks;
     FailureOr<SmallVector<Value>> results =
-        fuser.build(b, loc, getNumThreads(numThreads), tasks);
+        fuser.build(b, loc, deviceThreads, tasks);
     if (failed(results)) {
       exec.erase();
       return refuse(fuser.refusal.why);
@@ -954,10 +946,16 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
                 "and parallel over channels (carry "
              << layout << "; groups of " << unroll * vectorWidth
              << " channels with " << unroll * ch->statePoints
-             << " carry vectors in registers over blocks of "
-             << static_cast<int64_t>(timeBlock)
-             << " steps, a contiguous range of groups per thread; "
-                "coefficients, states and readouts computed in the time "
+             << " carry vectors in registers over ";
+      if (timeBlock >= (int64_t(1) << 30))
+        remark << "all steps";
+      else
+        remark << "blocks of " << static_cast<int64_t>(timeBlock) << " steps";
+      remark << ", a contiguous range of groups per thread";
+      if (fuser.timeFactor > 1)
+        remark << ", time loop unrolled by " << fuser.timeFactor
+               << " with the steps' reads first";
+      remark << "; coefficients, states and readouts computed in the time "
                 "loop, no [T, ...] tensors)";
       if (alternative)
         remark << "; at run time the chunked parallel scan instead when "
@@ -1007,9 +1005,7 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
       d.replaceAllUsesWith(dests.back());
     }
     Value G = mapping.lookup(tasks);
-    Value threads = arith::IndexCastOp::create(
-        b, loc, b.getIndexType(),
-        LLVM::CallOp::create(b, loc, numThreads, ValueRange{}).getResult());
+    Value threads = emitThreadCount(b, loc, getOperation(), deviceThreads);
     Value fills =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, G, threads);
     Value shortT = arith::CmpIOp::create(

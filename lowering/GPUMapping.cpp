@@ -178,9 +178,40 @@ static LogicalResult mapBuffers(RewriterBase &rewriter, func::FuncOp fn) {
   return success();
 }
 
+/// A `seq.parallel` `scf.for` (the tasks of a scan, seq-fuse-scan and
+/// seq-lower-assoc-scan) whose iterations write disjoint parts of buffers
+/// and carry nothing (after bufferization) becomes an `scf.parallel`: a
+/// kernel with a thread per task. Marked loops inside it stay sequential.
+static void mapTaskLoops(RewriterBase &rewriter, func::FuncOp fn) {
+  SmallVector<scf::ForOp> tasks;
+  fn.walk<WalkOrder::PreOrder>([&](scf::ForOp loop) {
+    if (!loop->hasAttr(kParallelAttr))
+      return WalkResult::advance();
+    if (loop.getNumResults() == 0 && !onDevice(loop)) {
+      tasks.push_back(loop);
+      return WalkResult::skip();
+    }
+    return WalkResult::advance();
+  });
+  for (scf::ForOp loop : tasks) {
+    rewriter.setInsertionPoint(loop);
+    auto parallel = scf::ParallelOp::create(
+        rewriter, loop.getLoc(), ValueRange{loop.getLowerBound()},
+        ValueRange{loop.getUpperBound()}, ValueRange{loop.getStep()});
+    Block *body = parallel.getBody();
+    rewriter.eraseOp(body->getTerminator());
+    rewriter.eraseOp(loop.getBody()->getTerminator());
+    rewriter.mergeBlocks(loop.getBody(), body, {parallel.getInductionVars()});
+    rewriter.setInsertionPointToEnd(body);
+    scf::ReduceOp::create(rewriter, loop.getLoc());
+    rewriter.eraseOp(loop);
+  }
+}
+
 /// Step 2: loops. Linalg ops become parallel loops; what would touch memory
 /// on the host runs in a single-thread loop.
 static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn) {
+  mapTaskLoops(rewriter, fn);
   SmallVector<linalg::LinalgOp> linalgOps;
   fn.walk([&](linalg::LinalgOp op) { linalgOps.push_back(op); });
   for (linalg::LinalgOp op : linalgOps) {

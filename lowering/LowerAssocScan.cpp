@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/Passes.h"
+#include "lowering/RecurrenceAnalysis.h"
 
 #include "dialects/Seq/Seq.h"
 
@@ -163,8 +164,11 @@ struct ScanBuilder {
     return VectorType::get({width}, getElementTypeOrSelf(t.getType()));
   }
 
-  /// The lanes of the vector of channels at `c` that are channels.
+  /// The lanes of the vector of channels at `c` that are channels (null
+  /// for one-lane vectors: `c` is a channel).
   Value maskAt(Value c) {
+    if (width == 1)
+      return Value();
     Value rest = arith::SubIOp::create(b, loc, channels, c);
     return vector::CreateMaskOp::create(
         b, loc, VectorType::get({width}, b.getI1Type()), ValueRange{rest});
@@ -246,8 +250,12 @@ struct ScanBuilder {
               yields.push_back(s);
           scf::YieldOp::create(b, l, yields);
         });
+    timeLoops.push_back(loop);
     return SmallVector<Value>(loop.getResults());
   }
+
+  /// The loops of scanRange, unrolled once everything is built.
+  SmallVector<scf::ForOp> timeLoops;
 };
 
 /// The loop nest `for w in [0, tasks)` (marked `seq.parallel`) and inside it
@@ -290,14 +298,18 @@ static Value emptyMatrix(OpBuilder &b, Location loc, Value like,
   return tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
 }
 
+/// Values an unrolled step may read ahead (registers of a GPU thread).
+constexpr int64_t kReadBudget = 32;
+
 /// Lowers one elementwise assoc_scan along axis 0 (see the file comment).
 static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
-                           LLVM::LLVMFuncOp numThreads, int64_t width,
-                           int64_t perTaskOpt, int64_t minChunk) {
+                           int64_t deviceThreads, int64_t width,
+                           int64_t perTaskOpt, int64_t minChunk,
+                           int64_t maxChunks, int64_t timeUnroll) {
   Location loc = op.getLoc();
   b.setInsertionPoint(op);
   ScanBuilder s{b, loc, VectorCombiner{op, width}, width, op.getReverse(),
-                {}, {}, {}};
+                {}, {}, {}, {}};
 
   // Inputs as [T, C].
   auto type0 = llvm::cast<RankedTensorType>(op.getInputs()[0].getType());
@@ -331,9 +343,8 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
   // `min-chunk` steps.
   Value perTask = s.cst(perTaskOpt);
   Value one = s.cst(1);
-  Value threads = arith::IndexCastOp::create(
-      b, loc, b.getIndexType(),
-      LLVM::CallOp::create(b, loc, numThreads, ValueRange{}).getResult());
+  Value threads = emitThreadCount(b, loc, op->getParentOfType<ModuleOp>(),
+                                  deviceThreads);
   Value G = arith::MaxUIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, C, perTask), one);
   Value fills =
@@ -342,6 +353,8 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
       b, loc, arith::MulIOp::create(b, loc, threads, s.cst(2)), G);
   Value most = arith::MaxUIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, T, s.cst(minChunk)), one);
+  if (maxChunks > 0)
+    most = arith::MinUIOp::create(b, loc, most, s.cst(maxChunks));
   Value K = arith::SelectOp::create(
       b, loc, fills, one, arith::MinUIOp::create(b, loc, wanted, most));
   auto chunkBegin = [&](Value k) -> Value {
@@ -374,27 +387,34 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
         return s.write(acc, d, k, c, mask);
       });
 
-  // Phase 2: totals[k] = totals[k-1] ∘ totals[k] for k = 1 .. K-2.
+  // Phase 2: totals[k] = totals[k-1] ∘ totals[k] for k = 1 .. K-2, each
+  // vector of channels on its own (a parallel loop over them), the running
+  // total in registers.
   {
     auto loop = scf::ForOp::create(
-        b, loc, one, Km1, one, totals,
-        [&](OpBuilder &nb, Location l, Value k, ValueRange args) {
+        b, loc, s.cst(0), C, s.cst(width), totals,
+        [&](OpBuilder &nb, Location l, Value c, ValueRange args) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPointToEnd(nb.getInsertionBlock());
-          Value km1 = arith::SubIOp::create(b, l, k, one);
+          Value mask = s.maskAt(c);
+          SmallVector<Value> iterArgs = s.read(args, s.cst(0), c, mask);
+          llvm::append_range(iterArgs, args);
           auto inner = scf::ForOp::create(
-              b, l, s.cst(0), C, s.cst(width), args,
-              [&](OpBuilder &ib, Location il, Value c, ValueRange iargs) {
+              b, l, one, Km1, one, iterArgs,
+              [&](OpBuilder &ib, Location il, Value k, ValueRange iargs) {
                 OpBuilder::InsertionGuard guard2(b);
                 b.setInsertionPointToEnd(ib.getInsertionBlock());
-                Value mask = s.maskAt(c);
-                SmallVector<Value> prev = s.read(iargs, km1, c, mask);
-                SmallVector<Value> cur = s.read(iargs, k, c, mask);
-                SmallVector<Value> sum = s.combine.emit(b, il, prev, cur);
-                scf::YieldOp::create(b, il, s.write(sum, iargs, k, c, mask));
+                ValueRange running = iargs.take_front(n);
+                ValueRange dests = iargs.drop_front(n);
+                SmallVector<Value> cur = s.read(dests, k, c, mask);
+                SmallVector<Value> sum = s.combine.emit(b, il, running, cur);
+                SmallVector<Value> yields(sum);
+                llvm::append_range(yields, s.write(sum, dests, k, c, mask));
+                scf::YieldOp::create(b, il, yields);
               });
-          scf::YieldOp::create(b, l, inner.getResults());
+          scf::YieldOp::create(b, l, inner.getResults().drop_front(n));
         });
+    loop->setAttr(kParallelAttr, b.getUnitAttr());
     totals = SmallVector<Value>(loop.getResults());
   }
 
@@ -466,6 +486,9 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
     if (replacements[j])
       op.getResult(j).replaceAllUsesWith(replacements[j]);
   b.eraseOp(op);
+  if (timeUnroll > 1)
+    for (scf::ForOp loop : s.timeLoops)
+      (void)unrollTimeLoop(loop, timeUnroll, kReadBudget);
 }
 
 struct SeqLowerAssocScanPass
@@ -486,19 +509,10 @@ struct SeqLowerAssocScanPass
     });
     if (scans.empty())
       return;
-    OpBuilder builder(module.getBodyRegion());
-    // An LLVM declaration: a func.func would get a C-interface wrapper.
-    auto numThreads = module.lookupSymbol<LLVM::LLVMFuncOp>(kNumThreads);
-    if (!numThreads) {
-      builder.setInsertionPointToStart(module.getBody());
-      numThreads = LLVM::LLVMFuncOp::create(
-          builder, module.getLoc(), kNumThreads,
-          LLVM::LLVMFunctionType::get(builder.getI32Type(), {}));
-    }
     IRRewriter rewriter(&getContext());
     for (seq::AssocScanOp op : scans)
-      lowerAssocScan(rewriter, op, numThreads, vectorWidth, channelsPerTask,
-                     minChunk);
+      lowerAssocScan(rewriter, op, deviceThreads, vectorWidth, channelsPerTask,
+                     minChunk, maxChunks, timeUnroll);
   }
 };
 

@@ -107,6 +107,9 @@ struct PipelineOptions {
   /// `seqc --emit=ptx`) instead of a fatbin with cubin and PTX.
   bool ptxOnly = false;
 };
+/// Turns off in `options` what the CUDA lowering does not handle yet
+/// (seqc and seq-opt's `seq-lower-to-cuda` both use it).
+void restrictToCUDA(PipelineOptions &options);
 
 /// The seq-level stage: attention fusion and the step functions. What it
 /// leaves is what the library exposes.

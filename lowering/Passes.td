@@ -784,6 +784,15 @@ def SeqLowerAssocScan : Pass<"seq-lower-assoc-scan", "::mlir::ModuleOp"> {
            "channels one parallel task scans (a multiple of vector-width)">,
     Option<"minChunk", "min-chunk", "int64_t", "256",
            "fewest time steps in a chunk of the chunked scan">,
+    Option<"deviceThreads", "device-threads", "int64_t", "0",
+           "threads to fill, a constant (the GPU); 0: seqrt_num_threads() "
+           "at run time">,
+    Option<"maxChunks", "max-chunks", "int64_t", "0",
+           "most chunks of time (0: no limit); phase 2 is sequential over "
+           "them">,
+    Option<"timeUnroll", "time-unroll", "int64_t", "1",
+           "most steps the time loops are unrolled by, the reads of the "
+           "steps first (the GPU: loads in flight)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -992,6 +1001,12 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
            "keep the scan as the run-time alternative (chunked parallel scan)">,
     Option<"minParallelLength", "min-parallel-length", "int64_t", "4096",
            "shortest length for which the alternative is taken">,
+    Option<"deviceThreads", "device-threads", "int64_t", "0",
+           "threads to fill, a constant (the GPU); 0: seqrt_num_threads() "
+           "at run time">,
+    Option<"timeUnroll", "time-unroll", "int64_t", "1",
+           "most steps the time loop is unrolled by, the reads of the steps "
+           "first (the GPU: loads in flight)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -51,11 +51,25 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
     pm.addPass(createSeqSplitCarries());
   if (options.chunkwise)
     pm.addPass(createSeqChunkwise());
+  // On the GPU a task is one channel (a thread), its carries in registers
+  // over all of time; the chunked parallel scan when there are too few
+  // channels to fill the GPU (kGPUThreads), with chunks of at least 64
+  // steps and at most 64 of them (phase 2 walks them one by one).
+  bool gpu = options.target == Target::CUDA;
+  constexpr int64_t kGPUThreads = 16384;
   switch (options.scanForm) {
   case ScanForm::Auto:
   case ScanForm::Fused: {
     SeqFuseScanOptions fuse;
     fuse.parallelAlternative = options.scanForm == ScanForm::Auto;
+    if (gpu) {
+      fuse.vectorWidth = 1;
+      fuse.maxUnroll = 1;
+      fuse.timeBlock = int64_t(1) << 40;
+      fuse.deviceThreads = kGPUThreads;
+      fuse.minParallelLength = 256;
+      fuse.timeUnroll = 16;
+    }
     pm.addPass(createSeqFuseScan(fuse));
     SeqRecurrenceToScanOptions toScan;
     toScan.onlyAlternatives = true;
@@ -74,7 +88,16 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   pm.addPass(createConvertSeqToLinalg());
   // Elementwise associative scans as vector loops, parallel over channels
   // and chunks of time; the others (and seq.scan) as sequential loops.
-  pm.addPass(createSeqLowerAssocScan());
+  SeqLowerAssocScanOptions assocScan;
+  if (gpu) {
+    assocScan.vectorWidth = 1;
+    assocScan.channelsPerTask = 1;
+    assocScan.minChunk = 64;
+    assocScan.maxChunks = 64;
+    assocScan.deviceThreads = kGPUThreads;
+    assocScan.timeUnroll = 16;
+  }
+  pm.addPass(createSeqLowerAssocScan(assocScan));
   pm.addPass(createConvertSeqToSCF());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -202,6 +225,11 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   pm.addPass(createConvertParallelLoopToGpuPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createSeqGPUMergeKernels());
+  // Transfers that are not 1-D and contiguous unroll to 1-D ones.
+  VectorTransferToSCFOptions kernelTransfers;
+  kernelTransfers.unroll = true;
+  pm.addNestedPass<gpu::GPUModuleOp>(
+      createConvertVectorToSCFPass(kernelTransfers));
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
@@ -214,6 +242,9 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   target.chip = options.gpuArch;
   target.optLevel = 3;
   pm.addPass(createGpuNVVMAttachTarget(target));
+  // Vector ops of the kernels (the scans' vector<1x..> transfers) to
+  // loads and stores.
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertVectorToLLVMPass());
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.indexBitwidth = 64;
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(toNVVM));
@@ -234,6 +265,16 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   binary.toolkitPath = options.cudaPath;
   binary.compilationTarget = options.ptxOnly ? "isa" : "fatbin";
   pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
+void seqc::restrictToCUDA(PipelineOptions &options) {
+  // What the GPU lowering handles so far: attention as written (batched
+  // matmuls and a softmax), diagonal scans as kernels (fused, or chunked
+  // parallel), matrix-state scans as loops over time whose steps are
+  // kernels.
+  options.fuseAttention = false;
+  options.chunkwise = false;
+  options.splitCarries = false;
 }
 
 std::optional<seqc::ScanForm> seqc::parseScanForm(llvm::StringRef name) {
@@ -260,10 +301,7 @@ void seqc::registerSeqPipelines() {
       [](OpPassManager &pm) {
         PipelineOptions options;
         options.target = Target::CUDA;
-        options.fuseAttention = false;
-        options.scanForm = ScanForm::Sequential;
-        options.chunkwise = false;
-        options.splitCarries = false;
+        restrictToCUDA(options);
         buildLowerToCUDAPipeline(pm, options);
       });
 }

@@ -12,8 +12,12 @@
 #include "lowering/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/OperationSupport.h"
@@ -543,4 +547,60 @@ SmallVector<Operation *> seqc::backwardSlice(Block &body, ValueRange roots,
 SmallVector<Operation *> seqc::backwardSlice(Block &body, ValueRange roots) {
   llvm::DenseSet<Value> leaves;
   return backwardSlice(body, roots, {}, leaves);
+}
+
+Value seqc::emitThreadCount(OpBuilder &b, Location loc, ModuleOp module,
+                            int64_t deviceThreads) {
+  if (deviceThreads > 0)
+    return arith::ConstantIndexOp::create(b, loc, deviceThreads);
+  // An LLVM declaration: a func.func would get a C-interface wrapper.
+  auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(kNumThreads);
+  if (!fn) {
+    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+    fn = LLVM::LLVMFuncOp::create(
+        top, module.getLoc(), kNumThreads,
+        LLVM::LLVMFunctionType::get(top.getI32Type(), {}));
+  }
+  return arith::IndexCastOp::create(
+      b, loc, b.getIndexType(),
+      LLVM::CallOp::create(b, loc, fn, ValueRange{}).getResult());
+}
+
+int64_t seqc::unrollTimeLoop(scf::ForOp loop, int64_t maxUnroll,
+                             int64_t readBudget) {
+  // Values read per step: the elements of the vectors read from tensors.
+  int64_t reads = 0;
+  loop.getBody()->walk([&](vector::TransferReadOp read) {
+    reads += read.getVectorType().getNumElements();
+  });
+  int64_t factor = 1;
+  while (factor * 2 <= maxUnroll && factor * 2 * reads <= readBudget)
+    factor *= 2;
+  if (factor < 2 || failed(loopUnrollByFactor(loop, factor)))
+    return 1;
+  // Reads first: every op of the body that has no memory effects (a read
+  // of a tensor, index math) and whose operands are defined outside the
+  // body or by ops already moved, in their order.
+  Block *body = loop.getBody();
+  llvm::SmallPtrSet<Operation *, 32> early;
+  Operation *front = nullptr; // the last op moved
+  for (Operation &op : llvm::make_early_inc_range(body->without_terminator())) {
+    if (op.getNumRegions() != 0 || !isMemoryEffectFree(&op))
+      continue;
+    bool ready = llvm::all_of(op.getOperands(), [&](Value v) {
+      if (auto arg = dyn_cast<BlockArgument>(v))
+        return arg.getOwner() != body || arg == loop.getInductionVar();
+      Operation *def = v.getDefiningOp();
+      return def->getBlock() != body || early.contains(def);
+    });
+    if (!ready)
+      continue;
+    if (front)
+      op.moveAfter(front);
+    else
+      op.moveBefore(body, body->begin());
+    front = &op;
+    early.insert(&op);
+  }
+  return factor;
 }

@@ -17,6 +17,7 @@
 #include "dialects/Seq/Seq.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallBitVector.h"
@@ -203,6 +204,23 @@ std::optional<Elementwise> matchElementwise(mlir::Value v) {
   }
   return e;
 }
+
+/// The threads a parallel scan has to fill, as an index at `b`: the
+/// constant `deviceThreads` when it is positive (a GPU: its resident
+/// threads), else the runtime's pool size, `seqrt_num_threads()` (declared
+/// in `module` on first use).
+mlir::Value emitThreadCount(mlir::OpBuilder &b, mlir::Location loc,
+                            mlir::ModuleOp module, int64_t deviceThreads);
+
+/// Unrolls a scan's loop over time (on tensors) by the largest power of two
+/// up to `maxUnroll` that keeps the values it reads per iteration within
+/// `readBudget` (an epilogue loop takes the rest), and moves every read
+/// that does not depend on the carries, with what it needs, to the front of
+/// the unrolled body. On the GPU, where a thread walks time, the loads of
+/// several steps are then in flight at once (the stores of earlier steps no
+/// longer come between them). Returns the factor.
+int64_t unrollTimeLoop(mlir::scf::ForOp loop, int64_t maxUnroll,
+                       int64_t readBudget);
 
 } // namespace seqc
 

@@ -33,7 +33,7 @@ def main():
     ap.add_argument("--build", required=True, help="the build folder")
     ap.add_argument("--out", required=True)
     ap.add_argument("--examples", default=os.path.join(ROOT, "examples"))
-    ap.add_argument("--shapes", default="2x16,1x100",
+    ap.add_argument("--shapes", default="2x16,1x100,1x300",
                     help="comma-separated BxT")
     ap.add_argument("--gpu-arch", default="sm_90a")
     ap.add_argument("--only", default="", help="comma-separated examples")
@@ -52,7 +52,7 @@ def main():
     shutil.copy(os.path.join(HERE, "run_bundle.py"),
                 os.path.join(out, "run.py"))
 
-    for script in ("pointwise.py", "torch_peers.py"):
+    for script in ("pointwise.py", "torch_peers.py", "scan.py"):
         shutil.copy(os.path.join(HERE, script), out)
     shutil.copytree(os.path.join(ROOT, "python", "seqc"),
                     os.path.join(out, "python", "seqc"))
@@ -64,6 +64,18 @@ def main():
                 os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
             return 1
         os.remove(os.path.join(out, "bench", "%s.h" % model))
+    # The diagonal scan at D = 256 and 2048 (bench/gpu/scan.py).
+    with open(os.path.join(ROOT, "bench", "models", "scan.seq")) as f:
+        scan_src = f.read()
+    for D in (256, 2048):
+        src = os.path.join(out, "bench", "scan%d.seq" % D)
+        with open(src, "w") as f:
+            f.write(scan_src.replace("const D = 256", "const D = %d" % D))
+        if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
+                "-o", os.path.join(out, "bench", "libscan%d.so" % D)]) != 0:
+            return 1
+        os.remove(src)
+        os.remove(os.path.join(out, "bench", "scan%d.h" % D))
 
     names = sorted(f[:-4] for f in os.listdir(args.examples)
                    if f.endswith(".seq"))

@@ -127,16 +127,10 @@ PipelineOptions seqc::pipelineOptions(const LibraryOptions &o) {
   po.splitCarries = o.splitCarries;
   po.seqLevel = false;
   if (o.target == "cuda") {
-    // What the GPU lowering handles so far: attention as written (batched
-    // matmuls and a softmax), scans as loops over time whose steps are
-    // kernels.
     po.target = Target::CUDA;
     po.gpuArch = o.gpuArch;
     po.cudaPath = o.cudaPath;
-    po.fuseAttention = false;
-    po.scanForm = ScanForm::Sequential;
-    po.chunkwise = false;
-    po.splitCarries = false;
+    restrictToCUDA(po);
   }
   return po;
 }

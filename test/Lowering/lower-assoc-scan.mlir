@@ -1,4 +1,5 @@
 // RUN: seq-opt %s --split-input-file --seq-lower-assoc-scan | FileCheck %s
+// RUN: seq-opt %s --split-input-file --seq-lower-assoc-scan="vector-width=1 channels-per-task=1 device-threads=16384 max-chunks=48 min-chunk=64" | FileCheck %s --check-prefix=GPU
 
 // Tests that the affine pair scan over [T, 4, 3] becomes three loop nests
 // over the inputs collapsed to [T, 12]: the chunk totals (parallel), their
@@ -6,6 +7,14 @@
 // combiner's payload on vectors of 64 channels, masked at the channel
 // count; the number of chunks comes from the pool's size at run time, and
 // the unused first result is not written.
+// For the GPU (GPU prefix) a task is one channel, the threads to fill are
+// a constant, and the chunks are at most max-chunks.
+// GPU-LABEL: func.func @affine
+// GPU-NOT: llvm.call
+// GPU: arith.cmpi uge, %{{.+}}, %c16384 : index
+// GPU: arith.minui %{{.+}}, %c48 : index
+// GPU: scf.for {{.+}} -> (vector<1xf32>, vector<1xf32>)
+// GPU: } {seq.parallel}
 // CHECK-LABEL: func.func @affine
 // CHECK-SAME: (%[[A:.+]]: tensor<?x4x3xf32>, %[[B:.+]]: tensor<?x4x3xf32>)
 // CHECK-DAG: %[[AF:.+]] = tensor.collapse_shape %[[A]] {{\[}}[0], [1, 2]] : tensor<?x4x3xf32> into tensor<?x12xf32>
@@ -18,8 +27,10 @@
 // CHECK: scf.for {{.+}} -> (vector<64xf32>, vector<64xf32>)
 // CHECK: vector.transfer_read %[[AF]][%{{.+}}, %{{.+}}], %{{.+}}, %[[M1]] {in_bounds = [true]} : tensor<?x12xf32>, vector<64xf32>
 // CHECK: } {seq.parallel}
-// CHECK: %[[SCANNED:.+]]:2 = scf.for %{{.+}} = %c1{{.*}} to
+// CHECK: %[[SCANNED:.+]]:2 = scf.for %{{.+}} = %c0{{.*}} to %{{.+}} step %c64
+// CHECK: scf.for %{{.+}} = %c1{{.*}} to {{.+}} -> (vector<64xf32>, vector<64xf32>, tensor<?x12xf32>, tensor<?x12xf32>)
 // CHECK: arith.mulf {{.+}} : vector<64xf32>
+// CHECK: } {seq.parallel}
 // CHECK: %[[OUT:.+]] = scf.for
 // CHECK: vector.transfer_read %[[SCANNED]]#0
 // CHECK: scf.for {{.+}} -> (vector<64xf32>, vector<64xf32>, tensor<?x12xf32>)
