@@ -17,6 +17,7 @@
 #include "lowering/Passes.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "llvm/ADT/BitVector.h"
 
 namespace seqc {
@@ -28,6 +29,29 @@ using namespace mlir;
 using namespace seqc;
 
 namespace {
+
+/// Writes `value` into `dest` at `b`. A value chosen by an `scf.if` (and
+/// used only there) is written in each branch instead:
+/// `eliminate-empty-tensors` follows one branch only, so the other would
+/// fill a buffer of its own and the result would be copied (seq-fuse-scan's
+/// run-time choice between its fused and chunked forms).
+static void materialize(OpBuilder &b, Location loc, Value value, Value dest) {
+  auto ifOp = value.getDefiningOp<scf::IfOp>();
+  if (ifOp && value.hasOneUse() && !ifOp.getElseRegion().empty()) {
+    unsigned index = cast<OpResult>(value).getResultNumber();
+    for (Block *branch : {ifOp.thenBlock(), ifOp.elseBlock()}) {
+      OpBuilder::InsertionGuard guard(b);
+      Operation *yield = branch->getTerminator();
+      b.setInsertionPoint(yield);
+      materialize(b, loc, yield->getOperand(index), dest);
+    }
+    return;
+  }
+  auto m = bufferization::MaterializeInDestinationOp::create(
+      b, loc, TypeRange{}, value, dest);
+  m.setRestrict(true);
+  m.setWritable(true);
+}
 
 /// Moves the outputs of `fn` (its results before the states) to arguments.
 static LogicalResult toDestinations(func::FuncOp fn) {
@@ -65,12 +89,8 @@ static LogicalResult toDestinations(func::FuncOp fn) {
   if (failed(fn.insertArguments(positions, types, attrs, locs)))
     return failure();
   unsigned first = fn.getNumArguments() - nOutputs;
-  for (unsigned i = 0; i < nOutputs; ++i) {
-    auto m = bufferization::MaterializeInDestinationOp::create(
-        b, loc, TypeRange{}, ret.getOperand(i), fn.getArgument(first + i));
-    m.setRestrict(true);
-    m.setWritable(true);
-  }
+  for (unsigned i = 0; i < nOutputs; ++i)
+    materialize(b, loc, ret.getOperand(i), fn.getArgument(first + i));
   ret->eraseOperands(0, nOutputs);
   llvm::BitVector drop(nResults);
   drop.set(0, nOutputs);

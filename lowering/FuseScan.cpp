@@ -192,9 +192,6 @@ static FailureOr<Channels> findChannels(seq::ScanOp scan, Refusal &refusal) {
   return ch;
 }
 
-/// Values an unrolled step may read ahead (registers of a GPU thread).
-constexpr int64_t kReadBudget = 32;
-
 /// Emits the fused form of one scan.
 class Fuser {
 public:
@@ -847,7 +844,7 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   scf::YieldOp::create(bb, loc, groupLoop.getResults());
   scf::YieldOp::create(tb, loc, blockLoop.getResults());
   if (timeUnroll > 1)
-    timeFactor = unrollTimeLoop(timeLoop, timeUnroll, kReadBudget);
+    timeFactor = unrollTimeLoop(timeLoop, timeUnroll);
   return SmallVector<Value>(taskLoop.getResults());
 }
 

@@ -178,6 +178,10 @@ static LogicalResult mapBuffers(RewriterBase &rewriter, func::FuncOp fn) {
   return success();
 }
 
+/// Marks the `scf.parallel` of a task loop: its blocks are
+/// `task-block-size` threads.
+constexpr llvm::StringLiteral kTaskLoopAttr = "seq.task_loop";
+
 /// A `seq.parallel` `scf.for` (the tasks of a scan, seq-fuse-scan and
 /// seq-lower-assoc-scan) whose iterations write disjoint parts of buffers
 /// and carry nothing (after bufferization) becomes an `scf.parallel`: a
@@ -204,6 +208,7 @@ static void mapTaskLoops(RewriterBase &rewriter, func::FuncOp fn) {
     rewriter.mergeBlocks(loop.getBody(), body, {parallel.getInductionVars()});
     rewriter.setInsertionPointToEnd(body);
     scf::ReduceOp::create(rewriter, loop.getLoc());
+    parallel->setAttr(kTaskLoopAttr, rewriter.getUnitAttr());
     rewriter.eraseOp(loop);
   }
 }
@@ -246,7 +251,8 @@ static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn) {
 
 /// Step 3: blocks and threads.
 static LogicalResult mapToProcessors(RewriterBase &rewriter, func::FuncOp fn,
-                                     int64_t blockSize) {
+                                     int64_t elementBlockSize,
+                                     int64_t taskBlockSize) {
   SmallVector<scf::ParallelOp> outermost;
   fn.walk([&](scf::ParallelOp loop) {
     if (!loop->getParentOfType<scf::ParallelOp>())
@@ -258,6 +264,10 @@ static LogicalResult mapToProcessors(RewriterBase &rewriter, func::FuncOp fn,
     return gpu::ParallelLoopDimMappingAttr::get(ctx, p, id, id);
   };
   for (scf::ParallelOp loop : outermost) {
+    // A task loop's threads each walk time: small blocks, so that the few
+    // there are spread over every multiprocessor.
+    int64_t blockSize =
+        loop->hasAttr(kTaskLoopAttr) ? taskBlockSize : elementBlockSize;
     // Inner parallel loops run in their thread.
     loop.getBody()->walk([&](scf::ParallelOp inner) {
       SmallVector<gpu::ParallelLoopDimMappingAttr> seq(
@@ -302,7 +312,7 @@ struct SeqGPUMap : seqc::impl::SeqGPUMapBase<SeqGPUMap> {
       if (fn.isExternal())
         continue;
       if (failed(mapBuffers(rewriter, fn)) || failed(mapLoops(rewriter, fn)) ||
-          failed(mapToProcessors(rewriter, fn, blockSize)))
+          failed(mapToProcessors(rewriter, fn, blockSize, taskBlockSize)))
         return signalPassFailure();
     }
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),

@@ -298,9 +298,6 @@ static Value emptyMatrix(OpBuilder &b, Location loc, Value like,
   return tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
 }
 
-/// Values an unrolled step may read ahead (registers of a GPU thread).
-constexpr int64_t kReadBudget = 32;
-
 /// Lowers one elementwise assoc_scan along axis 0 (see the file comment).
 static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
                            int64_t deviceThreads, int64_t width,
@@ -387,18 +384,27 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
         return s.write(acc, d, k, c, mask);
       });
 
-  // Phase 2: totals[k] = totals[k-1] ∘ totals[k] for k = 1 .. K-2, each
-  // vector of channels on its own (a parallel loop over them), the running
-  // total in registers.
+  // Phase 2: prefix[k] = prefix[k-1] ∘ totals[k] for k = 0 .. K-2 (prefix[0]
+  // = totals[0]), each vector of channels on its own (a parallel loop over
+  // them, empty when K = 1), the running value in registers. The totals
+  // are only read, so the reads of several k can be in flight at once.
+  SmallVector<Value> prefix;
+  for (Value x : s.inputs)
+    prefix.push_back(emptyMatrix(b, loc, x, K, staticC));
   {
+    Value several =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, K, one);
+    Value channelsIfSeveral =
+        arith::SelectOp::create(b, loc, several, C, s.cst(0));
     auto loop = scf::ForOp::create(
-        b, loc, s.cst(0), C, s.cst(width), totals,
+        b, loc, s.cst(0), channelsIfSeveral, s.cst(width), prefix,
         [&](OpBuilder &nb, Location l, Value c, ValueRange args) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPointToEnd(nb.getInsertionBlock());
           Value mask = s.maskAt(c);
-          SmallVector<Value> iterArgs = s.read(args, s.cst(0), c, mask);
-          llvm::append_range(iterArgs, args);
+          SmallVector<Value> iterArgs = s.read(totals, s.cst(0), c, mask);
+          llvm::append_range(iterArgs,
+                             s.write(iterArgs, args, s.cst(0), c, mask));
           auto inner = scf::ForOp::create(
               b, l, one, Km1, one, iterArgs,
               [&](OpBuilder &ib, Location il, Value k, ValueRange iargs) {
@@ -406,16 +412,17 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
                 b.setInsertionPointToEnd(ib.getInsertionBlock());
                 ValueRange running = iargs.take_front(n);
                 ValueRange dests = iargs.drop_front(n);
-                SmallVector<Value> cur = s.read(dests, k, c, mask);
+                SmallVector<Value> cur = s.read(totals, k, c, mask);
                 SmallVector<Value> sum = s.combine.emit(b, il, running, cur);
                 SmallVector<Value> yields(sum);
                 llvm::append_range(yields, s.write(sum, dests, k, c, mask));
                 scf::YieldOp::create(b, il, yields);
               });
+          s.timeLoops.push_back(inner);
           scf::YieldOp::create(b, l, inner.getResults().drop_front(n));
         });
     loop->setAttr(kParallelAttr, b.getUnitAttr());
-    totals = SmallVector<Value>(loop.getResults());
+    prefix = SmallVector<Value>(loop.getResults());
   }
 
   // Phase 3: every chunk from the total before it (chunk 0 from its first
@@ -438,7 +445,7 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
         Value kp = arith::SelectOp::create(
             b, loc, hasCarry, arith::SubIOp::create(b, loc, k, one), k);
         Value mask = s.maskAt(c);
-        SmallVector<Value> carry = s.read(totals, kp, c, mask);
+        SmallVector<Value> carry = s.read(prefix, kp, c, mask);
         SmallVector<Value> dests;
         for (unsigned j = 0; j < n; ++j)
           dests.push_back(outIndex[j] < 0 ? Value() : d[outIndex[j]]);
@@ -488,7 +495,7 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
   b.eraseOp(op);
   if (timeUnroll > 1)
     for (scf::ForOp loop : s.timeLoops)
-      (void)unrollTimeLoop(loop, timeUnroll, kReadBudget);
+      (void)unrollTimeLoop(loop, timeUnroll);
 }
 
 struct SeqLowerAssocScanPass

@@ -742,14 +742,19 @@ def SeqLowerAssocScan : Pass<"seq-lower-assoc-scan", "::mlir::ModuleOp"> {
     each task a `seq.parallel` iteration:
 
     1. the total of each of the chunks 0 .. K-2 (parallel over tasks);
-    2. `total[k] = total[k-1] ∘ total[k]` for k = 1 .. K-2 (sequential);
-    3. each chunk scanned from the total before it (chunk 0 from its first
+    2. the running prefix of the totals, `prefix[k] = prefix[k-1] ∘
+       total[k]` (sequential over k, parallel over channels);
+    3. each chunk scanned from the prefix before it (chunk 0 from its first
        element), writing every result that has a use (parallel).
 
     K is chosen at run time: 1 (phases 1 and 2 do nothing: sequential over
     time, parallel over channels) when there are at least as many channel
     tasks G as threads (`seqrt_num_threads()`), else `min(ceil(2 threads /
-    G), max(T / min-chunk, 1))`. `reverse` scans positions from the end.
+    G), max(T / min-chunk, 1), max-chunks)`. `reverse` scans positions from
+    the end. For the GPU, `device-threads` replaces the run-time thread
+    count by a constant, and `time-unroll` unrolls the loops over time with
+    the reads of the steps first (`unrollTimeLoop`), so that a thread has
+    several steps' loads in flight.
     Other assoc_scans are left to `convert-seq-to-scf`.
 
     ```mlir
@@ -1085,6 +1090,8 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
            "threads per block">,
+    Option<"taskBlockSize", "task-block-size", "int64_t", /*default=*/"64",
+           "threads per block of a task loop (a scan's threads walking time)">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect",

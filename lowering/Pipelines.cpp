@@ -68,7 +68,7 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
       fuse.timeBlock = int64_t(1) << 40;
       fuse.deviceThreads = kGPUThreads;
       fuse.minParallelLength = 256;
-      fuse.timeUnroll = 16;
+      fuse.timeUnroll = 32;
     }
     pm.addPass(createSeqFuseScan(fuse));
     SeqRecurrenceToScanOptions toScan;
@@ -95,7 +95,7 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
     assocScan.minChunk = 64;
     assocScan.maxChunks = 64;
     assocScan.deviceThreads = kGPUThreads;
-    assocScan.timeUnroll = 16;
+    assocScan.timeUnroll = 32;
   }
   pm.addPass(createSeqLowerAssocScan(assocScan));
   pm.addPass(createConvertSeqToSCF());

@@ -214,13 +214,14 @@ mlir::Value emitThreadCount(mlir::OpBuilder &b, mlir::Location loc,
 
 /// Unrolls a scan's loop over time (on tensors) by the largest power of two
 /// up to `maxUnroll` that keeps the values it reads per iteration within
-/// `readBudget` (an epilogue loop takes the rest), and moves every read
+/// `readBudget` (registers of a GPU thread; an epilogue loop takes the
+/// rest), and moves every read
 /// that does not depend on the carries, with what it needs, to the front of
 /// the unrolled body. On the GPU, where a thread walks time, the loads of
 /// several steps are then in flight at once (the stores of earlier steps no
 /// longer come between them). Returns the factor.
 int64_t unrollTimeLoop(mlir::scf::ForOp loop, int64_t maxUnroll,
-                       int64_t readBudget);
+                       int64_t readBudget = 64);
 
 } // namespace seqc
 

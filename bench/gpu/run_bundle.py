@@ -2,6 +2,7 @@
 """Runs the GPU bundle (see bundle.py) where the GPU is.
 
     LD_LIBRARY_PATH=lib python3 run.py --out DIR [--sanitize] [--bench N]
+                                      [--only mamba,rwkv]
 
 For each case: seqrt-run on its inputs (on cuda:0), the outputs compared
 with the interpreter's (rtol 1e-4 on the scale of the values, as the
@@ -41,10 +42,14 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--sanitize", action="store_true")
     ap.add_argument("--bench", type=int, default=20)
+    ap.add_argument("--only", default="",
+                    help="comma-separated models (default: every case)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(HERE, "cases.json")) as f:
         cases = json.load(f)["cases"]
+    if args.only:
+        cases = [c for c in cases if c["model"] in args.only.split(",")]
     run_bin = os.path.join(HERE, "bin", "seqrt-run")
     sanitizer = shutil.which("compute-sanitizer") or (
         "/usr/local/cuda/bin/compute-sanitizer"

@@ -88,7 +88,9 @@ class LibraryDesc(ctypes.Structure):
                 ("last_error", ctypes.CFUNCTYPE(ctypes.c_char_p)),
                 ("state_create", ctypes.c_void_p),
                 ("state_destroy", ctypes.c_void_p),
-                ("device_type", ctypes.c_int)]
+                ("device_type", ctypes.c_int),
+                ("set_stream", ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p,
+                                                ctypes.c_void_p))]
 
 
 ABI_VERSION = 3
@@ -187,6 +189,7 @@ class Model:
                 raise TypeError("%s has %d outputs, got %d in out" % (
                     e.name.decode(), e.n_outputs, len(outs)))
             keep = []
+            self._follow_stream(inputs, outs)
             ins = (ctypes.POINTER(DLTensor) * max(1, e.n_inputs))(
                 *[_dltensor(t, keep) for t in inputs])
             os_ = (ctypes.POINTER(DLTensor) * max(1, e.n_outputs))(
@@ -195,6 +198,19 @@ class Model:
             return out
         call.__name__ = e.name.decode()
         return call
+
+    def _follow_stream(self, inputs, outs):
+        """A CUDA model called on PyTorch tensors runs on PyTorch's current
+        stream, after the work queued there (what wrote the inputs)."""
+        if self._lib.device != "cuda":
+            return
+        for t in list(inputs) + list(outs):
+            if type(t).__module__.startswith("torch") and t.is_cuda:
+                import torch
+                s = torch.cuda.current_stream(t.device).cuda_stream
+                self._lib._check(self._lib.desc.set_stream(
+                    self._ptr, s if s else 1))
+                return
 
     def _allocate(self, e, inputs, dims):
         """Outputs of the declared shapes, dims bound from the inputs."""

@@ -297,6 +297,12 @@ typedef struct seqrt_library_desc {
    * --target): create wants a device of this type, and every tensor must
    * live there. */
   DLDeviceType device_type;
+  /* CUDA libraries: the calls of `m` run on the caller's `stream` (a
+   * CUstream of the model's device, (void *)0x1 for the legacy default
+   * stream), after the work the caller queued there; NULL: on the model's
+   * own stream again. A call still returns once its work is done. CPU
+   * libraries: SEQRT_ERR_UNSUPPORTED unless `stream` is NULL. */
+  seqrt_status (*set_stream)(seqrt_model *m, void *stream);
 } seqrt_library_desc;
 
 /* The name generated libraries export the descriptor under. */

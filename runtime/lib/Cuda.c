@@ -48,7 +48,7 @@ typedef struct CUmemPoolHandle_st *CUmemoryPool;
 typedef unsigned long long CUdeviceptr;
 
 #define CUDA_SUCCESS 0
-#define CU_STREAM_NON_BLOCKING 1
+#define CU_STREAM_DEFAULT 0
 #define CU_MEMPOOL_ATTR_RELEASE_THRESHOLD 4
 
 /* X(name, symbol, parameters): every driver function the runtime calls. */
@@ -134,7 +134,7 @@ static void loadDriver(void) {
   if ((r = cu.cuDeviceGet(&device, 0)) != CUDA_SUCCESS ||
       (r = cu.cuDevicePrimaryCtxRetain(&context, device)) != CUDA_SUCCESS ||
       (r = cu.cuCtxSetCurrent(context)) != CUDA_SUCCESS ||
-      (r = cu.cuStreamCreate(&copyStream, CU_STREAM_NON_BLOCKING)) !=
+      (r = cu.cuStreamCreate(&copyStream, CU_STREAM_DEFAULT)) !=
           CUDA_SUCCESS) {
     snprintf(driverError, sizeof(driverError),
              "cannot set up CUDA device 0: %s", errorName(r));
@@ -189,9 +189,13 @@ seqrt_status seqrt_cuda_take_error(const char *entry) {
 
 /*===----------------------------- Streams --------------------------------===*/
 
+/* A model's stream is a blocking one: its work is ordered after what the
+ * caller queued on the legacy default stream (PyTorch's, unless the caller
+ * chose another), so a call reads its inputs only once they are written. A
+ * non-blocking stream would race with the producer of the inputs. */
 seqrt_status seqrt_cuda_stream_create(void **out) {
   CUstream s = NULL;
-  CUresult r = cu.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING);
+  CUresult r = cu.cuStreamCreate(&s, CU_STREAM_DEFAULT);
   if (r != CUDA_SUCCESS)
     return seqrt_set_error(SEQRT_ERR_CUDA, "cuStreamCreate: %s",
                            errorName(r));

@@ -79,7 +79,8 @@ struct seqrt_model {
   seqrt_weights *weights;
   const void **data; /* per library weight: in the file, or on the device */
   DLDevice device;
-  void *stream; /* a CUDA library's calls run on this stream */
+  void *stream;       /* a CUDA library's own stream */
+  void *callerStream; /* the caller's (set_stream), if set: calls run there */
 };
 
 /*===------------------------------ Allocator -----------------------------===*/
@@ -257,6 +258,7 @@ static seqrt_arg_desc *parseArgs(const JsonValue *arr, seqrt_arg_kind kind,
 seqrt_status seqrt_shim_create(const char *path, DLDevice device,
                                seqrt_model **out);
 void seqrt_shim_destroy(seqrt_model *m);
+seqrt_status seqrt_shim_set_stream(seqrt_model *m, void *stream);
 seqrt_status seqrt_shim_call(int k, seqrt_model *m, const DLTensor *const *in,
                              DLTensor *const *out);
 seqrt_status seqrt_shim_step(int k, seqrt_model *m, seqrt_state *state,
@@ -393,6 +395,7 @@ static void load(void) {
   library.entries = descs;
   library.create = seqrt_shim_create;
   library.destroy = seqrt_shim_destroy;
+  library.set_stream = seqrt_shim_set_stream;
   library.last_error = seqrt_last_error;
   loaded = 1;
   return;
@@ -423,6 +426,18 @@ void seqrt_shim_destroy(seqrt_model *m) {
   free(m->data);
   free(m);
   modelsChanged(-1);
+}
+
+seqrt_status seqrt_shim_set_stream(seqrt_model *m, void *stream) {
+  if (!m)
+    return seqrt_set_error(SEQRT_ERR_INVALID_ARGUMENT,
+                           "set_stream: the model is null");
+  if (m->device.device_type != kDLCUDA && stream)
+    return seqrt_set_error(SEQRT_ERR_UNSUPPORTED,
+                           "set_stream: model '%s' runs on the CPU",
+                           library.model_name);
+  m->callerStream = stream;
+  return SEQRT_OK;
 }
 
 seqrt_status seqrt_shim_create(const char *path, DLDevice device,
@@ -814,7 +829,7 @@ static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
     args[0] = results;
   if (m->device.device_type == kDLCUDA) {
     /* The kernels queue on the model's stream; wait for them. */
-    seqrt_cuda_begin(m->stream);
+    seqrt_cuda_begin(m->callerStream ? m->callerStream : m->stream);
     seq_entry_table[k](args);
     if ((s = seqrt_cuda_end(e->name)) != SEQRT_OK)
       goto done;

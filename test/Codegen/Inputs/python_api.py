@@ -34,6 +34,11 @@ try:
     model.forward(x)
 except TypeError as e:
     print("arity ->", e)
+# A CPU model has no stream to follow: the caller's stream is refused,
+# none (back to its own) is fine.
+print("set_stream", seqc.STATUS[lib.desc.set_stream(model._ptr, 1)],
+      lib.desc.last_error().decode(), "/",
+      seqc.STATUS[lib.desc.set_stream(model._ptr, None)])
 try:
     lib.create("no/such.safetensors")
 except seqc.Error as e:
