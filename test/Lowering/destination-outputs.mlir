@@ -47,3 +47,36 @@ func.func @step(%h: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32> {seq.state})
 func.func private @helper(%h: tensor<4xf32>) -> tensor<4xf32> {
   return %h : tensor<4xf32>
 }
+
+// -----
+
+// An output chosen by an scf.if (seq-fuse-scan's run-time choice of form)
+// is written in each branch: eliminate-empty-tensors then makes both
+// branches fill the caller's tensor (it follows only one branch of an
+// scf.if result).
+// CHECK-LABEL: func.func @chosen(
+// CHECK: scf.if
+// CHECK:   linalg.fill
+// CHECK:   bufferization.materialize_in_destination %{{.*}} in restrict writable
+// CHECK: } else {
+// CHECK:   linalg.copy
+// CHECK:   bufferization.materialize_in_destination %{{.*}} in restrict writable
+// ELIM-LABEL: func.func @chosen(
+// ELIM: %[[D0:.*]] = bufferization.to_tensor %{{.*}} restrict writable
+// ELIM: %[[D1:.*]] = bufferization.to_tensor %{{.*}} restrict writable
+// ELIM: linalg.fill {{.*}} outs(%[[D0]] : tensor<?xf32>)
+// ELIM: linalg.copy {{.*}} outs(%[[D1]] : tensor<?xf32>)
+func.func @chosen(%c: i1, %x: tensor<?xf32>) -> tensor<?xf32> {
+  %c0 = arith.constant 0 : index
+  %d = tensor.dim %x, %c0 : tensor<?xf32>
+  %e = tensor.empty(%d) : tensor<?xf32>
+  %one = arith.constant 1.0 : f32
+  %r = scf.if %c -> tensor<?xf32> {
+    %f = linalg.fill ins(%one : f32) outs(%e : tensor<?xf32>) -> tensor<?xf32>
+    scf.yield %f : tensor<?xf32>
+  } else {
+    %g = linalg.copy ins(%x : tensor<?xf32>) outs(%e : tensor<?xf32>) -> tensor<?xf32>
+    scf.yield %g : tensor<?xf32>
+  }
+  return %r : tensor<?xf32>
+}

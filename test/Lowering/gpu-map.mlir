@@ -71,3 +71,35 @@ func.func @total(%x: memref<4xf32>, %out: memref<f32>) {
   }
   return
 }
+
+// -----
+
+// A scan's task loop (an scf.for marked seq.parallel that carries nothing)
+// becomes a kernel with a thread per task, in blocks of 64 threads; its
+// loop over time stays sequential in the thread.
+// CHECK-LABEL: func.func @tasks(
+// CHECK-NOT: seq.parallel
+// CHECK: %[[STEP:.*]] = arith.muli %c1{{.*}}, %c64 : index
+// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%{{.*}}) step (%[[STEP]])
+// CHECK:   scf.parallel
+// CHECK:     scf.for
+// CHECK:       memref.load
+// CHECK:       memref.store
+// CHECK:   } {mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK: } {mapping = [#gpu.loop_dim_map<processor = block_x
+func.func @tasks(%a: memref<?x?xf32>, %y: memref<?x?xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %t = memref.dim %a, %c0 : memref<?x?xf32>
+  %n = memref.dim %a, %c1 : memref<?x?xf32>
+  %zero = arith.constant 0.0 : f32
+  scf.for %c = %c0 to %n step %c1 {
+    %h = scf.for %i = %c0 to %t step %c1 iter_args(%h = %zero) -> (f32) {
+      %x = memref.load %a[%i, %c] : memref<?x?xf32>
+      %s = arith.addf %h, %x : f32
+      memref.store %s, %y[%i, %c] : memref<?x?xf32>
+      scf.yield %s : f32
+    }
+  } {seq.parallel}
+  return
+}
