@@ -106,6 +106,9 @@ def main():
                     entry["ok"] = False
         ok_all = ok_all and entry["ok"]
         report.append(entry)
+        # Written after every case: a run cut short keeps what it did.
+        with open(os.path.join(args.out, "report.json"), "w") as f:
+            json.dump(report, f, indent=1)
         print("%-4s %-24s %-22s %s%s" % (
             "ok" if entry["ok"] else "FAIL", c["case"],
             entry.get("compare", ""),

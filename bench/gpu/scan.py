@@ -14,7 +14,8 @@ that take both of seqc's GPU forms (fused: a thread per channel over all
 of time; chunked: three phases over chunks of time) and odd lengths; then
 B1 T65536 D256 (chunked) and B8 T4096 D2048 (fused) are timed with CUDA
 events (median of --reps after warm-up). Bytes per element: a and b read,
-y written, 12. The copy moves as many bytes (a tensor of 1.5 elements per
+y written, 12; the call is also timed from C (seqrt-run --bench, no
+Python). The copy moves as many bytes (a tensor of 1.5 elements per
 element, read and written). Prints ratio first, absolute second; writes
 scan.json; exits 1 if a check fails.
 """
@@ -22,6 +23,8 @@ scan.json; exits 1 if a check fails.
 import argparse
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 
@@ -133,6 +136,15 @@ def main():
         e = {"shape": [B, T, D], "bytes": nbytes}
         e["ours_ms"] = cuda_time(lambda: models[D].forward(a, b, out=y),
                                  args.reps) * 1e3
+        # The same call from C (seqrt-run: no Python, random inputs).
+        r = subprocess.run(
+            [os.path.join(args.bundle, "bin", "seqrt-run"),
+             os.path.join(args.bundle, "bench", "libscan%d.so" % D),
+             "--random", "--dim", "B=%d" % B, "--dim", "T=%d" % T,
+             "--bench=%d" % args.reps], capture_output=True, text=True)
+        m = re.search(r"median ([0-9.e+-]+) ms", r.stdout)
+        if m:
+            e["ours_c_ms"] = float(m.group(1))
         if "copy" in peers:
             src = torch.empty(a.numel() * 3 // 2, device="cuda")
             dst = torch.empty_like(src)
@@ -170,19 +182,20 @@ def main():
                 del ja, jb, got
             except Exception as ex:
                 e["jax_error"] = ("%s: %s" % (type(ex).__name__, ex))[:300]
-        for k in ("ours", "copy", "torch", "jax"):
+        for k in ("ours", "ours_c", "copy", "torch", "jax"):
             if k + "_ms" in e:
                 e[k + "_GBps"] = nbytes / (e[k + "_ms"] * 1e-3) / 1e9
         for k in ("copy", "torch", "jax"):
             if k + "_ms" in e:
                 e["ratio_vs_" + k] = e[k + "_ms"] / e["ours_ms"]
         result["results"].append(e)
-        print("scan B%d T%d D%d: %s   ours %.3f ms (%.0f GB/s)%s" % (
+        print("scan B%d T%d D%d: %s   ours %.3f ms (%.0f GB/s; from C %s)%s" % (
             B, T, D, "  ".join(
                 "%.2fx vs %s (%.3f ms, %.0f GB/s)" % (
                     e["ratio_vs_" + k], k, e[k + "_ms"], e[k + "_GBps"])
                 for k in ("copy", "torch", "jax") if k + "_ms" in e),
             e["ours_ms"], e["ours_GBps"],
+            "%.3f ms" % e["ours_c_ms"] if "ours_c_ms" in e else "-",
             "".join("   %s: %s" % (k, e[k + "_error"])
                     for k in ("torch", "jax") if k + "_error" in e)))
         del a, b, y

@@ -115,9 +115,40 @@ _pyapi.PyCapsule_GetPointer.restype = ctypes.c_void_p
 _pyapi.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
 
+# torch dtypes by name -> DLPack (code, bits): the fast path below.
+_TORCH_DTYPES = {"float32": (2, 32), "float16": (2, 16), "float64": (2, 64),
+                 "bfloat16": (4, 16), "int32": (0, 32), "int64": (0, 64),
+                 "bool": (6, 8)}
+
+
+def _torch_dltensor(obj, keep):
+    """A PyTorch tensor described directly (its pointer, sizes and strides
+    in elements, as DLPack has them): what __dlpack__ would give, without
+    making a capsule per tensor per call. None for a dtype not listed."""
+    code_bits = _TORCH_DTYPES.get(str(obj.dtype)[len("torch."):])
+    if code_bits is None:
+        return None
+    n = obj.dim()
+    shape = (ctypes.c_int64 * max(1, n))(*obj.shape)
+    strides = (ctypes.c_int64 * max(1, n))(*obj.stride())
+    dev = obj.device
+    t = DLTensor(obj.data_ptr(),
+                 DLDevice(kDLCUDA if dev.type == "cuda" else kDLCPU,
+                          dev.index or 0),
+                 n, DLDataType(code_bits[0], code_bits[1], 1),
+                 shape, strides, 0)
+    keep.append((obj, shape, strides, t))
+    return ctypes.pointer(t)
+
+
 def _dltensor(obj, keep):
     """The DLTensor of anything with __dlpack__; what backs it is kept alive
     in `keep` for the duration of the call."""
+    if type(obj).__module__.startswith("torch") and obj.device.type in (
+            "cpu", "cuda"):
+        t = _torch_dltensor(obj, keep)
+        if t is not None:
+            return t
     if not hasattr(obj, "__dlpack__"):
         raise TypeError("expected a tensor that speaks DLPack (NumPy, "
                         "PyTorch, JAX, CuPy), got %s" % type(obj).__name__)
