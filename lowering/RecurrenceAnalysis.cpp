@@ -568,10 +568,14 @@ Value seqc::emitThreadCount(OpBuilder &b, Location loc, ModuleOp module,
 
 int64_t seqc::unrollTimeLoop(scf::ForOp loop, int64_t maxUnroll,
                              int64_t readBudget) {
-  // Values read per step: the elements of the vectors read from tensors.
+  // Values read per step: the elements of the vectors and the scalars read
+  // from tensors.
   int64_t reads = 0;
-  loop.getBody()->walk([&](vector::TransferReadOp read) {
-    reads += read.getVectorType().getNumElements();
+  loop.getBody()->walk([&](Operation *op) {
+    if (auto read = dyn_cast<vector::TransferReadOp>(op))
+      reads += read.getVectorType().getNumElements();
+    else if (isa<tensor::ExtractOp>(op))
+      reads += 1;
   });
   int64_t factor = 1;
   while (factor * 2 <= maxUnroll && factor * 2 * reads <= readBudget)
