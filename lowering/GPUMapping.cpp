@@ -213,10 +213,192 @@ static void mapTaskLoops(RewriterBase &rewriter, func::FuncOp fn) {
   }
 }
 
+/// A contraction that a thread computes a `tile` x `tile` block of: two
+/// inputs and one output on buffers, one reduction loop, every indexing
+/// map a projected permutation, an m and an n loop indexing the output.
+struct Contraction {
+  linalg::LinalgOp op;
+  unsigned m, n, k; // the loops tiled by threads (m, n) and walked (k)
+};
+
+static std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||
+      !linalg::isaContractionOpInterface(op))
+    return std::nullopt;
+  for (AffineMap map : op.getIndexingMapsArray())
+    if (!map.isProjectedPermutation())
+      return std::nullopt;
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->m.empty() || dims->n.empty() ||
+      dims->k.size() != 1)
+    return std::nullopt;
+  return Contraction{op, dims->m.back(), dims->n.back(), dims->k.front()};
+}
+
+/// A contraction (a matmul, batched or not, or a linalg.generic that is one)
+/// as a register-tiled kernel: a thread per `tile` x `tile` block of the
+/// output (the m and n loops; every other parallel loop a thread dim too),
+/// its tile x tile accumulators in registers across the k loop, which reads
+/// `tile` values of each input per step for tile x tile payloads (FMAs).
+/// Reads past the edges are clamped to the last row or column (their
+/// products are not stored); stores are guarded. Threads next to each
+/// other take neighbouring n blocks: their reads of the second input are
+/// contiguous, their reads of the first the same address.
+static void tileContraction(RewriterBase &rewriter, const Contraction &c,
+                            int64_t tile) {
+  linalg::LinalgOp op = c.op;
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
+  auto cst = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(rewriter, loc, v);
+  };
+  auto value = [&](OpFoldResult f) {
+    return getValueOrCreateConstantIndexOp(rewriter, loc, f);
+  };
+  Value zero = cst(0), one = cst(1), tileV = cst(tile);
+  // Thread dims: every parallel loop, m and n counted in tiles.
+  SmallVector<unsigned> threadLoops;
+  SmallVector<Value> lbs, ubs, steps;
+  for (unsigned d = 0; d < op.getNumLoops(); ++d) {
+    if (d == c.k)
+      continue;
+    threadLoops.push_back(d);
+    Value size = value(ranges[d].size);
+    if (d == c.m || d == c.n)
+      size = arith::CeilDivUIOp::create(rewriter, loc, size, tileV);
+    lbs.push_back(zero);
+    ubs.push_back(size);
+    steps.push_back(one);
+  }
+  Value sizeM = value(ranges[c.m].size), sizeN = value(ranges[c.n].size);
+  Value lastM = arith::SubIOp::create(rewriter, loc, sizeM, one);
+  Value lastN = arith::SubIOp::create(rewriter, loc, sizeN, one);
+  auto parallel = scf::ParallelOp::create(rewriter, loc, lbs, ubs, steps);
+  rewriter.setInsertionPoint(parallel.getBody()->getTerminator());
+  SmallVector<Value> iv(op.getNumLoops());
+  for (auto [d, v] : llvm::zip(threadLoops, parallel.getInductionVars()))
+    iv[d] = v;
+  Value m0 = arith::MulIOp::create(rewriter, loc, iv[c.m], tileV);
+  Value n0 = arith::MulIOp::create(rewriter, loc, iv[c.n], tileV);
+  // Row i of the block (clamped for reads), column j likewise.
+  SmallVector<Value> rows, cols, rowsIn, colsIn;
+  for (int64_t i = 0; i < tile; ++i) {
+    Value r = arith::AddIOp::create(rewriter, loc, m0, cst(i));
+    Value q = arith::AddIOp::create(rewriter, loc, n0, cst(i));
+    rows.push_back(r);
+    cols.push_back(q);
+    rowsIn.push_back(arith::MinUIOp::create(rewriter, loc, r, lastM));
+    colsIn.push_back(arith::MinUIOp::create(rewriter, loc, q, lastN));
+  }
+  // The indices of `operand` with loop d at `at(d)`.
+  auto indices = [&](OpOperand *operand, function_ref<Value(unsigned)> at) {
+    SmallVector<Value> idx;
+    for (AffineExpr e : op.getMatchingIndexingMap(operand).getResults())
+      idx.push_back(at(cast<AffineDimExpr>(e).getPosition()));
+    return idx;
+  };
+  OpOperand *init = op.getDpsInitOperand(0);
+  OpOperand *lhs = op.getDpsInputOperand(0), *rhs = op.getDpsInputOperand(1);
+  auto loadAt = [&](OpOperand *operand, function_ref<Value(unsigned)> at) {
+    return memref::LoadOp::create(rewriter, loc, operand->get(),
+                                  indices(operand, at));
+  };
+  // The accumulators start as the output (clamped reads, as above).
+  SmallVector<Value> acc;
+  for (int64_t i = 0; i < tile; ++i)
+    for (int64_t j = 0; j < tile; ++j)
+      acc.push_back(loadAt(init, [&](unsigned d) {
+        return d == c.m ? rowsIn[i] : d == c.n ? colsIn[j] : iv[d];
+      }));
+  // Which of the rows (columns) an input's element varies with.
+  AffineMap lhsMap = op.getMatchingIndexingMap(lhs);
+  auto usesDim = [&](AffineMap map, unsigned d) {
+    return llvm::is_contained(map.getResults(),
+                              getAffineDimExpr(d, rewriter.getContext()));
+  };
+  bool lhsHasM = usesDim(lhsMap, c.m), lhsHasN = usesDim(lhsMap, c.n);
+  Block &payload = op->getRegion(0).front();
+  auto loop = scf::ForOp::create(
+      rewriter, loc, value(ranges[c.k].offset), value(ranges[c.k].size), one,
+      acc, [&](OpBuilder &b, Location l, Value k, ValueRange accs) {
+        // The operand reads of this step: by row for the input indexed by
+        // m, by column for the one indexed by n.
+        auto at = [&](int64_t i, int64_t j) {
+          return [&, i, j](unsigned d) -> Value {
+            return d == c.k ? k : d == c.m ? rowsIn[i]
+                               : d == c.n ? colsIn[j] : iv[d];
+          };
+        };
+        SmallVector<Value> a, bv;
+        for (int64_t t = 0; t < tile; ++t) {
+          a.push_back(loadAt(lhs, at(lhsHasM ? t : 0, lhsHasN ? t : 0)));
+          bv.push_back(loadAt(rhs, at(lhsHasM ? 0 : t, lhsHasM ? t : 0)));
+        }
+        SmallVector<Value> next;
+        for (int64_t i = 0; i < tile; ++i)
+          for (int64_t j = 0; j < tile; ++j) {
+            IRMapping map;
+            // lhs varies with m (rows) or n: pick its element accordingly.
+            Value av = lhsHasM ? a[i] : a[j];
+            Value bw = lhsHasM ? bv[j] : bv[i];
+            map.map(payload.getArgument(0), av);
+            map.map(payload.getArgument(1), bw);
+            map.map(payload.getArgument(2), accs[i * tile + j]);
+            // Products and sums may contract to FMAs (as the CPU's outer
+            // products do).
+            for (Operation &p : payload.without_terminator()) {
+              Operation *clone = b.clone(p, map);
+              if (auto fm = dyn_cast<arith::ArithFastMathInterface>(clone))
+                clone->setAttr(fm.getFastMathAttrName(),
+                               arith::FastMathFlagsAttr::get(
+                                   b.getContext(),
+                                   fm.getFastMathFlagsAttr().getValue() |
+                                       arith::FastMathFlags::contract));
+            }
+            next.push_back(
+                map.lookupOrDefault(payload.getTerminator()->getOperand(0)));
+          }
+        scf::YieldOp::create(b, l, next);
+      });
+  // Guarded stores of the block.
+  for (int64_t i = 0; i < tile; ++i)
+    for (int64_t j = 0; j < tile; ++j) {
+      Value inM = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult,
+                                        rows[i], sizeM);
+      Value inN = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult,
+                                        cols[j], sizeN);
+      Value in = arith::AndIOp::create(rewriter, loc, inM, inN);
+      auto guard = scf::IfOp::create(rewriter, loc, in, false);
+      OpBuilder::InsertionGuard g(rewriter);
+      rewriter.setInsertionPointToStart(guard.thenBlock());
+      memref::StoreOp::create(
+          rewriter, loc, loop.getResult(i * tile + j), init->get(),
+          indices(init, [&](unsigned d) {
+            return d == c.m ? rows[i] : d == c.n ? cols[j] : iv[d];
+          }));
+    }
+  rewriter.eraseOp(op);
+}
+
 /// Step 2: loops. Linalg ops become parallel loops; what would touch memory
 /// on the host runs in a single-thread loop.
-static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn) {
+static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn,
+                              int64_t contractionTile) {
   mapTaskLoops(rewriter, fn);
+  if (contractionTile > 1) {
+    SmallVector<Contraction> contractions;
+    fn.walk([&](linalg::LinalgOp op) {
+      if (onDevice(op))
+        return;
+      if (std::optional<Contraction> c = matchContraction(op))
+        contractions.push_back(*c);
+    });
+    for (const Contraction &c : contractions)
+      tileContraction(rewriter, c, contractionTile);
+  }
   SmallVector<linalg::LinalgOp> linalgOps;
   fn.walk([&](linalg::LinalgOp op) { linalgOps.push_back(op); });
   for (linalg::LinalgOp op : linalgOps) {
@@ -311,7 +493,8 @@ struct SeqGPUMap : seqc::impl::SeqGPUMapBase<SeqGPUMap> {
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal())
         continue;
-      if (failed(mapBuffers(rewriter, fn)) || failed(mapLoops(rewriter, fn)) ||
+      if (failed(mapBuffers(rewriter, fn)) ||
+          failed(mapLoops(rewriter, fn, contractionTile)) ||
           failed(mapToProcessors(rewriter, fn, blockSize, taskBlockSize)))
         return signalPassFailure();
     }

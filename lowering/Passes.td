@@ -1092,6 +1092,9 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
            "threads per block">,
     Option<"taskBlockSize", "task-block-size", "int64_t", /*default=*/"64",
            "threads per block of a task loop (a scan's threads walking time)">,
+    Option<"contractionTile", "contraction-tile", "int64_t", /*default=*/"8",
+           "a contraction's output block per thread, tile x tile, its "
+           "accumulators in registers (1: a thread per output element)">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect",

@@ -1,4 +1,5 @@
 // RUN: seq-opt %s --seq-gpu-map --split-input-file | FileCheck %s
+// RUN: seq-opt %s --seq-gpu-map="contraction-tile=2" --split-input-file | FileCheck %s --check-prefix=TILE
 
 // A buffer becomes device memory; an elementwise op over [N, 64] one loop
 // over N * 64 elements, tiled by 256: blocks over the tiles, threads inside.
@@ -101,5 +102,28 @@ func.func @tasks(%a: memref<?x?xf32>, %y: memref<?x?xf32>) {
       scf.yield %s : f32
     }
   } {seq.parallel}
+  return
+}
+
+// -----
+
+// A matmul is register-tiled: a thread per 2 x 2 block of the output
+// (contraction-tile=2; the pipeline takes 8), the 4 accumulators loaded
+// once and carried through the k loop, which reads 2 values of each input
+// a step (rows and columns clamped at the edges) for 4 FMAs; the block is
+// stored where it is inside the output.
+// TILE-LABEL: func.func @matmul(
+// TILE: %[[MT:.*]] = arith.ceildivui %{{.*}}, %c2
+// TILE: %[[NT:.*]] = arith.ceildivui %{{.*}}, %c2
+// TILE: scf.parallel
+// TILE-COUNT-4: memref.load %arg2
+// TILE: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32)
+// TILE-COUNT-2: memref.load %arg0
+// TILE-COUNT-2: memref.load %arg1
+// TILE-COUNT-4: arith.addf {{.*}} fastmath<contract>
+// TILE-COUNT-4: memref.store {{.*}}, %arg2
+// TILE-NOT: linalg.matmul
+func.func @matmul(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>) {
+  linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
   return
 }
