@@ -187,11 +187,24 @@ constexpr llvm::StringLiteral kTaskLoopAttr = "seq.task_loop";
 /// and carry nothing (after bufferization) becomes an `scf.parallel`: a
 /// kernel with a thread per task. Marked loops inside it stay sequential.
 static void mapTaskLoops(RewriterBase &rewriter, func::FuncOp fn) {
+  // A thread cannot allocate device memory nor launch kernels: a task that
+  // allocates or holds linalg ops (seq-chunkwise's per-chunk work) stays a
+  // host loop whose ops become kernels of their own.
+  auto threadable = [](scf::ForOp loop) {
+    WalkResult r = loop.getBody()->walk([](Operation *op) {
+      return isa<gpu::AllocOp, gpu::DeallocOp, gpu::MemcpyOp, gpu::WaitOp,
+                 memref::AllocOp, memref::AllocaOp, memref::DeallocOp,
+                 memref::CopyOp, linalg::LinalgOp>(op)
+                 ? WalkResult::interrupt()
+                 : WalkResult::advance();
+    });
+    return !r.wasInterrupted();
+  };
   SmallVector<scf::ForOp> tasks;
   fn.walk<WalkOrder::PreOrder>([&](scf::ForOp loop) {
     if (!loop->hasAttr(kParallelAttr))
       return WalkResult::advance();
-    if (loop.getNumResults() == 0 && !onDevice(loop)) {
+    if (loop.getNumResults() == 0 && !onDevice(loop) && threadable(loop)) {
       tasks.push_back(loop);
       return WalkResult::skip();
     }

@@ -127,3 +127,36 @@ func.func @matmul(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>)
   linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
   return
 }
+
+// -----
+
+// A task loop whose tasks allocate (seq-chunkwise's per-chunk work) stays a
+// loop on the host: a thread can neither allocate device memory nor launch
+// the kernels of the ops inside, which become kernels of their own.
+// CHECK-LABEL: func.func @allocating_tasks(
+// CHECK: scf.for
+// CHECK:   gpu.alloc
+// CHECK:   scf.parallel
+// CHECK:   } {mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK:   gpu.dealloc
+// CHECK: } {seq.parallel}
+func.func @allocating_tasks(%a: memref<?x4xf32>, %y: memref<?x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %n = memref.dim %a, %c0 : memref<?x4xf32>
+  scf.for %i = %c0 to %n step %c1 {
+    %t = memref.alloc() : memref<4xf32>
+    %row = memref.subview %a[%i, 0] [1, 4] [1, 1] : memref<?x4xf32> to memref<4xf32, strided<[1], offset: ?>>
+    %out = memref.subview %y[%i, 0] [1, 4] [1, 1] : memref<?x4xf32> to memref<4xf32, strided<[1], offset: ?>>
+    linalg.generic {indexing_maps = [affine_map<(j) -> (j)>, affine_map<(j) -> (j)>],
+                    iterator_types = ["parallel"]}
+        ins(%row : memref<4xf32, strided<[1], offset: ?>>) outs(%t : memref<4xf32>) {
+    ^bb0(%x: f32, %o: f32):
+      %e = math.exp %x : f32
+      linalg.yield %e : f32
+    }
+    memref.copy %t, %out : memref<4xf32> to memref<4xf32, strided<[1], offset: ?>>
+    memref.dealloc %t : memref<4xf32>
+  } {seq.parallel}
+  return
+}
