@@ -1207,6 +1207,45 @@ void Rewriter::run() {
   };
   AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1);
   AffineExpr zero = getAffineConstantExpr(0, ctx);
+  // `m` [C, C] times the decay between steps j and i, σ_i σ_j exp(b_i -
+  // b_j) with one decay per step (`cum`, `sgn` from chunkDecays), where
+  // j < i (`strictly`: the WY form's A) or j <= i (the intra-chunk scores),
+  // and 0 elsewhere.
+  auto maskedDecay = [&](Value m, Value cum, Value sgn,
+                         bool strictly) -> Value {
+    SmallVector<Value> ins{m};
+    SmallVector<AffineMap> maps{id2};
+    if (hasDecay) {
+      ins.append({cum, cum});
+      maps.append({rd(d0, zero), rd(d1, zero)});
+      if (sgn) {
+        ins.append({sgn, sgn});
+        maps.append({rd(d0, zero), rd(d1, zero)});
+      }
+    }
+    maps.push_back(id2);
+    return generic(
+        b, loc, zeros(b, loc, {C, C}), ins, maps, parallel(2),
+        [&](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+          Value i = linalg::IndexOp::create(nb2, l, 0);
+          Value j = linalg::IndexOp::create(nb2, l, 1);
+          Value ok = arith::CmpIOp::create(
+              nb2, l,
+              strictly ? arith::CmpIPredicate::ult : arith::CmpIPredicate::ule,
+              j, i);
+          Value y = x[0];
+          if (hasDecay) {
+            Value d = arith::SubFOp::create(nb2, l, x[1], x[2]);
+            d = arith::SelectOp::create(nb2, l, ok, d, cF32(nb2, l, 0.0));
+            y = arith::MulFOp::create(nb2, l, y,
+                                      math::ExpOp::create(nb2, l, d));
+            if (sgn)
+              y = arith::MulFOp::create(
+                  nb2, l, y, arith::MulFOp::create(nb2, l, x[3], x[4]));
+          }
+          return arith::SelectOp::create(nb2, l, ok, y, cF32(nb2, l, 0.0));
+        });
+  };
   // [rows, Kd]: σ exp(b) of the cumulative log-decays `cum` (and signs
   // `sgn`), or, given the chunk's last row, σ_last σ exp(b_last - b).
   auto decayFactor = [&](Value cum, Value sgn, Value last, Value lastSgn,
@@ -1276,39 +1315,8 @@ void Rewriter::run() {
     // β b_i ⊙ γ_i in W); T starts as I.
     auto decays = chunkDecays(idx, t0);
     Value cum = decays.first, sgn = decays.second;
-    Value a = matmul(b, loc, bTile, kTile, zeros(b, loc, {C, C}));
-    auto strict = [](OpBuilder &nb2, Location l, Value i, Value j) {
-      return arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::ult, j, i);
-    };
-    SmallVector<Value> aIns{a};
-    SmallVector<AffineMap> aMaps{id2};
-    if (hasDecay) {
-      aIns.append({cum, cum});
-      aMaps.append({rd(d0, zero), rd(d1, zero)});
-      if (sgn) {
-        aIns.append({sgn, sgn});
-        aMaps.append({rd(d0, zero), rd(d1, zero)});
-      }
-    }
-    aMaps.push_back(id2);
-    a = generic(
-        b, loc, zeros(b, loc, {C, C}), aIns, aMaps, parallel(2),
-        [&](OpBuilder &nb2, Location l, ValueRange x) -> Value {
-          Value i = linalg::IndexOp::create(nb2, l, 0);
-          Value j = linalg::IndexOp::create(nb2, l, 1);
-          Value ok = strict(nb2, l, i, j);
-          Value y = x[0];
-          if (hasDecay) {
-            Value d = arith::SubFOp::create(nb2, l, x[1], x[2]);
-            d = arith::SelectOp::create(nb2, l, ok, d, cF32(nb2, l, 0.0));
-            y = arith::MulFOp::create(nb2, l, y,
-                                      math::ExpOp::create(nb2, l, d));
-            if (sgn)
-              y = arith::MulFOp::create(
-                  nb2, l, y, arith::MulFOp::create(nb2, l, x[3], x[4]));
-          }
-          return arith::SelectOp::create(nb2, l, ok, y, cF32(nb2, l, 0.0));
-        });
+    Value a = maskedDecay(matmul(b, loc, bTile, kTile, zeros(b, loc, {C, C})),
+                          cum, sgn, /*strictly=*/true);
     Value bDecayed = bTile;
     if (hasDecay) {
       Value fromStart = decayFactor(cum, sgn, Value(), Value(), /*rows=*/C);
@@ -1631,36 +1639,9 @@ void Rewriter::run() {
         scf::YieldOp::create(b, loc, scores);
         scores = pick.getResult(0);
       } else {
-        scores = matmul(b, loc, qTile, kTile, zeros(b, loc, {C, C}));
-        SmallVector<Value> ins{scores};
-        SmallVector<AffineMap> maps{id2};
-        if (hasDecay) {
-          ins.append({cum, cum});
-          maps.append({rd(d0, zero), rd(d1, zero)});
-          if (sgn) {
-            ins.append({sgn, sgn});
-            maps.append({rd(d0, zero), rd(d1, zero)});
-          }
-        }
-        maps.push_back(id2);
-        scores = generic(
-            b, loc, zeros(b, loc, {C, C}), ins, maps, parallel(2),
-            [&](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-              Value i = linalg::IndexOp::create(nb2, l, 0);
-              Value j = linalg::IndexOp::create(nb2, l, 1);
-              Value ok = causal(nb2, l, i, j);
-              Value x = a[0];
-              if (hasDecay) {
-                Value d = arith::SubFOp::create(nb2, l, a[1], a[2]);
-                d = arith::SelectOp::create(nb2, l, ok, d, cF32(nb2, l, 0.0));
-                x = arith::MulFOp::create(nb2, l, x,
-                                          math::ExpOp::create(nb2, l, d));
-                if (sgn)
-                  x = arith::MulFOp::create(
-                      nb2, l, x, arith::MulFOp::create(nb2, l, a[3], a[4]));
-              }
-              return arith::SelectOp::create(nb2, l, ok, x, cF32(nb2, l, 0.0));
-            });
+        scores = maskedDecay(
+            matmul(b, loc, qTile, kTile, zeros(b, loc, {C, C})), cum, sgn,
+            /*strictly=*/false);
       }
       o = matmul(b, loc, scores, vTile, o);
       written.push_back(
@@ -1824,20 +1805,7 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
       if (shortSequential &&
           !getConstantIntValue(scan.getLength()).has_value()) {
         OpBuilder b(scan);
-        Location loc = scan.getLoc();
-        Value isShort = arith::CmpIOp::create(
-            b, loc, arith::CmpIPredicate::ult, scan.getLength(),
-            arith::ConstantIndexOp::create(b, loc, c));
-        auto ifOp = scf::IfOp::create(b, loc, scan->getResultTypes(), isShort,
-                                      /*withElse=*/true);
-        b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-        Operation *asWritten = b.clone(*scan);
-        scf::YieldOp::create(b, loc, asWritten->getResults());
-        b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-        auto yield = scf::YieldOp::create(b, loc, scan->getResults());
-        for (auto [old, now] : llvm::zip(scan->getResults(), ifOp.getResults()))
-          old.replaceAllUsesExcept(now, yield);
-        scan->moveBefore(yield);
+        keepAsWrittenWhenShort(b, scan, c);
       }
       Rewriter(analysis, *form, c).run();
     }

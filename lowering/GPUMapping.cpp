@@ -8,9 +8,14 @@
 //     a `memref.get_global` (a constant the program wrote) is copied to a
 //     device buffer where it is used (`gpu.memcpy`); `memref.copy` becomes a
 //     `linalg.copy`, a kernel like any other.
-//  2. Loops: every linalg op becomes an `scf.parallel` over its parallel
-//     loops with its reductions as `scf.for` inside (one thread per output
-//     element); an op with no parallel loop (a reduction to a scalar) runs
+//  2. Loops: a scan's task loop (an `scf.for` marked `seq.parallel` that
+//     carries nothing and neither allocates nor holds linalg ops) becomes an
+//     `scf.parallel`, a thread per task, in blocks of `task-block-size`; a
+//     contraction is register-tiled, a thread per `contraction-tile`^2
+//     block of its output; every other linalg op becomes an `scf.parallel`
+//     over its parallel loops with its reductions as `scf.for` inside (one
+//     thread per output element); an op with no parallel loop (a reduction
+//     to a scalar) runs
 //     in a one-iteration `scf.parallel`, as a single thread, and so does a
 //     lone `memref.store` the host would otherwise make.
 //  3. Mapping: each outermost `scf.parallel` is collapsed to one dimension

@@ -1039,6 +1039,9 @@ def SeqDestinationOutputs
     `eliminate-empty-tensors`, which the pipeline runs next, then makes the
     op that computes an output write into the argument, so the runtime no
     longer copies results into the caller's tensors. States stay results.
+    An output chosen by an `scf.if` (and used only there) is written in
+    each branch instead, because `eliminate-empty-tensors` follows only one
+    branch of an `scf.if` result.
 
     Before:
 
@@ -1077,8 +1080,13 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
     For `--target=cuda`, after bufferization: every buffer becomes device
     memory (`memref.alloc`/`dealloc` to `gpu.alloc`/`dealloc`, a constant's
     `memref.get_global` copied to a device buffer with `gpu.memcpy`,
-    `memref.copy` to `linalg.copy`); every linalg op becomes an
-    `scf.parallel` over its parallel loops (reductions as `scf.for` inside),
+    `memref.copy` to `linalg.copy`); a scan's task loop (`seq.parallel`,
+    carrying nothing, neither allocating nor holding linalg ops) an
+    `scf.parallel` with a thread per task in blocks of `task-block-size`; a
+    contraction a thread per `contraction-tile` x `contraction-tile` block
+    of its output, the accumulators in registers over k (FMAs); every other
+    linalg op becomes an `scf.parallel` over its parallel loops (reductions
+    as `scf.for` inside),
     an op without parallel loops and a lone host `memref.store` a
     one-iteration `scf.parallel` (a single thread); each outermost
     `scf.parallel` is collapsed to one dimension, tiled by `block-size`

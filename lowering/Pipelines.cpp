@@ -160,6 +160,15 @@ static void addBufferization(OpPassManager &pm, bool gpuDeallocs) {
   pm.addPass(createConvertBufferizationToMemRefPass());
 }
 
+/// Affine and scf to cf, and strided memref metadata to plain arithmetic
+/// (which makes affine ops again), for every target.
+static void addLoopsToCF(OpPassManager &pm) {
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+}
+
 /// The host code's memref, arith, index, func, cf and ub ops to the LLVM
 /// dialect, the same for every target. Host buffers come from the
 /// runtime's allocator (`_mlir_memref_to_llvm_alloc` and `_free`,
@@ -196,10 +205,7 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
   vectorToSCF.unroll = true;
   pm.addPass(createConvertVectorToSCFPass(vectorToSCF));
   pm.addPass(createConvertLinalgToLoopsPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
+  addLoopsToCF(pm);
   // Intrinsics where LLVM has them, libm for the rest (erf, ...); the libm
   // calls of vector math are unrolled to vector.extract/insert, which the
   // vector conversion below then lowers.
@@ -230,10 +236,7 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   kernelTransfers.unroll = true;
   pm.addNestedPass<gpu::GPUModuleOp>(
       createConvertVectorToSCFPass(kernelTransfers));
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
+  addLoopsToCF(pm);
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 

@@ -608,3 +608,21 @@ int64_t seqc::unrollTimeLoop(scf::ForOp loop, int64_t maxUnroll,
   }
   return factor;
 }
+
+void seqc::keepAsWrittenWhenShort(OpBuilder &b, seq::ScanOp scan,
+                                  int64_t minLength) {
+  Location loc = scan.getLoc();
+  Value isShort = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ult, scan.getLength(),
+      arith::ConstantIndexOp::create(b, loc, minLength));
+  auto ifOp = scf::IfOp::create(b, loc, scan->getResultTypes(), isShort,
+                                /*withElse=*/true);
+  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  Operation *asWritten = b.clone(*scan);
+  scf::YieldOp::create(b, loc, asWritten->getResults());
+  b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+  auto yield = scf::YieldOp::create(b, loc, scan->getResults());
+  for (auto [old, now] : llvm::zip(scan->getResults(), ifOp.getResults()))
+    old.replaceAllUsesExcept(now, yield);
+  scan->moveBefore(yield);
+}

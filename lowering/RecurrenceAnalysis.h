@@ -212,6 +212,13 @@ std::optional<Elementwise> matchElementwise(mlir::Value v) {
 mlir::Value emitThreadCount(mlir::OpBuilder &b, mlir::Location loc,
                             mlir::ModuleOp module, int64_t deviceThreads);
 
+/// Puts `scan` in the else branch of `scf.if length < minLength` whose then
+/// branch runs a clone of it as written: a short dynamic length (a step
+/// decoding a token or a few) does not pay for the form `scan` is about to
+/// take. `b` is left in the else branch.
+void keepAsWrittenWhenShort(mlir::OpBuilder &b, seq::ScanOp scan,
+                            int64_t minLength);
+
 /// Unrolls a scan's loop over time (on tensors) by the largest power of two
 /// up to `maxUnroll` that keeps the values it reads per iteration within
 /// `readBudget` (registers of a GPU thread; an epilogue loop takes the

@@ -659,22 +659,8 @@ struct SeqSplitCarriesPass
     // would pay the max scan's passes for a few steps: it runs the scan as
     // written instead.
     bool dynamic = !getConstantIntValue(scan.getLength()).has_value();
-    if (minLength > 0 && dynamic) {
-      Location loc = scan.getLoc();
-      Value isShort = arith::CmpIOp::create(
-          b, loc, arith::CmpIPredicate::ult, scan.getLength(),
-          arith::ConstantIndexOp::create(b, loc, minLength));
-      auto ifOp = scf::IfOp::create(b, loc, scan->getResultTypes(), isShort,
-                                    /*withElse=*/true);
-      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      Operation *asWritten = b.clone(*scan);
-      scf::YieldOp::create(b, loc, asWritten->getResults());
-      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-      auto yield = scf::YieldOp::create(b, loc, scan->getResults());
-      for (auto [old, now] : llvm::zip(scan->getResults(), ifOp.getResults()))
-        old.replaceAllUsesExcept(now, yield);
-      scan->moveBefore(yield);
-    }
+    if (minLength > 0 && dynamic)
+      keepAsWrittenWhenShort(b, scan, minLength);
     seq::ScanOp rest = splitRunningMax(b, analysis, *found);
     InFlightDiagnostic remark = emitRemark(rest.getLoc());
     remark << "split the running max '" << name << "' off as a parallel "

@@ -52,7 +52,8 @@ def main():
     shutil.copy(os.path.join(HERE, "run_bundle.py"),
                 os.path.join(out, "run.py"))
 
-    for script in ("pointwise.py", "torch_peers.py", "scan.py"):
+    for script in ("gpu_common.py", "pointwise.py", "torch_peers.py",
+                   "scan.py"):
         shutil.copy(os.path.join(HERE, script), out)
     shutil.copytree(os.path.join(ROOT, "python", "seqc"),
                     os.path.join(out, "python", "seqc"))

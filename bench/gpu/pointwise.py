@@ -12,12 +12,11 @@ pointwise.json.
 """
 
 import argparse
-import json
 import os
 import re
 import subprocess
 
-import numpy as np
+from gpu_common import cuda_time, save
 
 
 def main():
@@ -43,17 +42,7 @@ def main():
         ours = float(m.group(1)) * 1e-3
         x = torch.randn(R, C, device="cuda")
         y = torch.empty_like(x)
-        for _ in range(5):
-            y.copy_(x)
-        start, end = torch.cuda.Event(True), torch.cuda.Event(True)
-        times = []
-        for _ in range(50):
-            start.record()
-            y.copy_(x)
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) * 1e-3)
-        copy = float(np.median(times))
+        copy = cuda_time(lambda: y.copy_(x), 50, warmup=5)
         results.append({"rows": R, "ours_ms": ours * 1e3,
                         "copy_ms": copy * 1e3,
                         "ours_GBps": nbytes / ours / 1e9,
@@ -64,11 +53,7 @@ def main():
               "copy %.3f ms (%.0f GB/s)" % (R, e["ratio_of_copy"],
                                             e["ours_ms"], e["ours_GBps"],
                                             e["copy_ms"], e["copy_GBps"]))
-    dev = torch.cuda.get_device_name(0)
-    with open(os.path.join(args.out, "pointwise.json"), "w") as f:
-        json.dump({"device": dev, "results": results}, f, indent=1)
-    print("device:", dev)
-
+    save(args.out, "pointwise.json", results)
 
 if __name__ == "__main__":
     main()

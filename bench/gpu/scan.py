@@ -21,7 +21,6 @@ scan.json; exits 1 if a check fails.
 """
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -34,25 +33,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import seqc  # noqa: E402
+from gpu_common import cuda_time, save  # noqa: E402
 
 SHAPES = [(1, 65536, 256), (8, 4096, 2048)]
 CHECKS = [(2, 300, 256), (1, 1000, 256), (3, 77, 256), (1, 20, 2048),
           (8, 33, 2048)]
-
-
-def cuda_time(fn, reps):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(True), torch.cuda.Event(True)
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) * 1e-3)
-    return float(np.median(times))
 
 
 def reference(a, b):
@@ -110,8 +95,7 @@ def main():
     models = {D: seqc.load(os.path.join(args.bundle, "bench",
                                         "libscan%d.so" % D)).create(None)
               for D in (256, 2048)}
-    result = {"device": torch.cuda.get_device_name(0), "checks": [],
-              "results": []}
+    result = {"checks": [], "results": []}
     ok_all = True
     for B, T, D in CHECKS + SHAPES:
         # Inputs and y (NaN: an element not written shows) are written on
@@ -200,9 +184,7 @@ def main():
                     for k in ("torch", "jax") if k + "_error" in e)))
         del a, b, y
         torch.cuda.empty_cache()
-    print("device:", result["device"])
-    with open(os.path.join(args.out, "scan.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    save(args.out, "scan.json", result["results"], checks=result["checks"])
     return 0 if ok_all else 1
 
 

@@ -21,6 +21,7 @@ import time
 import torch
 
 import seqc
+from gpu_common import save
 
 
 def timed(fn, reps=30):
@@ -140,11 +141,7 @@ def main():
                flops=4 * N * D * F)
     model.close()
 
-    dev = torch.cuda.get_device_name(0)
-    with open(os.path.join(args.out, "torch_peers.json"), "w") as f:
-        json.dump({"device": dev, "results": rows}, f, indent=1)
-    print("device:", dev)
-
+    save(args.out, "torch_peers.json", rows)
 
 if __name__ == "__main__":
     main()
