@@ -46,6 +46,7 @@
 namespace seqc {
 #define GEN_PASS_DEF_SEQGPUMAP
 #define GEN_PASS_DEF_SEQGPUMERGEKERNELS
+#define GEN_PASS_DEF_SEQGPULOWERMMA
 #include "lowering/Passes.h.inc"
 } // namespace seqc
 
@@ -550,6 +551,64 @@ struct SeqGPUMergeKernels
             into.getNameAttr(), {FlatSymbolRefAttr::get(kernel)}));
       });
       from.erase();
+    }
+  }
+};
+
+/// `seq-gpu-lower-mma`: `nvgpu.mma.sync` m16n8k16 on 16-bit floats as
+/// `nvvm.mma.sync`, operand rows as registers (bf16 pairs as i32).
+struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
+  void runOnOperation() override {
+    SmallVector<nvgpu::MmaSyncOp> ops;
+    getOperation()->walk([&](nvgpu::MmaSyncOp op) { ops.push_back(op); });
+    for (nvgpu::MmaSyncOp op : ops) {
+      auto aType = llvm::cast<VectorType>(op.getMatrixA().getType());
+      auto cType = llvm::cast<VectorType>(op.getMatrixC().getType());
+      Type elt = aType.getElementType();
+      std::array<int64_t, 3> shape = op.getMmaShapeAsArray();
+      if (!(elt.isBF16() || elt.isF16()) ||
+          shape != std::array<int64_t, 3>{16, 8, 16} ||
+          aType.getShape() != ArrayRef<int64_t>{4, 2} ||
+          cType != VectorType::get({2, 2}, Float32Type::get(op.getContext())))
+        continue;
+      OpBuilder b(op);
+      Location loc = op.getLoc();
+      auto registers = [&](Value m, int64_t count) {
+        SmallVector<Value> regs;
+        for (int64_t i = 0; i < count; ++i) {
+          Value row = vector::ExtractOp::create(b, loc, m, ArrayRef<int64_t>{i});
+          // NVVM takes f16 pairs as they are, bf16 pairs as i32.
+          if (elt.isF16()) {
+            regs.push_back(row);
+            continue;
+          }
+          Value word = vector::BitCastOp::create(
+              b, loc, VectorType::get({1}, b.getI32Type()), row);
+          regs.push_back(
+              vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0}));
+        }
+        return regs;
+      };
+      SmallVector<Value> c;
+      for (int64_t i = 0; i < 4; ++i)
+        c.push_back(vector::ExtractOp::create(b, loc, op.getMatrixC(),
+                                              ArrayRef<int64_t>{i / 2, i % 2}));
+      Type f32 = b.getF32Type();
+      auto type = elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+      Value d = NVVM::MmaOp::create(
+          b, loc,
+          LLVM::LLVMStructType::getLiteral(op.getContext(), {f32, f32, f32, f32}),
+          registers(op.getMatrixA(), 4), registers(op.getMatrixB(), 2), c,
+          shape, std::nullopt, std::nullopt,
+          std::array<NVVM::MMATypes, 2>{type, type},
+          std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                         NVVM::MMALayout::col});
+      SmallVector<Value> elements;
+      for (int64_t i = 0; i < 4; ++i)
+        elements.push_back(LLVM::ExtractValueOp::create(b, loc, d, i));
+      op.replaceAllUsesWith(
+          vector::FromElementsOp::create(b, loc, cType, elements).getResult());
+      op.erase();
     }
   }
 };

@@ -24,6 +24,7 @@
 
 #include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/IRMapping.h"
 
 namespace seqc {
@@ -142,6 +143,46 @@ struct LowerAttention {
 
   LogicalResult lower(seq::AttentionOp op);
 };
+
+/// The score of query position `qi` and key position `ki` (`raw` is their
+/// dot product): the op's scale, then its score region.
+static Value scoreOf(OpBuilder &b, Location loc, seq::AttentionOp op,
+                     Value raw, ArrayRef<Value> bidx, Value qi, Value ki) {
+  double scale = op.getScaleOrOne();
+  if (scale != 1.0)
+    raw = arith::MulFOp::create(
+        b, loc, raw, arith::ConstantOp::create(b, loc, b.getF32FloatAttr(scale)));
+  Block &region = op.getScoreBlock();
+  IRMapping mapping;
+  mapping.map(region.getArgument(0), raw);
+  for (auto [i, v] : llvm::enumerate(bidx))
+    mapping.map(region.getArgument(1 + i), v);
+  mapping.map(region.getArgument(bidx.size() + 1), qi);
+  mapping.map(region.getArgument(bidx.size() + 2), ki);
+  for (Operation &o : region.without_terminator())
+    b.clone(o, mapping);
+  return mapping.lookupOrDefault(
+      llvm::cast<seq::YieldOp>(region.getTerminator()).getValues()[0]);
+}
+
+/// Whether the mask constraints let query position `qi` see key `ki`, and
+/// `ki < tk`.
+static Value visible(OpBuilder &b, Location loc, seq::AttentionOp op, Value qi,
+                     Value ki, Value tk) {
+  Value valid =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, ki, tk);
+  for (std::array<int64_t, 3> c : op.getMaskConstraints()) {
+    Value e = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, qi, index(b, loc, c[0])),
+        arith::MulIOp::create(b, loc, ki, index(b, loc, c[1])));
+    e = arith::AddIOp::create(b, loc, e, index(b, loc, c[2]));
+    valid = arith::AndIOp::create(
+        b, loc, valid,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, e,
+                              index(b, loc, 0)));
+  }
+  return valid;
+}
 
 /// The bounds of `a i + b j + c` over the tile i in [i0, i0 + ti),
 /// j in [j0, j0 + tj): (min, max).
@@ -367,44 +408,17 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
         return generic(
             b, loc, fill(b, loc, {BQ, BK}, 0), s, {id2, id2}, par2,
             [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-              Value score = args[0];
-              if (scale != 1.0)
-                score = arith::MulFOp::create(
-                    nb, l, score,
-                    arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(scale)));
               Value qi = arith::AddIOp::create(
                   nb, l, qPos, linalg::IndexOp::create(nb, l, 0));
               Value ki = arith::AddIOp::create(
                   nb, l, k0, linalg::IndexOp::create(nb, l, 1));
-              IRMapping mapping;
-              mapping.map(region.getArgument(0), score);
-              for (int64_t i = 0; i < n; ++i)
-                mapping.map(region.getArgument(1 + i), bidx[i]);
-              mapping.map(region.getArgument(n + 1), qi);
-              mapping.map(region.getArgument(n + 2), ki);
-              for (Operation &o : region.without_terminator())
-                nb.clone(o, mapping);
-              Value out = mapping.lookupOrDefault(
-                  llvm::cast<seq::YieldOp>(region.getTerminator())
-                      .getValues()[0]);
+              Value out = scoreOf(nb, l, op, args[0], bidx, qi, ki);
               if (!masked)
                 return out;
-              Value valid = arith::CmpIOp::create(
-                  nb, l, arith::CmpIPredicate::slt, ki, tk);
-              for (std::array<int64_t, 3> c : op.getMaskConstraints()) {
-                Value e = arith::AddIOp::create(
-                    nb, l,
-                    arith::MulIOp::create(nb, l, qi, index(nb, l, c[0])),
-                    arith::MulIOp::create(nb, l, ki, index(nb, l, c[1])));
-                e = arith::AddIOp::create(nb, l, e, index(nb, l, c[2]));
-                valid = arith::AndIOp::create(
-                    nb, l, valid,
-                    arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, e,
-                                          index(nb, l, 0)));
-              }
               Value ninf = arith::ConstantOp::create(
                   nb, l, nb.getF32FloatAttr(-INFINITY));
-              return arith::SelectOp::create(nb, l, valid, out, ninf);
+              return arith::SelectOp::create(
+                  nb, l, visible(nb, l, op, qi, ki, tk), out, ninf);
             });
       };
       bool trivial = scale == 1.0 && region.getOperations().size() == 1 &&
@@ -574,6 +588,577 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
   return success();
 }
 
+/// The GPU forms of `seq.attention`: every (query row, key split) leaves
+/// its running (max, sum, acc) in per-item buffers, and a merge loop, a
+/// thread per query row, combines the splits and writes the output row.
+/// Two forms of the first loop:
+///
+///   - a thread per (row, split), everything in registers (`threadBody`):
+///     the query row read once, the keys `tileK` a step (their scores, one
+///     rescale of the running sum and accumulator, then the values);
+///   - a warp per (16 rows, split) on tensor cores (`warpBody`, bf16 or
+///     f16 operands): per 16 keys, S = Q K^T and O += P V as `mma.sync`
+///     m16n8k16 with f32 accumulators, the online softmax on S's
+///     accumulator fragments (a lane holds 2 rows x 2 columns of each 8
+///     keys; row maxima across the row's 4 lanes by shuffles), and P,
+///     rounded to the operand type, passed from S's fragments to the second
+///     mma without leaving registers (FlashAttention-2's layout).
+///
+/// A row's keys are cut to what the mask constraints let it see (a causal
+/// row walks only its past), a split's to its chunk; flash-decoding splits
+/// the keys when there are fewer than `min-parallel` threads.
+struct GPUAttention {
+  seq::AttentionOp op;
+  OpBuilder &b;
+  Location loc;
+  int64_t n, D, Dv, BK;
+  RankedTensorType kType, vType, outType;
+  Type f32;
+  Value c0, c1, ninf, zero, tq, tk, rows, chunk;
+  SmallVector<Value> batchSizes;
+
+  GPUAttention(seq::AttentionOp op, OpBuilder &b, int64_t tileK)
+      : op(op), b(b), loc(op.getLoc()), n(op.getNumBatchDims()),
+        BK(std::max<int64_t>(tileK, 1)) {
+    auto qType = llvm::cast<RankedTensorType>(op.getQuery().getType());
+    kType = llvm::cast<RankedTensorType>(op.getKey().getType());
+    vType = llvm::cast<RankedTensorType>(op.getValue().getType());
+    outType = llvm::cast<RankedTensorType>(op.getType());
+    D = qType.getDimSize(n + 1);
+    Dv = vType.getDimSize(n + 1);
+    f32 = b.getF32Type();
+  }
+
+  /// Whether the tensor-core form applies: bf16 or f16 operands, D a
+  /// multiple of 16, Dv of 8, and not a single query of static length.
+  bool fitsTensorCores() {
+    Type elt = kType.getElementType();
+    auto qType = llvm::cast<RankedTensorType>(op.getQuery().getType());
+    return (elt.isBF16() || elt.isF16()) &&
+           qType.getElementType() == elt && vType.getElementType() == elt &&
+           D % 16 == 0 && Dv % 8 == 0 && qType.getDimSize(n) != 1;
+  }
+
+  LogicalResult lower(int64_t minParallel, bool tensorCores);
+
+private:
+  VectorType vec(int64_t len) { return VectorType::get({len}, f32); }
+  Value idx(int64_t v) { return index(b, loc, v); }
+  Value splat(Value x, int64_t len) {
+    return vector::BroadcastOp::create(b, loc, vec(len), x);
+  }
+  /// Batch indices (innermost last) of `r`, whose innermost part counts
+  /// `inner` per batch item; returns r mod inner.
+  Value decode(Value r, Value inner, SmallVector<Value> &bidx);
+  /// Batch indices of a key or value tensor: 0 on shared (unit) axes.
+  SmallVector<Value> sharedIdx(RankedTensorType t, ArrayRef<Value> bidx);
+  /// The keys in [kLo, kHi) that query position `qPos` may see (the mask
+  /// constraints bound the key as a half-line each).
+  std::pair<Value, Value> keyRange(Value qPos, Value kLo, Value kHi);
+  /// `len` elements of `src` at (lead.., pos, col), as f32 if `widen`.
+  Value read(Value src, ArrayRef<Value> lead, Value pos, Value col,
+             int64_t len, bool widen = true);
+
+  void threadBody(Value w, Value splits, ValueRange bufs,
+                  SmallVector<Value> &written);
+  void warpBody(Value w, Value tiles, Value splits, ValueRange bufs,
+                SmallVector<Value> &written);
+  Value merge(Value splits, Value m, Value l, Value acc);
+};
+
+Value GPUAttention::decode(Value r, Value inner, SmallVector<Value> &bidx) {
+  Value rem = arith::RemUIOp::create(b, loc, r, inner);
+  Value rest = arith::DivUIOp::create(b, loc, r, inner);
+  bidx.assign(n, Value());
+  for (int64_t i = n - 1; i >= 0; --i) {
+    bidx[i] = arith::RemUIOp::create(b, loc, rest, batchSizes[i]);
+    rest = arith::DivUIOp::create(b, loc, rest, batchSizes[i]);
+  }
+  return rem;
+}
+
+SmallVector<Value> GPUAttention::sharedIdx(RankedTensorType t,
+                                           ArrayRef<Value> bidx) {
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < n; ++i)
+    out.push_back(t.getDimSize(i) == 1 ? c0 : bidx[i]);
+  return out;
+}
+
+std::pair<Value, Value> GPUAttention::keyRange(Value qPos, Value kLo,
+                                               Value kHi) {
+  for (auto [a, kb, c] : op.getMaskConstraints()) {
+    Value e = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, qPos, idx(a)), idx(c));
+    if (kb > 0) {
+      Value lo = arith::CeilDivSIOp::create(
+          b, loc, arith::SubIOp::create(b, loc, c0, e), idx(kb));
+      kLo = arith::MaxSIOp::create(b, loc, kLo, lo);
+    } else if (kb < 0) {
+      Value hi = arith::AddIOp::create(
+          b, loc, arith::FloorDivSIOp::create(b, loc, e, idx(-kb)), c1);
+      kHi = arith::MinSIOp::create(b, loc, kHi, hi);
+    } else {
+      Value sees =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, e, c0);
+      kHi = arith::SelectOp::create(b, loc, sees, kHi, kLo);
+    }
+  }
+  return {kLo, arith::MaxSIOp::create(b, loc, kHi, kLo)};
+}
+
+Value GPUAttention::read(Value src, ArrayRef<Value> lead, Value pos,
+                         Value col, int64_t len, bool widen) {
+  auto type = llvm::cast<RankedTensorType>(src.getType());
+  Type elt = type.getElementType();
+  SmallVector<Value> indices(lead.begin(), lead.end());
+  indices.push_back(pos);
+  indices.push_back(col);
+  Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(elt));
+  auto map = AffineMap::get(type.getRank(), 0,
+                            b.getAffineDimExpr(type.getRank() - 1),
+                            b.getContext());
+  Value r = vector::TransferReadOp::create(
+      b, loc, VectorType::get({len}, elt), src, indices, map, pad,
+      /*mask=*/Value(), b.getBoolArrayAttr({true}));
+  if (widen && elt != f32)
+    r = arith::ExtFOp::create(b, loc, vec(len), r);
+  return r;
+}
+
+LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
+  if (ShapedType::isDynamic(D) || ShapedType::isDynamic(Dv))
+    return op.emitOpError("needs static head sizes to be lowered");
+  bool warps = tensorCores && fitsTensorCores();
+  c0 = idx(0);
+  c1 = idx(1);
+  ninf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+  zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+  tq = tensor::DimOp::create(b, loc, op.getQuery(), n);
+  tk = tensor::DimOp::create(b, loc, op.getKey(), n);
+  Value batch;
+  for (int64_t i = 0; i < n; ++i) {
+    batchSizes.push_back(tensor::DimOp::create(b, loc, op.getQuery(), i));
+    batch = batch ? arith::MulIOp::create(b, loc, batch, batchSizes.back())
+                  : batchSizes.back();
+  }
+  if (!batch)
+    batch = c1;
+  rows = arith::MulIOp::create(b, loc, tq, batch);
+  // Work items of one split: rows, or warps of 16 rows (32 threads each).
+  Value tiles = arith::MulIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16)), batch);
+  Value units = warps ? arith::MulIOp::create(b, loc, tiles, idx(32)) : rows;
+  // Flash-decoding: too few threads to fill the device split the keys,
+  // into chunks of at least kMinSplit.
+  constexpr int64_t kMinSplit = 64;
+  Value splits = arith::CeilDivUIOp::create(
+      b, loc, idx(minParallel), arith::MaxUIOp::create(b, loc, units, c1));
+  splits = arith::MinUIOp::create(
+      b, loc, splits, arith::CeilDivUIOp::create(b, loc, tk, idx(kMinSplit)));
+  splits = arith::MaxUIOp::create(b, loc, splits, c1);
+  chunk = arith::MaxUIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, tk, splits), c1);
+  splits = arith::MaxUIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, tk, chunk), c1);
+  Value items = arith::MulIOp::create(b, loc, rows, splits);
+
+  Value mInit = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{items}, f32);
+  Value lInit = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{items}, f32);
+  Value aInit = tensor::EmptyOp::create(
+      b, loc, ArrayRef<OpFoldResult>{items, b.getIndexAttr(Dv)}, f32);
+  Value threads =
+      warps ? arith::MulIOp::create(b, loc, units, splits).getResult() : items;
+  auto outer = scf::ForOp::create(b, loc, c0, threads, c1,
+                                  ValueRange{mInit, lInit, aInit});
+  outer->setAttr("seq.parallel", b.getUnitAttr());
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(outer.getBody());
+    SmallVector<Value> written;
+    if (warps)
+      warpBody(outer.getInductionVar(), tiles, splits,
+               outer.getRegionIterArgs(), written);
+    else
+      threadBody(outer.getInductionVar(), splits, outer.getRegionIterArgs(),
+                 written);
+    scf::YieldOp::create(b, loc, written);
+  }
+  Value result = merge(splits, outer.getResult(0), outer.getResult(1),
+                       outer.getResult(2));
+  op.getResult().replaceAllUsesWith(result);
+  op.erase();
+  return success();
+}
+
+void GPUAttention::threadBody(Value w, Value splits, ValueRange bufs,
+                              SmallVector<Value> &written) {
+  // Neighbouring threads take neighbouring rows of one split: they read
+  // the same keys.
+  Value split = arith::DivUIOp::create(b, loc, w, rows);
+  SmallVector<Value> bidx;
+  Value qi = decode(arith::RemUIOp::create(b, loc, w, rows), tq, bidx);
+  Value qPos =
+      op.getOffset() ? arith::AddIOp::create(b, loc, qi, op.getOffset()) : qi;
+  Value start = arith::MulIOp::create(b, loc, split, chunk);
+  Value end = arith::MinUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, start, chunk), tk);
+  auto [kLo, kHi] = keyRange(qPos, start, end);
+  SmallVector<Value> kIdx = sharedIdx(kType, bidx), vIdx = sharedIdx(vType, bidx);
+  Value q = read(op.getQuery(), bidx, qi, c0, D);
+
+  auto contract = arith::FastMathFlagsAttr::get(
+      b.getContext(), arith::FastMathFlags::contract);
+  // q . k over D as W-wide FMAs, then one reduction.
+  int64_t W = D % 8 == 0 ? 8 : D % 4 == 0 ? 4 : D % 2 == 0 ? 2 : 1;
+  auto dot = [&](Value k) -> Value {
+    Value acc;
+    for (int64_t i = 0; i < D; i += W) {
+      Value qs = vector::ExtractStridedSliceOp::create(b, loc, q, {i}, {W}, {1});
+      Value ks = vector::ExtractStridedSliceOp::create(b, loc, k, {i}, {W}, {1});
+      acc = acc ? vector::FMAOp::create(b, loc, qs, ks, acc).getResult()
+                : arith::MulFOp::create(b, loc, qs, ks, contract).getResult();
+    }
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, acc,
+                                       Value(), arith::FastMathFlags::reassoc);
+  };
+
+  Value a0 = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vec(Dv), b.getF32FloatAttr(0)));
+  auto inner =
+      scf::ForOp::create(b, loc, kLo, kHi, idx(BK), ValueRange{ninf, zero, a0});
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(inner.getBody());
+    Value j0 = inner.getInductionVar();
+    Value m = inner.getRegionIterArgs()[0], l = inner.getRegionIterArgs()[1],
+          acc = inner.getRegionIterArgs()[2];
+    // The step's keys (those past kHi: the first one again, with the score
+    // -inf).
+    SmallVector<Value> keys, scores;
+    Value mNew = m;
+    for (int64_t u = 0; u < BK; ++u) {
+      Value kj = j0, valid;
+      if (u > 0) {
+        kj = arith::AddIOp::create(b, loc, j0, idx(u));
+        valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, kj, kHi);
+        kj = arith::SelectOp::create(b, loc, valid, kj, j0);
+      }
+      Value s = scoreOf(b, loc, op, dot(read(op.getKey(), kIdx, kj, c0, D)),
+                        bidx, qPos, kj);
+      if (valid)
+        s = arith::SelectOp::create(b, loc, valid, s, ninf);
+      keys.push_back(kj);
+      scores.push_back(s);
+      mNew = arith::MaxNumFOp::create(b, loc, mNew, s);
+    }
+    Value alpha = expShifted(b, loc, {m, mNew});
+    Value lNew = arith::MulFOp::create(b, loc, l, alpha);
+    Value aNew = arith::MulFOp::create(b, loc, acc, splat(alpha, Dv));
+    for (int64_t u = 0; u < BK; ++u) {
+      Value p = expShifted(b, loc, {scores[u], mNew});
+      lNew = arith::AddFOp::create(b, loc, lNew, p);
+      aNew = vector::FMAOp::create(
+          b, loc, splat(p, Dv), read(op.getValue(), vIdx, keys[u], c0, Dv),
+          aNew);
+    }
+    scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
+  }
+  Value mOut = tensor::InsertOp::create(b, loc, inner.getResult(0), bufs[0], w);
+  Value lOut = tensor::InsertOp::create(b, loc, inner.getResult(1), bufs[1], w);
+  auto rowMap = AffineMap::get(2, 0, b.getAffineDimExpr(1), b.getContext());
+  Value aOut = vector::TransferWriteOp::create(
+                   b, loc, bufs[2].getType(), inner.getResult(2), bufs[2],
+                   ValueRange{w, c0}, rowMap, /*mask=*/Value(),
+                   b.getBoolArrayAttr({true}))
+                   .getResult();
+  written = {mOut, lOut, aOut};
+}
+
+void GPUAttention::warpBody(Value w, Value tiles, Value splits,
+                            ValueRange bufs, SmallVector<Value> &written) {
+  MLIRContext *ctx = b.getContext();
+  Type elt = kType.getElementType();
+  auto pairType = VectorType::get({2}, elt);
+  // d = a b + c on one m16n8k16 tile: a as 4 pairs of the operand type
+  // (rows of vector<4x2>), b as 2, c and d vector<2x2xf32> (rows g, g + 8).
+  auto fragType = VectorType::get({2, 2}, f32);
+  auto mma = [&](ArrayRef<Value> a, ArrayRef<Value> bb, Value c) -> Value {
+    auto gather = [&](ArrayRef<Value> pairs) -> Value {
+      auto type = VectorType::get({int64_t(pairs.size()), 2}, elt);
+      Value v = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(type, b.getZeroAttr(elt)));
+      for (auto [i, p] : llvm::enumerate(pairs))
+        v = vector::InsertOp::create(b, loc, p, v, ArrayRef<int64_t>{int64_t(i)});
+      return v;
+    };
+    return nvgpu::MmaSyncOp::create(b, loc, gather(a), gather(bb), c,
+                                    ArrayRef<int64_t>{16, 8, 16});
+  };
+  auto element = [&](Value frag, int64_t i) -> Value {
+    return vector::ExtractOp::create(b, loc, frag,
+                                     ArrayRef<int64_t>{i / 2, i % 2});
+  };
+  // Two elements as a pair of the operand type.
+  auto pack = [&](Value pair) -> Value {
+    if (llvm::cast<VectorType>(pair.getType()).getElementType() != elt)
+      pair = arith::TruncFOp::create(b, loc, pairType, pair);
+    return pair;
+  };
+  auto packScalars = [&](Value x, Value y) -> Value {
+    return pack(vector::FromElementsOp::create(
+        b, loc, VectorType::get({2}, x.getType()), ValueRange{x, y}));
+  };
+  auto add = [&](Value x, int64_t v) -> Value {
+    return arith::AddIOp::create(b, loc, x, idx(v));
+  };
+  auto minIdx = [&](Value x, Value y) -> Value {
+    return arith::MinUIOp::create(b, loc, x, y);
+  };
+
+  // Thread -> (split, tile of 16 query rows, lane); neighbouring warps
+  // take neighbouring tiles of one split.
+  Value lane = arith::RemUIOp::create(b, loc, w, idx(32));
+  Value warp = arith::DivUIOp::create(b, loc, w, idx(32));
+  Value split = arith::DivUIOp::create(b, loc, warp, tiles);
+  Value tile = arith::RemUIOp::create(b, loc, warp, tiles);
+  Value perBatch = arith::CeilDivUIOp::create(b, loc, tq, idx(16));
+  SmallVector<Value> bidx;
+  Value q0 = arith::MulIOp::create(
+      b, loc, decode(tile, perBatch, bidx), idx(16));
+  Value firstRow = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, tile, perBatch), tq);
+  // The lane's rows (g and g + 8 of the tile) and columns (2t, 2t + 1 of
+  // every 8).
+  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
+  Value t2 = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, idx(4)), idx(2));
+  Value last = arith::SubIOp::create(b, loc, tq, c1);
+  Value rowA = arith::AddIOp::create(b, loc, q0, g), rowB = add(rowA, 8);
+  Value readA = minIdx(rowA, last), readB = minIdx(rowB, last);
+  auto position = [&](Value row) -> Value {
+    return op.getOffset() ? arith::AddIOp::create(b, loc, row, op.getOffset())
+                          : row;
+  };
+  Value posA = position(rowA), posB = position(rowB);
+  // The keys any row of the tile may see: the union of the first and the
+  // last row's ranges (each bound is monotone in the row).
+  Value start = arith::MulIOp::create(b, loc, split, chunk);
+  Value end = arith::MinUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, start, chunk), tk);
+  auto [loF, hiF] = keyRange(position(q0), start, end);
+  auto [loL, hiL] = keyRange(position(minIdx(add(q0, 15), last)), start, end);
+  Value kLo = arith::MinSIOp::create(b, loc, loF, loL);
+  Value kHi = arith::MaxSIOp::create(b, loc, hiF, hiL);
+  SmallVector<Value> kIdx = sharedIdx(kType, bidx), vIdx = sharedIdx(vType, bidx);
+  Value lastKey = arith::SubIOp::create(b, loc, tk, c1);
+
+  // Q's fragments, one per 16 of D: rows g and g + 8, columns 2t and 8 + 2t.
+  SmallVector<SmallVector<Value>> qFrag;
+  for (int64_t kk = 0; kk < D; kk += 16) {
+    Value col = add(t2, kk), col8 = add(t2, kk + 8);
+    qFrag.push_back(
+        {pack(read(op.getQuery(), bidx, readA, col, 2, false)),
+         pack(read(op.getQuery(), bidx, readB, col, 2, false)),
+         pack(read(op.getQuery(), bidx, readA, col8, 2, false)),
+         pack(read(op.getQuery(), bidx, readB, col8, 2, false))});
+  }
+
+  // Iteration state: the running max and the lane's part of the sum of
+  // rows g and g + 8, and the accumulator fragments (Dv / 8 of 4).
+  int64_t nTiles = Dv / 8;
+  SmallVector<Value> init = {ninf, ninf, zero, zero};
+  init.append(nTiles, arith::ConstantOp::create(
+                         b, loc, DenseElementsAttr::get(
+                                     fragType, b.getF32FloatAttr(0))));
+  auto inner = scf::ForOp::create(b, loc, kLo, kHi, idx(16), init);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inner.getBody());
+    Value j0 = inner.getInductionVar();
+    auto it = inner.getRegionIterArgs();
+    Value m[2] = {it[0], it[1]}, l[2] = {it[2], it[3]};
+    // S for keys j0 + [0, 8) and j0 + [8, 16): s[h][i], i = 0, 1 row g at
+    // columns 2t, 2t + 1; i = 2, 3 row g + 8.
+    SmallVector<Value, 4> s[2];
+    for (int64_t h = 0; h < 2; ++h) {
+      Value key = minIdx(arith::AddIOp::create(b, loc, add(j0, 8 * h), g),
+                         lastKey);
+      Value frag = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0)));
+      for (int64_t kk = 0; kk < D / 16; ++kk) {
+        Value kb0 = read(op.getKey(), kIdx, key, add(t2, 16 * kk), 2, false);
+        Value kb1 = read(op.getKey(), kIdx, key, add(t2, 16 * kk + 8), 2, false);
+        frag = mma(qFrag[kk], {kb0, kb1}, frag);
+      }
+      SmallVector<Value, 4> c;
+      for (int64_t i = 0; i < 4; ++i)
+        c.push_back(element(frag, i));
+      // Scale, score region and mask (the split's end and the keys).
+      for (int64_t i = 0; i < 4; ++i) {
+        Value kj = arith::AddIOp::create(b, loc, add(j0, 8 * h + (i & 1)), t2);
+        Value pos = i < 2 ? posA : posB;
+        Value v = scoreOf(b, loc, op, c[i], bidx, pos, kj);
+        c[i] = arith::SelectOp::create(b, loc, visible(b, loc, op, pos, kj, kHi),
+                                       v, ninf);
+      }
+      s[h] = c;
+    }
+    // Row maxima over the row's 4 lanes.
+    Value mNew[2], alpha[2], lNew[2];
+    for (int64_t r = 0; r < 2; ++r) {
+      Value x = m[r];
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t i = 2 * r; i < 2 * r + 2; ++i)
+          x = arith::MaxNumFOp::create(b, loc, x, s[h][i]);
+      for (int32_t off : {1, 2}) {
+        Value other = gpu::ShuffleOp::create(b, loc, x, off, 32,
+                                             gpu::ShuffleMode::XOR)
+                          .getShuffleResult();
+        x = arith::MaxNumFOp::create(b, loc, x, other);
+      }
+      mNew[r] = x;
+      alpha[r] = expShifted(b, loc, {m[r], x});
+      lNew[r] = arith::MulFOp::create(b, loc, l[r], alpha[r]);
+    }
+    // P in place of S, and the lane's part of the row sums.
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t i = 0; i < 4; ++i) {
+        s[h][i] = expShifted(b, loc, {s[h][i], mNew[i / 2]});
+        lNew[i / 2] = arith::AddFOp::create(b, loc, lNew[i / 2], s[h][i]);
+      }
+    // P as the A operand of keys j0 + [0, 16): the S fragments as they are.
+    SmallVector<Value, 4> pFrag = {packScalars(s[0][0], s[0][1]),
+                                   packScalars(s[0][2], s[0][3]),
+                                   packScalars(s[1][0], s[1][1]),
+                                   packScalars(s[1][2], s[1][3])};
+    // V's fragments: rows j0 + 2t, 2t + 1 (and + 8), column 8 j + g.
+    SmallVector<Value> vRows;
+    for (int64_t r : {0, 1, 8, 9})
+      vRows.push_back(minIdx(add(arith::AddIOp::create(b, loc, j0, t2), r),
+                             lastKey));
+    Value scale = vector::FromElementsOp::create(
+        b, loc, fragType, ValueRange{alpha[0], alpha[0], alpha[1], alpha[1]});
+    SmallVector<Value> next = {mNew[0], mNew[1], lNew[0], lNew[1]};
+    for (int64_t j = 0; j < nTiles; ++j) {
+      Value col = add(g, 8 * j);
+      auto at = [&](Value row) -> Value {
+        SmallVector<Value> indices(vIdx);
+        indices.push_back(row);
+        indices.push_back(col);
+        return tensor::ExtractOp::create(b, loc, op.getValue(), indices);
+      };
+      Value vb0 = packScalars(at(vRows[0]), at(vRows[1]));
+      Value vb1 = packScalars(at(vRows[2]), at(vRows[3]));
+      Value acc = arith::MulFOp::create(b, loc, it[4 + j], scale);
+      next.push_back(mma(pFrag, {vb0, vb1}, acc));
+    }
+    scf::YieldOp::create(b, loc, next);
+  }
+
+  // The row sums over the row's 4 lanes; each lane writes its part of the
+  // rows it holds that exist.
+  auto res = inner.getResults();
+  SmallVector<Value> out(bufs.begin(), bufs.end());
+  Value base = arith::MulIOp::create(b, loc, split, rows);
+  for (int64_t r = 0; r < 2; ++r) {
+    Value sum = res[2 + r];
+    for (int32_t off : {1, 2}) {
+      Value other = gpu::ShuffleOp::create(b, loc, sum, off, 32,
+                                           gpu::ShuffleMode::XOR)
+                        .getShuffleResult();
+      sum = arith::AddFOp::create(b, loc, sum, other);
+    }
+    Value row = r == 0 ? rowA : rowB;
+    Value exists =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, tq);
+    auto ifOp = scf::IfOp::create(b, loc, TypeRange(ValueRange(out)), exists,
+                                  /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      Value item = arith::AddIOp::create(
+          b, loc, base, arith::AddIOp::create(b, loc, firstRow, row));
+      Value mOut = tensor::InsertOp::create(b, loc, res[r], out[0], item);
+      Value lOut = tensor::InsertOp::create(b, loc, sum, out[1], item);
+      Value aOut = out[2];
+      auto rowMap = AffineMap::get(2, 0, b.getAffineDimExpr(1), ctx);
+      for (int64_t j = 0; j < nTiles; ++j) {
+        Value pair = vector::ExtractOp::create(b, loc, res[4 + j],
+                                               ArrayRef<int64_t>{r});
+        aOut = vector::TransferWriteOp::create(
+                   b, loc, aOut.getType(), pair, aOut,
+                   ValueRange{item, add(t2, 8 * j)}, rowMap,
+                   /*mask=*/Value(), b.getBoolArrayAttr({true}))
+                   .getResult();
+      }
+      scf::YieldOp::create(b, loc, ValueRange{mOut, lOut, aOut});
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      scf::YieldOp::create(b, loc, out);
+    }
+    out.assign(ifOp.getResults().begin(), ifOp.getResults().end());
+  }
+  written = out;
+}
+
+Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf) {
+  // Merge the splits of each row and write `acc / l` (0 for a row that saw
+  // no key) into the output.
+  auto loop = scf::ForOp::create(b, loc, c0, rows, c1, ValueRange{op.getInit()});
+  loop->setAttr("seq.parallel", b.getUnitAttr());
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value t = loop.getInductionVar();
+  SmallVector<Value> bidx;
+  Value qi = decode(t, tq, bidx);
+  Value a0 = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vec(Dv), b.getF32FloatAttr(0)));
+  auto combine =
+      scf::ForOp::create(b, loc, c0, splits, c1, ValueRange{ninf, zero, a0});
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(combine.getBody());
+    Value item = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, combine.getInductionVar(), rows),
+        t);
+    Value m = combine.getRegionIterArgs()[0], l = combine.getRegionIterArgs()[1],
+          a = combine.getRegionIterArgs()[2];
+    Value ms = tensor::ExtractOp::create(b, loc, mBuf, item);
+    Value ls = tensor::ExtractOp::create(b, loc, lBuf, item);
+    Value as = read(aBuf, {}, item, c0, Dv);
+    Value mNew = arith::MaxNumFOp::create(b, loc, m, ms);
+    Value w1 = expShifted(b, loc, {m, mNew}), w2 = expShifted(b, loc, {ms, mNew});
+    Value lNew = arith::AddFOp::create(b, loc,
+                                       arith::MulFOp::create(b, loc, w1, l),
+                                       arith::MulFOp::create(b, loc, w2, ls));
+    Value aNew = vector::FMAOp::create(
+        b, loc, splat(w2, Dv), as,
+        arith::MulFOp::create(b, loc, splat(w1, Dv), a));
+    scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
+  }
+  Value l = combine.getResult(1);
+  Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, zero);
+  Value inv = arith::SelectOp::create(
+      b, loc, none, zero,
+      arith::DivFOp::create(
+          b, loc, arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1)), l));
+  Value o = arith::MulFOp::create(b, loc, combine.getResult(2), splat(inv, Dv));
+  Type elt = outType.getElementType();
+  if (elt != f32)
+    o = arith::TruncFOp::create(b, loc, VectorType::get({Dv}, elt), o);
+  SmallVector<Value> indices(bidx);
+  indices.push_back(qi);
+  indices.push_back(c0);
+  auto rowMap =
+      AffineMap::get(n + 2, 0, b.getAffineDimExpr(n + 1), b.getContext());
+  Value written = vector::TransferWriteOp::create(
+                      b, loc, outType, o, loop.getRegionIterArgs()[0], indices,
+                      rowMap, /*mask=*/Value(), b.getBoolArrayAttr({true}))
+                      .getResult();
+  scf::YieldOp::create(b, loc, written);
+  return loop.getResult(0);
+}
+
 /// For a query length that is dynamic: `scf.if (Tq == 1)` with a copy of
 /// `op` on a query of static length 1 (lowered with one-row tiles, so no
 /// padded rows are computed), `op` itself in the else branch. Returns the
@@ -628,14 +1213,18 @@ struct SeqLowerAttentionPass
     SmallVector<seq::AttentionOp> all;
     for (seq::AttentionOp op : ops) {
       all.push_back(op);
-      if (singleQuery && tileQ > 1)
+      if (!perThread && singleQuery && tileQ > 1)
         if (seq::AttentionOp one = splitSingleQuery(op))
           all.push_back(one);
     }
     ops = std::move(all);
     LowerAttention lowering{tileQ, tileK, minParallel};
+    auto lowerForGPU = [&](seq::AttentionOp op) {
+      OpBuilder b(op);
+      return GPUAttention(op, b, tileK).lower(minParallel, tensorCores);
+    };
     for (seq::AttentionOp op : ops)
-      if (failed(lowering.lower(op)))
+      if (failed(perThread ? lowerForGPU(op) : lowering.lower(op)))
         return signalPassFailure();
   }
 };

@@ -193,6 +193,13 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
            "with one-row tiles">,
     Option<"minParallel", "min-parallel", "int64_t", "64",
            "work items below which the key tiles are split (flash-decoding)">,
+      Option<"perThread", "per-thread", "bool", "false",
+           "the GPU form: a thread per (query row, key split) with its "
+           "running max, sum and accumulator in registers, `tile-k` keys a "
+           "step; `min-parallel` threads at least (flash-decoding splits)">,
+    Option<"tensorCores", "tensor-cores", "bool", "false",
+           "with per-thread: a warp per 16 query rows on mma.sync where the "
+           "operands are bf16 or f16">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -200,6 +207,9 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::nvgpu::NVGPUDialect",
   ];
 }
 
@@ -1120,6 +1130,42 @@ def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
     library embeds one GPU binary, which the runtime loads once.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "nvgpu.mma.sync on bf16 and f16 to nvvm.mma.sync";
+  let description = [{
+    `seq-lower-attention`'s tensor-core form computes with
+    `nvgpu.mma.sync` m16n8k16 on bf16 or f16 operands (f32 accumulators),
+    which upstream's `convert-nvgpu-to-nvvm` lowers for f16 only. This pass
+    lowers both: each row of the operands (two 16-bit elements) a register
+    (bf16 pairs bitcast to i32), the accumulator's four elements as f32, and the
+    `nvvm.mma.sync` result back into a `vector<2x2xf32>`. Other shapes and
+    types are left to upstream.
+
+    Before:
+
+    ```mlir
+    %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} :
+        (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %a0 = vector.extract %a[0] : vector<2xbf16> from vector<4x2xbf16>
+    %r0 = vector.bitcast %a0 : vector<2xbf16> to vector<1xi32>
+    ...
+    %s = nvvm.mma.sync A[...] B[...] C[...] {multiplicandAPtxType =
+        #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>, ...}
+    %d = vector.from_elements ... : vector<2x2xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::vector::VectorDialect",
+  ];
 }
 
 def SeqLowerDeallocs : Pass<"seq-lower-deallocs", "::mlir::ModuleOp"> {

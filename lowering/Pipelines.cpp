@@ -106,7 +106,17 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
   // After elementwise fusion, which would otherwise fuse the online
   // softmax's steps on tiles into each other.
-  pm.addPass(createSeqLowerAttention());
+  // On the GPU a warp per 16 query rows on tensor cores (bf16 and f16),
+  // else a thread per query row, 4 keys a step; and key splits to fill
+  // the device.
+  SeqLowerAttentionOptions attention;
+  if (gpu) {
+    attention.perThread = true;
+    attention.tensorCores = true;
+    attention.tileK = 4;
+    attention.minParallel = kGPUThreads;
+  }
+  pm.addPass(createSeqLowerAttention(attention));
 }
 
 /// Entries on tensors -> on buffers: outputs written into the caller's
@@ -245,8 +255,9 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   target.chip = options.gpuArch;
   target.optLevel = 3;
   pm.addPass(createGpuNVVMAttachTarget(target));
-  // Vector ops of the kernels (the scans' vector<1x..> transfers) to
-  // loads and stores.
+  // Tensor-core ops on 16-bit floats to NVVM's, then vector ops of the
+  // kernels (the scans' vector<1x..> transfers) to loads and stores.
+  pm.addNestedPass<gpu::GPUModuleOp>(createSeqGPULowerMMA());
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertVectorToLLVMPass());
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.indexBitwidth = 64;
@@ -271,11 +282,9 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
 }
 
 void seqc::restrictToCUDA(PipelineOptions &options) {
-  // What the GPU lowering handles so far: attention as written (batched
-  // matmuls and a softmax), diagonal scans as kernels (fused, or chunked
-  // parallel), matrix-state scans as loops over time whose steps are
-  // kernels.
-  options.fuseAttention = false;
+  // What the GPU lowering handles so far: fused attention (a thread per
+  // query row), diagonal scans as kernels (fused, or chunked parallel),
+  // matrix-state scans as loops over time whose steps are kernels.
   options.chunkwise = false;
   options.splitCarries = false;
 }

@@ -53,7 +53,7 @@ def main():
                 os.path.join(out, "run.py"))
 
     for script in ("gpu_common.py", "pointwise.py", "torch_peers.py",
-                   "scan.py"):
+                   "scan.py", "attention.py"):
         shutil.copy(os.path.join(HERE, script), out)
     shutil.copytree(os.path.join(ROOT, "python", "seqc"),
                     os.path.join(out, "python", "seqc"))
@@ -77,6 +77,23 @@ def main():
             return 1
         os.remove(src)
         os.remove(os.path.join(out, "bench", "scan%d.h" % D))
+
+    # Attention with H = 16: bf16 at D = 64 and 128, f32 at D = 64
+    # (bench/gpu/attention.py).
+    with open(os.path.join(ROOT, "bench", "models", "attention.seq")) as f:
+        attention_src = f.read()
+    for dtype, D in (("bf16", 64), ("bf16", 128), ("f32", 64)):
+        name = "attention_%s_d%d" % (dtype, D)
+        src = os.path.join(out, "bench", name + ".seq")
+        with open(src, "w") as f:
+            f.write(attention_src.replace("const H = 4, D = 64",
+                                          "const H = 16, D = %d" % D)
+                    .replace("f32[", dtype + "["))
+        if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
+                "-o", os.path.join(out, "bench", "lib%s.so" % name)]) != 0:
+            return 1
+        os.remove(src)
+        os.remove(os.path.join(out, "bench", "%s.h" % name))
 
     names = sorted(f[:-4] for f in os.listdir(args.examples)
                    if f.endswith(".seq"))

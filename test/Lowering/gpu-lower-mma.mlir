@@ -1,0 +1,29 @@
+// RUN: seq-opt %s --pass-pipeline="builtin.module(gpu.module(seq-gpu-lower-mma))" | FileCheck %s
+
+// Tests that an m16n8k16 mma.sync on bf16 becomes NVVM's: each row of the
+// operands (two bf16) bitcast to an i32 register, the accumulator as four
+// f32, the result back in a vector<2x2xf32>; and that f16 rows stay pairs.
+// CHECK-LABEL: gpu.func @bf16
+// CHECK-SAME: (%[[A:[^:]+]]: vector<4x2xbf16>, %[[B:[^:]+]]: vector<2x2xbf16>, %[[C:[^:]+]]: vector<2x2xf32>)
+// CHECK: %[[A0:.+]] = vector.extract %[[A]][0] : vector<2xbf16> from vector<4x2xbf16>
+// CHECK: %[[W0:.+]] = vector.bitcast %[[A0]] : vector<2xbf16> to vector<1xi32>
+// CHECK: %[[R0:.+]] = vector.extract %[[W0]][0] : i32 from vector<1xi32>
+// CHECK-COUNT-3: vector.bitcast %{{.+}} : vector<2xbf16> to vector<1xi32>
+// CHECK-COUNT-2: vector.bitcast %{{.+}} : vector<2xbf16> to vector<1xi32>
+// CHECK: %[[D:.+]] = nvvm.mma.sync A[%[[R0]], {{.*}} multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK-COUNT-4: llvm.extractvalue %[[D]]
+// CHECK: %[[OUT:.+]] = vector.from_elements {{.*}} : vector<2x2xf32>
+// CHECK: gpu.return %[[OUT]]
+// CHECK-LABEL: gpu.func @f16
+// CHECK-NOT: vector.bitcast
+// CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32)
+gpu.module @kernels {
+  gpu.func @bf16(%a: vector<4x2xbf16>, %b: vector<2x2xbf16>, %c: vector<2x2xf32>) -> vector<2x2xf32> {
+    %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    gpu.return %d : vector<2x2xf32>
+  }
+  gpu.func @f16(%a: vector<4x2xf16>, %b: vector<2x2xf16>, %c: vector<2x2xf32>) -> vector<2x2xf32> {
+    %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    gpu.return %d : vector<2x2xf32>
+  }
+}

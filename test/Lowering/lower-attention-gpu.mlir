@@ -1,0 +1,154 @@
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tile-k=2 min-parallel=128" | FileCheck %s
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true min-parallel=128" | FileCheck %s --check-prefix=TC
+
+// Tests the tensor-core form of the first function: a warp (32 threads)
+// per 16 query rows and key split; a lane holds rows g and g + 8 (clamped
+// to the last row for reads); Q's fragments read once; per 16 keys,
+// S = Q K^T as two m16n8k16 mma.sync on bf16, the scale and the mask per
+// element, each row's maximum across its 4 lanes (shuffles xor 1 and 2),
+// P rounded to bf16 as the A operand of O += P V (V read as pairs of
+// keys); after the loop, the row sums across the 4 lanes, and each lane's
+// part of the rows that exist stored for the merge.
+// TC-LABEL: func.func @causal
+// TC-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x8xbf16>
+// TC: %[[PER:.+]] = arith.ceildivui %{{.+}}, %c16 : index
+// TC: %[[TILES:.+]] = arith.muli %[[PER]], %{{.+}} : index
+// TC: %[[UNITS:.+]] = arith.muli %[[TILES]], %c32 : index
+// TC: %[[THREADS:.+]] = arith.muli %[[UNITS]], %{{.+}} : index
+// TC: scf.for %[[W:.+]] = %c0 to %[[THREADS]] step %c1 iter_args(
+// TC: %[[LANE:.+]] = arith.remui %[[W]], %c32{{.*}} : index
+// TC: %[[G:.+]] = arith.divui %[[LANE]], %c4{{.*}} : index
+// TC: %[[ROWA:.+]] = arith.addi %{{.+}}, %[[G]] : index
+// TC: %[[ROWB:.+]] = arith.addi %[[ROWA]], %c8{{.*}} : index
+// TC-COUNT-4: vector.transfer_read %[[Q]]{{.*}} : tensor<2x?x16xbf16>, vector<2xbf16>
+// TC: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c16{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, vector<2x2xf32>)
+// TC: vector.transfer_read %[[K]]{{.*}} : tensor<1x?x16xbf16>, vector<2xbf16>
+// TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
+// TC: arith.cmpi sge
+// TC: nvgpu.mma.sync
+// TC: gpu.shuffle  xor %{{.+}}, %c1_i32
+// TC: gpu.shuffle  xor %{{.+}}, %c2_i32
+// TC: math.exp
+// TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
+// TC: tensor.extract %[[V]]
+// TC: nvgpu.mma.sync
+// TC: scf.yield
+// TC: gpu.shuffle  xor
+// TC: scf.if
+// TC: tensor.insert
+// TC: tensor.insert
+// TC: vector.transfer_write %{{.+}} : vector<2xf32>, tensor<?x8xf32>
+// TC: } {seq.parallel}
+
+// Tests the GPU form of causal attention with shared (GQA) bf16 keys and
+// values: the number of key splits (ceil(128 / rows), at most one per 64
+// keys), a parallel loop over (split, row) whose row sees the keys of its
+// split up to its own position (the mask [1, -1, 0] as a bound of the key
+// loop, not a test per key), the query row read once and widened to f32,
+// two keys a step (the second, past the end, clamped and its score -inf),
+// one rescale of the running sum and accumulator a step, the values as
+// FMAs; each thread's (max, sum, acc) stored for the merge, which a thread
+// per row does, writing acc / sum as bf16 into the output row.
+// CHECK-LABEL: func.func @causal
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x8xbf16>, %[[O:[^:]+]]: tensor<2x?x8xbf16>)
+// CHECK: %[[TQ:.+]] = tensor.dim %[[Q]], %c1
+// CHECK: %[[TK:.+]] = tensor.dim %[[K]], %c1
+// CHECK: %[[B:.+]] = tensor.dim %[[Q]], %c0
+// CHECK: %[[ROWS:.+]] = arith.muli %[[TQ]], %[[B]] : index
+// CHECK: %[[WANT:.+]] = arith.ceildivui %c128, %{{.+}} : index
+// CHECK: %[[MOST:.+]] = arith.ceildivui %[[TK]], %c64 : index
+// CHECK: arith.minui %[[WANT]], %[[MOST]] : index
+// CHECK: arith.ceildivui %[[TK]]
+// CHECK: %[[CHUNK:.+]] = arith.maxui %{{.+}}, %c1 : index
+// CHECK: arith.ceildivui %[[TK]], %[[CHUNK]]
+// CHECK: %[[SPLITS:.+]] = arith.maxui %{{.+}}, %c1 : index
+// CHECK: %[[ITEMS:.+]] = arith.muli %[[ROWS]], %[[SPLITS]] : index
+// CHECK: %[[PART:.+]]:3 = scf.for %[[W:.+]] = %c0 to %[[ITEMS]] step %c1 iter_args(%[[MB:.+]] = %{{.+}}, %[[LB:.+]] = %{{.+}}, %[[AB:.+]] = %{{.+}}) -> (tensor<?xf32>, tensor<?xf32>, tensor<?x8xf32>) {
+// CHECK: %[[SPLIT:.+]] = arith.divui %[[W]], %[[ROWS]] : index
+// CHECK: %[[ROW:.+]] = arith.remui %[[W]], %[[ROWS]] : index
+// CHECK: %[[QI:.+]] = arith.remui %[[ROW]], %[[TQ]] : index
+// CHECK: %[[REST:.+]] = arith.divui %[[ROW]], %[[TQ]] : index
+// CHECK: %[[BI:.+]] = arith.remui %[[REST]], %[[B]] : index
+// CHECK: %[[KLO:.+]] = arith.muli %[[SPLIT]], %[[CHUNK]] : index
+// CHECK: %[[END:.+]] = arith.minui %{{.+}}, %[[TK]] : index
+// CHECK: %[[DIAG:.+]] = arith.floordivsi
+// CHECK: %[[PAST:.+]] = arith.addi %[[DIAG]], %c1 : index
+// CHECK: %[[CUT:.+]] = arith.minsi %[[END]], %[[PAST]] : index
+// CHECK: %[[KHI:.+]] = arith.maxsi %[[CUT]], %[[KLO]] : index
+// CHECK: %[[QROW:.+]] = vector.transfer_read %[[Q]][%[[BI]], %[[QI]], %c0], %{{.+}} {in_bounds = [true]} : tensor<2x?x16xbf16>, vector<16xbf16>
+// CHECK: %[[QF:.+]] = arith.extf %[[QROW]] : vector<16xbf16> to vector<16xf32>
+// CHECK: %[[R:.+]]:3 = scf.for %[[J:.+]] = %[[KLO]] to %[[KHI]] step %c2 iter_args(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[A:.+]] = %{{.+}}) -> (f32, f32, vector<8xf32>) {
+// CHECK: vector.transfer_read %[[K]][%c0, %[[J]], %c0]{{.*}} : tensor<1x?x16xbf16>, vector<16xbf16>
+// CHECK: arith.mulf {{.*}} fastmath<contract> : vector<8xf32>
+// CHECK: vector.fma {{.*}} : vector<8xf32>
+// CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<8xf32> into f32
+// CHECK: %[[S0:.+]] = arith.mulf %{{.+}}, %cst{{.*}} : f32
+// CHECK: %[[M0:.+]] = arith.maxnumf %[[M]], %[[S0]] : f32
+// CHECK: %[[J1:.+]] = arith.addi %[[J]], %c1{{.*}} : index
+// CHECK: %[[IN1:.+]] = arith.cmpi slt, %[[J1]], %[[KHI]] : index
+// CHECK: %[[K1:.+]] = arith.select %[[IN1]], %[[J1]], %[[J]] : index
+// CHECK: vector.transfer_read %[[K]][%c0, %[[K1]], %c0]
+// CHECK: %[[MNEW:.+]] = arith.maxnumf %[[M0]], %{{.+}} : f32
+// CHECK: math.exp
+// CHECK: %[[LS:.+]] = arith.mulf %[[L]], %{{.+}} : f32
+// CHECK: %[[AS:.+]] = arith.mulf %[[A]], %{{.+}} : vector<8xf32>
+// CHECK: math.exp
+// CHECK: vector.transfer_read %[[V]][%c0, %[[J]], %c0]{{.*}} : tensor<1x?x8xbf16>, vector<8xbf16>
+// CHECK: %[[A0:.+]] = vector.fma %{{.+}}, %{{.+}}, %[[AS]] : vector<8xf32>
+// CHECK: math.exp
+// CHECK: vector.transfer_read %[[V]][%c0, %[[K1]], %c0]
+// CHECK: %[[A1:.+]] = vector.fma %{{.+}}, %{{.+}}, %[[A0]] : vector<8xf32>
+// CHECK: scf.yield %[[MNEW]], %{{.+}}, %[[A1]] : f32, f32, vector<8xf32>
+// CHECK: tensor.insert %[[R]]#0 into %[[MB]][%[[W]]]
+// CHECK: tensor.insert %[[R]]#1 into %[[LB]][%[[W]]]
+// CHECK: vector.transfer_write %[[R]]#2, %[[AB]][%[[W]], %c0] {in_bounds = [true]} : vector<8xf32>, tensor<?x8xf32>
+// CHECK: } {seq.parallel}
+// CHECK: %[[OUT:.+]] = scf.for %[[T:.+]] = %c0 to %[[ROWS]] step %c1 iter_args(%[[ACC:.+]] = %[[O]]) -> (tensor<2x?x8xbf16>) {
+// CHECK: scf.for %[[S:.+]] = %c0 to %[[SPLITS]]
+// CHECK: %[[ITEM:.+]] = arith.addi %{{.+}}, %[[T]] : index
+// CHECK: tensor.extract %[[PART]]#0[%[[ITEM]]]
+// CHECK: tensor.extract %[[PART]]#1[%[[ITEM]]]
+// CHECK: vector.transfer_read %[[PART]]#2[%[[ITEM]], %c0]
+// CHECK: arith.divf
+// CHECK: arith.truncf %{{.+}} : vector<8xf32> to vector<8xbf16>
+// CHECK: vector.transfer_write %{{.+}}, %[[ACC]][%{{.+}}, %{{.+}}, %c0] {in_bounds = [true]} : vector<8xbf16>, tensor<2x?x8xbf16>
+// CHECK: } {seq.parallel}
+// CHECK: return %[[OUT]]
+func.func @causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor<1x?x8xbf16>, %e: tensor<2x?x8xbf16>) -> tensor<2x?x8xbf16> {
+  %o = seq.attention ins(%q, %k, %v : tensor<2x?x16xbf16>, tensor<1x?x16xbf16>, tensor<1x?x8xbf16>)
+       outs(%e : tensor<2x?x8xbf16>) scale = 0.25 mask = [1, -1, 0] -> tensor<2x?x8xbf16> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return %o : tensor<2x?x8xbf16>
+}
+
+// -----
+
+// Tests a sliding window (two constraints: k <= q and k >= q - 3) and a
+// position offset: the key loop runs from max(split start, q + off - 3)
+// to min(split end, q + off + 1).
+// CHECK-LABEL: func.func @window
+// CHECK-SAME: %[[OFF:[^:]+]]: index)
+// CHECK: %[[QPOS:.+]] = arith.addi %{{.+}}, %[[OFF]] : index
+// CHECK: %[[START:.+]] = arith.muli
+// CHECK: %[[END:.+]] = arith.minui
+// CHECK: arith.muli %[[QPOS]], %c1
+// CHECK: %[[DIAG:.+]] = arith.floordivsi
+// CHECK: %[[PAST:.+]] = arith.addi %[[DIAG]], %c1 : index
+// CHECK: %[[CUT:.+]] = arith.minsi %[[END]], %[[PAST]] : index
+// CHECK: arith.muli %[[QPOS]], %c-1
+// CHECK: %[[LO:.+]] = arith.ceildivsi
+// CHECK: %[[KLO:.+]] = arith.maxsi %[[START]], %[[LO]] : index
+// CHECK: %[[KHI:.+]] = arith.maxsi %[[CUT]], %[[KLO]] : index
+// CHECK: scf.for %{{.+}} = %[[KLO]] to %[[KHI]] step %c2
+// CHECK: } {seq.parallel}
+func.func @window(%q: tensor<4x?x16xf32>, %k: tensor<4x?x16xf32>, %v: tensor<4x?x8xf32>, %e: tensor<4x?x8xf32>, %off: index) -> tensor<4x?x8xf32> {
+  %o = seq.attention ins(%q, %k, %v : tensor<4x?x16xf32>, tensor<4x?x16xf32>, tensor<4x?x8xf32>)
+       outs(%e : tensor<4x?x8xf32>) offset(%off) mask = [1, -1, 0, -1, 1, 3] -> tensor<4x?x8xf32> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return %o : tensor<4x?x8xf32>
+}
