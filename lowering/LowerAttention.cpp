@@ -596,6 +596,11 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
 ///   - a thread per (row, split), everything in registers (`threadBody`):
 ///     the query row read once, the keys `tileK` a step (their scores, one
 ///     rescale of the running sum and accumulator, then the values);
+///   - a warp per (row, split) for a single query (`rowBody`, decoding):
+///     a lane holds D / 32 of the query and Dv / 32 of the accumulator and
+///     reads that part of each key and value row (a warp reads whole rows,
+///     coalesced), the scores summed across the warp by shuffles, 8 keys a
+///     step;
 ///   - a warp per (16 rows, split) on tensor cores (`warpBody`, bf16 or
 ///     f16 operands): per 16 keys, S = Q K^T and O += P V as `mma.sync`
 ///     m16n8k16 with f32 accumulators, the online softmax on S's
@@ -639,6 +644,13 @@ struct GPUAttention {
            D % 16 == 0 && Dv % 8 == 0 && qType.getDimSize(n) != 1;
   }
 
+  /// Whether the warp-per-row form applies: a single query (decoding),
+  /// the head sizes multiples of 32 (a lane takes D / 32 and Dv / 32).
+  bool fitsRows() {
+    auto qType = llvm::cast<RankedTensorType>(op.getQuery().getType());
+    return qType.getDimSize(n) == 1 && D % 32 == 0 && Dv % 32 == 0;
+  }
+
   LogicalResult lower(int64_t minParallel, bool tensorCores);
 
 private:
@@ -661,6 +673,7 @@ private:
 
   void threadBody(Value w, Value splits, ValueRange bufs,
                   SmallVector<Value> &written);
+  void rowBody(Value w, ValueRange bufs, SmallVector<Value> &written);
   void warpBody(Value w, Value tiles, Value splits, ValueRange bufs,
                 SmallVector<Value> &written);
   Value merge(Value splits, Value m, Value l, Value acc);
@@ -729,7 +742,11 @@ Value GPUAttention::read(Value src, ArrayRef<Value> lead, Value pos,
 LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
   if (ShapedType::isDynamic(D) || ShapedType::isDynamic(Dv))
     return op.emitOpError("needs static head sizes to be lowered");
-  bool warps = tensorCores && fitsTensorCores();
+  enum class Form { Thread, Rows, TensorCores } form = Form::Thread;
+  if (tensorCores && fitsTensorCores())
+    form = Form::TensorCores;
+  else if (fitsRows())
+    form = Form::Rows;
   c0 = idx(0);
   c1 = idx(1);
   ninf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
@@ -748,12 +765,22 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
   // Work items of one split: rows, or warps of 16 rows (32 threads each).
   Value tiles = arith::MulIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16)), batch);
-  Value units = warps ? arith::MulIOp::create(b, loc, tiles, idx(32)) : rows;
+  // Threads of one split: a thread per row, a warp per row, or a warp per
+  // 16 rows. A warp per row (decoding) is memory-bound: it wants 8 times
+  // as many threads in flight.
+  Value units = rows;
+  int64_t want = minParallel;
+  if (form == Form::TensorCores)
+    units = arith::MulIOp::create(b, loc, tiles, idx(32));
+  if (form == Form::Rows) {
+    units = arith::MulIOp::create(b, loc, rows, idx(32));
+    want = 8 * minParallel;
+  }
   // Flash-decoding: too few threads to fill the device split the keys,
   // into chunks of at least kMinSplit.
   constexpr int64_t kMinSplit = 64;
   Value splits = arith::CeilDivUIOp::create(
-      b, loc, idx(minParallel), arith::MaxUIOp::create(b, loc, units, c1));
+      b, loc, idx(want), arith::MaxUIOp::create(b, loc, units, c1));
   splits = arith::MinUIOp::create(
       b, loc, splits, arith::CeilDivUIOp::create(b, loc, tk, idx(kMinSplit)));
   splits = arith::MaxUIOp::create(b, loc, splits, c1);
@@ -767,8 +794,7 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
   Value lInit = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{items}, f32);
   Value aInit = tensor::EmptyOp::create(
       b, loc, ArrayRef<OpFoldResult>{items, b.getIndexAttr(Dv)}, f32);
-  Value threads =
-      warps ? arith::MulIOp::create(b, loc, units, splits).getResult() : items;
+  Value threads = arith::MulIOp::create(b, loc, units, splits);
   auto outer = scf::ForOp::create(b, loc, c0, threads, c1,
                                   ValueRange{mInit, lInit, aInit});
   outer->setAttr("seq.parallel", b.getUnitAttr());
@@ -776,9 +802,11 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(outer.getBody());
     SmallVector<Value> written;
-    if (warps)
+    if (form == Form::TensorCores)
       warpBody(outer.getInductionVar(), tiles, splits,
                outer.getRegionIterArgs(), written);
+    else if (form == Form::Rows)
+      rowBody(outer.getInductionVar(), outer.getRegionIterArgs(), written);
     else
       threadBody(outer.getInductionVar(), splits, outer.getRegionIterArgs(),
                  written);
@@ -870,6 +898,101 @@ void GPUAttention::threadBody(Value w, Value splits, ValueRange bufs,
   Value aOut = vector::TransferWriteOp::create(
                    b, loc, bufs[2].getType(), inner.getResult(2), bufs[2],
                    ValueRange{w, c0}, rowMap, /*mask=*/Value(),
+                   b.getBoolArrayAttr({true}))
+                   .getResult();
+  written = {mOut, lOut, aOut};
+}
+
+void GPUAttention::rowBody(Value w, ValueRange bufs,
+                           SmallVector<Value> &written) {
+  constexpr int64_t kKeys = 8;
+  int64_t Ed = D / 32, Ev = Dv / 32;
+  Value lane = arith::RemUIOp::create(b, loc, w, idx(32));
+  Value warp = arith::DivUIOp::create(b, loc, w, idx(32));
+  // Neighbouring warps take neighbouring rows of one split.
+  Value split = arith::DivUIOp::create(b, loc, warp, rows);
+  Value row = arith::RemUIOp::create(b, loc, warp, rows);
+  SmallVector<Value> bidx;
+  Value qi = decode(row, tq, bidx);
+  Value qPos =
+      op.getOffset() ? arith::AddIOp::create(b, loc, qi, op.getOffset()) : qi;
+  Value start = arith::MulIOp::create(b, loc, split, chunk);
+  Value end = arith::MinUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, start, chunk), tk);
+  auto [kLo, kHi] = keyRange(qPos, start, end);
+  SmallVector<Value> kIdx = sharedIdx(kType, bidx), vIdx = sharedIdx(vType, bidx);
+  Value dCol = arith::MulIOp::create(b, loc, lane, idx(Ed));
+  Value vCol = arith::MulIOp::create(b, loc, lane, idx(Ev));
+  Value q = read(op.getQuery(), bidx, qi, dCol, Ed);
+  Value last = arith::SubIOp::create(b, loc, kHi, c1);
+
+  Value a0 = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vec(Ev), b.getF32FloatAttr(0)));
+  auto inner = scf::ForOp::create(b, loc, kLo, kHi, idx(kKeys),
+                                  ValueRange{ninf, zero, a0});
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(inner.getBody());
+    Value j0 = inner.getInductionVar();
+    Value m = inner.getRegionIterArgs()[0], l = inner.getRegionIterArgs()[1],
+          acc = inner.getRegionIterArgs()[2];
+    // The step's keys (those past kHi: the last one, with the score -inf);
+    // every read first, then the sums across the warp.
+    SmallVector<Value> keys, valid, partial;
+    for (int64_t u = 0; u < kKeys; ++u) {
+      Value kj = j0;
+      if (u > 0) {
+        kj = arith::AddIOp::create(b, loc, j0, idx(u));
+        valid.push_back(
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, kj, kHi));
+        kj = arith::MinUIOp::create(b, loc, kj, last);
+      } else {
+        valid.push_back(Value());
+      }
+      keys.push_back(kj);
+      Value prod = arith::MulFOp::create(
+          b, loc, q, read(op.getKey(), kIdx, kj, dCol, Ed));
+      partial.push_back(vector::ReductionOp::create(
+          b, loc, vector::CombiningKind::ADD, prod, Value(),
+          arith::FastMathFlags::reassoc));
+    }
+    for (int32_t off : {16, 8, 4, 2, 1})
+      for (Value &x : partial) {
+        Value other = gpu::ShuffleOp::create(b, loc, x, off, 32,
+                                             gpu::ShuffleMode::XOR)
+                          .getShuffleResult();
+        x = arith::AddFOp::create(b, loc, x, other);
+      }
+    SmallVector<Value> scores;
+    Value mNew = m;
+    for (int64_t u = 0; u < kKeys; ++u) {
+      Value sc = scoreOf(b, loc, op, partial[u], bidx, qPos, keys[u]);
+      if (valid[u])
+        sc = arith::SelectOp::create(b, loc, valid[u], sc, ninf);
+      scores.push_back(sc);
+      mNew = arith::MaxNumFOp::create(b, loc, mNew, sc);
+    }
+    Value alpha = expShifted(b, loc, {m, mNew});
+    Value lNew = arith::MulFOp::create(b, loc, l, alpha);
+    Value aNew = arith::MulFOp::create(b, loc, acc, splat(alpha, Ev));
+    for (int64_t u = 0; u < kKeys; ++u) {
+      Value p = expShifted(b, loc, {scores[u], mNew});
+      lNew = arith::AddFOp::create(b, loc, lNew, p);
+      aNew = vector::FMAOp::create(
+          b, loc, splat(p, Ev), read(op.getValue(), vIdx, keys[u], vCol, Ev),
+          aNew);
+    }
+    scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
+  }
+  // Every lane holds the row's max and sum; each writes its part of acc.
+  Value item = arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, split, rows), row);
+  Value mOut = tensor::InsertOp::create(b, loc, inner.getResult(0), bufs[0], item);
+  Value lOut = tensor::InsertOp::create(b, loc, inner.getResult(1), bufs[1], item);
+  auto rowMap = AffineMap::get(2, 0, b.getAffineDimExpr(1), b.getContext());
+  Value aOut = vector::TransferWriteOp::create(
+                   b, loc, bufs[2].getType(), inner.getResult(2), bufs[2],
+                   ValueRange{item, vCol}, rowMap, /*mask=*/Value(),
                    b.getBoolArrayAttr({true}))
                    .getResult();
   written = {mOut, lOut, aOut};
@@ -1102,19 +1225,20 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
 }
 
 Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf) {
-  // Merge the splits of each row and write `acc / l` (0 for a row that saw
-  // no key) into the output.
-  auto loop = scf::ForOp::create(b, loc, c0, rows, c1, ValueRange{op.getInit()});
+  // A thread per output element (neighbouring threads, neighbouring
+  // columns of a row) merges the splits of its row and writes `acc / l`
+  // (0 for a row that saw no key).
+  Value total = arith::MulIOp::create(b, loc, rows, idx(Dv));
+  auto loop = scf::ForOp::create(b, loc, c0, total, c1, ValueRange{op.getInit()});
   loop->setAttr("seq.parallel", b.getUnitAttr());
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(loop.getBody());
-  Value t = loop.getInductionVar();
+  Value t = arith::DivUIOp::create(b, loc, loop.getInductionVar(), idx(Dv));
+  Value col = arith::RemUIOp::create(b, loc, loop.getInductionVar(), idx(Dv));
   SmallVector<Value> bidx;
   Value qi = decode(t, tq, bidx);
-  Value a0 = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(vec(Dv), b.getF32FloatAttr(0)));
   auto combine =
-      scf::ForOp::create(b, loc, c0, splits, c1, ValueRange{ninf, zero, a0});
+      scf::ForOp::create(b, loc, c0, splits, c1, ValueRange{ninf, zero, zero});
   {
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(combine.getBody());
@@ -1125,36 +1249,27 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf) {
           a = combine.getRegionIterArgs()[2];
     Value ms = tensor::ExtractOp::create(b, loc, mBuf, item);
     Value ls = tensor::ExtractOp::create(b, loc, lBuf, item);
-    Value as = read(aBuf, {}, item, c0, Dv);
+    Value as = tensor::ExtractOp::create(b, loc, aBuf, ValueRange{item, col});
     Value mNew = arith::MaxNumFOp::create(b, loc, m, ms);
     Value w1 = expShifted(b, loc, {m, mNew}), w2 = expShifted(b, loc, {ms, mNew});
-    Value lNew = arith::AddFOp::create(b, loc,
-                                       arith::MulFOp::create(b, loc, w1, l),
-                                       arith::MulFOp::create(b, loc, w2, ls));
-    Value aNew = vector::FMAOp::create(
-        b, loc, splat(w2, Dv), as,
-        arith::MulFOp::create(b, loc, splat(w1, Dv), a));
-    scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
+    auto weighted = [&](Value x, Value y) -> Value {
+      return arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, w1, x),
+                                   arith::MulFOp::create(b, loc, w2, y));
+    };
+    scf::YieldOp::create(b, loc, ValueRange{mNew, weighted(l, ls), weighted(a, as)});
   }
   Value l = combine.getResult(1);
   Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, zero);
-  Value inv = arith::SelectOp::create(
-      b, loc, none, zero,
-      arith::DivFOp::create(
-          b, loc, arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1)), l));
-  Value o = arith::MulFOp::create(b, loc, combine.getResult(2), splat(inv, Dv));
+  Value o = arith::SelectOp::create(
+      b, loc, none, zero, arith::DivFOp::create(b, loc, combine.getResult(2), l));
   Type elt = outType.getElementType();
   if (elt != f32)
-    o = arith::TruncFOp::create(b, loc, VectorType::get({Dv}, elt), o);
+    o = arith::TruncFOp::create(b, loc, elt, o);
   SmallVector<Value> indices(bidx);
   indices.push_back(qi);
-  indices.push_back(c0);
-  auto rowMap =
-      AffineMap::get(n + 2, 0, b.getAffineDimExpr(n + 1), b.getContext());
-  Value written = vector::TransferWriteOp::create(
-                      b, loc, outType, o, loop.getRegionIterArgs()[0], indices,
-                      rowMap, /*mask=*/Value(), b.getBoolArrayAttr({true}))
-                      .getResult();
+  indices.push_back(col);
+  Value written = tensor::InsertOp::create(b, loc, o, loop.getRegionIterArgs()[0],
+                                           indices);
   scf::YieldOp::create(b, loc, written);
   return loop.getResult(0);
 }
@@ -1213,7 +1328,15 @@ struct SeqLowerAttentionPass
     SmallVector<seq::AttentionOp> all;
     for (seq::AttentionOp op : ops) {
       all.push_back(op);
-      if (!perThread && singleQuery && tileQ > 1)
+      // On the GPU, only where the one-query copy takes the warp-per-row
+      // form.
+      auto v = llvm::cast<RankedTensorType>(op.getValue().getType());
+      auto q = llvm::cast<RankedTensorType>(op.getQuery().getType());
+      auto by32 = [](int64_t d) {
+        return !ShapedType::isDynamic(d) && d % 32 == 0;
+      };
+      bool rowsFit = by32(q.getShape().back()) && by32(v.getShape().back());
+      if (singleQuery && (perThread ? rowsFit : tileQ > 1))
         if (seq::AttentionOp one = splitSingleQuery(op))
           all.push_back(one);
     }

@@ -49,7 +49,7 @@
 // two keys a step (the second, past the end, clamped and its score -inf),
 // one rescale of the running sum and accumulator a step, the values as
 // FMAs; each thread's (max, sum, acc) stored for the merge, which a thread
-// per row does, writing acc / sum as bf16 into the output row.
+// per output element does, writing acc / sum as bf16.
 // CHECK-LABEL: func.func @causal
 // CHECK-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x8xbf16>, %[[O:[^:]+]]: tensor<2x?x8xbf16>)
 // CHECK: %[[TQ:.+]] = tensor.dim %[[Q]], %c1
@@ -64,7 +64,9 @@
 // CHECK: arith.ceildivui %[[TK]], %[[CHUNK]]
 // CHECK: %[[SPLITS:.+]] = arith.maxui %{{.+}}, %c1 : index
 // CHECK: %[[ITEMS:.+]] = arith.muli %[[ROWS]], %[[SPLITS]] : index
-// CHECK: %[[PART:.+]]:3 = scf.for %[[W:.+]] = %c0 to %[[ITEMS]] step %c1 iter_args(%[[MB:.+]] = %{{.+}}, %[[LB:.+]] = %{{.+}}, %[[AB:.+]] = %{{.+}}) -> (tensor<?xf32>, tensor<?xf32>, tensor<?x8xf32>) {
+// CHECK: tensor.empty(%[[ITEMS]]) : tensor<?x8xf32>
+// CHECK: %[[THREADS:.+]] = arith.muli %[[ROWS]], %[[SPLITS]] : index
+// CHECK: %[[PART:.+]]:3 = scf.for %[[W:.+]] = %c0 to %[[THREADS]] step %c1 iter_args(%[[MB:.+]] = %{{.+}}, %[[LB:.+]] = %{{.+}}, %[[AB:.+]] = %{{.+}}) -> (tensor<?xf32>, tensor<?xf32>, tensor<?x8xf32>) {
 // CHECK: %[[SPLIT:.+]] = arith.divui %[[W]], %[[ROWS]] : index
 // CHECK: %[[ROW:.+]] = arith.remui %[[W]], %[[ROWS]] : index
 // CHECK: %[[QI:.+]] = arith.remui %[[ROW]], %[[TQ]] : index
@@ -104,15 +106,20 @@
 // CHECK: tensor.insert %[[R]]#1 into %[[LB]][%[[W]]]
 // CHECK: vector.transfer_write %[[R]]#2, %[[AB]][%[[W]], %c0] {in_bounds = [true]} : vector<8xf32>, tensor<?x8xf32>
 // CHECK: } {seq.parallel}
-// CHECK: %[[OUT:.+]] = scf.for %[[T:.+]] = %c0 to %[[ROWS]] step %c1 iter_args(%[[ACC:.+]] = %[[O]]) -> (tensor<2x?x8xbf16>) {
-// CHECK: scf.for %[[S:.+]] = %c0 to %[[SPLITS]]
+// CHECK: %[[ELEMS:.+]] = arith.muli %[[ROWS]], %c8 : index
+// CHECK: %[[OUT:.+]] = scf.for %[[E:.+]] = %c0 to %[[ELEMS]] step %c1 iter_args(%[[ACC:.+]] = %[[O]]) -> (tensor<2x?x8xbf16>) {
+// CHECK: %[[T:.+]] = arith.divui %[[E]], %c8{{.*}} : index
+// CHECK: %[[COL:.+]] = arith.remui %[[E]], %c8{{.*}} : index
+// CHECK: %[[QI2:.+]] = arith.remui %[[T]], %[[TQ]] : index
+// CHECK: %[[BI2:.+]] = arith.remui %{{.+}}, %[[B]] : index
+// CHECK: scf.for %{{.+}} = %c0 to %[[SPLITS]]
 // CHECK: %[[ITEM:.+]] = arith.addi %{{.+}}, %[[T]] : index
 // CHECK: tensor.extract %[[PART]]#0[%[[ITEM]]]
 // CHECK: tensor.extract %[[PART]]#1[%[[ITEM]]]
-// CHECK: vector.transfer_read %[[PART]]#2[%[[ITEM]], %c0]
+// CHECK: tensor.extract %[[PART]]#2[%[[ITEM]], %[[COL]]]
 // CHECK: arith.divf
-// CHECK: arith.truncf %{{.+}} : vector<8xf32> to vector<8xbf16>
-// CHECK: vector.transfer_write %{{.+}}, %[[ACC]][%{{.+}}, %{{.+}}, %c0] {in_bounds = [true]} : vector<8xbf16>, tensor<2x?x8xbf16>
+// CHECK: %[[OV:.+]] = arith.truncf %{{.+}} : f32 to bf16
+// CHECK: tensor.insert %[[OV]] into %[[ACC]][%[[BI2]], %[[QI2]], %[[COL]]] : tensor<2x?x8xbf16>
 // CHECK: } {seq.parallel}
 // CHECK: return %[[OUT]]
 func.func @causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor<1x?x8xbf16>, %e: tensor<2x?x8xbf16>) -> tensor<2x?x8xbf16> {
@@ -151,4 +158,40 @@ func.func @window(%q: tensor<4x?x16xf32>, %k: tensor<4x?x16xf32>, %v: tensor<4x?
     seq.yield %s : f32
   }
   return %o : tensor<4x?x8xf32>
+}
+
+// -----
+
+// Tests decoding (one query, head sizes multiples of 32): a warp per (row,
+// split), 8 times as many threads wanted (8 x 128 / (32 rows)), a lane's
+// 64 / 32 = 2 of the query and 32 / 32 = 1 of the accumulator, 8 keys a
+// step, read before the sums across the warp (5 shuffles a key).
+// CHECK-LABEL: func.func @decode
+// CHECK: %[[ROWS:.+]] = arith.muli %{{.+}}, %{{.+}} : index
+// CHECK: %[[UNITS:.+]] = arith.muli %[[ROWS]], %c32 : index
+// CHECK: arith.ceildivui %c1024, %{{.+}} : index
+// CHECK: scf.for %[[W:.+]] = %c0 to %{{.+}} step %c1 iter_args(
+// CHECK: %[[LANE:.+]] = arith.remui %[[W]], %c32{{.*}} : index
+// CHECK: %[[WARP:.+]] = arith.divui %[[W]], %c32{{.*}} : index
+// CHECK: %[[SPLIT:.+]] = arith.divui %[[WARP]], %[[ROWS]] : index
+// CHECK: %[[ROW:.+]] = arith.remui %[[WARP]], %[[ROWS]] : index
+// CHECK: %[[DCOL:.+]] = arith.muli %[[LANE]], %c2{{.*}} : index
+// CHECK: %[[VCOL:.+]] = arith.muli %[[LANE]], %c1{{.*}} : index
+// CHECK: vector.transfer_read %arg0[%{{.+}}, %{{.+}}, %[[DCOL]]]{{.*}} : tensor<4x1x64xf32>, vector<2xf32>
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8{{.*}} iter_args({{.*}}) -> (f32, f32, vector<1xf32>)
+// CHECK-COUNT-8: vector.transfer_read %arg1[%{{.+}}, %{{.+}}, %[[DCOL]]]
+// CHECK-NOT: vector.transfer_read
+// CHECK-COUNT-40: gpu.shuffle  xor
+// CHECK: math.exp
+// CHECK: vector.transfer_read %arg2[%{{.+}}, %{{.+}}, %[[VCOL]]]{{.*}} : tensor<4x?x32xf32>, vector<1xf32>
+// CHECK: scf.yield
+// CHECK: vector.transfer_write %{{.+}}, %{{.+}}[%{{.+}}, %[[VCOL]]] {in_bounds = [true]} : vector<1xf32>, tensor<?x32xf32>
+// CHECK: } {seq.parallel}
+func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?x32xf32>, %e: tensor<4x1x32xf32>) -> tensor<4x1x32xf32> {
+  %o = seq.attention ins(%q, %k, %v : tensor<4x1x64xf32>, tensor<4x?x64xf32>, tensor<4x?x32xf32>)
+       outs(%e : tensor<4x1x32xf32>) scale = 0.125 -> tensor<4x1x32xf32> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return %o : tensor<4x1x32xf32>
 }
