@@ -620,6 +620,9 @@ struct GPUAttention {
   RankedTensorType kType, vType, outType;
   Type f32;
   Value c0, c1, ninf, zero, tq, tk, rows, chunk;
+  /// The tensor-core form's operands as i32 pairs (`packPairs`): q and k
+  /// along the head dim, v along the keys.
+  Value qPairs, kPairs, vPairs;
   SmallVector<Value> batchSizes;
 
   GPUAttention(seq::AttentionOp op, OpBuilder &b, int64_t tileK)
@@ -673,6 +676,7 @@ private:
 
   void threadBody(Value w, Value splits, ValueRange bufs,
                   SmallVector<Value> &written);
+  Value packPairs(Value src, bool alongRows);
   void rowBody(Value w, ValueRange bufs, SmallVector<Value> &written);
   void warpBody(Value w, Value tiles, Value splits, ValueRange bufs,
                 SmallVector<Value> &written);
@@ -786,9 +790,18 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
   splits = arith::MaxUIOp::create(b, loc, splits, c1);
   chunk = arith::MaxUIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tk, splits), c1);
+  // On tensor cores a split starts at a multiple of 16 keys (a step).
+  if (form == Form::TensorCores)
+    chunk = arith::MulIOp::create(
+        b, loc, arith::CeilDivUIOp::create(b, loc, chunk, idx(16)), idx(16));
   splits = arith::MaxUIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tk, chunk), c1);
   Value items = arith::MulIOp::create(b, loc, rows, splits);
+  if (form == Form::TensorCores) {
+    qPairs = packPairs(op.getQuery(), false);
+    kPairs = packPairs(op.getKey(), false);
+    vPairs = packPairs(op.getValue(), true);
+  }
 
   Value mInit = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{items}, f32);
   Value lInit = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{items}, f32);
@@ -901,6 +914,65 @@ void GPUAttention::threadBody(Value w, Value splits, ValueRange bufs,
                    b.getBoolArrayAttr({true}))
                    .getResult();
   written = {mOut, lOut, aOut};
+}
+
+/// `src` ([lead.., R, C] of a 16-bit float) as i32 pairs of neighbouring
+/// elements, the first in the low half (as an mma.sync register holds
+/// them): along C ([lead.., R, C / 2]), or `alongRows` ([lead.., C,
+/// ceil(R / 2)], a missing last element 0). A pass over the operand (O(T)
+/// memory) that lets the kernel read a pair with one aligned 4-byte load
+/// (the operand itself may be a view at any offset).
+Value GPUAttention::packPairs(Value src, bool alongRows) {
+  auto type = llvm::cast<RankedTensorType>(src.getType());
+  int64_t rank = type.getRank();
+  Type i32 = b.getI32Type(), i16 = b.getI16Type();
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < n; ++i)
+    sizes.push_back(tensor::getMixedSize(b, loc, src, i));
+  Value len = tensor::DimOp::create(b, loc, src, n);
+  int64_t width = type.getDimSize(n + 1);
+  if (alongRows) {
+    sizes.push_back(b.getIndexAttr(width));
+    sizes.push_back(arith::CeilDivUIOp::create(b, loc, len, idx(2)).getResult());
+  } else {
+    sizes.push_back(tensor::getMixedSize(b, loc, src, n));
+    sizes.push_back(b.getIndexAttr(width / 2));
+  }
+  Value init = tensor::EmptyOp::create(b, loc, sizes, i32);
+  SmallVector<utils::IteratorType> par(rank, utils::IteratorType::parallel);
+  return generic(
+      b, loc, init, ValueRange{}, {identity(b.getContext(), rank)}, par,
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        SmallVector<Value> ix;
+        for (int64_t i = 0; i < rank; ++i)
+          ix.push_back(linalg::IndexOp::create(nb, l, i));
+        Value first = arith::MulIOp::create(nb, l, ix[n + 1], index(nb, l, 2));
+        Value second = arith::AddIOp::create(nb, l, first, index(nb, l, 1));
+        Value valid;
+        SmallVector<Value> at0(ix.begin(), ix.begin() + n), at1 = at0;
+        if (alongRows) {
+          valid = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult,
+                                        second, len);
+          second = arith::SelectOp::create(nb, l, valid, second, first);
+          at0.append({first, ix[n]});
+          at1.append({second, ix[n]});
+        } else {
+          at0.append({ix[n], first});
+          at1.append({ix[n], second});
+        }
+        auto word = [&](ArrayRef<Value> at) -> Value {
+          Value e = tensor::ExtractOp::create(nb, l, src, at);
+          Value bits = arith::BitcastOp::create(nb, l, i16, e);
+          return arith::ExtUIOp::create(nb, l, i32, bits);
+        };
+        Value lo = word(at0), hi = word(at1);
+        if (valid)
+          hi = arith::SelectOp::create(
+              nb, l, valid, hi, arith::ConstantIntOp::create(nb, l, i32, 0));
+        hi = arith::ShLIOp::create(nb, l, hi,
+                                   arith::ConstantIntOp::create(nb, l, i32, 16));
+        return arith::OrIOp::create(nb, l, lo, hi);
+      });
 }
 
 void GPUAttention::rowBody(Value w, ValueRange bufs,
@@ -1054,8 +1126,8 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
   // The lane's rows (g and g + 8 of the tile) and columns (2t, 2t + 1 of
   // every 8).
   Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
-  Value t2 = arith::MulIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, lane, idx(4)), idx(2));
+  Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
+  Value t2 = arith::MulIOp::create(b, loc, t, idx(2));
   Value last = arith::SubIOp::create(b, loc, tq, c1);
   Value rowA = arith::AddIOp::create(b, loc, q0, g), rowB = add(rowA, 8);
   Value readA = minIdx(rowA, last), readB = minIdx(rowB, last);
@@ -1073,18 +1145,35 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
   auto [loL, hiL] = keyRange(position(minIdx(add(q0, 15), last)), start, end);
   Value kLo = arith::MinSIOp::create(b, loc, loF, loL);
   Value kHi = arith::MaxSIOp::create(b, loc, hiF, hiL);
+  // An even first key, so that a step's pairs of keys are pairs of v's
+  // packing (a key before the range is masked: a split starts at a
+  // multiple of 16, the constraints hide the rest).
+  kLo = arith::SubIOp::create(b, loc, kLo,
+                              arith::RemUIOp::create(b, loc, kLo, idx(2)));
   SmallVector<Value> kIdx = sharedIdx(kType, bidx), vIdx = sharedIdx(vType, bidx);
   Value lastKey = arith::SubIOp::create(b, loc, tk, c1);
+  Value lastPair = arith::SubIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, tk, idx(2)), c1);
+  // A pair of elements from a packed operand, as the operand type.
+  auto pairAt = [&](Value packed, ArrayRef<Value> lead, Value r,
+                    Value c) -> Value {
+    SmallVector<Value> indices(lead);
+    indices.append({r, c});
+    Value word = tensor::ExtractOp::create(b, loc, packed, indices);
+    Value v = vector::FromElementsOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), ValueRange{word});
+    return vector::BitCastOp::create(b, loc, pairType, v);
+  };
 
-  // Q's fragments, one per 16 of D: rows g and g + 8, columns 2t and 8 + 2t.
+  // Q's fragments, one per 16 of D: rows g and g + 8, columns 2t and 8 + 2t
+  // (pairs t and 4 + t).
   SmallVector<SmallVector<Value>> qFrag;
-  for (int64_t kk = 0; kk < D; kk += 16) {
-    Value col = add(t2, kk), col8 = add(t2, kk + 8);
-    qFrag.push_back(
-        {pack(read(op.getQuery(), bidx, readA, col, 2, false)),
-         pack(read(op.getQuery(), bidx, readB, col, 2, false)),
-         pack(read(op.getQuery(), bidx, readA, col8, 2, false)),
-         pack(read(op.getQuery(), bidx, readB, col8, 2, false))});
+  for (int64_t kk = 0; kk < D / 16; ++kk) {
+    Value col = add(t, 8 * kk), col8 = add(t, 8 * kk + 4);
+    qFrag.push_back({pairAt(qPairs, bidx, readA, col),
+                     pairAt(qPairs, bidx, readB, col),
+                     pairAt(qPairs, bidx, readA, col8),
+                     pairAt(qPairs, bidx, readB, col8)});
   }
 
   // Iteration state: the running max and the lane's part of the sum of
@@ -1110,8 +1199,8 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
       Value frag = arith::ConstantOp::create(
           b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0)));
       for (int64_t kk = 0; kk < D / 16; ++kk) {
-        Value kb0 = read(op.getKey(), kIdx, key, add(t2, 16 * kk), 2, false);
-        Value kb1 = read(op.getKey(), kIdx, key, add(t2, 16 * kk + 8), 2, false);
+        Value kb0 = pairAt(kPairs, kIdx, key, add(t, 8 * kk));
+        Value kb1 = pairAt(kPairs, kIdx, key, add(t, 8 * kk + 4));
         frag = mma(qFrag[kk], {kb0, kb1}, frag);
       }
       SmallVector<Value, 4> c;
@@ -1155,24 +1244,18 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
                                    packScalars(s[0][2], s[0][3]),
                                    packScalars(s[1][0], s[1][1]),
                                    packScalars(s[1][2], s[1][3])};
-    // V's fragments: rows j0 + 2t, 2t + 1 (and + 8), column 8 j + g.
-    SmallVector<Value> vRows;
-    for (int64_t r : {0, 1, 8, 9})
-      vRows.push_back(minIdx(add(arith::AddIOp::create(b, loc, j0, t2), r),
-                             lastKey));
+    // V's fragments: keys j0 + 2t, 2t + 1 (and + 8), column 8 j + g: the
+    // pairs j0 / 2 + t (and + 4) of v packed along the keys.
+    Value pair0 = arith::AddIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, j0, idx(2)), t);
+    Value vPair[2] = {minIdx(pair0, lastPair), minIdx(add(pair0, 4), lastPair)};
     Value scale = vector::FromElementsOp::create(
         b, loc, fragType, ValueRange{alpha[0], alpha[0], alpha[1], alpha[1]});
     SmallVector<Value> next = {mNew[0], mNew[1], lNew[0], lNew[1]};
     for (int64_t j = 0; j < nTiles; ++j) {
       Value col = add(g, 8 * j);
-      auto at = [&](Value row) -> Value {
-        SmallVector<Value> indices(vIdx);
-        indices.push_back(row);
-        indices.push_back(col);
-        return tensor::ExtractOp::create(b, loc, op.getValue(), indices);
-      };
-      Value vb0 = packScalars(at(vRows[0]), at(vRows[1]));
-      Value vb1 = packScalars(at(vRows[2]), at(vRows[3]));
+      Value vb0 = pairAt(vPairs, vIdx, col, vPair[0]);
+      Value vb1 = pairAt(vPairs, vIdx, col, vPair[1]);
       Value acc = arith::MulFOp::create(b, loc, it[4 + j], scale);
       next.push_back(mma(pFrag, {vb0, vb1}, acc));
     }

@@ -1,28 +1,43 @@
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tile-k=2 min-parallel=128" | FileCheck %s
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true min-parallel=128" | FileCheck %s --check-prefix=TC
 
-// Tests the tensor-core form of the first function: a warp (32 threads)
-// per 16 query rows and key split; a lane holds rows g and g + 8 (clamped
-// to the last row for reads); Q's fragments read once; per 16 keys,
-// S = Q K^T as two m16n8k16 mma.sync on bf16, the scale and the mask per
-// element, each row's maximum across its 4 lanes (shuffles xor 1 and 2),
-// P rounded to bf16 as the A operand of O += P V (V read as pairs of
-// keys); after the loop, the row sums across the 4 lanes, and each lane's
-// part of the rows that exist stored for the merge.
+// Tests the tensor-core form of the first function: q and k packed into
+// i32 pairs along the head dim, v along the keys (an odd last key paired
+// with 0), so that the kernel reads a pair of operand elements with one
+// aligned load; splits of whole 16-key steps; a warp (32 threads) per 16
+// query rows and key split; a lane holds rows g and g + 8 (clamped to the
+// last row for reads); Q's fragments read once; the first key even; per 16
+// keys, S = Q K^T as two m16n8k16 mma.sync on bf16, the scale and the mask
+// per element, each row's maximum across its 4 lanes (shuffles xor 1 and
+// 2), P rounded to bf16 as the A operand of O += P V; after the loop, the
+// row sums across the 4 lanes, and each lane's part of the rows that exist
+// stored for the merge.
 // TC-LABEL: func.func @causal
 // TC-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x8xbf16>
 // TC: %[[PER:.+]] = arith.ceildivui %{{.+}}, %c16 : index
 // TC: %[[TILES:.+]] = arith.muli %[[PER]], %{{.+}} : index
 // TC: %[[UNITS:.+]] = arith.muli %[[TILES]], %c32 : index
+// TC: %[[STEPS:.+]] = arith.ceildivui %{{.+}}, %c16{{.*}} : index
+// TC: %[[CHUNK:.+]] = arith.muli %[[STEPS]], %c16{{.*}} : index
+// TC: %[[QP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<2x?x8xi32>)
+// TC: tensor.extract %[[Q]]
+// TC: arith.bitcast %{{.+}} : bf16 to i16
+// TC: arith.shli %{{.+}}, %c16_i32 : i32
+// TC: %[[KP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x8xi32>)
+// TC: %[[VP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x8x?xi32>)
+// TC: arith.select %{{.+}}, %{{.+}}, %c0_i32 : i32
 // TC: %[[THREADS:.+]] = arith.muli %[[UNITS]], %{{.+}} : index
 // TC: scf.for %[[W:.+]] = %c0 to %[[THREADS]] step %c1 iter_args(
 // TC: %[[LANE:.+]] = arith.remui %[[W]], %c32{{.*}} : index
 // TC: %[[G:.+]] = arith.divui %[[LANE]], %c4{{.*}} : index
 // TC: %[[ROWA:.+]] = arith.addi %{{.+}}, %[[G]] : index
 // TC: %[[ROWB:.+]] = arith.addi %[[ROWA]], %c8{{.*}} : index
-// TC-COUNT-4: vector.transfer_read %[[Q]]{{.*}} : tensor<2x?x16xbf16>, vector<2xbf16>
+// TC: arith.remui %{{.+}}, %c2{{.*}} : index
+// TC: tensor.extract %[[QP]]
+// TC-NEXT: vector.from_elements
+// TC-NEXT: vector.bitcast %{{.+}} : vector<1xi32> to vector<2xbf16>
 // TC: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c16{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, vector<2x2xf32>)
-// TC: vector.transfer_read %[[K]]{{.*}} : tensor<1x?x16xbf16>, vector<2xbf16>
+// TC: tensor.extract %[[KP]]
 // TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
 // TC: arith.cmpi sge
@@ -31,7 +46,7 @@
 // TC: gpu.shuffle  xor %{{.+}}, %c2_i32
 // TC: math.exp
 // TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
-// TC: tensor.extract %[[V]]
+// TC: tensor.extract %[[VP]]
 // TC: nvgpu.mma.sync
 // TC: scf.yield
 // TC: gpu.shuffle  xor
