@@ -1206,16 +1206,43 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
       SmallVector<Value, 4> c;
       for (int64_t i = 0; i < 4; ++i)
         c.push_back(element(frag, i));
-      // Scale, score region and mask (the split's end and the keys).
-      for (int64_t i = 0; i < 4; ++i) {
-        Value kj = arith::AddIOp::create(b, loc, add(j0, 8 * h + (i & 1)), t2);
-        Value pos = i < 2 ? posA : posB;
-        Value v = scoreOf(b, loc, op, c[i], bidx, pos, kj);
-        c[i] = arith::SelectOp::create(b, loc, visible(b, loc, op, pos, kj, kHi),
-                                       v, ninf);
-      }
       s[h] = c;
     }
+    // Scale and score region, and the mask (the split's end and the
+    // constraints) only where the step needs it: not where every key of
+    // the step is before kHi and every constraint holds at the tile's
+    // corners (it is affine).
+    Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                         add(j0, 16), kHi);
+    for (std::array<int64_t, 3> c : op.getMaskConstraints()) {
+      Value lo = bounds(b, loc, c, position(q0), 16, j0, 16).first;
+      inside = arith::AndIOp::create(
+          b, loc, inside,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, lo, c0));
+    }
+    auto scored = scf::IfOp::create(b, loc, SmallVector<Type>(8, f32), inside,
+                                    /*withElse=*/true);
+    for (bool masked : {false, true}) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(masked ? &scored.getElseRegion().front()
+                                        : &scored.getThenRegion().front());
+      SmallVector<Value> out;
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t i = 0; i < 4; ++i) {
+          Value kj =
+              arith::AddIOp::create(b, loc, add(j0, 8 * h + (i & 1)), t2);
+          Value pos = i < 2 ? posA : posB;
+          Value v = scoreOf(b, loc, op, s[h][i], bidx, pos, kj);
+          if (masked)
+            v = arith::SelectOp::create(
+                b, loc, visible(b, loc, op, pos, kj, kHi), v, ninf);
+          out.push_back(v);
+        }
+      scf::YieldOp::create(b, loc, out);
+    }
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t i = 0; i < 4; ++i)
+        s[h][i] = scored.getResult(4 * h + i);
     // Row maxima over the row's 4 lanes.
     Value mNew[2], alpha[2], lNew[2];
     for (int64_t r = 0; r < 2; ++r) {

@@ -7,9 +7,10 @@
 // aligned load; splits of whole 16-key steps; a warp (32 threads) per 16
 // query rows and key split; a lane holds rows g and g + 8 (clamped to the
 // last row for reads); Q's fragments read once; the first key even; per 16
-// keys, S = Q K^T as two m16n8k16 mma.sync on bf16, the scale and the mask
-// per element, each row's maximum across its 4 lanes (shuffles xor 1 and
-// 2), P rounded to bf16 as the A operand of O += P V; after the loop, the
+// keys, S = Q K^T as two m16n8k16 mma.sync on bf16, the scale, and the
+// mask per element only where a key may be hidden (the step's keys past
+// the end, or a constraint failing at the tile's corners), each row's
+// maximum across its 4 lanes (shuffles xor 1 and 2), P rounded to bf16 as the A operand of O += P V; after the loop, the
 // row sums across the 4 lanes, and each lane's part of the rows that exist
 // stored for the merge.
 // TC-LABEL: func.func @causal
@@ -39,9 +40,17 @@
 // TC: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c16{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, vector<2x2xf32>)
 // TC: tensor.extract %[[KP]]
 // TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+// TC: nvgpu.mma.sync
+// TC: %[[INSIDE:.+]] = arith.cmpi sle, %{{.+}}, %{{.+}} : index
+// TC: arith.cmpi sge
+// TC: %[[ALL:.+]] = arith.andi %[[INSIDE]], %{{.+}} : i1
+// TC: scf.if %[[ALL]] -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
+// TC-NOT: arith.select
+// TC: } else {
 // TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
 // TC: arith.cmpi sge
-// TC: nvgpu.mma.sync
+// TC: arith.select
 // TC: gpu.shuffle  xor %{{.+}}, %c1_i32
 // TC: gpu.shuffle  xor %{{.+}}, %c2_i32
 // TC: math.exp
