@@ -623,6 +623,10 @@ struct GPUAttention {
   /// The tensor-core form's operands as i32 pairs (`packPairs`): q and k
   /// along the head dim, v along the keys.
   Value qPairs, kPairs, vPairs;
+  /// The tensor-core form's 16-row tiles a warp holds: 2 where the head
+  /// sizes are at most 64 (K's and V's fragments then serve both), else 1
+  /// (the accumulators would not fit in registers).
+  int64_t mTiles = 1;
   SmallVector<Value> batchSizes;
 
   GPUAttention(seq::AttentionOp op, OpBuilder &b, int64_t tileK)
@@ -767,8 +771,10 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
     batch = c1;
   rows = arith::MulIOp::create(b, loc, tq, batch);
   // Work items of one split: rows, or warps of 16 rows (32 threads each).
+  if (form == Form::TensorCores && D <= 64 && Dv <= 64)
+    mTiles = 2;
   Value tiles = arith::MulIOp::create(
-      b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16)), batch);
+      b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16 * mTiles)), batch);
   // Threads of one split: a thread per row, a warp per row, or a warp per
   // 16 rows. A warp per row (decoding) is memory-bound: it wants 8 times
   // as many threads in flight.
@@ -1075,6 +1081,7 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
   MLIRContext *ctx = b.getContext();
   Type elt = kType.getElementType();
   auto pairType = VectorType::get({2}, elt);
+  const int64_t M = mTiles, rowsPerWarp = 16 * mTiles;
   // d = a b + c on one m16n8k16 tile: a as 4 pairs of the operand type
   // (rows of vector<4x2>), b as 2, c and d vector<2x2xf32> (rows g, g + 8).
   auto fragType = VectorType::get({2, 2}, f32);
@@ -1094,15 +1101,10 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
     return vector::ExtractOp::create(b, loc, frag,
                                      ArrayRef<int64_t>{i / 2, i % 2});
   };
-  // Two elements as a pair of the operand type.
-  auto pack = [&](Value pair) -> Value {
-    if (llvm::cast<VectorType>(pair.getType()).getElementType() != elt)
-      pair = arith::TruncFOp::create(b, loc, pairType, pair);
-    return pair;
-  };
+  // Two f32 as a pair of the operand type.
   auto packScalars = [&](Value x, Value y) -> Value {
-    return pack(vector::FromElementsOp::create(
-        b, loc, VectorType::get({2}, x.getType()), ValueRange{x, y}));
+    Value pair = vector::FromElementsOp::create(b, loc, vec(2), ValueRange{x, y});
+    return arith::TruncFOp::create(b, loc, pairType, pair);
   };
   auto add = [&](Value x, int64_t v) -> Value {
     return arith::AddIOp::create(b, loc, x, idx(v));
@@ -1110,39 +1112,48 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
   auto minIdx = [&](Value x, Value y) -> Value {
     return arith::MinUIOp::create(b, loc, x, y);
   };
+  auto shuffleXor = [&](Value x, int32_t off) -> Value {
+    return gpu::ShuffleOp::create(b, loc, x, off, 32, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  };
 
-  // Thread -> (split, tile of 16 query rows, lane); neighbouring warps
+  // Thread -> (split, tile of 16 M query rows, lane); neighbouring warps
   // take neighbouring tiles of one split.
   Value lane = arith::RemUIOp::create(b, loc, w, idx(32));
   Value warp = arith::DivUIOp::create(b, loc, w, idx(32));
   Value split = arith::DivUIOp::create(b, loc, warp, tiles);
   Value tile = arith::RemUIOp::create(b, loc, warp, tiles);
-  Value perBatch = arith::CeilDivUIOp::create(b, loc, tq, idx(16));
+  Value perBatch = arith::CeilDivUIOp::create(b, loc, tq, idx(rowsPerWarp));
   SmallVector<Value> bidx;
   Value q0 = arith::MulIOp::create(
-      b, loc, decode(tile, perBatch, bidx), idx(16));
+      b, loc, decode(tile, perBatch, bidx), idx(rowsPerWarp));
   Value firstRow = arith::MulIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, tile, perBatch), tq);
-  // The lane's rows (g and g + 8 of the tile) and columns (2t, 2t + 1 of
-  // every 8).
+  // The lane's rows (g and g + 8 of each 16) and columns (2t, 2t + 1 of
+  // every 8): row r of the lane is 16 (r / 2) + 8 (r % 2) + g.
   Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
   Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
   Value t2 = arith::MulIOp::create(b, loc, t, idx(2));
   Value last = arith::SubIOp::create(b, loc, tq, c1);
-  Value rowA = arith::AddIOp::create(b, loc, q0, g), rowB = add(rowA, 8);
-  Value readA = minIdx(rowA, last), readB = minIdx(rowB, last);
   auto position = [&](Value row) -> Value {
     return op.getOffset() ? arith::AddIOp::create(b, loc, row, op.getOffset())
                           : row;
   };
-  Value posA = position(rowA), posB = position(rowB);
+  SmallVector<Value> rowOf, readOf, posOf;
+  Value rowG = arith::AddIOp::create(b, loc, q0, g);
+  for (int64_t r = 0; r < 2 * M; ++r) {
+    rowOf.push_back(add(rowG, 16 * (r / 2) + 8 * (r % 2)));
+    readOf.push_back(minIdx(rowOf.back(), last));
+    posOf.push_back(position(rowOf.back()));
+  }
   // The keys any row of the tile may see: the union of the first and the
   // last row's ranges (each bound is monotone in the row).
   Value start = arith::MulIOp::create(b, loc, split, chunk);
   Value end = arith::MinUIOp::create(
       b, loc, arith::AddIOp::create(b, loc, start, chunk), tk);
   auto [loF, hiF] = keyRange(position(q0), start, end);
-  auto [loL, hiL] = keyRange(position(minIdx(add(q0, 15), last)), start, end);
+  auto [loL, hiL] = keyRange(position(minIdx(add(q0, rowsPerWarp - 1), last)),
+                             start, end);
   Value kLo = arith::MinSIOp::create(b, loc, loF, loL);
   Value kHi = arith::MaxSIOp::create(b, loc, hiF, hiL);
   // An even first key, so that a step's pairs of keys are pairs of v's
@@ -1165,48 +1176,53 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
     return vector::BitCastOp::create(b, loc, pairType, v);
   };
 
-  // Q's fragments, one per 16 of D: rows g and g + 8, columns 2t and 8 + 2t
-  // (pairs t and 4 + t).
-  SmallVector<SmallVector<Value>> qFrag;
-  for (int64_t kk = 0; kk < D / 16; ++kk) {
-    Value col = add(t, 8 * kk), col8 = add(t, 8 * kk + 4);
-    qFrag.push_back({pairAt(qPairs, bidx, readA, col),
-                     pairAt(qPairs, bidx, readB, col),
-                     pairAt(qPairs, bidx, readA, col8),
-                     pairAt(qPairs, bidx, readB, col8)});
-  }
+  // Q's fragments, for each 16 rows one per 16 of D: rows g and g + 8,
+  // columns 2t and 8 + 2t (pairs t and 4 + t).
+  SmallVector<SmallVector<SmallVector<Value>>> qFrag(M);
+  for (int64_t mt = 0; mt < M; ++mt)
+    for (int64_t kk = 0; kk < D / 16; ++kk) {
+      Value col = add(t, 8 * kk), col8 = add(t, 8 * kk + 4);
+      Value ra = readOf[2 * mt], rb = readOf[2 * mt + 1];
+      qFrag[mt].push_back(
+          {pairAt(qPairs, bidx, ra, col), pairAt(qPairs, bidx, rb, col),
+           pairAt(qPairs, bidx, ra, col8), pairAt(qPairs, bidx, rb, col8)});
+    }
 
   // Iteration state: the running max and the lane's part of the sum of
-  // rows g and g + 8, and the accumulator fragments (Dv / 8 of 4).
+  // each of its 2 M rows, and the accumulator fragments (for each 16 rows,
+  // Dv / 8 of vector<2x2xf32>).
   int64_t nTiles = Dv / 8;
-  SmallVector<Value> init = {ninf, ninf, zero, zero};
-  init.append(nTiles, arith::ConstantOp::create(
-                         b, loc, DenseElementsAttr::get(
-                                     fragType, b.getF32FloatAttr(0))));
+  SmallVector<Value> init(2 * M, ninf);
+  init.append(2 * M, zero);
+  init.append(M * nTiles,
+              arith::ConstantOp::create(
+                  b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0))));
   auto inner = scf::ForOp::create(b, loc, kLo, kHi, idx(16), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inner.getBody());
     Value j0 = inner.getInductionVar();
     auto it = inner.getRegionIterArgs();
-    Value m[2] = {it[0], it[1]}, l[2] = {it[2], it[3]};
-    // S for keys j0 + [0, 8) and j0 + [8, 16): s[h][i], i = 0, 1 row g at
-    // columns 2t, 2t + 1; i = 2, 3 row g + 8.
-    SmallVector<Value, 4> s[2];
+    // S for keys j0 + [0, 8) and j0 + [8, 16): s[mt][h][i], i = 0, 1 row
+    // 2 mt at columns 2t, 2t + 1; i = 2, 3 row 2 mt + 1. K's fragments
+    // serve every 16 rows.
+    SmallVector<SmallVector<SmallVector<Value, 4>, 2>> s(
+        M, SmallVector<SmallVector<Value, 4>, 2>(2));
     for (int64_t h = 0; h < 2; ++h) {
       Value key = minIdx(arith::AddIOp::create(b, loc, add(j0, 8 * h), g),
                          lastKey);
-      Value frag = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0)));
+      SmallVector<Value> frag(
+          M, arith::ConstantOp::create(
+                 b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0))));
       for (int64_t kk = 0; kk < D / 16; ++kk) {
         Value kb0 = pairAt(kPairs, kIdx, key, add(t, 8 * kk));
         Value kb1 = pairAt(kPairs, kIdx, key, add(t, 8 * kk + 4));
-        frag = mma(qFrag[kk], {kb0, kb1}, frag);
+        for (int64_t mt = 0; mt < M; ++mt)
+          frag[mt] = mma(qFrag[mt][kk], {kb0, kb1}, frag[mt]);
       }
-      SmallVector<Value, 4> c;
-      for (int64_t i = 0; i < 4; ++i)
-        c.push_back(element(frag, i));
-      s[h] = c;
+      for (int64_t mt = 0; mt < M; ++mt)
+        for (int64_t i = 0; i < 4; ++i)
+          s[mt][h].push_back(element(frag[mt], i));
     }
     // Scale and score region, and the mask (the split's end and the
     // constraints) only where the step needs it: not where every key of
@@ -1215,77 +1231,89 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
     Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
                                          add(j0, 16), kHi);
     for (std::array<int64_t, 3> c : op.getMaskConstraints()) {
-      Value lo = bounds(b, loc, c, position(q0), 16, j0, 16).first;
+      Value lo = bounds(b, loc, c, position(q0), rowsPerWarp, j0, 16).first;
       inside = arith::AndIOp::create(
           b, loc, inside,
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, lo, c0));
     }
-    auto scored = scf::IfOp::create(b, loc, SmallVector<Type>(8, f32), inside,
-                                    /*withElse=*/true);
+    auto scored = scf::IfOp::create(b, loc, SmallVector<Type>(8 * M, f32),
+                                    inside, /*withElse=*/true);
     for (bool masked : {false, true}) {
-      OpBuilder::InsertionGuard guard(b);
+      OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(masked ? &scored.getElseRegion().front()
                                         : &scored.getThenRegion().front());
       SmallVector<Value> out;
-      for (int64_t h = 0; h < 2; ++h)
-        for (int64_t i = 0; i < 4; ++i) {
-          Value kj =
-              arith::AddIOp::create(b, loc, add(j0, 8 * h + (i & 1)), t2);
-          Value pos = i < 2 ? posA : posB;
-          Value v = scoreOf(b, loc, op, s[h][i], bidx, pos, kj);
-          if (masked)
-            v = arith::SelectOp::create(
-                b, loc, visible(b, loc, op, pos, kj, kHi), v, ninf);
-          out.push_back(v);
-        }
+      for (int64_t mt = 0; mt < M; ++mt)
+        for (int64_t h = 0; h < 2; ++h)
+          for (int64_t i = 0; i < 4; ++i) {
+            Value kj =
+                arith::AddIOp::create(b, loc, add(j0, 8 * h + (i & 1)), t2);
+            Value pos = posOf[2 * mt + i / 2];
+            Value v = scoreOf(b, loc, op, s[mt][h][i], bidx, pos, kj);
+            if (masked)
+              v = arith::SelectOp::create(
+                  b, loc, visible(b, loc, op, pos, kj, kHi), v, ninf);
+            out.push_back(v);
+          }
       scf::YieldOp::create(b, loc, out);
     }
-    for (int64_t h = 0; h < 2; ++h)
-      for (int64_t i = 0; i < 4; ++i)
-        s[h][i] = scored.getResult(4 * h + i);
-    // Row maxima over the row's 4 lanes.
-    Value mNew[2], alpha[2], lNew[2];
-    for (int64_t r = 0; r < 2; ++r) {
-      Value x = m[r];
+    for (int64_t mt = 0; mt < M; ++mt)
       for (int64_t h = 0; h < 2; ++h)
-        for (int64_t i = 2 * r; i < 2 * r + 2; ++i)
-          x = arith::MaxNumFOp::create(b, loc, x, s[h][i]);
-      for (int32_t off : {1, 2}) {
-        Value other = gpu::ShuffleOp::create(b, loc, x, off, 32,
-                                             gpu::ShuffleMode::XOR)
-                          .getShuffleResult();
-        x = arith::MaxNumFOp::create(b, loc, x, other);
-      }
+        for (int64_t i = 0; i < 4; ++i)
+          s[mt][h][i] = scored.getResult(8 * mt + 4 * h + i);
+    // Row maxima over the row's 4 lanes; P in place of S, and the lane's
+    // part of the row sums.
+    SmallVector<Value> mNew(2 * M), alpha(2 * M), lNew(2 * M);
+    for (int64_t r = 0; r < 2 * M; ++r) {
+      int64_t mt = r / 2, half = r % 2;
+      Value x = it[r];
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+          x = arith::MaxNumFOp::create(b, loc, x, s[mt][h][i]);
+      for (int32_t off : {1, 2})
+        x = arith::MaxNumFOp::create(b, loc, x, shuffleXor(x, off));
       mNew[r] = x;
-      alpha[r] = expShifted(b, loc, {m[r], x});
-      lNew[r] = arith::MulFOp::create(b, loc, l[r], alpha[r]);
+      alpha[r] = expShifted(b, loc, {it[r], x});
+      lNew[r] = arith::MulFOp::create(b, loc, it[2 * M + r], alpha[r]);
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
+          s[mt][h][i] = expShifted(b, loc, {s[mt][h][i], x});
+          lNew[r] = arith::AddFOp::create(b, loc, lNew[r], s[mt][h][i]);
+        }
     }
-    // P in place of S, and the lane's part of the row sums.
-    for (int64_t h = 0; h < 2; ++h)
-      for (int64_t i = 0; i < 4; ++i) {
-        s[h][i] = expShifted(b, loc, {s[h][i], mNew[i / 2]});
-        lNew[i / 2] = arith::AddFOp::create(b, loc, lNew[i / 2], s[h][i]);
-      }
-    // P as the A operand of keys j0 + [0, 16): the S fragments as they are.
-    SmallVector<Value, 4> pFrag = {packScalars(s[0][0], s[0][1]),
-                                   packScalars(s[0][2], s[0][3]),
-                                   packScalars(s[1][0], s[1][1]),
-                                   packScalars(s[1][2], s[1][3])};
     // V's fragments: keys j0 + 2t, 2t + 1 (and + 8), column 8 j + g: the
-    // pairs j0 / 2 + t (and + 4) of v packed along the keys.
+    // pairs j0 / 2 + t (and + 4) of v packed along the keys; they serve
+    // every 16 rows.
     Value pair0 = arith::AddIOp::create(
         b, loc, arith::DivUIOp::create(b, loc, j0, idx(2)), t);
     Value vPair[2] = {minIdx(pair0, lastPair), minIdx(add(pair0, 4), lastPair)};
-    Value scale = vector::FromElementsOp::create(
-        b, loc, fragType, ValueRange{alpha[0], alpha[0], alpha[1], alpha[1]});
-    SmallVector<Value> next = {mNew[0], mNew[1], lNew[0], lNew[1]};
+    SmallVector<Value> next(mNew);
+    next.append(lNew);
+    SmallVector<SmallVector<Value, 4>> pFrag;
+    SmallVector<Value> scale;
+    for (int64_t mt = 0; mt < M; ++mt) {
+      // P as the A operand of keys j0 + [0, 16): the S fragments as they
+      // are.
+      pFrag.push_back({packScalars(s[mt][0][0], s[mt][0][1]),
+                       packScalars(s[mt][0][2], s[mt][0][3]),
+                       packScalars(s[mt][1][0], s[mt][1][1]),
+                       packScalars(s[mt][1][2], s[mt][1][3])});
+      Value a0 = alpha[2 * mt], a1 = alpha[2 * mt + 1];
+      scale.push_back(vector::FromElementsOp::create(
+          b, loc, fragType, ValueRange{a0, a0, a1, a1}));
+    }
+    SmallVector<Value> acc(M * nTiles);
     for (int64_t j = 0; j < nTiles; ++j) {
       Value col = add(g, 8 * j);
       Value vb0 = pairAt(vPairs, vIdx, col, vPair[0]);
       Value vb1 = pairAt(vPairs, vIdx, col, vPair[1]);
-      Value acc = arith::MulFOp::create(b, loc, it[4 + j], scale);
-      next.push_back(mma(pFrag, {vb0, vb1}, acc));
+      for (int64_t mt = 0; mt < M; ++mt) {
+        Value a = arith::MulFOp::create(b, loc, it[4 * M + mt * nTiles + j],
+                                        scale[mt]);
+        acc[mt * nTiles + j] = mma(pFrag[mt], {vb0, vb1}, a);
+      }
     }
+    next.append(acc);
     scf::YieldOp::create(b, loc, next);
   }
 
@@ -1294,31 +1322,27 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
   auto res = inner.getResults();
   SmallVector<Value> out(bufs.begin(), bufs.end());
   Value base = arith::MulIOp::create(b, loc, split, rows);
-  for (int64_t r = 0; r < 2; ++r) {
-    Value sum = res[2 + r];
-    for (int32_t off : {1, 2}) {
-      Value other = gpu::ShuffleOp::create(b, loc, sum, off, 32,
-                                           gpu::ShuffleMode::XOR)
-                        .getShuffleResult();
-      sum = arith::AddFOp::create(b, loc, sum, other);
-    }
-    Value row = r == 0 ? rowA : rowB;
-    Value exists =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, tq);
+  for (int64_t r = 0; r < 2 * M; ++r) {
+    int64_t mt = r / 2, half = r % 2;
+    Value sum = res[2 * M + r];
+    for (int32_t off : {1, 2})
+      sum = arith::AddFOp::create(b, loc, sum, shuffleXor(sum, off));
+    Value exists = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                         rowOf[r], tq);
     auto ifOp = scf::IfOp::create(b, loc, TypeRange(ValueRange(out)), exists,
                                   /*withElse=*/true);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(&ifOp.getThenRegion().front());
       Value item = arith::AddIOp::create(
-          b, loc, base, arith::AddIOp::create(b, loc, firstRow, row));
+          b, loc, base, arith::AddIOp::create(b, loc, firstRow, rowOf[r]));
       Value mOut = tensor::InsertOp::create(b, loc, res[r], out[0], item);
       Value lOut = tensor::InsertOp::create(b, loc, sum, out[1], item);
       Value aOut = out[2];
       auto rowMap = AffineMap::get(2, 0, b.getAffineDimExpr(1), ctx);
       for (int64_t j = 0; j < nTiles; ++j) {
-        Value pair = vector::ExtractOp::create(b, loc, res[4 + j],
-                                               ArrayRef<int64_t>{r});
+        Value pair = vector::ExtractOp::create(
+            b, loc, res[4 * M + mt * nTiles + j], ArrayRef<int64_t>{half});
         aOut = vector::TransferWriteOp::create(
                    b, loc, aOut.getType(), pair, aOut,
                    ValueRange{item, add(t2, 8 * j)}, rowMap,
