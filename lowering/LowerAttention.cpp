@@ -681,6 +681,13 @@ private:
   void threadBody(Value w, Value splits, ValueRange bufs,
                   SmallVector<Value> &written);
   Value packPairs(Value src, bool alongRows);
+  /// One step of the online softmax of a row over `keys` with `scores`:
+  /// the new max, the sum `l` and accumulator `acc` (`width` columns of v
+  /// from `col`) rescaled once, then each key's probability and value
+  /// added. Returns (max, l, acc).
+  SmallVector<Value> onlineStep(Value m, Value l, Value acc,
+                                ArrayRef<Value> scores, ArrayRef<Value> keys,
+                                ArrayRef<Value> vIdx, Value col, int64_t width);
   void rowBody(Value w, ValueRange bufs, SmallVector<Value> &written);
   void warpBody(Value w, Value tiles, Value splits, ValueRange bufs,
                 SmallVector<Value> &written);
@@ -883,7 +890,6 @@ void GPUAttention::threadBody(Value w, Value splits, ValueRange bufs,
     // The step's keys (those past kHi: the first one again, with the score
     // -inf).
     SmallVector<Value> keys, scores;
-    Value mNew = m;
     for (int64_t u = 0; u < BK; ++u) {
       Value kj = j0, valid;
       if (u > 0) {
@@ -897,19 +903,9 @@ void GPUAttention::threadBody(Value w, Value splits, ValueRange bufs,
         s = arith::SelectOp::create(b, loc, valid, s, ninf);
       keys.push_back(kj);
       scores.push_back(s);
-      mNew = arith::MaxNumFOp::create(b, loc, mNew, s);
     }
-    Value alpha = expShifted(b, loc, {m, mNew});
-    Value lNew = arith::MulFOp::create(b, loc, l, alpha);
-    Value aNew = arith::MulFOp::create(b, loc, acc, splat(alpha, Dv));
-    for (int64_t u = 0; u < BK; ++u) {
-      Value p = expShifted(b, loc, {scores[u], mNew});
-      lNew = arith::AddFOp::create(b, loc, lNew, p);
-      aNew = vector::FMAOp::create(
-          b, loc, splat(p, Dv), read(op.getValue(), vIdx, keys[u], c0, Dv),
-          aNew);
-    }
-    scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
+    scf::YieldOp::create(
+        b, loc, onlineStep(m, l, acc, scores, keys, vIdx, c0, Dv));
   }
   Value mOut = tensor::InsertOp::create(b, loc, inner.getResult(0), bufs[0], w);
   Value lOut = tensor::InsertOp::create(b, loc, inner.getResult(1), bufs[1], w);
@@ -920,6 +916,27 @@ void GPUAttention::threadBody(Value w, Value splits, ValueRange bufs,
                    b.getBoolArrayAttr({true}))
                    .getResult();
   written = {mOut, lOut, aOut};
+}
+
+SmallVector<Value> GPUAttention::onlineStep(Value m, Value l, Value acc,
+                                            ArrayRef<Value> scores,
+                                            ArrayRef<Value> keys,
+                                            ArrayRef<Value> vIdx, Value col,
+                                            int64_t width) {
+  Value mNew = m;
+  for (Value sc : scores)
+    mNew = arith::MaxNumFOp::create(b, loc, mNew, sc);
+  Value alpha = expShifted(b, loc, {m, mNew});
+  Value lNew = arith::MulFOp::create(b, loc, l, alpha);
+  Value aNew = arith::MulFOp::create(b, loc, acc, splat(alpha, width));
+  for (auto [sc, key] : llvm::zip(scores, keys)) {
+    Value p = expShifted(b, loc, {sc, mNew});
+    lNew = arith::AddFOp::create(b, loc, lNew, p);
+    aNew = vector::FMAOp::create(b, loc, splat(p, width),
+                                 read(op.getValue(), vIdx, key, col, width),
+                                 aNew);
+  }
+  return {mNew, lNew, aNew};
 }
 
 /// `src` ([lead.., R, C] of a 16-bit float) as i32 pairs of neighbouring
@@ -1042,25 +1059,14 @@ void GPUAttention::rowBody(Value w, ValueRange bufs,
         x = arith::AddFOp::create(b, loc, x, other);
       }
     SmallVector<Value> scores;
-    Value mNew = m;
     for (int64_t u = 0; u < kKeys; ++u) {
       Value sc = scoreOf(b, loc, op, partial[u], bidx, qPos, keys[u]);
       if (valid[u])
         sc = arith::SelectOp::create(b, loc, valid[u], sc, ninf);
       scores.push_back(sc);
-      mNew = arith::MaxNumFOp::create(b, loc, mNew, sc);
     }
-    Value alpha = expShifted(b, loc, {m, mNew});
-    Value lNew = arith::MulFOp::create(b, loc, l, alpha);
-    Value aNew = arith::MulFOp::create(b, loc, acc, splat(alpha, Ev));
-    for (int64_t u = 0; u < kKeys; ++u) {
-      Value p = expShifted(b, loc, {scores[u], mNew});
-      lNew = arith::AddFOp::create(b, loc, lNew, p);
-      aNew = vector::FMAOp::create(
-          b, loc, splat(p, Ev), read(op.getValue(), vIdx, keys[u], vCol, Ev),
-          aNew);
-    }
-    scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
+    scf::YieldOp::create(
+        b, loc, onlineStep(m, l, acc, scores, keys, vIdx, vCol, Ev));
   }
   // Every lane holds the row's max and sum; each writes its part of acc.
   Value item = arith::AddIOp::create(

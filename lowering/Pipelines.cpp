@@ -274,9 +274,11 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   pm.addPass(createGpuToLLVMConversionPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
 
-  // ptxas (and fatbinary) of the toolkit: cubin and PTX in one fatbin.
+  // ptxas (and fatbinary) of the toolkit: cubin and PTX in one fatbin;
+  // ptxas compiles the kernels on every core of the build machine.
   GpuModuleToBinaryPassOptions binary;
   binary.toolkitPath = options.cudaPath;
+  binary.cmdOptions = "--split-compile=0";
   binary.compilationTarget = options.ptxOnly ? "isa" : "fatbin";
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }

@@ -59,6 +59,25 @@ def inputs(B, Tq, T, D, dtype, seed):
     return q, k, v
 
 
+def summarize(e, names, amount, unit, scale):
+    """Adds each one's rate (`amount` per second / `scale`, key NAME_UNIT)
+    and each peer's ratio (its time / ours) to `e`; returns the line that
+    prints them, peers first."""
+    for name in ["ours"] + names:
+        if name + "_ms" in e:
+            e[name + "_" + unit] = amount / (e[name + "_ms"] * 1e-3) / scale
+            if name != "ours":
+                e["ratio_vs_" + name] = e[name + "_ms"] / e["ours_ms"]
+    label = unit.replace("TFLOPs", "TFLOP/s").replace("GBps", "GB/s")
+    return "%s   ours %.3f ms (%.1f %s)%s" % (
+        "  ".join("%.3fx vs %s (%.3f ms, %.0f %s)" % (
+            e["ratio_vs_" + n], n, e[n + "_ms"], e[n + "_" + unit], label)
+            for n in names if n + "_ms" in e),
+        e["ours_ms"], e["ours_" + unit], label,
+        "".join("   %s: %s" % (n, e[n + "_error"])
+                for n in names if n + "_error" in e))
+
+
 def sdpa_peers():
     """name -> fn(q, k, v, causal) for each SDPA backend there is."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -160,21 +179,9 @@ def main():
                 except Exception as ex:  # a peer that fails is reported
                     e[name + "_error"] = ("%s: %s" % (type(ex).__name__,
                                                       ex))[:300]
-            for name in ["ours"] + list(peers):
-                if name + "_ms" in e:
-                    e[name + "_TFLOPs"] = flop / (e[name + "_ms"] * 1e-3) / 1e12
-                    if name != "ours":
-                        e["ratio_vs_" + name] = e[name + "_ms"] / e["ours_ms"]
+            line = summarize(e, list(peers), flop, "TFLOPs", 1e12)
             result["prefill"].append(e)
-            print("%s B%d H%d T%d D%d bf16: %s   ours %.3f ms (%.1f TFLOP/s)%s"
-                  % (entry, B, H, T, D, "  ".join(
-                      "%.3fx vs %s (%.3f ms, %.0f TFLOP/s)" % (
-                          e["ratio_vs_" + n], n, e[n + "_ms"],
-                          e[n + "_TFLOPs"])
-                      for n in peers if n + "_ms" in e),
-                     e["ours_ms"], e["ours_TFLOPs"],
-                     "".join("   %s: %s" % (n, e[n + "_error"])
-                             for n in peers if n + "_error" in e)))
+            print("%s B%d H%d T%d D%d bf16: %s" % (entry, B, H, T, D, line))
         del q, k, v, o
         torch.cuda.empty_cache()
 
@@ -203,20 +210,9 @@ def main():
             e["copy_ms"] = cuda_time(lambda: dst.copy_(src), args.reps) * 1e3
             names.append("copy")
             del src, dst
-        for name in ["ours"] + names:
-            if name + "_ms" in e:
-                e[name + "_GBps"] = nbytes / (e[name + "_ms"] * 1e-3) / 1e9
-                if name != "ours":
-                    e["ratio_vs_" + name] = e[name + "_ms"] / e["ours_ms"]
+        line = summarize(e, names, nbytes, "GBps", 1e9)
         result["decode"].append(e)
-        print("decode B%d H%d T%d D%d bf16: %s   ours %.3f ms (%.0f GB/s)%s" % (
-            B, H, T, D, "  ".join(
-                "%.3fx vs %s (%.3f ms, %.0f GB/s)" % (
-                    e["ratio_vs_" + n], n, e[n + "_ms"], e[n + "_GBps"])
-                for n in names if n + "_ms" in e),
-            e["ours_ms"], e["ours_GBps"],
-            "".join("   %s: %s" % (n, e[n + "_error"])
-                    for n in names if n + "_error" in e)))
+        print("decode B%d H%d T%d D%d bf16: %s" % (B, H, T, D, line))
         del q, k, v, o
         torch.cuda.empty_cache()
     save(args.out, "attention.json", result["prefill"] + result["decode"],

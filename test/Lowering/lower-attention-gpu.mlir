@@ -112,12 +112,13 @@
 // CHECK: vector.fma {{.*}} : vector<8xf32>
 // CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<8xf32> into f32
 // CHECK: %[[S0:.+]] = arith.mulf %{{.+}}, %cst{{.*}} : f32
-// CHECK: %[[M0:.+]] = arith.maxnumf %[[M]], %[[S0]] : f32
 // CHECK: %[[J1:.+]] = arith.addi %[[J]], %c1{{.*}} : index
 // CHECK: %[[IN1:.+]] = arith.cmpi slt, %[[J1]], %[[KHI]] : index
 // CHECK: %[[K1:.+]] = arith.select %[[IN1]], %[[J1]], %[[J]] : index
 // CHECK: vector.transfer_read %[[K]][%c0, %[[K1]], %c0]
-// CHECK: %[[MNEW:.+]] = arith.maxnumf %[[M0]], %{{.+}} : f32
+// CHECK: %[[S1:.+]] = arith.select %[[IN1]], %{{.+}}, %cst{{.*}} : f32
+// CHECK: %[[M0:.+]] = arith.maxnumf %[[M]], %[[S0]] : f32
+// CHECK: %[[MNEW:.+]] = arith.maxnumf %[[M0]], %[[S1]] : f32
 // CHECK: math.exp
 // CHECK: %[[LS:.+]] = arith.mulf %[[L]], %{{.+}} : f32
 // CHECK: %[[AS:.+]] = arith.mulf %[[A]], %{{.+}} : vector<8xf32>
