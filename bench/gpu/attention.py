@@ -7,11 +7,11 @@ memory-efficient backends) and FlexAttention, in the same run
     PYTHONPATH=python LD_LIBRARY_PATH=lib python3 attention.py --bundle DIR --out DIR
 
 The libraries (bench/gpu/bundle.py) are the model with H = 16, bf16 at
-D = 64 and 128 (bench/libattention_bf16_d64.so, ...) and f32 at D = 64,
+D = 64 and 128 (bench/libattention_bf16_d64.so, ...), f16 and f32 at D = 64,
 called through python/seqc on torch CUDA tensors, the output written in
 place. First each entry is checked against float64 attention computed by
 torch from the same inputs, at small and odd shapes (relative error 1e-2
-for bf16 outputs, 1e-4 for f32); then prefill (`full`, `causal`) is timed
+for bf16 outputs, 2e-3 for f16, 1e-4 for f32); then prefill (`full`, `causal`) is timed
 with CUDA events (median of --reps) at B x H x T x D in CONFIGS and
 reported in TFLOP/s (4 B H T^2 D, half of it causal), and decoding (one
 query against T keys) in GB/s of keys and values read, beside a device
@@ -35,7 +35,7 @@ H = 16
 CONFIGS = [(4, 4096, 64), (4, 4096, 128), (1, 16384, 64), (1, 16384, 128)]
 DECODE = [(8, 4096, 128), (8, 16384, 128), (1, 65536, 128)]
 CHECKS = [(2, 100), (1, 333), (1, 1)]
-DTYPES = {"bf16": torch.bfloat16, "f32": torch.float32}
+DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
 
 def lib_name(dtype, D):
@@ -122,7 +122,7 @@ def main():
     args = ap.parse_args()
     wanted = args.peers.split(",")
     models = {}
-    for dtype, D in (("bf16", 64), ("bf16", 128), ("f32", 64)):
+    for dtype, D in (("bf16", 64), ("bf16", 128), ("f16", 64), ("f32", 64)):
         models[dtype, D] = seqc.load(os.path.join(
             args.bundle, "bench", lib_name(dtype, D))).create(None)
     result = {"checks": [], "prefill": [], "decode": []}
@@ -130,7 +130,7 @@ def main():
 
     # Checks: every entry at small and odd shapes, outputs NaN-filled.
     for (dtype, D), model in models.items():
-        tol = 1e-2 if dtype == "bf16" else 1e-4
+        tol = {"bf16": 1e-2, "f16": 2e-3}.get(dtype, 1e-4)
         for B, T in CHECKS:
             for entry in ("full", "causal", "decode"):
                 Tq = 1 if entry == "decode" else T

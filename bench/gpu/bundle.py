@@ -78,11 +78,11 @@ def main():
         os.remove(src)
         os.remove(os.path.join(out, "bench", "scan%d.h" % D))
 
-    # Attention with H = 16: bf16 at D = 64 and 128, f32 at D = 64
+    # Attention with H = 16: bf16 at D = 64 and 128, f16 and f32 at D = 64
     # (bench/gpu/attention.py).
     with open(os.path.join(ROOT, "bench", "models", "attention.seq")) as f:
         attention_src = f.read()
-    for dtype, D in (("bf16", 64), ("bf16", 128), ("f32", 64)):
+    for dtype, D in (("bf16", 64), ("bf16", 128), ("f16", 64), ("f32", 64)):
         name = "attention_%s_d%d" % (dtype, D)
         src = os.path.join(out, "bench", name + ".seq")
         with open(src, "w") as f:
