@@ -16,6 +16,10 @@
 // constraints bound whole tiles: a key tile they mask entirely is skipped,
 // one they leave entirely valid skips the mask.
 //
+// With `per-thread` (the cuda pipeline) the op takes one of the GPU forms
+// of `GPUAttention` below instead: a thread, a warp or a warp on tensor
+// cores per query row(s) and key split, then a merge.
+//
 //===----------------------------------------------------------------------===//
 
 #include "lowering/Passes.h"
@@ -590,8 +594,8 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
 
 /// The GPU forms of `seq.attention`: every (query row, key split) leaves
 /// its running (max, sum, acc) in per-item buffers, and a merge loop, a
-/// thread per query row, combines the splits and writes the output row.
-/// Two forms of the first loop:
+/// thread per output element, combines its row's splits and writes it.
+/// Three forms of the first loop:
 ///
 ///   - a thread per (row, split), everything in registers (`threadBody`):
 ///     the query row read once, the keys `tileK` a step (their scores, one
@@ -601,13 +605,15 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
 ///     reads that part of each key and value row (a warp reads whole rows,
 ///     coalesced), the scores summed across the warp by shuffles, 8 keys a
 ///     step;
-///   - a warp per (16 rows, split) on tensor cores (`warpBody`, bf16 or
-///     f16 operands): per 16 keys, S = Q K^T and O += P V as `mma.sync`
-///     m16n8k16 with f32 accumulators, the online softmax on S's
-///     accumulator fragments (a lane holds 2 rows x 2 columns of each 8
-///     keys; row maxima across the row's 4 lanes by shuffles), and P,
-///     rounded to the operand type, passed from S's fragments to the second
-///     mma without leaving registers (FlashAttention-2's layout).
+///   - a warp per (16 or 32 rows, split) on tensor cores (`warpBody`, bf16
+///     or f16 operands, packed into i32 pairs first by `packPairs`): per
+///     16 keys, S = Q K^T and O += P V as `mma.sync` m16n8k16 with f32
+///     accumulators, the online softmax on S's accumulator fragments (a
+///     lane holds 2 rows x 2 columns of each 8 keys of each 16 rows; row
+///     maxima across the row's 4 lanes by shuffles; the mask only in steps
+///     that need it), and P, rounded to the operand type, passed from S's
+///     fragments to the second mma without leaving registers
+///     (FlashAttention-2's layout).
 ///
 /// A row's keys are cut to what the mask constraints let it see (a causal
 /// row walks only its past), a split's to its chunk; flash-decoding splits

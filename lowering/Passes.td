@@ -161,6 +161,16 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
 
     Every op on a tile has static shape, for `seq-tile-and-vectorize`.
 
+    With `per-thread` (the GPU), instead: no padding; a `seq.parallel` loop
+    whose iterations are threads, over (key split x rows), each row's keys
+    cut to what the mask constraints let it see, and a merge loop with a
+    thread per output element. A row is a thread's (vectors in registers,
+    `tile-k` keys a step), a warp's for a single query with head sizes
+    multiples of 32 (lanes over the head dims, scores summed by
+    `gpu.shuffle`), or, with `tensor-cores` and bf16/f16 operands, 16 or 32
+    rows are a warp's on `nvgpu.mma.sync` m16n8k16, the operands first
+    packed into i32 pairs (`linalg.generic`s).
+
     Before:
 
     ```mlir
