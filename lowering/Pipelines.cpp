@@ -106,9 +106,9 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
   // After elementwise fusion, which would otherwise fuse the online
   // softmax's steps on tiles into each other.
-  // On the GPU a warp per 16 query rows on tensor cores (bf16 and f16),
-  // else a thread per query row, 4 keys a step; and key splits to fill
-  // the device.
+  // On the GPU a warp per 16 or 32 query rows on tensor cores (bf16 and
+  // f16), a warp per row for a single query, else a thread per query row,
+  // 4 keys a step; and key splits to fill the device.
   SeqLowerAttentionOptions attention;
   if (gpu) {
     attention.perThread = true;
@@ -284,9 +284,10 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
 }
 
 void seqc::restrictToCUDA(PipelineOptions &options) {
-  // What the GPU lowering handles so far: fused attention (a thread per
-  // query row), diagonal scans as kernels (fused, or chunked parallel),
-  // matrix-state scans as loops over time whose steps are kernels.
+  // What the GPU lowering handles so far: fused attention (the GPU forms
+  // of seq-lower-attention), diagonal scans as kernels (fused, or chunked
+  // parallel), matrix-state scans as loops over time whose steps are
+  // kernels.
   options.chunkwise = false;
   options.splitCarries = false;
 }
