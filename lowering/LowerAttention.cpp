@@ -687,6 +687,10 @@ private:
   void threadBody(Value w, Value splits, ValueRange bufs,
                   SmallVector<Value> &written);
   Value packPairs(Value src, bool alongRows);
+  /// `bufs` (the per-item max, sum and acc) with the max `m`, the sum `l`
+  /// and `parts` of acc (vectors, each from its column) stored at `item`.
+  SmallVector<Value> store(ValueRange bufs, Value item, Value m, Value l,
+                           ArrayRef<std::pair<Value, Value>> parts);
   /// One step of the online softmax of a row over `keys` with `scores`:
   /// the new max, the sum `l` and accumulator `acc` (`width` columns of v
   /// from `col`) rescaled once, then each key's probability and value
@@ -913,15 +917,23 @@ void GPUAttention::threadBody(Value w, Value splits, ValueRange bufs,
     scf::YieldOp::create(
         b, loc, onlineStep(m, l, acc, scores, keys, vIdx, c0, Dv));
   }
-  Value mOut = tensor::InsertOp::create(b, loc, inner.getResult(0), bufs[0], w);
-  Value lOut = tensor::InsertOp::create(b, loc, inner.getResult(1), bufs[1], w);
+  written = store(bufs, w, inner.getResult(0), inner.getResult(1),
+                  {{inner.getResult(2), c0}});
+}
+
+SmallVector<Value> GPUAttention::store(ValueRange bufs, Value item, Value m,
+                                       Value l,
+                                       ArrayRef<std::pair<Value, Value>> parts) {
+  Value mOut = tensor::InsertOp::create(b, loc, m, bufs[0], item);
+  Value lOut = tensor::InsertOp::create(b, loc, l, bufs[1], item);
+  Value acc = bufs[2];
   auto rowMap = AffineMap::get(2, 0, b.getAffineDimExpr(1), b.getContext());
-  Value aOut = vector::TransferWriteOp::create(
-                   b, loc, bufs[2].getType(), inner.getResult(2), bufs[2],
-                   ValueRange{w, c0}, rowMap, /*mask=*/Value(),
-                   b.getBoolArrayAttr({true}))
-                   .getResult();
-  written = {mOut, lOut, aOut};
+  for (auto [part, col] : parts)
+    acc = vector::TransferWriteOp::create(
+              b, loc, acc.getType(), part, acc, ValueRange{item, col}, rowMap,
+              /*mask=*/Value(), b.getBoolArrayAttr({true}))
+              .getResult();
+  return {mOut, lOut, acc};
 }
 
 SmallVector<Value> GPUAttention::onlineStep(Value m, Value l, Value acc,
@@ -1077,20 +1089,12 @@ void GPUAttention::rowBody(Value w, ValueRange bufs,
   // Every lane holds the row's max and sum; each writes its part of acc.
   Value item = arith::AddIOp::create(
       b, loc, arith::MulIOp::create(b, loc, split, rows), row);
-  Value mOut = tensor::InsertOp::create(b, loc, inner.getResult(0), bufs[0], item);
-  Value lOut = tensor::InsertOp::create(b, loc, inner.getResult(1), bufs[1], item);
-  auto rowMap = AffineMap::get(2, 0, b.getAffineDimExpr(1), b.getContext());
-  Value aOut = vector::TransferWriteOp::create(
-                   b, loc, bufs[2].getType(), inner.getResult(2), bufs[2],
-                   ValueRange{item, vCol}, rowMap, /*mask=*/Value(),
-                   b.getBoolArrayAttr({true}))
-                   .getResult();
-  written = {mOut, lOut, aOut};
+  written = store(bufs, item, inner.getResult(0), inner.getResult(1),
+                  {{inner.getResult(2), vCol}});
 }
 
 void GPUAttention::warpBody(Value w, Value tiles, Value splits,
                             ValueRange bufs, SmallVector<Value> &written) {
-  MLIRContext *ctx = b.getContext();
   Type elt = kType.getElementType();
   auto pairType = VectorType::get({2}, elt);
   const int64_t M = mTiles, rowsPerWarp = 16 * mTiles;
@@ -1348,20 +1352,13 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
       b.setInsertionPointToStart(&ifOp.getThenRegion().front());
       Value item = arith::AddIOp::create(
           b, loc, base, arith::AddIOp::create(b, loc, firstRow, rowOf[r]));
-      Value mOut = tensor::InsertOp::create(b, loc, res[r], out[0], item);
-      Value lOut = tensor::InsertOp::create(b, loc, sum, out[1], item);
-      Value aOut = out[2];
-      auto rowMap = AffineMap::get(2, 0, b.getAffineDimExpr(1), ctx);
-      for (int64_t j = 0; j < nTiles; ++j) {
-        Value pair = vector::ExtractOp::create(
-            b, loc, res[4 * M + mt * nTiles + j], ArrayRef<int64_t>{half});
-        aOut = vector::TransferWriteOp::create(
-                   b, loc, aOut.getType(), pair, aOut,
-                   ValueRange{item, add(t2, 8 * j)}, rowMap,
-                   /*mask=*/Value(), b.getBoolArrayAttr({true}))
-                   .getResult();
-      }
-      scf::YieldOp::create(b, loc, ValueRange{mOut, lOut, aOut});
+      SmallVector<std::pair<Value, Value>> parts;
+      for (int64_t j = 0; j < nTiles; ++j)
+        parts.push_back({vector::ExtractOp::create(
+                             b, loc, res[4 * M + mt * nTiles + j],
+                             ArrayRef<int64_t>{half}),
+                         add(t2, 8 * j)});
+      scf::YieldOp::create(b, loc, store(out, item, res[r], sum, parts));
       b.setInsertionPointToStart(&ifOp.getElseRegion().front());
       scf::YieldOp::create(b, loc, out);
     }
