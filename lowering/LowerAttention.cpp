@@ -626,9 +626,9 @@ struct GPUAttention {
   RankedTensorType kType, vType, outType;
   Type f32;
   Value c0, c1, ninf, zero, tq, tk, rows, chunk;
-  /// The tensor-core form's operands as i32 pairs (`packPairs`): q and k
-  /// along the head dim, v along the keys.
-  Value qPairs, kPairs, vPairs;
+  /// The tensor-core form's operands: q as i32 pairs (`packPairs`), k and
+  /// v in fragment order (`packFragments`).
+  Value qPairs, kFrags, vFrags;
   /// The tensor-core form's 16-row tiles a warp holds: 2 where the head
   /// sizes are at most 64 (K's and V's fragments then serve both), else 1
   /// (the accumulators would not fit in registers).
@@ -686,7 +686,8 @@ private:
 
   void threadBody(Value w, Value splits, ValueRange bufs,
                   SmallVector<Value> &written);
-  Value packPairs(Value src, bool alongRows);
+  Value packPairs(Value src);
+  Value packFragments(Value src, bool isValue);
   /// `bufs` (the per-item max, sum and acc) with the max `m`, the sum `l`
   /// and `parts` of acc (vectors, each from its column) stored at `item`.
   SmallVector<Value> store(ValueRange bufs, Value item, Value m, Value l,
@@ -821,9 +822,9 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
       b, loc, arith::CeilDivUIOp::create(b, loc, tk, chunk), c1);
   Value items = arith::MulIOp::create(b, loc, rows, splits);
   if (form == Form::TensorCores) {
-    qPairs = packPairs(op.getQuery(), false);
-    kPairs = packPairs(op.getKey(), false);
-    vPairs = packPairs(op.getValue(), true);
+    qPairs = packPairs(op.getQuery());
+    kFrags = packFragments(op.getKey(), false);
+    vFrags = packFragments(op.getValue(), true);
   }
 
   Value mInit = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{items}, f32);
@@ -958,27 +959,18 @@ SmallVector<Value> GPUAttention::onlineStep(Value m, Value l, Value acc,
 }
 
 /// `src` ([lead.., R, C] of a 16-bit float) as i32 pairs of neighbouring
-/// elements, the first in the low half (as an mma.sync register holds
-/// them): along C ([lead.., R, C / 2]), or `alongRows` ([lead.., C,
-/// ceil(R / 2)], a missing last element 0). A pass over the operand (O(T)
+/// elements along C ([lead.., R, C / 2]), the first in the low half (as
+/// an mma.sync register holds them): a pass over the operand (O(T)
 /// memory) that lets the kernel read a pair with one aligned 4-byte load
 /// (the operand itself may be a view at any offset).
-Value GPUAttention::packPairs(Value src, bool alongRows) {
+Value GPUAttention::packPairs(Value src) {
   auto type = llvm::cast<RankedTensorType>(src.getType());
   int64_t rank = type.getRank();
   Type i32 = b.getI32Type(), i16 = b.getI16Type();
   SmallVector<OpFoldResult> sizes;
-  for (int64_t i = 0; i < n; ++i)
+  for (int64_t i = 0; i <= n; ++i)
     sizes.push_back(tensor::getMixedSize(b, loc, src, i));
-  Value len = tensor::DimOp::create(b, loc, src, n);
-  int64_t width = type.getDimSize(n + 1);
-  if (alongRows) {
-    sizes.push_back(b.getIndexAttr(width));
-    sizes.push_back(arith::CeilDivUIOp::create(b, loc, len, idx(2)).getResult());
-  } else {
-    sizes.push_back(tensor::getMixedSize(b, loc, src, n));
-    sizes.push_back(b.getIndexAttr(width / 2));
-  }
+  sizes.push_back(b.getIndexAttr(type.getDimSize(n + 1) / 2));
   Value init = tensor::EmptyOp::create(b, loc, sizes, i32);
   SmallVector<utils::IteratorType> par(rank, utils::IteratorType::parallel);
   return generic(
@@ -989,30 +981,102 @@ Value GPUAttention::packPairs(Value src, bool alongRows) {
           ix.push_back(linalg::IndexOp::create(nb, l, i));
         Value first = arith::MulIOp::create(nb, l, ix[n + 1], index(nb, l, 2));
         Value second = arith::AddIOp::create(nb, l, first, index(nb, l, 1));
-        Value valid;
-        SmallVector<Value> at0(ix.begin(), ix.begin() + n), at1 = at0;
-        if (alongRows) {
-          valid = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult,
-                                        second, len);
-          second = arith::SelectOp::create(nb, l, valid, second, first);
-          at0.append({first, ix[n]});
-          at1.append({second, ix[n]});
-        } else {
-          at0.append({ix[n], first});
-          at1.append({ix[n], second});
-        }
+        SmallVector<Value> at0(ix.begin(), ix.begin() + n + 1), at1 = at0;
+        at0.push_back(first);
+        at1.push_back(second);
         auto word = [&](ArrayRef<Value> at) -> Value {
           Value e = tensor::ExtractOp::create(nb, l, src, at);
           Value bits = arith::BitcastOp::create(nb, l, i16, e);
           return arith::ExtUIOp::create(nb, l, i32, bits);
         };
-        Value lo = word(at0), hi = word(at1);
-        if (valid)
-          hi = arith::SelectOp::create(
-              nb, l, valid, hi, arith::ConstantIntOp::create(nb, l, i32, 0));
-        hi = arith::ShLIOp::create(nb, l, hi,
-                                   arith::ConstantIntOp::create(nb, l, i32, 16));
-        return arith::OrIOp::create(nb, l, lo, hi);
+        Value hi = arith::ShLIOp::create(
+            nb, l, word(at1), arith::ConstantIntOp::create(nb, l, i32, 16));
+        return arith::OrIOp::create(nb, l, word(at0), hi);
+      });
+}
+
+/// `src` ([lead.., T, C] keys or values of a 16-bit float) in the order a
+/// warp's lanes hold it as the B operand of `mma.sync` m16n8k16, 16 keys
+/// a block: [lead.., ceil(T / 16), C / 16, 32] of vector<4xi32>, lane l's
+/// part of block kb in C / 16 vectors of 4 registers (each register a
+/// pair of elements, the first in the low half). Word f of a lane
+/// (g = l / 4, t = l % 4) holds, of keys (`isValue` false, S = Q K^T):
+/// key 16 kb + 8 h + g, columns 2 p and 2 p + 1 with p = t + 8 kk + 4 e,
+/// f = 2 (h C / 16 + kk) + e; of values (O += P V): keys 16 kb + 8 e + 2 t
+/// and the next one, column 8 j + g, f = 2 j + e. A key past the end reads
+/// the last one (the kernel masks it). A warp reads its fragments of a
+/// block as C / 16 loads of 16 bytes, 512 neighbouring bytes each.
+Value GPUAttention::packFragments(Value src, bool isValue) {
+  auto type = llvm::cast<RankedTensorType>(src.getType());
+  Type i32 = b.getI32Type(), i16 = b.getI16Type();
+  auto quad = VectorType::get({4}, i32);
+  int64_t width = type.getDimSize(n + 1), chunks = width / 16;
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < n; ++i)
+    sizes.push_back(tensor::getMixedSize(b, loc, src, i));
+  Value len = tensor::DimOp::create(b, loc, src, n);
+  sizes.push_back(arith::CeilDivUIOp::create(b, loc, len, idx(16)).getResult());
+  sizes.push_back(b.getIndexAttr(chunks));
+  sizes.push_back(b.getIndexAttr(32));
+  Value init = tensor::EmptyOp::create(b, loc, sizes, quad);
+  int64_t rank = n + 3;
+  SmallVector<utils::IteratorType> par(rank, utils::IteratorType::parallel);
+  return generic(
+      b, loc, init, ValueRange{}, {identity(b.getContext(), rank)}, par,
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        auto c = [&](int64_t v) { return index(nb, l, v); };
+        auto add = [&](Value x, Value y) -> Value {
+          return arith::AddIOp::create(nb, l, x, y);
+        };
+        auto mul = [&](Value x, int64_t y) -> Value {
+          return arith::MulIOp::create(nb, l, x, c(y));
+        };
+        SmallVector<Value> ix;
+        for (int64_t i = 0; i < rank; ++i)
+          ix.push_back(linalg::IndexOp::create(nb, l, i));
+        Value kb = ix[n], chunk = ix[n + 1], lane = ix[n + 2];
+        Value g = arith::DivUIOp::create(nb, l, lane, c(4));
+        Value t = arith::RemUIOp::create(nb, l, lane, c(4));
+        Value lastKey = arith::SubIOp::create(nb, l, len, c(1));
+        SmallVector<Value> lead(ix.begin(), ix.begin() + n);
+        auto element = [&](Value key, Value col) -> Value {
+          SmallVector<Value> at(lead);
+          at.push_back(arith::MinUIOp::create(nb, l, key, lastKey));
+          at.push_back(col);
+          Value e = tensor::ExtractOp::create(nb, l, src, at);
+          Value bits = arith::BitcastOp::create(nb, l, i16, e);
+          return arith::ExtUIOp::create(nb, l, i32, bits);
+        };
+        Value word = arith::ConstantOp::create(
+            nb, l, DenseElementsAttr::get(quad, nb.getI32IntegerAttr(0)));
+        for (int64_t w = 0; w < 4; ++w) {
+          // f = 4 chunk + w: its e is w % 2, its f / 2 is 2 chunk + w / 2.
+          int64_t e = w % 2;
+          Value half = add(mul(chunk, 2), c(w / 2));
+          Value key, col0;
+          if (isValue) {
+            key = add(mul(kb, 16), add(mul(t, 2), c(8 * e)));
+            col0 = add(mul(half, 8), g);
+          } else {
+            Value h = arith::DivUIOp::create(nb, l, half, c(chunks));
+            Value kk = arith::RemUIOp::create(nb, l, half, c(chunks));
+            key = add(mul(kb, 16), add(mul(h, 8), g));
+            col0 = mul(add(t, add(mul(kk, 8), c(4 * e))), 2);
+          }
+          Value lo, hi;
+          if (isValue) {
+            lo = element(key, col0);
+            hi = element(add(key, c(1)), col0);
+          } else {
+            lo = element(key, col0);
+            hi = element(key, add(col0, c(1)));
+          }
+          hi = arith::ShLIOp::create(nb, l, hi,
+                                     arith::ConstantIntOp::create(nb, l, i32, 16));
+          word = vector::InsertOp::create(nb, l, arith::OrIOp::create(nb, l, lo, hi),
+                                          word, ArrayRef<int64_t>{w});
+        }
+        return word;
       });
 }
 
@@ -1172,15 +1236,34 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
                              start, end);
   Value kLo = arith::MinSIOp::create(b, loc, loF, loL);
   Value kHi = arith::MaxSIOp::create(b, loc, hiF, hiL);
-  // An even first key, so that a step's pairs of keys are pairs of v's
-  // packing (a key before the range is masked: a split starts at a
-  // multiple of 16, the constraints hide the rest).
+  // Steps on the 16-key blocks of the fragment order (a key before the
+  // range is masked: a split starts at a multiple of 16, the constraints
+  // hide the rest).
   kLo = arith::SubIOp::create(b, loc, kLo,
-                              arith::RemUIOp::create(b, loc, kLo, idx(2)));
+                              arith::RemUIOp::create(b, loc, kLo, idx(16)));
   SmallVector<Value> kIdx = sharedIdx(kType, bidx), vIdx = sharedIdx(vType, bidx);
-  Value lastKey = arith::SubIOp::create(b, loc, tk, c1);
-  Value lastPair = arith::SubIOp::create(
-      b, loc, arith::CeilDivUIOp::create(b, loc, tk, idx(2)), c1);
+  Value lastBlock = arith::SubIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, tk, idx(16)), c1);
+  // The lane's fragments of key block `kb` (at most the last): a vector
+  // of 4 registers per 16 columns.
+  auto loadBlock = [&](Value frags, ArrayRef<Value> lead, Value kb,
+                       int64_t width) -> SmallVector<Value> {
+    SmallVector<Value> quads;
+    for (int64_t c = 0; c < width / 16; ++c) {
+      SmallVector<Value> indices(lead);
+      indices.append({minIdx(kb, lastBlock), idx(c), lane});
+      quads.push_back(tensor::ExtractOp::create(b, loc, frags, indices));
+    }
+    return quads;
+  };
+  // Register f of a lane's block as a pair of the operand type.
+  auto fragment = [&](ArrayRef<Value> quads, int64_t f) -> Value {
+    Value word = vector::ExtractOp::create(b, loc, quads[f / 4],
+                                           ArrayRef<int64_t>{f % 4});
+    Value v = vector::FromElementsOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), ValueRange{word});
+    return vector::BitCastOp::create(b, loc, pairType, v);
+  };
   // A pair of elements from a packed operand, as the operand type.
   auto pairAt = [&](Value packed, ArrayRef<Value> lead, Value r,
                     Value c) -> Value {
@@ -1207,32 +1290,39 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
   // Iteration state: the running max and the lane's part of the sum of
   // each of its 2 M rows, and the accumulator fragments (for each 16 rows,
   // Dv / 8 of vector<2x2xf32>).
-  int64_t nTiles = Dv / 8;
+  // The loop also carries K's fragments of its step, read a step ahead.
+  int64_t nTiles = Dv / 8, kChunks = D / 16;
   SmallVector<Value> init(2 * M, ninf);
   init.append(2 * M, zero);
   init.append(M * nTiles,
               arith::ConstantOp::create(
                   b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0))));
+  Value firstBlock = arith::DivUIOp::create(b, loc, kLo, idx(16));
+  init.append(loadBlock(kFrags, kIdx, firstBlock, D));
   auto inner = scf::ForOp::create(b, loc, kLo, kHi, idx(16), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inner.getBody());
     Value j0 = inner.getInductionVar();
     auto it = inner.getRegionIterArgs();
+    // This step's V and the next step's K are read first: the loads are
+    // in flight while S and P are computed.
+    Value kb = arith::DivUIOp::create(b, loc, j0, idx(16));
+    SmallVector<Value> vQuads = loadBlock(vFrags, vIdx, kb, Dv);
+    SmallVector<Value> kNext = loadBlock(kFrags, kIdx, add(kb, 1), D);
+    SmallVector<Value> kQuads(it.begin() + 4 * M + M * nTiles, it.end());
     // S for keys j0 + [0, 8) and j0 + [8, 16): s[mt][h][i], i = 0, 1 row
     // 2 mt at columns 2t, 2t + 1; i = 2, 3 row 2 mt + 1. K's fragments
     // serve every 16 rows.
     SmallVector<SmallVector<SmallVector<Value, 4>, 2>> s(
         M, SmallVector<SmallVector<Value, 4>, 2>(2));
     for (int64_t h = 0; h < 2; ++h) {
-      Value key = minIdx(arith::AddIOp::create(b, loc, add(j0, 8 * h), g),
-                         lastKey);
       SmallVector<Value> frag(
           M, arith::ConstantOp::create(
                  b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0))));
-      for (int64_t kk = 0; kk < D / 16; ++kk) {
-        Value kb0 = pairAt(kPairs, kIdx, key, add(t, 8 * kk));
-        Value kb1 = pairAt(kPairs, kIdx, key, add(t, 8 * kk + 4));
+      for (int64_t kk = 0; kk < kChunks; ++kk) {
+        Value kb0 = fragment(kQuads, 2 * (h * kChunks + kk));
+        Value kb1 = fragment(kQuads, 2 * (h * kChunks + kk) + 1);
         for (int64_t mt = 0; mt < M; ++mt)
           frag[mt] = mma(qFrag[mt][kk], {kb0, kb1}, frag[mt]);
       }
@@ -1297,12 +1387,6 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
           lNew[r] = arith::AddFOp::create(b, loc, lNew[r], s[mt][h][i]);
         }
     }
-    // V's fragments: keys j0 + 2t, 2t + 1 (and + 8), column 8 j + g: the
-    // pairs j0 / 2 + t (and + 4) of v packed along the keys; they serve
-    // every 16 rows.
-    Value pair0 = arith::AddIOp::create(
-        b, loc, arith::DivUIOp::create(b, loc, j0, idx(2)), t);
-    Value vPair[2] = {minIdx(pair0, lastPair), minIdx(add(pair0, 4), lastPair)};
     SmallVector<Value> next(mNew);
     next.append(lNew);
     SmallVector<SmallVector<Value, 4>> pFrag;
@@ -1320,9 +1404,9 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
     }
     SmallVector<Value> acc(M * nTiles);
     for (int64_t j = 0; j < nTiles; ++j) {
-      Value col = add(g, 8 * j);
-      Value vb0 = pairAt(vPairs, vIdx, col, vPair[0]);
-      Value vb1 = pairAt(vPairs, vIdx, col, vPair[1]);
+      // V's fragments (keys j0 + 2t, 2t + 1 and 8 on, column 8 j + g)
+      // serve every 16 rows.
+      Value vb0 = fragment(vQuads, 2 * j), vb1 = fragment(vQuads, 2 * j + 1);
       for (int64_t mt = 0; mt < M; ++mt) {
         Value a = arith::MulFOp::create(b, loc, it[4 * M + mt * nTiles + j],
                                         scale[mt]);
@@ -1330,6 +1414,7 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
       }
     }
     next.append(acc);
+    next.append(kNext);
     scf::YieldOp::create(b, loc, next);
   }
 
