@@ -606,8 +606,11 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
 ///     coalesced), the scores summed across the warp by shuffles, 8 keys a
 ///     step;
 ///   - a warp per (16 or 32 rows, split) on tensor cores (`warpBody`, bf16
-///     or f16 operands, packed into i32 pairs first by `packPairs`): per
-///     16 keys, S = Q K^T and O += P V as `mma.sync` m16n8k16 with f32
+///     or f16 operands; q packed into i32 pairs first by `packPairs`, k and
+///     v into the lanes' fragment order by `packFragments`, so that a
+///     warp reads a 16-key block's fragments as 16-byte loads of 512
+///     contiguous bytes, the next block's K a step ahead): per 16 keys,
+///     S = Q K^T and O += P V as `mma.sync` m16n8k16 with f32
 ///     accumulators, the online softmax on S's accumulator fragments (a
 ///     lane holds 2 rows x 2 columns of each 8 keys of each 16 rows; row
 ///     maxima across the row's 4 lanes by shuffles; the mask only in steps
@@ -629,9 +632,9 @@ struct GPUAttention {
   /// The tensor-core form's operands: q as i32 pairs (`packPairs`), k and
   /// v in fragment order (`packFragments`).
   Value qPairs, kFrags, vFrags;
-  /// The tensor-core form's 16-row tiles a warp holds: 2 where the head
-  /// sizes are at most 64 (K's and V's fragments then serve both), else 1
-  /// (the accumulators would not fit in registers).
+  /// The tensor-core form's 16-row tiles a warp holds: 2 with `warp-rows`
+  /// 32 where the head sizes are at most 64 (K's and V's fragments then
+  /// serve both; larger accumulators would not fit in registers), else 1.
   int64_t mTiles = 1;
   SmallVector<Value> batchSizes;
 
@@ -654,7 +657,7 @@ struct GPUAttention {
     auto qType = llvm::cast<RankedTensorType>(op.getQuery().getType());
     return (elt.isBF16() || elt.isF16()) &&
            qType.getElementType() == elt && vType.getElementType() == elt &&
-           D % 16 == 0 && Dv % 8 == 0 && qType.getDimSize(n) != 1;
+           D % 16 == 0 && Dv % 16 == 0 && qType.getDimSize(n) != 1;
   }
 
   /// Whether the warp-per-row form applies: a single query (decoding),
@@ -664,7 +667,8 @@ struct GPUAttention {
     return qType.getDimSize(n) == 1 && D % 32 == 0 && Dv % 32 == 0;
   }
 
-  LogicalResult lower(int64_t minParallel, bool tensorCores);
+  LogicalResult lower(int64_t minParallel, bool tensorCores,
+                      int64_t warpRows);
 
 private:
   VectorType vec(int64_t len) { return VectorType::get({len}, f32); }
@@ -765,7 +769,8 @@ Value GPUAttention::read(Value src, ArrayRef<Value> lead, Value pos,
   return r;
 }
 
-LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
+LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
+                                  int64_t warpRows) {
   if (ShapedType::isDynamic(D) || ShapedType::isDynamic(Dv))
     return op.emitOpError("needs static head sizes to be lowered");
   enum class Form { Thread, Rows, TensorCores } form = Form::Thread;
@@ -789,7 +794,7 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores) {
     batch = c1;
   rows = arith::MulIOp::create(b, loc, tq, batch);
   // Work items of one split: rows, or warps of 16 rows (32 threads each).
-  if (form == Form::TensorCores && D <= 64 && Dv <= 64)
+  if (form == Form::TensorCores && warpRows == 32 && D <= 64 && Dv <= 64)
     mTiles = 2;
   Value tiles = arith::MulIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16 * mTiles)), batch);
@@ -1549,6 +1554,12 @@ struct SeqLowerAttentionPass
     : seqc::impl::SeqLowerAttentionBase<SeqLowerAttentionPass> {
   using Base::Base;
   void runOnOperation() override {
+    if (warpRows != 16 && warpRows != 32) {
+      getOperation()->emitError("seq-lower-attention: warp-rows must be 16 "
+                                "or 32, not ")
+          << static_cast<int64_t>(warpRows);
+      return signalPassFailure();
+    }
     SmallVector<seq::AttentionOp> ops;
     getOperation()->walk([&](seq::AttentionOp op) { ops.push_back(op); });
     // A dynamic query length may be 1 (a step that decodes one token):
@@ -1572,7 +1583,8 @@ struct SeqLowerAttentionPass
     LowerAttention lowering{tileQ, tileK, minParallel};
     auto lowerForGPU = [&](seq::AttentionOp op) {
       OpBuilder b(op);
-      return GPUAttention(op, b, tileK).lower(minParallel, tensorCores);
+      return GPUAttention(op, b, tileK)
+          .lower(minParallel, tensorCores, warpRows);
     };
     for (seq::AttentionOp op : ops)
       if (failed(perThread ? lowerForGPU(op) : lowering.lower(op)))

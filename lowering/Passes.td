@@ -167,9 +167,11 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     thread per output element. A row is a thread's (vectors in registers,
     `tile-k` keys a step), a warp's for a single query with head sizes
     multiples of 32 (lanes over the head dims, scores summed by
-    `gpu.shuffle`), or, with `tensor-cores` and bf16/f16 operands, 16 or 32
-    rows are a warp's on `nvgpu.mma.sync` m16n8k16, the operands first
-    packed into i32 pairs (`linalg.generic`s).
+    `gpu.shuffle`), or, with `tensor-cores` and bf16/f16 operands,
+    `warp-rows` (16 or 32) rows are a warp's on `nvgpu.mma.sync` m16n8k16,
+    q first packed into i32 pairs and k and v into the lanes' fragment
+    order, 16 keys a block (`linalg.generic`s), so that a warp reads each
+    16-key block's fragments as 512 contiguous bytes in 16-byte loads.
 
     Before:
 
@@ -208,8 +210,11 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
            "running max, sum and accumulator in registers, `tile-k` keys a "
            "step; `min-parallel` threads at least (flash-decoding splits)">,
     Option<"tensorCores", "tensor-cores", "bool", "false",
-           "with per-thread: a warp per 16 query rows on mma.sync where the "
-           "operands are bf16 or f16">,
+           "with per-thread: a warp per `warp-rows` query rows on mma.sync "
+           "where the operands are bf16 or f16">,
+    Option<"warpRows", "warp-rows", "int64_t", "16",
+           "with tensor-cores: query rows per warp, 16 or 32 (32 only where "
+           "both head sizes are at most 64)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -1,71 +1,8 @@
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tile-k=2 min-parallel=128" | FileCheck %s
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true min-parallel=128" | FileCheck %s --check-prefix=TC
-
-// Tests the tensor-core form of the first function: q and k packed into
-// i32 pairs along the head dim, v along the keys (an odd last key paired
-// with 0), so that the kernel reads a pair of operand elements with one
-// aligned load; splits of whole 16-key steps; a warp (32 threads) per 32
-// query rows (two tiles of 16: the head sizes are at most 64) and key
-// split; a lane holds rows g and g + 8 of each tile (clamped to the last
-// row for reads); Q's fragments read once; the first key even; per 16
-// keys, S = Q K^T as m16n8k16 mma.sync on bf16 (K's fragments serve both
-// tiles), the scale, and the mask per element only where a key may be
-// hidden (the step's keys past the end, or a constraint failing at the
-// tile's corners), each row's maximum across its 4 lanes (shuffles xor 1
-// and 2), P rounded to bf16 as the A operand of O += P V; after the loop,
-// the row sums across the 4 lanes, and each lane's part of the rows that
-// exist stored for the merge.
-// TC-LABEL: func.func @causal
-// TC-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x8xbf16>
-// TC: %[[PER:.+]] = arith.ceildivui %{{.+}}, %c32 : index
-// TC: %[[TILES:.+]] = arith.muli %[[PER]], %{{.+}} : index
-// TC: %[[UNITS:.+]] = arith.muli %[[TILES]], %c32{{.*}} : index
-// TC: %[[STEPS:.+]] = arith.ceildivui %{{.+}}, %c16{{.*}} : index
-// TC: %[[CHUNK:.+]] = arith.muli %[[STEPS]], %c16{{.*}} : index
-// TC: %[[QP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<2x?x8xi32>)
-// TC: tensor.extract %[[Q]]
-// TC: arith.bitcast %{{.+}} : bf16 to i16
-// TC: arith.shli %{{.+}}, %c16_i32 : i32
-// TC: %[[KP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x8xi32>)
-// TC: %[[VP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x8x?xi32>)
-// TC: arith.select %{{.+}}, %{{.+}}, %c0_i32 : i32
-// TC: %[[THREADS:.+]] = arith.muli %[[UNITS]], %{{.+}} : index
-// TC: scf.for %[[W:.+]] = %c0 to %[[THREADS]] step %c1 iter_args(
-// TC: %[[LANE:.+]] = arith.remui %[[W]], %c32{{.*}} : index
-// TC: %[[G:.+]] = arith.divui %[[LANE]], %c4{{.*}} : index
-// TC: %[[ROWA:.+]] = arith.addi %{{.+}}, %[[G]] : index
-// TC: %[[ROWB:.+]] = arith.addi %[[ROWA]], %c8{{.*}} : index
-// TC: arith.remui %{{.+}}, %c2{{.*}} : index
-// TC: tensor.extract %[[QP]]
-// TC-NEXT: vector.from_elements
-// TC-NEXT: vector.bitcast %{{.+}} : vector<1xi32> to vector<2xbf16>
-// TC: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c16{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>)
-// TC: tensor.extract %[[KP]]
-// TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
-// TC: nvgpu.mma.sync
-// TC: %[[INSIDE:.+]] = arith.cmpi sle, %{{.+}}, %{{.+}} : index
-// TC: arith.cmpi sge
-// TC: %[[ALL:.+]] = arith.andi %[[INSIDE]], %{{.+}} : i1
-// TC: scf.if %[[ALL]] -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
-// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
-// TC-NOT: arith.select
-// TC: } else {
-// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
-// TC: arith.cmpi sge
-// TC: arith.select
-// TC: gpu.shuffle  xor %{{.+}}, %c1_i32
-// TC: gpu.shuffle  xor %{{.+}}, %c2_i32
-// TC: math.exp
-// TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
-// TC: tensor.extract %[[VP]]
-// TC: nvgpu.mma.sync
-// TC: scf.yield
-// TC: gpu.shuffle  xor
-// TC: scf.if
-// TC: tensor.insert
-// TC: tensor.insert
-// TC: vector.transfer_write %{{.+}} : vector<2xf32>, tensor<?x8xf32>
-// TC: } {seq.parallel}
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=32 min-parallel=128" | FileCheck %s --check-prefix=TC32
+// RUN: not seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=24" 2>&1 | FileCheck %s --check-prefix=BADROWS
+// BADROWS: warp-rows must be 16 or 32, not 24
 
 // Tests the GPU form of causal attention with shared (GQA) bf16 keys and
 // values: the number of key splits (ceil(128 / rows), at most one per 64
@@ -221,4 +158,101 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
     seq.yield %s : f32
   }
   return %o : tensor<4x1x32xf32>
+}
+
+// -----
+
+// Tests the tensor-core form (bf16; head sizes multiples of 16; the first
+// function's Dv = 8 is not one, and takes the thread form): q packed into
+// i32 pairs along the head dim; k and v into the lanes' mma.sync fragment
+// order, [.., 16-key block, 16 columns, lane] of vector<4xi32> (a key past
+// the end reads the last); splits of whole 16-key steps; a warp (32
+// threads) per 16 query rows and key split; a lane holds rows g and g + 8
+// (clamped to the last row for reads); Q's fragments read once; the first
+// key a multiple of 16, and its block of K read before the loop, which
+// carries the step's K: per 16 keys, this step's V and the next step's K
+// read first (one vector<4xi32> each, the block clamped to the last), S =
+// Q K^T as m16n8k16 mma.sync on bf16, the scale, and the mask per element
+// only where a key may be hidden (the step's keys past the end, or a
+// constraint failing at the tile's corners), each row's maximum across its
+// 4 lanes (shuffles xor 1 and 2), P rounded to bf16 as the A operand of
+// O += P V; after the loop, the row sums across the 4 lanes, and each
+// lane's part of the rows that exist stored for the merge.
+// TC-LABEL: func.func @tc_causal
+// TC-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x16xbf16>
+// TC: %[[PER:.+]] = arith.ceildivui %{{.+}}, %c16 : index
+// TC: %[[TILES:.+]] = arith.muli %[[PER]], %{{.+}} : index
+// TC: %[[UNITS:.+]] = arith.muli %[[TILES]], %c32{{.*}} : index
+// TC: %[[STEPS:.+]] = arith.ceildivui %{{.+}}, %c16{{.*}} : index
+// TC: %[[CHUNK:.+]] = arith.muli %[[STEPS]], %c16{{.*}} : index
+// TC: %[[QP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<2x?x8xi32>)
+// TC: tensor.extract %[[Q]]
+// TC: arith.bitcast %{{.+}} : bf16 to i16
+// TC: arith.shli %{{.+}}, %c16_i32 : i32
+// TC: %[[KF:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32xvector<4xi32>>)
+// TC: arith.minui
+// TC: tensor.extract %[[K]]
+// TC: vector.insert %{{.+}}, %{{.+}} [3] : i32 into vector<4xi32>
+// TC: %[[VF:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32xvector<4xi32>>)
+// TC: tensor.extract %[[V]]
+// TC: %[[THREADS:.+]] = arith.muli %[[UNITS]], %{{.+}} : index
+// TC: scf.for %[[W:.+]] = %c0 to %[[THREADS]] step %c1 iter_args(
+// TC: %[[LANE:.+]] = arith.remui %[[W]], %c32{{.*}} : index
+// TC: %[[G:.+]] = arith.divui %[[LANE]], %c4{{.*}} : index
+// TC: %[[ROWA:.+]] = arith.addi %{{.+}}, %[[G]] : index
+// TC: %[[ROWB:.+]] = arith.addi %[[ROWA]], %c8{{.*}} : index
+// TC: %[[REM:.+]] = arith.remui %[[LO:.+]], %c16{{.*}} : index
+// TC: %[[FIRST:.+]] = arith.subi %[[LO]], %[[REM]] : index
+// TC: tensor.extract %[[QP]]
+// TC-NEXT: vector.from_elements
+// TC-NEXT: vector.bitcast %{{.+}} : vector<1xi32> to vector<2xbf16>
+// TC: %[[K0:.+]] = tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: scf.for %[[J:.+]] = %[[FIRST]] to %{{.+}} step %c16{{.*}} iter_args({{.*}}, %[[KQ:.+]] = %[[K0]]) -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>)
+// TC: tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: vector.extract %[[KQ]][0] : i32 from vector<4xi32>
+// TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+// TC: vector.extract %[[KQ]][2] : i32 from vector<4xi32>
+// TC: nvgpu.mma.sync
+// TC: %[[INSIDE:.+]] = arith.cmpi sle, %{{.+}}, %{{.+}} : index
+// TC: arith.cmpi sge
+// TC: %[[ALL:.+]] = arith.andi %[[INSIDE]], %{{.+}} : i1
+// TC: scf.if %[[ALL]] -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
+// TC-NOT: arith.select
+// TC: } else {
+// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
+// TC: arith.cmpi sge
+// TC: arith.select
+// TC: gpu.shuffle  xor %{{.+}}, %c1_i32
+// TC: gpu.shuffle  xor %{{.+}}, %c2_i32
+// TC: math.exp
+// TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
+// TC: nvgpu.mma.sync
+// TC: nvgpu.mma.sync
+// TC: scf.yield
+// TC: gpu.shuffle  xor
+// TC: scf.if
+// TC: tensor.insert
+// TC: tensor.insert
+// TC: vector.transfer_write %{{.+}} : vector<2xf32>, tensor<?x16xf32>
+// TC: } {seq.parallel}
+
+// With warp-rows=32 (head sizes at most 64): two tiles of 16 rows a warp,
+// K's and V's fragments serving both: the loop carries 4 row maxima, 4
+// sums and 2 x 2 accumulator fragments.
+// TC32-LABEL: func.func @tc_causal
+// TC32: arith.ceildivui %{{.+}}, %c32 : index
+// TC32: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>)
+// TC32-COUNT-4: nvgpu.mma.sync
+// TC32: scf.yield
+// -----
+
+func.func @tc_causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor<1x?x16xbf16>, %e: tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
+  %o = seq.attention ins(%q, %k, %v : tensor<2x?x16xbf16>, tensor<1x?x16xbf16>, tensor<1x?x16xbf16>)
+       outs(%e : tensor<2x?x16xbf16>) scale = 0.25 mask = [1, -1, 0] -> tensor<2x?x16xbf16> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return %o : tensor<2x?x16xbf16>
 }
