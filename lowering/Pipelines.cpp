@@ -106,8 +106,8 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
   // After elementwise fusion, which would otherwise fuse the online
   // softmax's steps on tiles into each other.
-  // On the GPU a warp per 16 or 32 query rows on tensor cores (bf16 and
-  // f16), a warp per row for a single query, else a thread per query row,
+  // On the GPU a warp per 16 query rows on tensor cores (bf16 and f16),
+  // a warp per row for a single query, else a thread per query row,
   // 4 keys a step; and key splits to fill the device.
   SeqLowerAttentionOptions attention;
   if (gpu) {
