@@ -142,6 +142,16 @@ static Value expShifted(OpBuilder &b, Location loc, ValueRange args) {
       e);
 }
 
+/// The GPU forms' `exp(x - safe(max))`: `exp2((x - safe(max)) log2(e))`,
+/// which the NVVM lowering makes one `ex2.approx` (the exact `exp` is a
+/// dozen instructions, paid T^2 times). ex2 of -inf is exactly 0, so no
+/// select is needed for a masked score.
+static Value exp2Shifted(OpBuilder &b, Location loc, ValueRange args) {
+  Value d = arith::SubFOp::create(b, loc, args[0], safeMax(b, loc, args[1]));
+  Value log2e = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(M_LOG2E));
+  return math::Exp2Op::create(b, loc, arith::MulFOp::create(b, loc, d, log2e));
+}
+
 struct LowerAttention {
   int64_t tileQ, tileK, minParallel;
 
@@ -163,8 +173,25 @@ static Value scoreOf(OpBuilder &b, Location loc, seq::AttentionOp op,
     mapping.map(region.getArgument(1 + i), v);
   mapping.map(region.getArgument(bidx.size() + 1), qi);
   mapping.map(region.getArgument(bidx.size() + 2), ki);
-  for (Operation &o : region.without_terminator())
+  for (Operation &o : region.without_terminator()) {
+    // x / 2^k is x * 2^-k exactly (both round the same real number once);
+    // the product is several times cheaper, and this runs T^2 times.
+    auto div = dyn_cast<arith::DivFOp>(o);
+    FloatAttr c;
+    if (div && matchPattern(div.getRhs(), m_Constant(&c))) {
+      APFloat inv(c.getValue().getSemantics(), 1);
+      if (inv.divide(c.getValue(), APFloat::rmNearestTiesToEven) ==
+          APFloat::opOK) {
+        Value r = arith::ConstantOp::create(
+            b, loc, FloatAttr::get(c.getType(), inv));
+        mapping.map(div.getResult(),
+                    arith::MulFOp::create(
+                        b, loc, mapping.lookupOrDefault(div.getLhs()), r));
+        continue;
+      }
+    }
     b.clone(o, mapping);
+  }
   return mapping.lookupOrDefault(
       llvm::cast<seq::YieldOp>(region.getTerminator()).getValues()[0]);
 }
@@ -950,11 +977,11 @@ SmallVector<Value> GPUAttention::onlineStep(Value m, Value l, Value acc,
   Value mNew = m;
   for (Value sc : scores)
     mNew = arith::MaxNumFOp::create(b, loc, mNew, sc);
-  Value alpha = expShifted(b, loc, {m, mNew});
+  Value alpha = exp2Shifted(b, loc, {m, mNew});
   Value lNew = arith::MulFOp::create(b, loc, l, alpha);
   Value aNew = arith::MulFOp::create(b, loc, acc, splat(alpha, width));
   for (auto [sc, key] : llvm::zip(scores, keys)) {
-    Value p = expShifted(b, loc, {sc, mNew});
+    Value p = exp2Shifted(b, loc, {sc, mNew});
     lNew = arith::AddFOp::create(b, loc, lNew, p);
     aNew = vector::FMAOp::create(b, loc, splat(p, width),
                                  read(op.getValue(), vIdx, key, col, width),
@@ -1384,11 +1411,11 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
       for (int32_t off : {1, 2})
         x = arith::MaxNumFOp::create(b, loc, x, shuffleXor(x, off));
       mNew[r] = x;
-      alpha[r] = expShifted(b, loc, {it[r], x});
+      alpha[r] = exp2Shifted(b, loc, {it[r], x});
       lNew[r] = arith::MulFOp::create(b, loc, it[2 * M + r], alpha[r]);
       for (int64_t h = 0; h < 2; ++h)
         for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
-          s[mt][h][i] = expShifted(b, loc, {s[mt][h][i], x});
+          s[mt][h][i] = exp2Shifted(b, loc, {s[mt][h][i], x});
           lNew[r] = arith::AddFOp::create(b, loc, lNew[r], s[mt][h][i]);
         }
     }
@@ -1484,7 +1511,8 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf) {
     Value ls = tensor::ExtractOp::create(b, loc, lBuf, item);
     Value as = tensor::ExtractOp::create(b, loc, aBuf, ValueRange{item, col});
     Value mNew = arith::MaxNumFOp::create(b, loc, m, ms);
-    Value w1 = expShifted(b, loc, {m, mNew}), w2 = expShifted(b, loc, {ms, mNew});
+    Value w1 = exp2Shifted(b, loc, {m, mNew}),
+          w2 = exp2Shifted(b, loc, {ms, mNew});
     auto weighted = [&](Value x, Value y) -> Value {
       return arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, w1, x),
                                    arith::MulFOp::create(b, loc, w2, y));

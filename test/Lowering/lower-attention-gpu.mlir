@@ -172,11 +172,12 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // key a multiple of 16, and its block of K read before the loop, which
 // carries the step's K: per 16 keys, this step's V and the next step's K
 // read first (one vector<4xi32> each, the block clamped to the last), S =
-// Q K^T as m16n8k16 mma.sync on bf16, the scale, and the mask per element
+// Q K^T as m16n8k16 mma.sync on bf16, the score region (its division by 4
+// as a product by 1/4: exact for a power of two), and the mask per element
 // only where a key may be hidden (the step's keys past the end, or a
 // constraint failing at the tile's corners), each row's maximum across its
-// 4 lanes (shuffles xor 1 and 2), P rounded to bf16 as the A operand of
-// O += P V; after the loop, the row sums across the 4 lanes, and each
+// 4 lanes (shuffles xor 1 and 2), exp as exp2 of a product by log2(e),
+// P rounded to bf16 as the A operand of O += P V; after the loop, the row sums across the 4 lanes, and each
 // lane's part of the rows that exist stored for the merge.
 // TC-LABEL: func.func @tc_causal
 // TC-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x16xbf16>
@@ -218,15 +219,20 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: arith.cmpi sge
 // TC: %[[ALL:.+]] = arith.andi %[[INSIDE]], %{{.+}} : i1
 // TC: scf.if %[[ALL]] -> (f32, f32, f32, f32, f32, f32, f32, f32) {
-// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
+// TC-NOT: arith.divf
+// TC: %[[QUARTER:.+]] = arith.constant 2.500000e-01 : f32
+// TC-NEXT: arith.mulf %{{.+}}, %[[QUARTER]] : f32
 // TC-NOT: arith.select
 // TC: } else {
-// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
+// TC-NOT: arith.divf
+// TC: %[[QUARTER2:.+]] = arith.constant 2.500000e-01 : f32
+// TC-NEXT: arith.mulf %{{.+}}, %[[QUARTER2]] : f32
 // TC: arith.cmpi sge
 // TC: arith.select
 // TC: gpu.shuffle  xor %{{.+}}, %c1_i32
 // TC: gpu.shuffle  xor %{{.+}}, %c2_i32
-// TC: math.exp
+// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
+// TC: math.exp2
 // TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
 // TC: nvgpu.mma.sync
 // TC: nvgpu.mma.sync
@@ -250,9 +256,11 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 
 func.func @tc_causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor<1x?x16xbf16>, %e: tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
   %o = seq.attention ins(%q, %k, %v : tensor<2x?x16xbf16>, tensor<1x?x16xbf16>, tensor<1x?x16xbf16>)
-       outs(%e : tensor<2x?x16xbf16>) scale = 0.25 mask = [1, -1, 0] -> tensor<2x?x16xbf16> {
+       outs(%e : tensor<2x?x16xbf16>) mask = [1, -1, 0] -> tensor<2x?x16xbf16> {
   ^bb0(%s: f32, %b: index, %i: index, %j: index):
-    seq.yield %s : f32
+    %c4 = arith.constant 4.0 : f32
+    %d = arith.divf %s, %c4 : f32
+    seq.yield %d : f32
   }
   return %o : tensor<2x?x16xbf16>
 }
