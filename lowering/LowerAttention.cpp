@@ -826,15 +826,16 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   Value tiles = arith::MulIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16 * mTiles)), batch);
   // Threads of one split: a thread per row, a warp per row, or a warp per
-  // 16 rows. A warp per row (decoding) is memory-bound: it wants 8 times
-  // as many threads in flight.
+  // 16 rows. A warp per row (decoding) is memory-bound: it wants 16 times
+  // as many threads in flight (on the H100, 8 left a partial last wave of
+  // blocks, and 32 splits the keys too finely).
   Value units = rows;
   int64_t want = minParallel;
   if (form == Form::TensorCores)
     units = arith::MulIOp::create(b, loc, tiles, idx(32));
   if (form == Form::Rows) {
     units = arith::MulIOp::create(b, loc, rows, idx(32));
-    want = 8 * minParallel;
+    want = 16 * minParallel;
   }
   // Flash-decoding: too few threads to fill the device split the keys,
   // into chunks of at least kMinSplit.

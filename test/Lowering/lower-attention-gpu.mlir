@@ -127,13 +127,13 @@ func.func @window(%q: tensor<4x?x16xf32>, %k: tensor<4x?x16xf32>, %v: tensor<4x?
 // -----
 
 // Tests decoding (one query, head sizes multiples of 32): a warp per (row,
-// split), 8 times as many threads wanted (8 x 128 / (32 rows)), a lane's
+// split), 16 times as many threads wanted (16 x 128 / (32 rows)), a lane's
 // 64 / 32 = 2 of the query and 32 / 32 = 1 of the accumulator, 8 keys a
 // step, read before the sums across the warp (5 shuffles a key).
 // CHECK-LABEL: func.func @decode
 // CHECK: %[[ROWS:.+]] = arith.muli %{{.+}}, %{{.+}} : index
 // CHECK: %[[UNITS:.+]] = arith.muli %[[ROWS]], %c32 : index
-// CHECK: arith.ceildivui %c1024, %{{.+}} : index
+// CHECK: arith.ceildivui %c2048, %{{.+}} : index
 // CHECK: scf.for %[[W:.+]] = %c0 to %{{.+}} step %c1 iter_args(
 // CHECK: %[[LANE:.+]] = arith.remui %[[W]], %c32{{.*}} : index
 // CHECK: %[[WARP:.+]] = arith.divui %[[W]], %c32{{.*}} : index
