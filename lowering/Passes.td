@@ -172,6 +172,9 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     q first packed into i32 pairs and k and v into the lanes' fragment
     order, 16 keys a block (`linalg.generic`s), so that a warp reads each
     16-key block's fragments as 512 contiguous bytes in 16-byte loads.
+    The GPU forms take `exp` as `exp2` of a product by log2 e (one
+    `ex2.approx`), and a score region's division by a constant power of
+    two as the exact product by its reciprocal.
 
     Before:
 
