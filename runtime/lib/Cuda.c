@@ -218,8 +218,8 @@ void seqrt_cuda_begin(void *stream) {
     fail(r, "cuCtxSetCurrent");
 }
 
-seqrt_status seqrt_cuda_end(const char *entry) {
-  CUresult r = cu.cuStreamSynchronize(currentStream);
+seqrt_status seqrt_cuda_end(const char *entry, int wait) {
+  CUresult r = wait ? cu.cuStreamSynchronize(currentStream) : CUDA_SUCCESS;
   if (r != CUDA_SUCCESS)
     fail(r, "cuStreamSynchronize");
   currentStream = NULL;

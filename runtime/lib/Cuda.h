@@ -26,9 +26,11 @@ void seqrt_cuda_stream_destroy(void *stream);
 
 /* Around one call of the generated code: `begin` makes `stream` the one
  * its launches and allocations go to and clears the call's error; `end`
- * waits for the stream and returns the first CUDA failure of the call
- * (naming the CUDA error, the kernel and `entry`). */
+ * waits for the stream if `wait` and returns the first CUDA failure of
+ * the call (naming the CUDA error, the kernel and `entry`): without
+ * `wait`, the failures of queuing (a launch, an allocation), not those of
+ * kernels still to run. */
 void seqrt_cuda_begin(void *stream);
-seqrt_status seqrt_cuda_end(const char *entry);
+seqrt_status seqrt_cuda_end(const char *entry, int wait);
 
 #endif /* SEQRT_CUDA_H */

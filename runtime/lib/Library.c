@@ -828,10 +828,16 @@ static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
   if (lead)
     args[0] = results;
   if (m->device.device_type == kDLCUDA) {
-    /* The kernels queue on the model's stream; wait for them. */
+    /* The kernels queue on the model's stream, and the call waits for
+     * them. On the caller's stream (set_stream) it returns once they are
+     * queued, as a kernel of the caller's would, unless the host has work
+     * after them: outputs to copy from scratch, states to keep. */
+    int queued = m->callerStream && nStates == 0;
+    for (int i = 0; i < e->n_outputs; ++i)
+      queued = queued && !scratch[i];
     seqrt_cuda_begin(m->callerStream ? m->callerStream : m->stream);
     seq_entry_table[k](args);
-    if ((s = seqrt_cuda_end(e->name)) != SEQRT_OK)
+    if ((s = seqrt_cuda_end(e->name, !queued)) != SEQRT_OK)
       goto done;
   } else {
     seq_entry_table[k](args);
