@@ -1498,27 +1498,49 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf) {
   Value col = arith::RemUIOp::create(b, loc, loop.getInductionVar(), idx(Dv));
   SmallVector<Value> bidx;
   Value qi = decode(t, tq, bidx);
-  auto combine =
-      scf::ForOp::create(b, loc, c0, splits, c1, ValueRange{ninf, zero, zero});
+  // kMergeStep splits a step, all read first (a row may have hundreds of
+  // splits: one at a time, each step would wait for its loads). A split
+  // past the last reads the last, its max taken as -inf (weight 0).
+  constexpr int64_t kMergeStep = 8;
+  Value lastSplit = arith::SubIOp::create(b, loc, splits, c1);
+  auto combine = scf::ForOp::create(b, loc, c0, splits, idx(kMergeStep),
+                                    ValueRange{ninf, zero, zero});
   {
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(combine.getBody());
-    Value item = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, combine.getInductionVar(), rows),
-        t);
     Value m = combine.getRegionIterArgs()[0], l = combine.getRegionIterArgs()[1],
           a = combine.getRegionIterArgs()[2];
-    Value ms = tensor::ExtractOp::create(b, loc, mBuf, item);
-    Value ls = tensor::ExtractOp::create(b, loc, lBuf, item);
-    Value as = tensor::ExtractOp::create(b, loc, aBuf, ValueRange{item, col});
-    Value mNew = arith::MaxNumFOp::create(b, loc, m, ms);
-    Value w1 = exp2Shifted(b, loc, {m, mNew}),
-          w2 = exp2Shifted(b, loc, {ms, mNew});
-    auto weighted = [&](Value x, Value y) -> Value {
-      return arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, w1, x),
-                                   arith::MulFOp::create(b, loc, w2, y));
-    };
-    scf::YieldOp::create(b, loc, ValueRange{mNew, weighted(l, ls), weighted(a, as)});
+    SmallVector<Value> ms, ls, as;
+    for (int64_t u = 0; u < kMergeStep; ++u) {
+      Value split = arith::AddIOp::create(b, loc, combine.getInductionVar(),
+                                          idx(u));
+      Value exists = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           split, splits);
+      Value item = arith::AddIOp::create(
+          b, loc,
+          arith::MulIOp::create(
+              b, loc, arith::MinUIOp::create(b, loc, split, lastSplit), rows),
+          t);
+      ms.push_back(arith::SelectOp::create(
+          b, loc, exists, tensor::ExtractOp::create(b, loc, mBuf, item), ninf));
+      ls.push_back(tensor::ExtractOp::create(b, loc, lBuf, item));
+      as.push_back(
+          tensor::ExtractOp::create(b, loc, aBuf, ValueRange{item, col}));
+    }
+    Value mNew = m;
+    for (Value x : ms)
+      mNew = arith::MaxNumFOp::create(b, loc, mNew, x);
+    Value w = exp2Shifted(b, loc, {m, mNew});
+    Value lNew = arith::MulFOp::create(b, loc, w, l);
+    Value aNew = arith::MulFOp::create(b, loc, w, a);
+    for (int64_t u = 0; u < kMergeStep; ++u) {
+      Value wu = exp2Shifted(b, loc, {ms[u], mNew});
+      lNew = arith::AddFOp::create(b, loc, lNew,
+                                   arith::MulFOp::create(b, loc, wu, ls[u]));
+      aNew = arith::AddFOp::create(b, loc, aNew,
+                                   arith::MulFOp::create(b, loc, wu, as[u]));
+    }
+    scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
   }
   Value l = combine.getResult(1);
   Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, zero);

@@ -12,7 +12,8 @@
 // two keys a step (the second, past the end, clamped and its score -inf),
 // one rescale of the running sum and accumulator a step, the values as
 // FMAs; each thread's (max, sum, acc) stored for the merge, which a thread
-// per output element does, writing acc / sum as bf16.
+// per output element does (8 splits a step, all read first; one past the
+// last reads the last with max -inf), writing acc / sum as bf16.
 // CHECK-LABEL: func.func @causal
 // CHECK-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x8xbf16>, %[[O:[^:]+]]: tensor<2x?x8xbf16>)
 // CHECK: %[[TQ:.+]] = tensor.dim %[[Q]], %c1
@@ -76,11 +77,19 @@
 // CHECK: %[[COL:.+]] = arith.remui %[[E]], %c8{{.*}} : index
 // CHECK: %[[QI2:.+]] = arith.remui %[[T]], %[[TQ]] : index
 // CHECK: %[[BI2:.+]] = arith.remui %{{.+}}, %[[B]] : index
-// CHECK: scf.for %{{.+}} = %c0 to %[[SPLITS]]
-// CHECK: %[[ITEM:.+]] = arith.addi %{{.+}}, %[[T]] : index
-// CHECK: tensor.extract %[[PART]]#0[%[[ITEM]]]
+// CHECK: scf.for %[[S:.+]] = %c0 to %[[SPLITS]] step %c8
+// CHECK: %[[S7:.+]] = arith.addi %[[S]], %c7{{.*}} : index
+// CHECK: %[[IN7:.+]] = arith.cmpi ult, %[[S7]], %[[SPLITS]] : index
+// CHECK: %[[CL7:.+]] = arith.minui %[[S7]], %{{.+}} : index
+// CHECK: %[[ROW7:.+]] = arith.muli %[[CL7]], %[[ROWS]] : index
+// CHECK: %[[ITEM:.+]] = arith.addi %[[ROW7]], %[[T]] : index
+// CHECK: %[[M7:.+]] = tensor.extract %[[PART]]#0[%[[ITEM]]]
+// CHECK: arith.select %[[IN7]], %[[M7]], %cst{{.*}} : f32
 // CHECK: tensor.extract %[[PART]]#1[%[[ITEM]]]
 // CHECK: tensor.extract %[[PART]]#2[%[[ITEM]], %[[COL]]]
+// CHECK-COUNT-8: arith.maxnumf
+// CHECK: math.exp2
+// CHECK: scf.yield
 // CHECK: arith.divf
 // CHECK: %[[OV:.+]] = arith.truncf %{{.+}} : f32 to bf16
 // CHECK: tensor.insert %[[OV]] into %[[ACC]][%[[BI2]], %[[QI2]], %[[COL]]] : tensor<2x?x8xbf16>
