@@ -1096,14 +1096,11 @@ Value GPUAttention::packFragments(Value src, bool isValue) {
             key = add(mul(kb, 16), add(mul(h, 8), g));
             col0 = mul(add(t, add(mul(kk, 8), c(4 * e))), 2);
           }
-          Value lo, hi;
-          if (isValue) {
-            lo = element(key, col0);
-            hi = element(add(key, c(1)), col0);
-          } else {
-            lo = element(key, col0);
-            hi = element(key, add(col0, c(1)));
-          }
+          // The pair's second element: the next key of a value, the next
+          // column of a key.
+          Value lo = element(key, col0);
+          Value hi = isValue ? element(add(key, c(1)), col0)
+                             : element(key, add(col0, c(1)));
           hi = arith::ShLIOp::create(nb, l, hi,
                                      arith::ConstantIntOp::create(nb, l, i32, 16));
           word = vector::InsertOp::create(nb, l, arith::OrIOp::create(nb, l, lo, hi),
