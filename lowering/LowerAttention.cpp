@@ -158,6 +158,46 @@ struct LowerAttention {
   LogicalResult lower(seq::AttentionOp op);
 };
 
+/// `x / c` as a product where that gives the same value, for the score
+/// region (it runs T^2 times, and a division is about ten instructions):
+///  - c = 2^k: x * 2^-k (both round the same real number once);
+///  - bf16 with 1 <= |c| < 256 and c not an even integer (sqrt(128) is
+///    11.3125 in bf16): x * r in f32, r = 1 / c rounded to f32, then
+///    rounded to bf16. A bf16
+///    division is round_bf16(round_f32(x / c)); both f32 values are within
+///    2^-23 |x / c| + 2^-149 of x / c, and x / c is never that close to a
+///    point where bf16 rounding changes, a halfway point M 2^k (M odd,
+///    below 2^9; subnormal ones are odd multiples of 2^-134). Write x =
+///    X 2^i, c = C 2^j (X, C odd integers below 2^8; i >= -133 as x is a
+///    bf16 number; j <= 0 as c is not an even integer). Then x / c - M 2^k =
+///    (X 2^i - M C 2^(k + j)) / c is not 0 (if i < k + j the first term
+///    is an odd multiple of 2^i and the second a multiple of 2^(i + 1);
+///    if i > k + j the reverse; if i = k + j then X = M C, and M C > 2^8
+///    for normal halfway points, while subnormal ones need k + j <= -134 <
+///    i), and its size is at least 2^min(i, k + j) / c: 2^-17 |x / c| for
+///    normal results, 2^-142 for subnormal ones (2^-133 / c or 2^-134 / C).
+/// Returns null where neither applies.
+static Value divideByConstant(OpBuilder &b, Location loc, Value x,
+                              FloatAttr c) {
+  const APFloat &cv = c.getValue();
+  APFloat inv(cv.getSemantics(), 1);
+  if (inv.divide(cv, APFloat::rmNearestTiesToEven) == APFloat::opOK)
+    return arith::MulFOp::create(
+        b, loc, x,
+        arith::ConstantOp::create(b, loc, FloatAttr::get(c.getType(), inv)));
+  if (!c.getType().isBF16() || !cv.isFiniteNonZero())
+    return Value();
+  double mag = std::fabs(cv.convertToDouble());
+  bool evenInteger = std::fmod(mag, 2.0) == 0.0;
+  if (mag < 1.0 || mag >= 256.0 || evenInteger)
+    return Value();
+  Type f32 = b.getF32Type();
+  Value r = arith::ConstantOp::create(
+      b, loc, b.getF32FloatAttr(float(1.0 / cv.convertToDouble())));
+  Value p = arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, f32, x), r);
+  return arith::TruncFOp::create(b, loc, c.getType(), p);
+}
+
 /// The score of query position `qi` and key position `ki` (`raw` is their
 /// dot product): the op's scale, then its score region.
 static Value scoreOf(OpBuilder &b, Location loc, seq::AttentionOp op,
@@ -174,22 +214,14 @@ static Value scoreOf(OpBuilder &b, Location loc, seq::AttentionOp op,
   mapping.map(region.getArgument(bidx.size() + 1), qi);
   mapping.map(region.getArgument(bidx.size() + 2), ki);
   for (Operation &o : region.without_terminator()) {
-    // x / 2^k is x * 2^-k exactly (both round the same real number once);
-    // the product is several times cheaper, and this runs T^2 times.
     auto div = dyn_cast<arith::DivFOp>(o);
     FloatAttr c;
-    if (div && matchPattern(div.getRhs(), m_Constant(&c))) {
-      APFloat inv(c.getValue().getSemantics(), 1);
-      if (inv.divide(c.getValue(), APFloat::rmNearestTiesToEven) ==
-          APFloat::opOK) {
-        Value r = arith::ConstantOp::create(
-            b, loc, FloatAttr::get(c.getType(), inv));
-        mapping.map(div.getResult(),
-                    arith::MulFOp::create(
-                        b, loc, mapping.lookupOrDefault(div.getLhs()), r));
+    if (div && matchPattern(div.getRhs(), m_Constant(&c)))
+      if (Value q = divideByConstant(b, loc,
+                                     mapping.lookupOrDefault(div.getLhs()), c)) {
+        mapping.map(div.getResult(), q);
         continue;
       }
-    }
     b.clone(o, mapping);
   }
   return mapping.lookupOrDefault(

@@ -273,3 +273,32 @@ func.func @tc_causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tenso
   }
   return %o : tensor<2x?x16xbf16>
 }
+
+// -----
+
+// Tests the score region's bf16 division by a constant that is not a power
+// of two (sqrt(128) rounded to bf16, 11.3125): a product by its reciprocal
+// in f32, rounded to bf16, which gives the division's value for every x
+// (LowerAttention.cpp, divideByConstant).
+// TC-LABEL: func.func @tc_sqrt128
+// TC: scf.if %{{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// TC: %[[X:.+]] = arith.truncf %{{.+}} : f32 to bf16
+// TC-NOT: arith.divf
+// TC: %[[R:.+]] = arith.constant 0.0883977{{[0-9]*}} : f32
+// TC-NEXT: %[[W:.+]] = arith.extf %[[X]] : bf16 to f32
+// TC-NEXT: %[[P:.+]] = arith.mulf %[[W]], %[[R]] : f32
+// TC: arith.truncf %[[P]] : f32 to bf16
+// TC-NOT: arith.divf
+// TC: } else {
+func.func @tc_sqrt128(%q: tensor<2x?x16xbf16>, %k: tensor<2x?x16xbf16>, %v: tensor<2x?x16xbf16>, %e: tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
+  %o = seq.attention ins(%q, %k, %v : tensor<2x?x16xbf16>, tensor<2x?x16xbf16>, tensor<2x?x16xbf16>)
+       outs(%e : tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    %c = arith.constant 11.3125 : bf16
+    %x = arith.truncf %s : f32 to bf16
+    %d = arith.divf %x, %c : bf16
+    %y = arith.extf %d : bf16 to f32
+    seq.yield %y : f32
+  }
+  return %o : tensor<2x?x16xbf16>
+}
