@@ -174,7 +174,9 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     16-key block's fragments as 512 contiguous bytes in 16-byte loads.
     The GPU forms take `exp` as `exp2` of a product by log2 e (one
     `ex2.approx`), and a score region's division by a constant power of
-    two as the exact product by its reciprocal.
+    two as the exact product by its reciprocal (so is a bf16 division by
+    a constant in [1, 256) that is not an even integer: the product by the
+    f32 reciprocal, rounded to bf16, is the same value).
 
     Before:
 
