@@ -163,8 +163,8 @@ struct LowerAttention {
 ///  - c = 2^k: x * 2^-k (both round the same real number once);
 ///  - bf16 with 1 <= |c| < 256 and c not an even integer (sqrt(128) is
 ///    11.3125 in bf16): x * r in f32, r = 1 / c rounded to f32, then
-///    rounded to bf16. A bf16
-///    division is round_bf16(round_f32(x / c)); both f32 values are within
+///    rounded to bf16. A bf16 division is round_bf16(round_f32(x / c));
+///    both f32 values are within
 ///    2^-23 |x / c| + 2^-149 of x / c, and x / c is never that close to a
 ///    point where bf16 rounding changes, a halfway point M 2^k (M odd,
 ///    below 2^9; subnormal ones are odd multiples of 2^-134). Write x =
@@ -191,10 +191,16 @@ static Value divideByConstant(OpBuilder &b, Location loc, Value x,
   bool evenInteger = std::fmod(mag, 2.0) == 0.0;
   if (mag < 1.0 || mag >= 256.0 || evenInteger)
     return Value();
+  // 1 / c rounded to f32 once (c converts exactly).
+  APFloat c32 = cv;
+  bool lost;
+  c32.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+  APFloat r(APFloat::IEEEsingle(), 1);
+  r.divide(c32, APFloat::rmNearestTiesToEven);
   Type f32 = b.getF32Type();
-  Value r = arith::ConstantOp::create(
-      b, loc, b.getF32FloatAttr(float(1.0 / cv.convertToDouble())));
-  Value p = arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, f32, x), r);
+  Value p = arith::MulFOp::create(
+      b, loc, arith::ExtFOp::create(b, loc, f32, x),
+      arith::ConstantOp::create(b, loc, FloatAttr::get(f32, r)));
   return arith::TruncFOp::create(b, loc, c.getType(), p);
 }
 
@@ -709,8 +715,9 @@ struct GPUAttention {
     f32 = b.getF32Type();
   }
 
-  /// Whether the tensor-core form applies: bf16 or f16 operands, D a
-  /// multiple of 16, Dv of 8, and not a single query of static length.
+  /// Whether the tensor-core form applies: bf16 or f16 operands, head
+  /// sizes multiples of 16 (the fragment order's blocks of 16 columns),
+  /// and not a single query of static length.
   bool fitsTensorCores() {
     Type elt = kType.getElementType();
     auto qType = llvm::cast<RankedTensorType>(op.getQuery().getType());
@@ -852,7 +859,7 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   if (!batch)
     batch = c1;
   rows = arith::MulIOp::create(b, loc, tq, batch);
-  // Work items of one split: rows, or warps of 16 rows (32 threads each).
+  // Work items of one split: rows, or warps of 16 M rows (32 threads each).
   if (form == Form::TensorCores && warpRows == 32 && D <= 64 && Dv <= 64)
     mTiles = 2;
   Value tiles = arith::MulIOp::create(
@@ -1023,6 +1030,19 @@ SmallVector<Value> GPUAttention::onlineStep(Value m, Value l, Value acc,
   return {mNew, lNew, aNew};
 }
 
+/// Two 16-bit floats as one i32, `lo` in the low half (as an mma.sync
+/// register holds a pair).
+static Value pairWord(OpBuilder &b, Location loc, Value lo, Value hi) {
+  Type i32 = b.getI32Type(), i16 = b.getI16Type();
+  auto bits = [&](Value x) -> Value {
+    return arith::ExtUIOp::create(b, loc, i32,
+                                  arith::BitcastOp::create(b, loc, i16, x));
+  };
+  Value high = arith::ShLIOp::create(
+      b, loc, bits(hi), arith::ConstantIntOp::create(b, loc, i32, 16));
+  return arith::OrIOp::create(b, loc, bits(lo), high);
+}
+
 /// `src` ([lead.., R, C] of a 16-bit float) as i32 pairs of neighbouring
 /// elements along C ([lead.., R, C / 2]), the first in the low half (as
 /// an mma.sync register holds them): a pass over the operand (O(T)
@@ -1031,12 +1051,11 @@ SmallVector<Value> GPUAttention::onlineStep(Value m, Value l, Value acc,
 Value GPUAttention::packPairs(Value src) {
   auto type = llvm::cast<RankedTensorType>(src.getType());
   int64_t rank = type.getRank();
-  Type i32 = b.getI32Type(), i16 = b.getI16Type();
   SmallVector<OpFoldResult> sizes;
   for (int64_t i = 0; i <= n; ++i)
     sizes.push_back(tensor::getMixedSize(b, loc, src, i));
   sizes.push_back(b.getIndexAttr(type.getDimSize(n + 1) / 2));
-  Value init = tensor::EmptyOp::create(b, loc, sizes, i32);
+  Value init = tensor::EmptyOp::create(b, loc, sizes, b.getI32Type());
   SmallVector<utils::IteratorType> par(rank, utils::IteratorType::parallel);
   return generic(
       b, loc, init, ValueRange{}, {identity(b.getContext(), rank)}, par,
@@ -1049,14 +1068,8 @@ Value GPUAttention::packPairs(Value src) {
         SmallVector<Value> at0(ix.begin(), ix.begin() + n + 1), at1 = at0;
         at0.push_back(first);
         at1.push_back(second);
-        auto word = [&](ArrayRef<Value> at) -> Value {
-          Value e = tensor::ExtractOp::create(nb, l, src, at);
-          Value bits = arith::BitcastOp::create(nb, l, i16, e);
-          return arith::ExtUIOp::create(nb, l, i32, bits);
-        };
-        Value hi = arith::ShLIOp::create(
-            nb, l, word(at1), arith::ConstantIntOp::create(nb, l, i32, 16));
-        return arith::OrIOp::create(nb, l, word(at0), hi);
+        return pairWord(nb, l, tensor::ExtractOp::create(nb, l, src, at0),
+                        tensor::ExtractOp::create(nb, l, src, at1));
       });
 }
 
@@ -1073,8 +1086,7 @@ Value GPUAttention::packPairs(Value src) {
 /// block as C / 16 loads of 16 bytes, 512 neighbouring bytes each.
 Value GPUAttention::packFragments(Value src, bool isValue) {
   auto type = llvm::cast<RankedTensorType>(src.getType());
-  Type i32 = b.getI32Type(), i16 = b.getI16Type();
-  auto quad = VectorType::get({4}, i32);
+  auto quad = VectorType::get({4}, b.getI32Type());
   int64_t width = type.getDimSize(n + 1), chunks = width / 16;
   SmallVector<OpFoldResult> sizes;
   for (int64_t i = 0; i < n; ++i)
@@ -1108,9 +1120,7 @@ Value GPUAttention::packFragments(Value src, bool isValue) {
           SmallVector<Value> at(lead);
           at.push_back(arith::MinUIOp::create(nb, l, key, lastKey));
           at.push_back(col);
-          Value e = tensor::ExtractOp::create(nb, l, src, at);
-          Value bits = arith::BitcastOp::create(nb, l, i16, e);
-          return arith::ExtUIOp::create(nb, l, i32, bits);
+          return tensor::ExtractOp::create(nb, l, src, at);
         };
         Value word = arith::ConstantOp::create(
             nb, l, DenseElementsAttr::get(quad, nb.getI32IntegerAttr(0)));
@@ -1130,13 +1140,11 @@ Value GPUAttention::packFragments(Value src, bool isValue) {
           }
           // The pair's second element: the next key of a value, the next
           // column of a key.
-          Value lo = element(key, col0);
           Value hi = isValue ? element(add(key, c(1)), col0)
                              : element(key, add(col0, c(1)));
-          hi = arith::ShLIOp::create(nb, l, hi,
-                                     arith::ConstantIntOp::create(nb, l, i32, 16));
-          word = vector::InsertOp::create(nb, l, arith::OrIOp::create(nb, l, lo, hi),
-                                          word, ArrayRef<int64_t>{w});
+          word = vector::InsertOp::create(
+              nb, l, pairWord(nb, l, element(key, col0), hi), word,
+              ArrayRef<int64_t>{w});
         }
         return word;
       });
@@ -1318,23 +1326,22 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
     }
     return quads;
   };
-  // Register f of a lane's block as a pair of the operand type.
-  auto fragment = [&](ArrayRef<Value> quads, int64_t f) -> Value {
-    Value word = vector::ExtractOp::create(b, loc, quads[f / 4],
-                                           ArrayRef<int64_t>{f % 4});
+  // An i32 register as the pair of the operand type it holds.
+  auto asPair = [&](Value word) -> Value {
     Value v = vector::FromElementsOp::create(
         b, loc, VectorType::get({1}, b.getI32Type()), ValueRange{word});
     return vector::BitCastOp::create(b, loc, pairType, v);
   };
-  // A pair of elements from a packed operand, as the operand type.
-  auto pairAt = [&](Value packed, ArrayRef<Value> lead, Value r,
-                    Value c) -> Value {
-    SmallVector<Value> indices(lead);
+  // Register f of a lane's block.
+  auto fragment = [&](ArrayRef<Value> quads, int64_t f) -> Value {
+    return asPair(vector::ExtractOp::create(b, loc, quads[f / 4],
+                                            ArrayRef<int64_t>{f % 4}));
+  };
+  // The pair of q at (row r, pair c).
+  auto qPair = [&](Value r, Value c) -> Value {
+    SmallVector<Value> indices(bidx);
     indices.append({r, c});
-    Value word = tensor::ExtractOp::create(b, loc, packed, indices);
-    Value v = vector::FromElementsOp::create(
-        b, loc, VectorType::get({1}, b.getI32Type()), ValueRange{word});
-    return vector::BitCastOp::create(b, loc, pairType, v);
+    return asPair(tensor::ExtractOp::create(b, loc, qPairs, indices));
   };
 
   // Q's fragments, for each 16 rows one per 16 of D: rows g and g + 8,
@@ -1345,8 +1352,7 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
       Value col = add(t, 8 * kk), col8 = add(t, 8 * kk + 4);
       Value ra = readOf[2 * mt], rb = readOf[2 * mt + 1];
       qFrag[mt].push_back(
-          {pairAt(qPairs, bidx, ra, col), pairAt(qPairs, bidx, rb, col),
-           pairAt(qPairs, bidx, ra, col8), pairAt(qPairs, bidx, rb, col8)});
+          {qPair(ra, col), qPair(rb, col), qPair(ra, col8), qPair(rb, col8)});
     }
 
   // Iteration state: the running max and the lane's part of the sum of

@@ -284,8 +284,8 @@ func.func @tc_causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tenso
 // TC: scf.if %{{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
 // TC: %[[X:.+]] = arith.truncf %{{.+}} : f32 to bf16
 // TC-NOT: arith.divf
-// TC: %[[R:.+]] = arith.constant 0.0883977{{[0-9]*}} : f32
-// TC-NEXT: %[[W:.+]] = arith.extf %[[X]] : bf16 to f32
+// TC: %[[W:.+]] = arith.extf %[[X]] : bf16 to f32
+// TC-NEXT: %[[R:.+]] = arith.constant 0.0883977{{[0-9]*}} : f32
 // TC-NEXT: %[[P:.+]] = arith.mulf %[[W]], %[[R]] : f32
 // TC: arith.truncf %[[P]] : f32 to bf16
 // TC-NOT: arith.divf
