@@ -173,10 +173,11 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     order, 16 keys a block (`linalg.generic`s), so that a warp reads each
     16-key block's fragments as 512 contiguous bytes in 16-byte loads.
     The GPU forms take `exp` as `exp2` of a product by log2 e (one
-    `ex2.approx`), and a score region's division by a constant power of
-    two as the exact product by its reciprocal (so is a bf16 division by
-    a constant in [1, 256) that is not an even integer: the product by the
-    f32 reciprocal, rounded to bf16, is the same value).
+    `ex2.approx`). In every form, a score region's division by a constant
+    power of two becomes the exact product by its reciprocal, and so does
+    a bf16 division by a constant in [1, 256) that is not an even integer
+    (the product by the f32 reciprocal, rounded to bf16, is the same
+    value).
 
     Before:
 
