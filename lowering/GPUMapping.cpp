@@ -36,6 +36,7 @@
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
@@ -556,9 +557,24 @@ struct SeqGPUMergeKernels
 };
 
 /// `seq-gpu-lower-mma`: `nvgpu.mma.sync` m16n8k16 on 16-bit floats as
-/// `nvvm.mma.sync`, operand rows as registers (bf16 pairs as i32).
+/// `nvvm.mma.sync`, operand rows as registers (bf16 pairs as i32); an f32
+/// `math.exp2` marked `afn` as one `ex2.approx.ftz` (libdevice's exp2f is
+/// ex2.approx with its subnormal fix-ups: four instructions).
 struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
   void runOnOperation() override {
+    getOperation()->walk([&](math::Exp2Op op) {
+      if (!op.getType().isF32() ||
+          !bitEnumContainsAll(op.getFastmath(), arith::FastMathFlags::afn))
+        return;
+      OpBuilder b(op);
+      Value r = LLVM::CallIntrinsicOp::create(
+                    b, op.getLoc(), op.getType(),
+                    b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f32"),
+                    ValueRange{op.getOperand()})
+                    .getResult(0);
+      op.replaceAllUsesWith(r);
+      op.erase();
+    });
     SmallVector<nvgpu::MmaSyncOp> ops;
     getOperation()->walk([&](nvgpu::MmaSyncOp op) { ops.push_back(op); });
     for (nvgpu::MmaSyncOp op : ops) {

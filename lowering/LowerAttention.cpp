@@ -142,14 +142,23 @@ static Value expShifted(OpBuilder &b, Location loc, ValueRange args) {
       e);
 }
 
-/// The GPU forms' `exp(x - safe(max))`: `exp2((x - safe(max)) log2(e))`,
-/// which the NVVM lowering makes one `ex2.approx` (the exact `exp` is a
-/// dozen instructions, paid T^2 times). ex2 of -inf is exactly 0, so no
-/// select is needed for a masked score.
-static Value exp2Shifted(OpBuilder &b, Location loc, ValueRange args) {
-  Value d = arith::SubFOp::create(b, loc, args[0], safeMax(b, loc, args[1]));
+/// The GPU forms' shift of a row with max `m`: -safe(m) log2(e), computed
+/// once per row for `exp2Shifted`.
+static Value exp2Shift(OpBuilder &b, Location loc, Value m) {
+  Value nlog2e =
+      arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-M_LOG2E));
+  return arith::MulFOp::create(b, loc, safeMax(b, loc, m), nlog2e);
+}
+
+/// The GPU forms' `exp(x - safe(max))`: `exp2(x log2(e) + shift)`, one
+/// FMA and one `ex2.approx.ftz` (the `afn` flag; seq-gpu-lower-mma), where
+/// the exact `exp` is a dozen instructions, paid T^2 times. ex2 of -inf is
+/// exactly 0, so no select is needed for a masked score. The shift's
+/// rounding is common to a row's terms, and cancels in the normalization.
+static Value exp2Shifted(OpBuilder &b, Location loc, Value x, Value shift) {
   Value log2e = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(M_LOG2E));
-  return math::Exp2Op::create(b, loc, arith::MulFOp::create(b, loc, d, log2e));
+  Value e = math::FmaOp::create(b, loc, x, log2e, shift);
+  return math::Exp2Op::create(b, loc, e, arith::FastMathFlags::afn);
 }
 
 struct LowerAttention {
@@ -770,9 +779,12 @@ private:
                                 ArrayRef<Value> scores, ArrayRef<Value> keys,
                                 ArrayRef<Value> vIdx, Value col, int64_t width);
   void rowBody(Value w, ValueRange bufs, SmallVector<Value> &written);
-  void warpBody(Value w, Value tiles, Value splits, ValueRange bufs,
-                SmallVector<Value> &written);
-  Value merge(Value splits, Value m, Value l, Value acc);
+  /// The tensor-core form's thread `w`; where `single` (one split) holds,
+  /// it writes its rows of the output (bufs[3]) instead of the split's.
+  void warpBody(Value w, Value tiles, Value splits, Value single,
+                ValueRange bufs, SmallVector<Value> &written);
+  /// The splits' (max, sum, acc) merged into `init`: the output.
+  Value merge(Value splits, Value m, Value l, Value acc, Value init);
 };
 
 Value GPUAttention::decode(Value r, Value inner, SmallVector<Value> &bidx) {
@@ -899,20 +911,30 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
     vFrags = packFragments(op.getValue(), true);
   }
 
+  // On tensor cores a single split writes the output itself: the split
+  // buffers are then empty and the merge does not run (it read and wrote
+  // every element once more: 15% of a prefill).
+  Value single;
+  if (form == Form::TensorCores) {
+    single = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, splits, c1);
+    items = arith::SelectOp::create(b, loc, single, c0, items);
+  }
   Value mInit = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{items}, f32);
   Value lInit = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{items}, f32);
   Value aInit = tensor::EmptyOp::create(
       b, loc, ArrayRef<OpFoldResult>{items, b.getIndexAttr(Dv)}, f32);
+  SmallVector<Value> iterInit{mInit, lInit, aInit};
+  if (single)
+    iterInit.push_back(op.getInit());
   Value threads = arith::MulIOp::create(b, loc, units, splits);
-  auto outer = scf::ForOp::create(b, loc, c0, threads, c1,
-                                  ValueRange{mInit, lInit, aInit});
+  auto outer = scf::ForOp::create(b, loc, c0, threads, c1, iterInit);
   outer->setAttr("seq.parallel", b.getUnitAttr());
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(outer.getBody());
     SmallVector<Value> written;
     if (form == Form::TensorCores)
-      warpBody(outer.getInductionVar(), tiles, splits,
+      warpBody(outer.getInductionVar(), tiles, splits, single,
                outer.getRegionIterArgs(), written);
     else if (form == Form::Rows)
       rowBody(outer.getInductionVar(), outer.getRegionIterArgs(), written);
@@ -921,8 +943,22 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
                  written);
     scf::YieldOp::create(b, loc, written);
   }
-  Value result = merge(splits, outer.getResult(0), outer.getResult(1),
-                       outer.getResult(2));
+  Value result;
+  if (single) {
+    auto ifOp = scf::IfOp::create(b, loc, op.getType(), single,
+                                  /*withElse=*/true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    scf::YieldOp::create(b, loc, outer.getResult(3));
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    scf::YieldOp::create(b, loc,
+                         merge(splits, outer.getResult(0), outer.getResult(1),
+                               outer.getResult(2), outer.getResult(3)));
+    result = ifOp.getResult(0);
+  } else {
+    result = merge(splits, outer.getResult(0), outer.getResult(1),
+                   outer.getResult(2), op.getInit());
+  }
   op.getResult().replaceAllUsesWith(result);
   op.erase();
   return success();
@@ -1017,11 +1053,12 @@ SmallVector<Value> GPUAttention::onlineStep(Value m, Value l, Value acc,
   Value mNew = m;
   for (Value sc : scores)
     mNew = arith::MaxNumFOp::create(b, loc, mNew, sc);
-  Value alpha = exp2Shifted(b, loc, {m, mNew});
+  Value shift = exp2Shift(b, loc, mNew);
+  Value alpha = exp2Shifted(b, loc, m, shift);
   Value lNew = arith::MulFOp::create(b, loc, l, alpha);
   Value aNew = arith::MulFOp::create(b, loc, acc, splat(alpha, width));
   for (auto [sc, key] : llvm::zip(scores, keys)) {
-    Value p = exp2Shifted(b, loc, {sc, mNew});
+    Value p = exp2Shifted(b, loc, sc, shift);
     lNew = arith::AddFOp::create(b, loc, lNew, p);
     aNew = vector::FMAOp::create(b, loc, splat(p, width),
                                  read(op.getValue(), vIdx, key, col, width),
@@ -1227,7 +1264,7 @@ void GPUAttention::rowBody(Value w, ValueRange bufs,
                   {{inner.getResult(2), vCol}});
 }
 
-void GPUAttention::warpBody(Value w, Value tiles, Value splits,
+void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
                             ValueRange bufs, SmallVector<Value> &written) {
   Type elt = kType.getElementType();
   auto pairType = VectorType::get({2}, elt);
@@ -1358,7 +1395,8 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
   // Iteration state: the running max and the lane's part of the sum of
   // each of its 2 M rows, and the accumulator fragments (for each 16 rows,
   // Dv / 8 of vector<2x2xf32>).
-  // The loop also carries K's fragments of its step, read a step ahead.
+  // The loop also carries K's and V's fragments of its step, read a step
+  // ahead.
   int64_t nTiles = Dv / 8, kChunks = D / 16;
   SmallVector<Value> init(2 * M, ninf);
   init.append(2 * M, zero);
@@ -1367,36 +1405,49 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
                   b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0))));
   Value firstBlock = arith::DivUIOp::create(b, loc, kLo, idx(16));
   init.append(loadBlock(kFrags, kIdx, firstBlock, D));
+  init.append(loadBlock(vFrags, vIdx, firstBlock, Dv));
   auto inner = scf::ForOp::create(b, loc, kLo, kHi, idx(16), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inner.getBody());
     Value j0 = inner.getInductionVar();
     auto it = inner.getRegionIterArgs();
-    // This step's V and the next step's K are read first: the loads are
-    // in flight while S and P are computed.
+    // The next step's K and V are read first: the loads are in flight
+    // for a whole step (the kernel waits on them, not on its instructions).
     Value kb = arith::DivUIOp::create(b, loc, j0, idx(16));
-    SmallVector<Value> vQuads = loadBlock(vFrags, vIdx, kb, Dv);
     SmallVector<Value> kNext = loadBlock(kFrags, kIdx, add(kb, 1), D);
-    SmallVector<Value> kQuads(it.begin() + 4 * M + M * nTiles, it.end());
+    SmallVector<Value> vNext = loadBlock(vFrags, vIdx, add(kb, 1), Dv);
+    auto carried = it.begin() + 4 * M + M * nTiles;
+    SmallVector<Value> kQuads(carried, carried + D / 16);
+    SmallVector<Value> vQuads(carried + D / 16, it.end());
     // S for keys j0 + [0, 8) and j0 + [8, 16): s[mt][h][i], i = 0, 1 row
     // 2 mt at columns 2t, 2t + 1; i = 2, 3 row 2 mt + 1. K's fragments
     // serve every 16 rows.
     SmallVector<SmallVector<SmallVector<Value, 4>, 2>> s(
         M, SmallVector<SmallVector<Value, 4>, 2>(2));
+    // Each 8 keys' sum over D is two chains of mma.sync (even and odd
+    // 16-column chunks), added at the end: a chain waits on each mma's
+    // latency, and at 8-12 warps a multiprocessor too few others hide it.
+    Value zeroFrag = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0)));
+    int64_t chains = kChunks > 1 ? 2 : 1;
     for (int64_t h = 0; h < 2; ++h) {
-      SmallVector<Value> frag(
-          M, arith::ConstantOp::create(
-                 b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0))));
+      SmallVector<SmallVector<Value, 2>> frag(
+          M, SmallVector<Value, 2>(chains, zeroFrag));
       for (int64_t kk = 0; kk < kChunks; ++kk) {
         Value kb0 = fragment(kQuads, 2 * (h * kChunks + kk));
         Value kb1 = fragment(kQuads, 2 * (h * kChunks + kk) + 1);
         for (int64_t mt = 0; mt < M; ++mt)
-          frag[mt] = mma(qFrag[mt][kk], {kb0, kb1}, frag[mt]);
+          frag[mt][kk % chains] =
+              mma(qFrag[mt][kk], {kb0, kb1}, frag[mt][kk % chains]);
       }
-      for (int64_t mt = 0; mt < M; ++mt)
+      for (int64_t mt = 0; mt < M; ++mt) {
+        Value sum = frag[mt][0];
+        if (chains == 2)
+          sum = arith::AddFOp::create(b, loc, sum, frag[mt][1]);
         for (int64_t i = 0; i < 4; ++i)
-          s[mt][h].push_back(element(frag[mt], i));
+          s[mt][h].push_back(element(sum, i));
+      }
     }
     // Scale and score region, and the mask (the split's end and the
     // constraints) only where the step needs it: not where every key of
@@ -1447,11 +1498,12 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
       for (int32_t off : {1, 2})
         x = arith::MaxNumFOp::create(b, loc, x, shuffleXor(x, off));
       mNew[r] = x;
-      alpha[r] = exp2Shifted(b, loc, {it[r], x});
+      Value shift = exp2Shift(b, loc, x);
+      alpha[r] = exp2Shifted(b, loc, it[r], shift);
       lNew[r] = arith::MulFOp::create(b, loc, it[2 * M + r], alpha[r]);
       for (int64_t h = 0; h < 2; ++h)
         for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
-          s[mt][h][i] = exp2Shifted(b, loc, {s[mt][h][i], x});
+          s[mt][h][i] = exp2Shifted(b, loc, s[mt][h][i], shift);
           lNew[r] = arith::AddFOp::create(b, loc, lNew[r], s[mt][h][i]);
         }
     }
@@ -1483,6 +1535,7 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
     }
     next.append(acc);
     next.append(kNext);
+    next.append(vNext);
     scf::YieldOp::create(b, loc, next);
   }
 
@@ -1503,15 +1556,57 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      Value item = arith::AddIOp::create(
-          b, loc, base, arith::AddIOp::create(b, loc, firstRow, rowOf[r]));
       SmallVector<std::pair<Value, Value>> parts;
       for (int64_t j = 0; j < nTiles; ++j)
         parts.push_back({vector::ExtractOp::create(
                              b, loc, res[4 * M + mt * nTiles + j],
                              ArrayRef<int64_t>{half}),
                          add(t2, 8 * j)});
-      scf::YieldOp::create(b, loc, store(out, item, res[r], sum, parts));
+      // The split's (max, sum, acc), or with a single split the output:
+      // acc / sum (0 for a row that saw no key), as the merge writes it.
+      auto toSplit = [&]() -> SmallVector<Value> {
+        Value item = arith::AddIOp::create(
+            b, loc, base, arith::AddIOp::create(b, loc, firstRow, rowOf[r]));
+        SmallVector<Value> written = store(ValueRange(out).take_front(3), item,
+                                           res[r], sum, parts);
+        if (single)
+          written.push_back(out[3]);
+        return written;
+      };
+      if (!single) {
+        scf::YieldOp::create(b, loc, toSplit());
+      } else {
+        auto direct = scf::IfOp::create(b, loc, TypeRange(ValueRange(out)),
+                                        single, /*withElse=*/true);
+        scf::YieldOp::create(b, loc, direct.getResults());
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(&direct.getElseRegion().front());
+        scf::YieldOp::create(b, loc, toSplit());
+        b.setInsertionPointToStart(&direct.getThenRegion().front());
+        Value none =
+            arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, zero);
+        Type elt = outType.getElementType();
+        auto rowMap = AffineMap::get(outType.getRank(), 0,
+                                     b.getAffineDimExpr(outType.getRank() - 1),
+                                     b.getContext());
+        Value o = out[3];
+        for (auto [part, col] : parts) {
+          Value x = arith::SelectOp::create(
+              b, loc, none, splat(zero, 2),
+              arith::DivFOp::create(b, loc, part, splat(sum, 2)));
+          if (elt != f32)
+            x = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), x);
+          SmallVector<Value> indices(bidx);
+          indices.append({rowOf[r], col});
+          o = vector::TransferWriteOp::create(b, loc, o.getType(), x, o,
+                                              indices, rowMap, /*mask=*/Value(),
+                                              b.getBoolArrayAttr({true}))
+                  .getResult();
+        }
+        SmallVector<Value> written(ValueRange(out).take_front(3));
+        written.push_back(o);
+        scf::YieldOp::create(b, loc, written);
+      }
       b.setInsertionPointToStart(&ifOp.getElseRegion().front());
       scf::YieldOp::create(b, loc, out);
     }
@@ -1520,12 +1615,13 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits,
   written = out;
 }
 
-Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf) {
+Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
+                          Value init) {
   // A thread per output element (neighbouring threads, neighbouring
   // columns of a row) merges the splits of its row and writes `acc / l`
   // (0 for a row that saw no key).
   Value total = arith::MulIOp::create(b, loc, rows, idx(Dv));
-  auto loop = scf::ForOp::create(b, loc, c0, total, c1, ValueRange{op.getInit()});
+  auto loop = scf::ForOp::create(b, loc, c0, total, c1, ValueRange{init});
   loop->setAttr("seq.parallel", b.getUnitAttr());
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(loop.getBody());
@@ -1565,11 +1661,12 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf) {
     Value mNew = m;
     for (Value x : ms)
       mNew = arith::MaxNumFOp::create(b, loc, mNew, x);
-    Value w = exp2Shifted(b, loc, {m, mNew});
+    Value shift = exp2Shift(b, loc, mNew);
+    Value w = exp2Shifted(b, loc, m, shift);
     Value lNew = arith::MulFOp::create(b, loc, w, l);
     Value aNew = arith::MulFOp::create(b, loc, w, a);
     for (int64_t u = 0; u < kMergeStep; ++u) {
-      Value wu = exp2Shifted(b, loc, {ms[u], mNew});
+      Value wu = exp2Shifted(b, loc, ms[u], shift);
       lNew = arith::AddFOp::create(b, loc, lNew,
                                    arith::MulFOp::create(b, loc, wu, ls[u]));
       aNew = arith::AddFOp::create(b, loc, aNew,

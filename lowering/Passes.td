@@ -1154,7 +1154,7 @@ def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
 }
 
 def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
-  let summary = "nvgpu.mma.sync on bf16 and f16 to nvvm.mma.sync";
+  let summary = "nvgpu.mma.sync on bf16 and f16 to nvvm.mma.sync; approximate exp2 to ex2.approx.ftz";
   let description = [{
     `seq-lower-attention`'s tensor-core form computes with
     `nvgpu.mma.sync` m16n8k16 on bf16 or f16 operands (f32 accumulators),
@@ -1162,7 +1162,9 @@ def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
     lowers both: each row of the operands (two 16-bit elements) a register
     (bf16 pairs bitcast to i32), the accumulator's four elements as f32, and the
     `nvvm.mma.sync` result back into a `vector<2x2xf32>`. Other shapes and
-    types are left to upstream.
+    types are left to upstream. An f32 `math.exp2` marked `afn` (the GPU
+    attention forms' softmax) becomes one `ex2.approx.ftz.f32` (libdevice's
+    exp2f is ex2.approx with fix-ups for subnormals: four instructions).
 
     Before:
 

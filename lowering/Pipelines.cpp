@@ -239,6 +239,10 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   // Device buffers, loops mapped to blocks and threads, then kernels.
   pm.addPass(createSeqGPUMap());
   pm.addPass(createConvertParallelLoopToGpuPass());
+  // Constants and index computations into the kernels before outlining:
+  // else every constant is a kernel argument, and LLVM cannot fold it (a
+  // division by 16 stays a 64-bit division).
+  pm.addNestedPass<func::FuncOp>(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createSeqGPUMergeKernels());
   // Transfers that are not 1-D and contiguous unroll to 1-D ones.

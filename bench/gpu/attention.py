@@ -34,7 +34,7 @@ from gpu_common import cuda_time, save  # noqa: E402
 H = 16
 CONFIGS = [(4, 4096, 64), (4, 4096, 128), (1, 16384, 64), (1, 16384, 128)]
 DECODE = [(8, 4096, 128), (8, 16384, 128), (1, 65536, 128)]
-CHECKS = [(2, 100), (1, 333), (1, 1)]
+CHECKS = [(2, 100), (1, 333), (2, 333), (1, 1)]
 DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
 

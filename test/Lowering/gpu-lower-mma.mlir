@@ -17,6 +17,14 @@
 // CHECK-LABEL: gpu.func @f16
 // CHECK-NOT: vector.bitcast
 // CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32)
+
+// Tests that an f32 exp2 marked afn (the GPU attention forms') becomes one
+// ex2.approx.ftz, and that one without the flag is left to libdevice.
+// CHECK-LABEL: gpu.func @exp2
+// CHECK-SAME: (%[[X:[^:]+]]: f32)
+// CHECK: %[[E:.+]] = llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"(%[[X]]) : (f32) -> f32
+// CHECK: %[[F:.+]] = math.exp2 %[[E]] : f32
+// CHECK: gpu.return %[[F]]
 gpu.module @kernels {
   gpu.func @bf16(%a: vector<4x2xbf16>, %b: vector<2x2xbf16>, %c: vector<2x2xf32>) -> vector<2x2xf32> {
     %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
@@ -25,5 +33,10 @@ gpu.module @kernels {
   gpu.func @f16(%a: vector<4x2xf16>, %b: vector<2x2xf16>, %c: vector<2x2xf32>) -> vector<2x2xf32> {
     %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
     gpu.return %d : vector<2x2xf32>
+  }
+  gpu.func @exp2(%x: f32) -> f32 {
+    %e = math.exp2 %x fastmath<afn> : f32
+    %f = math.exp2 %e : f32
+    gpu.return %f : f32
   }
 }

@@ -178,16 +178,19 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // the end reads the last); splits of whole 16-key steps; a warp (32
 // threads) per 16 query rows and key split; a lane holds rows g and g + 8
 // (clamped to the last row for reads); Q's fragments read once; the first
-// key a multiple of 16, and its block of K read before the loop, which
-// carries the step's K: per 16 keys, this step's V and the next step's K
+// key a multiple of 16, and its blocks of K and V read before the loop,
+// which carries the step's K and V: per 16 keys, the next step's K and V
 // read first (one vector<4xi32> each, the block clamped to the last), S =
 // Q K^T as m16n8k16 mma.sync on bf16, the score region (its division by 4
 // as a product by 1/4: exact for a power of two), and the mask per element
 // only where a key may be hidden (the step's keys past the end, or a
 // constraint failing at the tile's corners), each row's maximum across its
-// 4 lanes (shuffles xor 1 and 2), exp as exp2 of a product by log2(e),
-// P rounded to bf16 as the A operand of O += P V; after the loop, the row sums across the 4 lanes, and each
-// lane's part of the rows that exist stored for the merge.
+// 4 lanes (shuffles xor 1 and 2), exp as an approximate exp2 (afn) of an
+// FMA by log2(e) and the row's shift, P rounded to bf16 as the A operand
+// of O += P V; after the loop, the row sums across the 4 lanes, and each
+// lane's part of the rows that exist: with a single split (an empty split
+// buffer) the output itself, acc / sum as bf16 pairs, else stored for the
+// merge, which runs only with several splits.
 // TC-LABEL: func.func @tc_causal
 // TC-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x16xbf16>
 // TC: %[[PER:.+]] = arith.ceildivui %{{.+}}, %c16 : index
@@ -205,8 +208,11 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: vector.insert %{{.+}}, %{{.+}} [3] : i32 into vector<4xi32>
 // TC: %[[VF:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32xvector<4xi32>>)
 // TC: tensor.extract %[[V]]
+// TC: %[[SINGLE:.+]] = arith.cmpi eq, %{{.+}}, %c1 : index
+// TC: %[[ITEMS:.+]] = arith.select %[[SINGLE]], %c0, %{{.+}} : index
+// TC: tensor.empty(%[[ITEMS]]) : tensor<?xf32>
 // TC: %[[THREADS:.+]] = arith.muli %[[UNITS]], %{{.+}} : index
-// TC: scf.for %[[W:.+]] = %c0 to %[[THREADS]] step %c1 iter_args(
+// TC: %[[OUTER:.+]]:4 = scf.for %[[W:.+]] = %c0 to %[[THREADS]] step %c1 iter_args(
 // TC: %[[LANE:.+]] = arith.remui %[[W]], %c32{{.*}} : index
 // TC: %[[G:.+]] = arith.divui %[[LANE]], %c4{{.*}} : index
 // TC: %[[ROWA:.+]] = arith.addi %{{.+}}, %[[G]] : index
@@ -217,9 +223,10 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC-NEXT: vector.from_elements
 // TC-NEXT: vector.bitcast %{{.+}} : vector<1xi32> to vector<2xbf16>
 // TC: %[[K0:.+]] = tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: scf.for %[[J:.+]] = %[[FIRST]] to %{{.+}} step %c16{{.*}} iter_args({{.*}}, %[[KQ:.+]] = %[[K0]]) -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>)
-// TC: tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: %[[V0:.+]] = tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: scf.for %[[J:.+]] = %[[FIRST]] to %{{.+}} step %c16{{.*}} iter_args({{.*}}, %[[KQ:.+]] = %[[K0]], %[[VQ:.+]] = %[[V0]]) -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>, vector<4xi32>)
 // TC: tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
 // TC: vector.extract %[[KQ]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // TC: vector.extract %[[KQ]][2] : i32 from vector<4xi32>
@@ -240,17 +247,31 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: arith.select
 // TC: gpu.shuffle  xor %{{.+}}, %c1_i32
 // TC: gpu.shuffle  xor %{{.+}}, %c2_i32
-// TC: arith.mulf %{{.+}}, %cst{{.*}} : f32
-// TC: math.exp2
+// TC: %[[NLOG2E:.+]] = arith.constant -1.44269{{[0-9]*}} : f32
+// TC: %[[SHIFT:.+]] = arith.mulf %{{.+}}, %[[NLOG2E]] : f32
+// TC: %[[LOG2E:.+]] = arith.constant 1.44269{{[0-9]*}} : f32
+// TC: %[[E:.+]] = math.fma %{{.+}}, %[[LOG2E]], %[[SHIFT]] : f32
+// TC: math.exp2 %[[E]] fastmath<afn> : f32
 // TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
+// TC: vector.extract %[[VQ]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
 // TC: nvgpu.mma.sync
 // TC: scf.yield
 // TC: gpu.shuffle  xor
 // TC: scf.if
+// TC: scf.if %[[SINGLE]]
+// TC: arith.divf %{{.+}} : vector<2xf32>
+// TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
+// TC: vector.transfer_write %{{.+}} : vector<2xbf16>, tensor<2x?x16xbf16>
+// TC: } else {
 // TC: tensor.insert
 // TC: tensor.insert
 // TC: vector.transfer_write %{{.+}} : vector<2xf32>, tensor<?x16xf32>
+// TC: } {seq.parallel}
+// TC: scf.if %[[SINGLE]] -> (tensor<2x?x16xbf16>) {
+// TC-NEXT: scf.yield %[[OUTER]]#3
+// TC-NEXT: } else {
+// TC: scf.for %{{.+}} iter_args(%{{.+}} = %[[OUTER]]#3)
 // TC: } {seq.parallel}
 
 // With warp-rows=32 (head sizes at most 64): two tiles of 16 rows a warp,
@@ -258,7 +279,7 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // sums and 2 x 2 accumulator fragments.
 // TC32-LABEL: func.func @tc_causal
 // TC32: arith.ceildivui %{{.+}}, %c32 : index
-// TC32: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>)
+// TC32: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>, vector<4xi32>)
 // TC32-COUNT-4: nvgpu.mma.sync
 // TC32: scf.yield
 // -----
