@@ -562,6 +562,25 @@ struct SeqGPUMergeKernels
 /// ex2.approx with its subnormal fix-ups: four instructions).
 struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
   void runOnOperation() override {
+    // A kernel on tensor cores keeps its tiles in registers: ptxas may use
+    // up to 255 a thread (.minnctapersm with the block size). Else it aims
+    // at 128, and to stay there issues the loads of the next step's K and
+    // V after this step's last use of their registers (so each step waits
+    // for its K).
+    getOperation()->walk([&](gpu::GPUFuncOp fn) {
+      std::optional<ArrayRef<int32_t>> block = fn.getKnownBlockSize();
+      bool onTensorCores = false;
+      fn.walk([&](nvgpu::MmaSyncOp) { onTensorCores = true; });
+      if (!onTensorCores || !block)
+        return;
+      int64_t threads = 1;
+      for (int32_t d : *block)
+        threads *= d;
+      int64_t blocks = 65536 / (256 * threads);
+      if (blocks >= 1)
+        fn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                    OpBuilder(fn).getI32IntegerAttr(blocks));
+    });
     getOperation()->walk([&](math::Exp2Op op) {
       if (!op.getType().isF32() ||
           !bitEnumContainsAll(op.getFastmath(), arith::FastMathFlags::afn))

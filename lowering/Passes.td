@@ -1154,7 +1154,7 @@ def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
 }
 
 def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
-  let summary = "nvgpu.mma.sync on bf16 and f16 to nvvm.mma.sync; approximate exp2 to ex2.approx.ftz";
+  let summary = "nvgpu.mma.sync on bf16 and f16 to nvvm.mma.sync; approximate exp2 to ex2.approx.ftz; register budget of tensor-core kernels";
   let description = [{
     `seq-lower-attention`'s tensor-core form computes with
     `nvgpu.mma.sync` m16n8k16 on bf16 or f16 operands (f32 accumulators),
@@ -1165,6 +1165,10 @@ def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
     types are left to upstream. An f32 `math.exp2` marked `afn` (the GPU
     attention forms' softmax) becomes one `ex2.approx.ftz.f32` (libdevice's
     exp2f is ex2.approx with fix-ups for subnormals: four instructions).
+    A kernel with `mma.sync` and a known block size gets `nvvm.minctasm`
+    (`.minnctapersm`) so that ptxas may use up to 255 registers a thread:
+    at its default aim of 128 it issued the attention's next K and V loads
+    after their registers' last use, and each step waited for them.
 
     Before:
 

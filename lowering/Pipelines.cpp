@@ -239,9 +239,12 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   // Device buffers, loops mapped to blocks and threads, then kernels.
   pm.addPass(createSeqGPUMap());
   pm.addPass(createConvertParallelLoopToGpuPass());
-  // Constants and index computations into the kernels before outlining:
-  // else every constant is a kernel argument, and LLVM cannot fold it (a
-  // division by 16 stays a 64-bit division).
+  // The launches' block sizes folded to constants (outlining records them
+  // as known_block_size, which becomes the kernel's .reqntid for ptxas);
+  // then constants and index computations into the kernels: else every
+  // constant is a kernel argument, and LLVM cannot fold it (a division by
+  // 16 stays a 64-bit division).
+  pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createSeqGPUMergeKernels());

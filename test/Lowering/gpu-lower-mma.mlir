@@ -1,5 +1,13 @@
 // RUN: seq-opt %s --pass-pipeline="builtin.module(gpu.module(seq-gpu-lower-mma))" | FileCheck %s
 
+// Tests that a kernel on tensor cores whose block size is known (64) may
+// use 255 registers a thread: 4 blocks a multiprocessor at least; and that
+// one without mma.sync is left alone.
+// CHECK-LABEL: gpu.func @kernel
+// CHECK-SAME: nvvm.minctasm = 4 : i32
+// CHECK-LABEL: gpu.func @plain
+// CHECK-NOT: nvvm.minctasm
+
 // Tests that an m16n8k16 mma.sync on bf16 becomes NVVM's: each row of the
 // operands (two bf16) bitcast to an i32 register, the accumulator as four
 // f32, the result back in a vector<2x2xf32>; and that f16 rows stay pairs.
@@ -26,6 +34,16 @@
 // CHECK: %[[F:.+]] = math.exp2 %[[E]] : f32
 // CHECK: gpu.return %[[F]]
 gpu.module @kernels {
+  gpu.func @kernel(%a: vector<4x2xbf16>, %b: vector<2x2xbf16>, %c: vector<2x2xf32>, %o: memref<vector<2x2xf32>>) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
+    %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    memref.store %d, %o[] : memref<vector<2x2xf32>>
+    gpu.return
+  }
+  gpu.func @plain(%o: memref<f32>) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
+    %c = arith.constant 1.0 : f32
+    memref.store %c, %o[] : memref<f32>
+    gpu.return
+  }
   gpu.func @bf16(%a: vector<4x2xbf16>, %b: vector<2x2xbf16>, %c: vector<2x2xf32>) -> vector<2x2xf32> {
     %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
     gpu.return %d : vector<2x2xf32>
