@@ -1629,20 +1629,21 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
   Value col = arith::RemUIOp::create(b, loc, loop.getInductionVar(), idx(Dv));
   SmallVector<Value> bidx;
   Value qi = decode(t, tq, bidx);
-  // kMergeStep splits a step, all read first (a row may have hundreds of
-  // splits: one at a time, each step would wait for its loads). A split
-  // past the last reads the last, its max taken as -inf (weight 0).
-  constexpr int64_t kMergeStep = 8;
+  // Splits merged 32 a step while 32 remain, then 8 a step, each step's
+  // loads all issued first (a row may have hundreds of splits: a decode
+  // at T = 65536 has 512, and one at a time each step waited for its
+  // loads). In the last loop a split past the last reads the last, its
+  // max taken as -inf (weight 0).
   Value lastSplit = arith::SubIOp::create(b, loc, splits, c1);
-  auto combine = scf::ForOp::create(b, loc, c0, splits, idx(kMergeStep),
-                                    ValueRange{ninf, zero, zero});
-  {
+  auto combineLoop = [&](Value lo, Value hi, int64_t width,
+                         ValueRange init) -> scf::ForOp {
+    auto combine = scf::ForOp::create(b, loc, lo, hi, idx(width), init);
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(combine.getBody());
     Value m = combine.getRegionIterArgs()[0], l = combine.getRegionIterArgs()[1],
           a = combine.getRegionIterArgs()[2];
     SmallVector<Value> ms, ls, as;
-    for (int64_t u = 0; u < kMergeStep; ++u) {
+    for (int64_t u = 0; u < width; ++u) {
       Value split = arith::AddIOp::create(b, loc, combine.getInductionVar(),
                                           idx(u));
       Value exists = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
@@ -1665,7 +1666,7 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
     Value w = exp2Shifted(b, loc, m, shift);
     Value lNew = arith::MulFOp::create(b, loc, w, l);
     Value aNew = arith::MulFOp::create(b, loc, w, a);
-    for (int64_t u = 0; u < kMergeStep; ++u) {
+    for (int64_t u = 0; u < width; ++u) {
       Value wu = exp2Shifted(b, loc, ms[u], shift);
       lNew = arith::AddFOp::create(b, loc, lNew,
                                    arith::MulFOp::create(b, loc, wu, ls[u]));
@@ -1673,7 +1674,12 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
                                    arith::MulFOp::create(b, loc, wu, as[u]));
     }
     scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
-  }
+    return combine;
+  };
+  Value wide = arith::SubIOp::create(
+      b, loc, splits, arith::RemUIOp::create(b, loc, splits, idx(32)));
+  auto first = combineLoop(c0, wide, 32, ValueRange{ninf, zero, zero});
+  auto combine = combineLoop(wide, splits, 8, first.getResults());
   Value l = combine.getResult(1);
   Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, zero);
   Value o = arith::SelectOp::create(

@@ -35,6 +35,9 @@ H = 16
 CONFIGS = [(4, 4096, 64), (4, 4096, 128), (1, 16384, 64), (1, 16384, 128)]
 DECODE = [(8, 4096, 128), (8, 16384, 128), (1, 65536, 128)]
 CHECKS = [(2, 100), (1, 333), (2, 333), (1, 1)]
+# Decoding over a long cache: 128 key splits a row (the merge's 32-wide
+# steps).
+DECODE_CHECKS = [(1, 8192)]
 DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
 
@@ -131,23 +134,25 @@ def main():
     # Checks: every entry at small and odd shapes, outputs NaN-filled.
     for (dtype, D), model in models.items():
         tol = {"bf16": 1e-2, "f16": 2e-3}.get(dtype, 1e-4)
-        for B, T in CHECKS:
-            for entry in ("full", "causal", "decode"):
-                Tq = 1 if entry == "decode" else T
-                q, k, v = inputs(B, Tq, T, D, DTYPES[dtype], B * T + D)
-                o = torch.full_like(q, float("nan"))
-                getattr(model, entry)(q, k, v, out=o)
-                torch.cuda.synchronize()
-                want = reference(q, k, v, entry == "causal")
-                err = float(((o.double() - want).abs() /
-                             (1 + want.abs())).max())
-                ok = err < tol  # False for NaN
-                ok_all = ok_all and ok
-                result["checks"].append({"dtype": dtype, "entry": entry,
-                                         "shape": [B, H, T, D],
-                                         "max_rel_err": err, "ok": ok})
-                print("%s check %s %s B%d T%d D%d: max rel err %.3g" % (
-                    "ok  " if ok else "FAIL", dtype, entry, B, T, D, err))
+        shapes = [(B, T, entry) for B, T in CHECKS
+                  for entry in ("full", "causal", "decode")]
+        shapes += [(B, T, "decode") for B, T in DECODE_CHECKS]
+        for B, T, entry in shapes:
+            Tq = 1 if entry == "decode" else T
+            q, k, v = inputs(B, Tq, T, D, DTYPES[dtype], B * T + D)
+            o = torch.full_like(q, float("nan"))
+            getattr(model, entry)(q, k, v, out=o)
+            torch.cuda.synchronize()
+            want = reference(q, k, v, entry == "causal")
+            err = float(((o.double() - want).abs() /
+                         (1 + want.abs())).max())
+            ok = err < tol  # False for NaN
+            ok_all = ok_all and ok
+            result["checks"].append({"dtype": dtype, "entry": entry,
+                                     "shape": [B, H, T, D],
+                                     "max_rel_err": err, "ok": ok})
+            print("%s check %s %s B%d T%d D%d: max rel err %.3g" % (
+                "ok  " if ok else "FAIL", dtype, entry, B, T, D, err))
 
     if args.checks_only:
         return 0 if ok_all else 1

@@ -119,33 +119,72 @@ _pyapi.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _TORCH_DTYPES = {"float32": (2, 32), "float16": (2, 16), "float64": (2, 64),
                  "bfloat16": (4, 16), "int32": (0, 32), "int64": (0, 64),
                  "bool": (6, 8)}
+# The same keyed by the dtype objects, filled as they are met.
+_torch_dtype_codes = {}
+# DLTensors of PyTorch tensors by (pointer, sizes, strides, dtype, device):
+# a decoding loop passes the same buffers call after call, and building a
+# DLTensor in Python costs more than a small kernel. A DLTensor describes
+# only these values, so one found here is the one that would be built.
+_described = {}
+_DESCRIBED_MAX = 256
 
 
 def _torch_dltensor(obj, keep):
     """A PyTorch tensor described directly (its pointer, sizes and strides
     in elements, as DLPack has them): what __dlpack__ would give, without
     making a capsule per tensor per call. None for a dtype not listed."""
-    code_bits = _TORCH_DTYPES.get(str(obj.dtype)[len("torch."):])
+    dtype = obj.dtype
+    code_bits = _torch_dtype_codes.get(dtype)
     if code_bits is None:
-        return None
-    n = obj.dim()
-    shape = (ctypes.c_int64 * max(1, n))(*obj.shape)
-    strides = (ctypes.c_int64 * max(1, n))(*obj.stride())
-    dev = obj.device
-    t = DLTensor(obj.data_ptr(),
-                 DLDevice(kDLCUDA if dev.type == "cuda" else kDLCPU,
-                          dev.index or 0),
-                 n, DLDataType(code_bits[0], code_bits[1], 1),
-                 shape, strides, 0)
-    keep.append((obj, shape, strides, t))
+        code_bits = _TORCH_DTYPES.get(str(dtype)[len("torch."):])
+        if code_bits is None:
+            return None
+        _torch_dtype_codes[dtype] = code_bits
+    shape, stride, device = obj.shape, obj.stride(), obj.get_device()
+    key = (obj.data_ptr(), shape, stride, dtype, device)
+    t = _described.get(key)
+    if t is None:
+        n = len(shape)
+        t = DLTensor(key[0],
+                     DLDevice(kDLCUDA if device >= 0 else kDLCPU,
+                              max(device, 0)),
+                     n, DLDataType(code_bits[0], code_bits[1], 1),
+                     (ctypes.c_int64 * max(1, n))(*shape),
+                     (ctypes.c_int64 * max(1, n))(*stride), 0)
+        if len(_described) >= _DESCRIBED_MAX:
+            _described.clear()
+        _described[key] = t
+    keep.append(obj)
     return ctypes.pointer(t)
+
+
+_torch_types = set()
+
+
+def _is_torch(obj):
+    """Whether `obj` is a PyTorch tensor (its type's module is torch)."""
+    kind = type(obj)
+    if kind in _torch_types:
+        return True
+    if kind.__module__.startswith("torch") and hasattr(obj, "data_ptr"):
+        _torch_types.add(kind)
+        return True
+    return False
+
+
+def _current_stream(device):
+    """PyTorch's current CUDA stream on `device` (its raw handle)."""
+    import torch
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return raw(device)
+    return torch.cuda.current_stream(device).cuda_stream
 
 
 def _dltensor(obj, keep):
     """The DLTensor of anything with __dlpack__; what backs it is kept alive
     in `keep` for the duration of the call."""
-    if type(obj).__module__.startswith("torch") and obj.device.type in (
-            "cpu", "cuda"):
+    if _is_torch(obj) and (obj.is_cuda or obj.device.type == "cpu"):
         t = _torch_dltensor(obj, keep)
         if t is not None:
             return t
@@ -202,6 +241,7 @@ class Model:
     def __init__(self, lib, weights, device_id):
         self._lib = lib
         self._ptr = ctypes.c_void_p()
+        self._stream = None  # the CUDA stream last given to set_stream
         dev = DLDevice(kDLCUDA if lib.device == "cuda" else kDLCPU, device_id)
         path = os.fsencode(weights) if weights is not None else None
         lib._check(lib.desc.create(path, dev, ctypes.byref(self._ptr)))
@@ -236,11 +276,12 @@ class Model:
         if self._lib.device != "cuda":
             return
         for t in list(inputs) + list(outs):
-            if type(t).__module__.startswith("torch") and t.is_cuda:
-                import torch
-                s = torch.cuda.current_stream(t.device).cuda_stream
-                self._lib._check(self._lib.desc.set_stream(
-                    self._ptr, s if s else 1))
+            if _is_torch(t) and t.is_cuda:
+                s = _current_stream(t.get_device())
+                s = s if s else 1
+                if s != self._stream:
+                    self._lib._check(self._lib.desc.set_stream(self._ptr, s))
+                    self._stream = s
                 return
 
     def _allocate(self, e, inputs, dims):

@@ -12,8 +12,9 @@
 // two keys a step (the second, past the end, clamped and its score -inf),
 // one rescale of the running sum and accumulator a step, the values as
 // FMAs; each thread's (max, sum, acc) stored for the merge, which a thread
-// per output element does (8 splits a step, all read first; one past the
-// last reads the last with max -inf), writing acc / sum as bf16.
+// per output element does (32 splits a step while 32 remain, then 8 a
+// step, all read first; in the 8-wide loop one past the last reads the
+// last with max -inf), writing acc / sum as bf16.
 // CHECK-LABEL: func.func @causal
 // CHECK-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x8xbf16>, %[[O:[^:]+]]: tensor<2x?x8xbf16>)
 // CHECK: %[[TQ:.+]] = tensor.dim %[[Q]], %c1
@@ -77,7 +78,12 @@
 // CHECK: %[[COL:.+]] = arith.remui %[[E]], %c8{{.*}} : index
 // CHECK: %[[QI2:.+]] = arith.remui %[[T]], %[[TQ]] : index
 // CHECK: %[[BI2:.+]] = arith.remui %{{.+}}, %[[B]] : index
-// CHECK: scf.for %[[S:.+]] = %c0 to %[[SPLITS]] step %c8
+// CHECK: %[[REM32:.+]] = arith.remui %[[SPLITS]], %c32 : index
+// CHECK: %[[WIDE:.+]] = arith.subi %[[SPLITS]], %[[REM32]] : index
+// CHECK: %[[FIRST:.+]]:3 = scf.for %{{.+}} = %c0 to %[[WIDE]] step %c32
+// CHECK-COUNT-32: arith.maxnumf
+// CHECK: scf.yield
+// CHECK: scf.for %[[S:.+]] = %[[WIDE]] to %[[SPLITS]] step %c8{{.*}} iter_args(%{{.+}} = %[[FIRST]]#0, %{{.+}} = %[[FIRST]]#1, %{{.+}} = %[[FIRST]]#2)
 // CHECK: %[[S7:.+]] = arith.addi %[[S]], %c7{{.*}} : index
 // CHECK: %[[IN7:.+]] = arith.cmpi ult, %[[S7]], %[[SPLITS]] : index
 // CHECK: %[[CL7:.+]] = arith.minui %[[S7]], %{{.+}} : index
