@@ -680,10 +680,10 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
 ///     coalesced), the scores summed across the warp by shuffles, 8 keys a
 ///     step;
 ///   - a warp per (16 or 32 rows, split) on tensor cores (`warpBody`, bf16
-///     or f16 operands; q packed into i32 pairs first by `packPairs`, k and
-///     v into the lanes' fragment order by `packFragments`, so that a
-///     warp reads a 16-key block's fragments as 16-byte loads of 512
-///     contiguous bytes, the next block's K a step ahead): per 16 keys,
+///     or f16 operands; q's fragments read once, k and v packed into the
+///     lanes' fragment order by `packFragments`, so that a warp reads a
+///     16-key block's fragments as 16-byte loads of 512 contiguous bytes,
+///     the next block's K and V a step ahead): per 16 keys,
 ///     S = Q K^T and O += P V as `mma.sync` m16n8k16 with f32
 ///     accumulators, the online softmax on S's accumulator fragments (a
 ///     lane holds 2 rows x 2 columns of each 8 keys of each 16 rows; row
@@ -703,9 +703,8 @@ struct GPUAttention {
   RankedTensorType kType, vType, outType;
   Type f32;
   Value c0, c1, ninf, zero, tq, tk, rows, chunk;
-  /// The tensor-core form's operands: q as i32 pairs (`packPairs`), k and
-  /// v in fragment order (`packFragments`).
-  Value qPairs, kFrags, vFrags;
+  /// The tensor-core form's k and v in fragment order (`packFragments`).
+  Value kFrags, vFrags;
   /// The tensor-core form's 16-row tiles a warp holds: 2 with `warp-rows`
   /// 32 where the head sizes are at most 64 (K's and V's fragments then
   /// serve both; larger accumulators would not fit in registers), else 1.
@@ -765,7 +764,6 @@ private:
 
   void threadBody(Value w, Value splits, ValueRange bufs,
                   SmallVector<Value> &written);
-  Value packPairs(Value src);
   Value packFragments(Value src, bool isValue);
   /// `bufs` (the per-item max, sum and acc) with the max `m`, the sum `l`
   /// and `parts` of acc (vectors, each from its column) stored at `item`.
@@ -906,7 +904,6 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
       b, loc, arith::CeilDivUIOp::create(b, loc, tk, chunk), c1);
   Value items = arith::MulIOp::create(b, loc, rows, splits);
   if (form == Form::TensorCores) {
-    qPairs = packPairs(op.getQuery());
     kFrags = packFragments(op.getKey(), false);
     vFrags = packFragments(op.getValue(), true);
   }
@@ -1078,36 +1075,6 @@ static Value pairWord(OpBuilder &b, Location loc, Value lo, Value hi) {
   Value high = arith::ShLIOp::create(
       b, loc, bits(hi), arith::ConstantIntOp::create(b, loc, i32, 16));
   return arith::OrIOp::create(b, loc, bits(lo), high);
-}
-
-/// `src` ([lead.., R, C] of a 16-bit float) as i32 pairs of neighbouring
-/// elements along C ([lead.., R, C / 2]), the first in the low half (as
-/// an mma.sync register holds them): a pass over the operand (O(T)
-/// memory) that lets the kernel read a pair with one aligned 4-byte load
-/// (the operand itself may be a view at any offset).
-Value GPUAttention::packPairs(Value src) {
-  auto type = llvm::cast<RankedTensorType>(src.getType());
-  int64_t rank = type.getRank();
-  SmallVector<OpFoldResult> sizes;
-  for (int64_t i = 0; i <= n; ++i)
-    sizes.push_back(tensor::getMixedSize(b, loc, src, i));
-  sizes.push_back(b.getIndexAttr(type.getDimSize(n + 1) / 2));
-  Value init = tensor::EmptyOp::create(b, loc, sizes, b.getI32Type());
-  SmallVector<utils::IteratorType> par(rank, utils::IteratorType::parallel);
-  return generic(
-      b, loc, init, ValueRange{}, {identity(b.getContext(), rank)}, par,
-      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
-        SmallVector<Value> ix;
-        for (int64_t i = 0; i < rank; ++i)
-          ix.push_back(linalg::IndexOp::create(nb, l, i));
-        Value first = arith::MulIOp::create(nb, l, ix[n + 1], index(nb, l, 2));
-        Value second = arith::AddIOp::create(nb, l, first, index(nb, l, 1));
-        SmallVector<Value> at0(ix.begin(), ix.begin() + n + 1), at1 = at0;
-        at0.push_back(first);
-        at1.push_back(second);
-        return pairWord(nb, l, tensor::ExtractOp::create(nb, l, src, at0),
-                        tensor::ExtractOp::create(nb, l, src, at1));
-      });
 }
 
 /// `src` ([lead.., T, C] keys or values of a 16-bit float) in the order a
@@ -1374,11 +1341,18 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     return asPair(vector::ExtractOp::create(b, loc, quads[f / 4],
                                             ArrayRef<int64_t>{f % 4}));
   };
-  // The pair of q at (row r, pair c).
+  // The pair of q at (row r, pair c): its two elements, read once (no
+  // alignment of q is promised, so not one 4-byte load).
   auto qPair = [&](Value r, Value c) -> Value {
-    SmallVector<Value> indices(bidx);
-    indices.append({r, c});
-    return asPair(tensor::ExtractOp::create(b, loc, qPairs, indices));
+    SmallVector<Value> elements;
+    for (int64_t e = 0; e < 2; ++e) {
+      SmallVector<Value> indices(bidx);
+      indices.append(
+          {r, add(arith::MulIOp::create(b, loc, c, idx(2)), e)});
+      elements.push_back(
+          tensor::ExtractOp::create(b, loc, op.getQuery(), indices));
+    }
+    return vector::FromElementsOp::create(b, loc, pairType, elements);
   };
 
   // Q's fragments, for each 16 rows one per 16 of D: rows g and g + 8,

@@ -169,11 +169,13 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     multiples of 32 (lanes over the head dims, scores summed by
     `gpu.shuffle`), or, with `tensor-cores` and bf16/f16 operands,
     `warp-rows` (16 or 32) rows are a warp's on `nvgpu.mma.sync` m16n8k16,
-    q first packed into i32 pairs and k and v into the lanes' fragment
-    order, 16 keys a block (`linalg.generic`s), so that a warp reads each
-    16-key block's fragments as 512 contiguous bytes in 16-byte loads.
-    The GPU forms take `exp` as `exp2` of a product by log2 e (one
-    `ex2.approx`). In every form, a score region's division by a constant
+    k and v first packed into the lanes' fragment order, 16 keys a block
+    (`linalg.generic`s), so that a warp reads each 16-key block's
+    fragments as 512 contiguous bytes in 16-byte loads, the next block's
+    a step ahead; with a single key split the warps write the output
+    themselves (the merge runs only with several). The GPU forms take
+    `exp` as `exp2` of an FMA by log2 e and the row's shift (one
+    `ex2.approx.ftz`, the `afn` flag). In every form, a score region's division by a constant
     power of two becomes the exact product by its reciprocal, and so does
     a bf16 division by a constant in [1, 256) that is not an even integer
     (the product by the f32 reciprocal, rounded to bf16, is the same

@@ -178,8 +178,9 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // -----
 
 // Tests the tensor-core form (bf16; head sizes multiples of 16; the first
-// function's Dv = 8 is not one, and takes the thread form): q packed into
-// i32 pairs along the head dim; k and v into the lanes' mma.sync fragment
+// function's Dv = 8 is not one, and takes the thread form): q's fragments
+// read in the kernel, two elements a register; k and v packed into the
+// lanes' mma.sync fragment
 // order, [.., 16-key block, 16 columns, lane] of vector<4xi32> (a key past
 // the end reads the last); splits of whole 16-key steps; a warp (32
 // threads) per 16 query rows and key split; a lane holds rows g and g + 8
@@ -204,10 +205,7 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: %[[UNITS:.+]] = arith.muli %[[TILES]], %c32{{.*}} : index
 // TC: %[[STEPS:.+]] = arith.ceildivui %{{.+}}, %c16{{.*}} : index
 // TC: %[[CHUNK:.+]] = arith.muli %[[STEPS]], %c16{{.*}} : index
-// TC: %[[QP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<2x?x8xi32>)
-// TC: tensor.extract %[[Q]]
-// TC: arith.bitcast %{{.+}} : bf16 to i16
-// TC: arith.shli %{{.+}}, %c16_i32 : i32
+// TC-NOT: tensor<2x?x8xi32>
 // TC: %[[KF:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32xvector<4xi32>>)
 // TC: arith.minui
 // TC: tensor.extract %[[K]]
@@ -225,9 +223,9 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: %[[ROWB:.+]] = arith.addi %[[ROWA]], %c8{{.*}} : index
 // TC: %[[REM:.+]] = arith.remui %[[LO:.+]], %c16{{.*}} : index
 // TC: %[[FIRST:.+]] = arith.subi %[[LO]], %[[REM]] : index
-// TC: tensor.extract %[[QP]]
-// TC-NEXT: vector.from_elements
-// TC-NEXT: vector.bitcast %{{.+}} : vector<1xi32> to vector<2xbf16>
+// TC: %[[QA:.+]] = tensor.extract %[[Q]]
+// TC: %[[QB:.+]] = tensor.extract %[[Q]]
+// TC-NEXT: vector.from_elements %[[QA]], %[[QB]] : vector<2xbf16>
 // TC: %[[K0:.+]] = tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
 // TC: %[[V0:.+]] = tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
 // TC: scf.for %[[J:.+]] = %[[FIRST]] to %{{.+}} step %c16{{.*}} iter_args({{.*}}, %[[KQ:.+]] = %[[K0]], %[[VQ:.+]] = %[[V0]]) -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>, vector<4xi32>)
