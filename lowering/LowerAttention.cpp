@@ -778,7 +778,8 @@ private:
                                 ArrayRef<Value> vIdx, Value col, int64_t width);
   void rowBody(Value w, ValueRange bufs, SmallVector<Value> &written);
   /// The tensor-core form's thread `w`; where `single` (one split) holds,
-  /// it writes its rows of the output (bufs[3]) instead of the split's.
+  /// it writes its rows of the output (bufs[3]), else its split's (max,
+  /// sum, acc) (bufs[0..2]).
   void warpBody(Value w, Value tiles, Value splits, Value single,
                 ValueRange bufs, SmallVector<Value> &written);
   /// The splits' (max, sum, acc) merged into `init`: the output.
@@ -1386,8 +1387,9 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     b.setInsertionPointToStart(inner.getBody());
     Value j0 = inner.getInductionVar();
     auto it = inner.getRegionIterArgs();
-    // The next step's K and V are read first: the loads are in flight
-    // for a whole step (the kernel waits on them, not on its instructions).
+    // The next step's K and V are read first (ptxas issues them after S,
+    // given the register budget of seq-gpu-lower-mma): the kernel waited
+    // on these loads more than on its instructions.
     Value kb = arith::DivUIOp::create(b, loc, j0, idx(16));
     SmallVector<Value> kNext = loadBlock(kFrags, kIdx, add(kb, 1), D);
     SmallVector<Value> vNext = loadBlock(vFrags, vIdx, add(kb, 1), Dv);
@@ -1536,51 +1538,43 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
                              b, loc, res[4 * M + mt * nTiles + j],
                              ArrayRef<int64_t>{half}),
                          add(t2, 8 * j)});
-      // The split's (max, sum, acc), or with a single split the output:
-      // acc / sum (0 for a row that saw no key), as the merge writes it.
-      auto toSplit = [&]() -> SmallVector<Value> {
-        Value item = arith::AddIOp::create(
-            b, loc, base, arith::AddIOp::create(b, loc, firstRow, rowOf[r]));
-        SmallVector<Value> written = store(ValueRange(out).take_front(3), item,
-                                           res[r], sum, parts);
-        if (single)
-          written.push_back(out[3]);
-        return written;
-      };
-      if (!single) {
-        scf::YieldOp::create(b, loc, toSplit());
-      } else {
-        auto direct = scf::IfOp::create(b, loc, TypeRange(ValueRange(out)),
-                                        single, /*withElse=*/true);
-        scf::YieldOp::create(b, loc, direct.getResults());
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPointToStart(&direct.getElseRegion().front());
-        scf::YieldOp::create(b, loc, toSplit());
-        b.setInsertionPointToStart(&direct.getThenRegion().front());
-        Value none =
-            arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, zero);
-        Type elt = outType.getElementType();
-        auto rowMap = AffineMap::get(outType.getRank(), 0,
-                                     b.getAffineDimExpr(outType.getRank() - 1),
-                                     b.getContext());
-        Value o = out[3];
-        for (auto [part, col] : parts) {
-          Value x = arith::SelectOp::create(
-              b, loc, none, splat(zero, 2),
-              arith::DivFOp::create(b, loc, part, splat(sum, 2)));
-          if (elt != f32)
-            x = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), x);
-          SmallVector<Value> indices(bidx);
-          indices.append({rowOf[r], col});
-          o = vector::TransferWriteOp::create(b, loc, o.getType(), x, o,
-                                              indices, rowMap, /*mask=*/Value(),
-                                              b.getBoolArrayAttr({true}))
-                  .getResult();
-        }
-        SmallVector<Value> written(ValueRange(out).take_front(3));
-        written.push_back(o);
-        scf::YieldOp::create(b, loc, written);
+      // With a single split the output, acc / sum (0 for a row that saw
+      // no key) as the merge writes it; else the split's (max, sum, acc).
+      auto direct = scf::IfOp::create(b, loc, TypeRange(ValueRange(out)),
+                                      single, /*withElse=*/true);
+      scf::YieldOp::create(b, loc, direct.getResults());
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&direct.getThenRegion().front());
+      Value none =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, zero);
+      Type elt = outType.getElementType();
+      auto rowMap = AffineMap::get(outType.getRank(), 0,
+                                   b.getAffineDimExpr(outType.getRank() - 1),
+                                   b.getContext());
+      Value o = out[3];
+      for (auto [part, col] : parts) {
+        Value x = arith::SelectOp::create(
+            b, loc, none, splat(zero, 2),
+            arith::DivFOp::create(b, loc, part, splat(sum, 2)));
+        if (elt != f32)
+          x = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), x);
+        SmallVector<Value> indices(bidx);
+        indices.append({rowOf[r], col});
+        o = vector::TransferWriteOp::create(b, loc, o.getType(), x, o,
+                                            indices, rowMap, /*mask=*/Value(),
+                                            b.getBoolArrayAttr({true}))
+                .getResult();
       }
+      SmallVector<Value> written(ValueRange(out).take_front(3));
+      written.push_back(o);
+      scf::YieldOp::create(b, loc, written);
+      b.setInsertionPointToStart(&direct.getElseRegion().front());
+      Value item = arith::AddIOp::create(
+          b, loc, base, arith::AddIOp::create(b, loc, firstRow, rowOf[r]));
+      SmallVector<Value> split =
+          store(ValueRange(out).take_front(3), item, res[r], sum, parts);
+      split.push_back(out[3]);
+      scf::YieldOp::create(b, loc, split);
       b.setInsertionPointToStart(&ifOp.getElseRegion().front());
       scf::YieldOp::create(b, loc, out);
     }
