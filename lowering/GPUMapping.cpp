@@ -573,10 +573,12 @@ struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
       fn.walk([&](nvgpu::MmaSyncOp) { onTensorCores = true; });
       if (!onTensorCores || !block)
         return;
+      // A multiprocessor's 64K registers over blocks of 256 a thread.
+      constexpr int64_t kRegisters = 65536, kPerThread = 256;
       int64_t threads = 1;
       for (int32_t d : *block)
         threads *= d;
-      int64_t blocks = 65536 / (256 * threads);
+      int64_t blocks = kRegisters / (kPerThread * threads);
       if (blocks >= 1)
         fn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     OpBuilder(fn).getI32IntegerAttr(blocks));

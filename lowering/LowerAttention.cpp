@@ -161,6 +161,13 @@ static Value exp2Shifted(OpBuilder &b, Location loc, Value x, Value shift) {
   return math::Exp2Op::create(b, loc, e, arith::FastMathFlags::afn);
 }
 
+/// The max of `m` and `xs`.
+static Value maxOf(OpBuilder &b, Location loc, Value m, ArrayRef<Value> xs) {
+  for (Value x : xs)
+    m = arith::MaxNumFOp::create(b, loc, m, x);
+  return m;
+}
+
 struct LowerAttention {
   int64_t tileQ, tileK, minParallel;
 
@@ -784,6 +791,9 @@ private:
                 ValueRange bufs, SmallVector<Value> &written);
   /// The splits' (max, sum, acc) merged into `init`: the output.
   Value merge(Value splits, Value m, Value l, Value acc, Value init);
+  /// `acc / l` (a scalar or a vector of accumulators) in the output's
+  /// type, 0 where `l` is 0 (a row that saw no key).
+  Value normalized(Value acc, Value l);
 };
 
 Value GPUAttention::decode(Value r, Value inner, SmallVector<Value> &bidx) {
@@ -904,16 +914,13 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   splits = arith::MaxUIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tk, chunk), c1);
   Value items = arith::MulIOp::create(b, loc, rows, splits);
-  if (form == Form::TensorCores) {
-    kFrags = packFragments(op.getKey(), false);
-    vFrags = packFragments(op.getValue(), true);
-  }
-
   // On tensor cores a single split writes the output itself: the split
   // buffers are then empty and the merge does not run (it read and wrote
   // every element once more: 15% of a prefill).
   Value single;
   if (form == Form::TensorCores) {
+    kFrags = packFragments(op.getKey(), false);
+    vFrags = packFragments(op.getValue(), true);
     single = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, splits, c1);
     items = arith::SelectOp::create(b, loc, single, c0, items);
   }
@@ -1048,9 +1055,7 @@ SmallVector<Value> GPUAttention::onlineStep(Value m, Value l, Value acc,
                                             ArrayRef<Value> keys,
                                             ArrayRef<Value> vIdx, Value col,
                                             int64_t width) {
-  Value mNew = m;
-  for (Value sc : scores)
-    mNew = arith::MaxNumFOp::create(b, loc, mNew, sc);
+  Value mNew = maxOf(b, loc, m, scores);
   Value shift = exp2Shift(b, loc, mNew);
   Value alpha = exp2Shifted(b, loc, m, shift);
   Value lNew = arith::MulFOp::create(b, loc, l, alpha);
@@ -1373,11 +1378,11 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
   // The loop also carries K's and V's fragments of its step, read a step
   // ahead.
   int64_t nTiles = Dv / 8, kChunks = D / 16;
+  Value zeroFrag = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0)));
   SmallVector<Value> init(2 * M, ninf);
   init.append(2 * M, zero);
-  init.append(M * nTiles,
-              arith::ConstantOp::create(
-                  b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0))));
+  init.append(M * nTiles, zeroFrag);
   Value firstBlock = arith::DivUIOp::create(b, loc, kLo, idx(16));
   init.append(loadBlock(kFrags, kIdx, firstBlock, D));
   init.append(loadBlock(vFrags, vIdx, firstBlock, Dv));
@@ -1403,9 +1408,7 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
         M, SmallVector<SmallVector<Value, 4>, 2>(2));
     // Each 8 keys' sum over D is two chains of mma.sync (even and odd
     // 16-column chunks), added at the end: a chain waits on each mma's
-    // latency, and at 8-12 warps a multiprocessor too few others hide it.
-    Value zeroFrag = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0)));
+    // latency, and at 8-14 warps a multiprocessor too few others hide it.
     int64_t chains = kChunks > 1 ? 2 : 1;
     for (int64_t h = 0; h < 2; ++h) {
       SmallVector<SmallVector<Value, 2>> frag(
@@ -1469,8 +1472,8 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       int64_t mt = r / 2, half = r % 2;
       Value x = it[r];
       for (int64_t h = 0; h < 2; ++h)
-        for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
-          x = arith::MaxNumFOp::create(b, loc, x, s[mt][h][i]);
+        x = maxOf(b, loc, x,
+                  ArrayRef<Value>(s[mt][h]).slice(2 * half, 2));
       for (int32_t off : {1, 2})
         x = arith::MaxNumFOp::create(b, loc, x, shuffleXor(x, off));
       mNew[r] = x;
@@ -1545,19 +1548,12 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       scf::YieldOp::create(b, loc, direct.getResults());
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(&direct.getThenRegion().front());
-      Value none =
-          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, zero);
-      Type elt = outType.getElementType();
       auto rowMap = AffineMap::get(outType.getRank(), 0,
                                    b.getAffineDimExpr(outType.getRank() - 1),
                                    b.getContext());
       Value o = out[3];
       for (auto [part, col] : parts) {
-        Value x = arith::SelectOp::create(
-            b, loc, none, splat(zero, 2),
-            arith::DivFOp::create(b, loc, part, splat(sum, 2)));
-        if (elt != f32)
-          x = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), x);
+        Value x = normalized(part, sum);
         SmallVector<Value> indices(bidx);
         indices.append({rowOf[r], col});
         o = vector::TransferWriteOp::create(b, loc, o.getType(), x, o,
@@ -1581,6 +1577,23 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     out.assign(ifOp.getResults().begin(), ifOp.getResults().end());
   }
   written = out;
+}
+
+Value GPUAttention::normalized(Value acc, Value l) {
+  Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, zero);
+  Value z = zero;
+  auto type = llvm::dyn_cast<VectorType>(acc.getType());
+  if (type) {
+    z = splat(zero, type.getNumElements());
+    l = splat(l, type.getNumElements());
+  }
+  Value o = arith::SelectOp::create(b, loc, none, z,
+                                    arith::DivFOp::create(b, loc, acc, l));
+  Type elt = outType.getElementType();
+  if (elt == f32)
+    return o;
+  return arith::TruncFOp::create(
+      b, loc, type ? Type(VectorType::get(type.getShape(), elt)) : elt, o);
 }
 
 Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
@@ -1627,9 +1640,7 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
       as.push_back(
           tensor::ExtractOp::create(b, loc, aBuf, ValueRange{item, col}));
     }
-    Value mNew = m;
-    for (Value x : ms)
-      mNew = arith::MaxNumFOp::create(b, loc, mNew, x);
+    Value mNew = maxOf(b, loc, m, ms);
     Value shift = exp2Shift(b, loc, mNew);
     Value w = exp2Shifted(b, loc, m, shift);
     Value lNew = arith::MulFOp::create(b, loc, w, l);
@@ -1648,13 +1659,7 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
       b, loc, splits, arith::RemUIOp::create(b, loc, splits, idx(32)));
   auto first = combineLoop(c0, wide, 32, ValueRange{ninf, zero, zero});
   auto combine = combineLoop(wide, splits, 8, first.getResults());
-  Value l = combine.getResult(1);
-  Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, l, zero);
-  Value o = arith::SelectOp::create(
-      b, loc, none, zero, arith::DivFOp::create(b, loc, combine.getResult(2), l));
-  Type elt = outType.getElementType();
-  if (elt != f32)
-    o = arith::TruncFOp::create(b, loc, elt, o);
+  Value o = normalized(combine.getResult(2), combine.getResult(1));
   SmallVector<Value> indices(bidx);
   indices.push_back(qi);
   indices.push_back(col);

@@ -175,11 +175,11 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     a step ahead; with a single key split the warps write the output
     themselves (the merge runs only with several). The GPU forms take
     `exp` as `exp2` of an FMA by log2 e and the row's shift (one
-    `ex2.approx.ftz`, the `afn` flag). In every form, a score region's division by a constant
-    power of two becomes the exact product by its reciprocal, and so does
-    a bf16 division by a constant in [1, 256) that is not an even integer
-    (the product by the f32 reciprocal, rounded to bf16, is the same
-    value).
+    `ex2.approx.ftz`, the `afn` flag). In every form, a score region's
+    division by a constant power of two becomes the exact product by its
+    reciprocal, and so does a bf16 division by a constant in [1, 256) that
+    is not an even integer (the product by the f32 reciprocal, rounded to
+    bf16, is the same value).
 
     Before:
 
@@ -1156,7 +1156,8 @@ def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
 }
 
 def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
-  let summary = "nvgpu.mma.sync on bf16 and f16 to nvvm.mma.sync; approximate exp2 to ex2.approx.ftz; register budget of tensor-core kernels";
+  let summary = "mma.sync on bf16/f16 and approximate exp2 to NVVM; "
+                "tensor-core kernels' register budget";
   let description = [{
     `seq-lower-attention`'s tensor-core form computes with
     `nvgpu.mma.sync` m16n8k16 on bf16 or f16 operands (f32 accumulators),

@@ -240,7 +240,7 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   pm.addPass(createSeqGPUMap());
   pm.addPass(createConvertParallelLoopToGpuPass());
   // The launches' block sizes folded to constants (outlining records them
-  // as known_block_size, which becomes the kernel's .reqntid for ptxas);
+  // as known_block_size, which becomes the kernel's .maxntid for ptxas);
   // then constants and index computations into the kernels: else every
   // constant is a kernel argument, and LLVM cannot fold it (a division by
   // 16 stays a 64-bit division).

@@ -162,7 +162,8 @@ _torch_types = set()
 
 
 def _is_torch(obj):
-    """Whether `obj` is a PyTorch tensor (its type's module is torch)."""
+    """Whether `obj` is a PyTorch tensor: its type's module is torch's and
+    it has a data pointer (types found so are remembered)."""
     kind = type(obj)
     if kind in _torch_types:
         return True
