@@ -33,6 +33,7 @@
 #include "dialects/Seq/Seq.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 
@@ -80,27 +81,55 @@ struct Refusal {
 /// The channel structure of one scan.
 struct Channels {
   int64_t rank = 0;
-  SmallVector<int64_t> shape; // the carries' shape
+  SmallVector<int64_t> shape; // the carries' shape (the largest carry's)
   SmallVector<bool> isState;  // I dims
   int64_t lane = -1;          // L
   SmallVector<int64_t> outer; // O dims, outermost first
   int64_t statePoints = 1;
+  /// Per carry: its rank. A carry's dims are the first of the channel dims
+  /// (mLSTM's C [B, H, K, V], n [B, H, K] and m [B, H]); one without the
+  /// lane dim holds the same value in every lane.
+  SmallVector<int64_t> carryRank;
   /// Per output: the channel dim of each of its dims.
   SmallVector<SmallVector<int64_t>> outputDims;
+
+  /// Points of the state dims carry `c` has.
+  int64_t carryPoints(unsigned c) const {
+    int64_t n = 1;
+    for (int64_t k = 0; k < carryRank[c]; ++k)
+      if (isState[k])
+        n *= shape[k];
+    return n;
+  }
+  /// Whether carry `c` lacks the lane dim: a task then keeps it per lane,
+  /// in a buffer with the lane dim appended.
+  bool laneless(unsigned c) const { return carryRank[c] <= lane; }
 };
 
 /// Which channel dims the values of the body that depend on the carries are
 /// laid out over, found forward from the carries (identity) through linalg
 /// ops; then the state, lane and outer dims.
-static FailureOr<Channels> findChannels(seq::ScanOp scan, Refusal &refusal) {
+static FailureOr<Channels> findChannels(seq::ScanOp scan, bool allowPrefixes,
+                                        Refusal &refusal) {
   Channels ch;
-  auto type0 = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
-  for (Value init : scan.getInits())
-    if (llvm::cast<RankedTensorType>(init.getType()).getShape() !=
-        type0.getShape()) {
-      refusal.why = "its carries differ in shape";
+  RankedTensorType type0;
+  for (Value init : scan.getInits()) {
+    auto type = llvm::cast<RankedTensorType>(init.getType());
+    if (!type0 || type.getRank() > type0.getRank())
+      type0 = type;
+  }
+  for (Value init : scan.getInits()) {
+    ArrayRef<int64_t> shape =
+        llvm::cast<RankedTensorType>(init.getType()).getShape();
+    if (shape != type0.getShape() &&
+        (!allowPrefixes || shape != type0.getShape().take_front(shape.size()))) {
+      refusal.why = allowPrefixes ? "its carries' shapes are not prefixes "
+                                    "of one shape"
+                                  : "its carries differ in shape";
       return failure();
     }
+    ch.carryRank.push_back(shape.size());
+  }
   ch.rank = type0.getRank();
   ch.shape = llvm::to_vector(type0.getShape());
   if (ch.rank == 0) {
@@ -112,8 +141,9 @@ static FailureOr<Channels> findChannels(seq::ScanOp scan, Refusal &refusal) {
   SmallVector<int64_t> identity;
   for (int64_t k = 0; k < ch.rank; ++k)
     identity.push_back(k);
-  for (BlockArgument carry : scan.getCarryArgs())
-    dims[carry] = identity;
+  for (auto [c, carry] : llvm::enumerate(scan.getCarryArgs()))
+    dims[carry] = SmallVector<int64_t>(
+        ArrayRef<int64_t>(identity).take_front(ch.carryRank[c]));
   for (Operation &op : body.without_terminator()) {
     auto linalgOp = llvm::dyn_cast<linalg::LinalgOp>(op);
     if (!linalgOp)
@@ -244,7 +274,17 @@ private:
                             ArrayRef<Index> idx);
   FailureOr<Vec> scalarOperand(Value s);
   Value write(OpBuilder &bb, Value vec, Value tensor, ArrayRef<Index> idx);
+  /// `vecs`, single-lane vectors of every state point (the last state dim
+  /// fastest) of the channel at `idx` (its state dims at 0), written into
+  /// `tensor` as one vector (the GPU's kernels unroll it to stores).
+  Value writePoints(OpBuilder &bb, ValueRange vecs, Value tensor,
+                    ArrayRef<Index> idx);
   SmallVector<Index> channelPoint(unsigned u, int64_t p);
+  /// Carry `c`'s point `p` of its state dims in lane vector `u`, where
+  /// the task keeps it (a laneless carry with the lane appended), and
+  /// where the scan reads it (`asRead`: its own dims).
+  SmallVector<Index> carryPoint(unsigned c, unsigned u, int64_t p,
+                                bool asRead = false);
 
   seq::ScanOp scan;
   const Channels &ch;
@@ -254,8 +294,10 @@ private:
   OpBuilder *pre = nullptr, *in = nullptr;
   Value step; // the time index inside the time loop
   SmallVector<Value> outerIdx, laneBase, laneMask;
-  /// The carries' current vectors: ((carry * unroll) + u) * statePoints + p.
+  /// The carries' current vectors: carry c's at carryBase[c] + u *
+  /// carryPoints(c) + p.
   SmallVector<Value> carryVecs;
+  SmallVector<int64_t> carryBase;
   std::map<std::vector<uintptr_t>, Vec> memo;
 };
 
@@ -272,6 +314,22 @@ SmallVector<Index> Fuser::channelPoint(unsigned u, int64_t p) {
   for (auto [j, k] : llvm::enumerate(ch.outer))
     idx[k] = Index::dyn(outerIdx[j], false);
   idx[ch.lane] = Index{Index::Lane, 0, laneBase[u], laneMask[u], false};
+  return idx;
+}
+
+SmallVector<Index> Fuser::carryPoint(unsigned c, unsigned u, int64_t p,
+                                     bool asRead) {
+  int64_t rank = ch.carryRank[c];
+  // p over the carry's own state dims, the last fastest.
+  SmallVector<Index> all = channelPoint(u, 0);
+  for (int64_t k = rank - 1; k >= 0; --k)
+    if (ch.isState[k]) {
+      all[k] = Index::constant(p % ch.shape[k]);
+      p /= ch.shape[k];
+    }
+  SmallVector<Index> idx(all.begin(), all.begin() + rank);
+  if (ch.laneless(c) && !asRead)
+    idx.push_back(all[ch.lane]);
   return idx;
 }
 
@@ -326,6 +384,34 @@ Value Fuser::write(OpBuilder &bb, Value vec, Value tensor,
       .getResult();
 }
 
+Value Fuser::writePoints(OpBuilder &bb, ValueRange vecs, Value tensor,
+                         ArrayRef<Index> idx) {
+  auto type = llvm::cast<RankedTensorType>(tensor.getType());
+  SmallVector<OpFoldResult> offsets;
+  SmallVector<int64_t> shape;
+  for (auto [k, e] : llvm::enumerate(idx)) {
+    bool state = e.kind == Index::Const;
+    offsets.push_back(state ? bb.getIndexAttr(0) : OpFoldResult(e.value));
+    shape.push_back(state ? type.getDimSize(k) : 1);
+  }
+  SmallVector<Value> elements;
+  for (Value v : vecs)
+    elements.push_back(
+        vector::ExtractOp::create(bb, loc, v, ArrayRef<int64_t>{0}));
+  Value all = vector::FromElementsOp::create(
+      bb, loc, VectorType::get(shape, type.getElementType()), elements);
+  SmallVector<Value> indices;
+  for (OpFoldResult o : offsets)
+    indices.push_back(getValueOrCreateConstantIndexOp(bb, loc, o));
+  return vector::TransferWriteOp::create(
+             bb, loc, type, all, tensor, indices,
+             AffineMap::getMinorIdentityMap(type.getRank(), type.getRank(),
+                                            bb.getContext()),
+             /*mask=*/Value(),
+             bb.getBoolArrayAttr(SmallVector<bool>(type.getRank(), true)))
+      .getResult();
+}
+
 FailureOr<Vec> Fuser::scalarOperand(Value s) {
   if (!s.getType().isIntOrIndexOrFloat())
     return fail("a scalar of type that is not a number");
@@ -358,10 +444,11 @@ FailureOr<Vec> Fuser::eval(Value v, ArrayRef<Index> idx) {
     if (arg.getOwner() != &body || arg.getArgNumber() == 0)
       return fail("the step read as a tensor");
     unsigned c = arg.getArgNumber() - 1;
-    // The carry is read at one of the task's channel points.
+    // The carry is read at one of the task's channel points (any lane
+    // vector where it has no lane dim: it is the same in all).
     int64_t p = 0;
-    int64_t u = -1;
-    for (int64_t k = 0; k < ch.rank; ++k) {
+    int64_t u = ch.laneless(c) ? 0 : -1;
+    for (int64_t k = 0; k < ch.carryRank[c]; ++k) {
       const Index &e = idx[k];
       if (ch.isState[k]) {
         if (e.kind != Index::Const)
@@ -380,7 +467,7 @@ FailureOr<Vec> Fuser::eval(Value v, ArrayRef<Index> idx) {
           return fail("a carry is read at another channel");
       }
     }
-    r = Vec{carryVecs[(c * unroll + u) * ch.statePoints + p], true};
+    r = Vec{carryVecs[carryBase[c] + u * ch.carryPoints(c) + p], true};
   } else {
     Operation *def = v.getDefiningOp();
     if (auto slice = llvm::dyn_cast<tensor::ExtractSliceOp>(def)) {
@@ -612,7 +699,10 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   this->loc = loc;
   unsigned nCarries = scan.getNumCarries();
   unsigned nOutputs = scan.getNumOutputs();
-  Value h0 = scan.getInits()[0];
+  Value h0;
+  for (auto [c, init] : llvm::enumerate(scan.getInits()))
+    if (ch.carryRank[c] == ch.rank)
+      h0 = init;
   SmallVector<Value> size(ch.rank);
   for (int64_t k = 0; k < ch.rank; ++k)
     size[k] = ShapedType::isDynamic(ch.shape[k])
@@ -656,9 +746,31 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
         dyn.push_back(sizes[d]);
     return tensor::EmptyOp::create(b, loc, type, dyn).getResult();
   };
-  for (Value init : scan.getInits())
+  // The carries' are allocations: empty tensors of one shape would be one
+  // value after CSE, and one-shot bufferization then gives the carries one
+  // buffer.
+  for (auto [c, init] : llvm::enumerate(scan.getInits())) {
+    auto type = llvm::cast<RankedTensorType>(init.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    SmallVector<Value> dyn;
+    for (auto [d, s] : llvm::enumerate(shape))
+      if (ShapedType::isDynamic(s))
+        dyn.push_back(size[d]);
+    if (ch.laneless(c)) {
+      shape.push_back(ch.shape[ch.lane]);
+      if (ShapedType::isDynamic(shape.back()))
+        dyn.push_back(size[ch.lane]);
+    }
+    // A carry with the lane dim starts as a copy of its initial value; a
+    // laneless one is copied to every lane by the task.
     dests.push_back(
-        emptyLike(llvm::cast<RankedTensorType>(init.getType()), size));
+        ch.laneless(c)
+            ? bufferization::AllocTensorOp::create(
+                  b, loc, RankedTensorType::get(shape, type.getElementType()),
+                  dyn)
+            : bufferization::AllocTensorOp::create(b, loc, type, ValueRange{},
+                                                   init));
+  }
   for (unsigned j = 0; j < nOutputs; ++j) {
     auto type = llvm::cast<RankedTensorType>(
         scan.getStackedOutputs()[j].getType());
@@ -707,19 +819,24 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
                  : Value());
     }
   };
+  carryBase.clear();
   auto forEachCarryVector = [&](function_ref<void(unsigned, int64_t,
                                                   int64_t, unsigned)> fn) {
     unsigned n = 0;
-    for (unsigned c = 0; c < nCarries; ++c)
+    for (unsigned c = 0; c < nCarries; ++c) {
+      carryBase.push_back(n);
       for (int64_t u = 0; u < unroll; ++u)
-        for (int64_t p = 0; p < ch.statePoints; ++p)
+        for (int64_t p = 0; p < ch.carryPoints(c); ++p)
           fn(c, u, p, n++);
+    }
   };
 
-  // The task's carries start as the initial ones.
+  // The task's carries start as the initial ones: copies made before the
+  // loop, but for laneless ones, which the task copies to its lanes.
   ValueRange taskDests = taskLoop.getRegionIterArgs();
   SmallVector<Value> finals(taskDests.take_front(nCarries));
-  {
+  if (llvm::any_of(llvm::seq(nCarries),
+                   [&](unsigned c) { return ch.laneless(c); })) {
     auto copy = scf::ForOp::create(tb, loc, g0, g1, one, finals);
     OpBuilder cb = OpBuilder::atBlockBegin(copy.getBody());
     pre = in = &cb;
@@ -727,12 +844,15 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
     SmallVector<Value> f(copy.getRegionIterArgs());
     bool ok = true;
     forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned) {
-      FailureOr<Vec> v = load(scan.getInits()[c], channelPoint(u, p));
+      if (!ok || !ch.laneless(c))
+        return;
+      FailureOr<Vec> v =
+          load(scan.getInits()[c], carryPoint(c, u, p, /*asRead=*/true));
       if (failed(v)) {
         ok = false;
         return;
       }
-      f[c] = write(cb, v->v, f[c], channelPoint(u, p));
+      f[c] = write(cb, v->v, f[c], carryPoint(c, u, p));
     });
     if (!ok)
       return failure();
@@ -760,7 +880,7 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   {
     bool ok = true;
     forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned) {
-      FailureOr<Vec> v = load(groupArgs[c], channelPoint(u, p));
+      FailureOr<Vec> v = load(groupArgs[c], carryPoint(c, u, p));
       if (failed(v))
         ok = false;
       else
@@ -793,7 +913,8 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
     forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned n) {
       if (!ok)
         return;
-      FailureOr<Vec> v = eval(yield.getValues()[c], channelPoint(u, p));
+      FailureOr<Vec> v =
+          eval(yield.getValues()[c], carryPoint(c, u, p, /*asRead=*/true));
       if (failed(v) || v->v.getType() != carryVecs[n].getType()) {
         if (succeeded(v))
           (void)fail("a carry changes type");
@@ -835,17 +956,45 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   // The group's carries back to the task's.
   gb.setInsertionPointAfter(timeLoop);
   SmallVector<Value> groupYields(groupArgs.take_front(nCarries));
-  forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned n) {
-    groupYields[c] =
-        write(gb, timeLoop.getResult(n), groupYields[c], channelPoint(u, p));
-  });
+  if (width == 1) {
+    // One lane a vector (the GPU): each lane vector's state points as one
+    // slice. A write per point would chain up to max-state writes into one
+    // tensor, which one-shot bufferization analyses in cubic time.
+    for (unsigned c = 0; c < nCarries; ++c)
+      for (int64_t u = 0; u < unroll; ++u) {
+        int64_t points = ch.carryPoints(c);
+        ValueRange vecs = timeLoop.getResults().slice(
+            carryBase[c] + u * points, points);
+        groupYields[c] = writePoints(gb, vecs, groupYields[c], carryPoint(c, u, 0));
+      }
+  } else {
+    forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned n) {
+      groupYields[c] = write(gb, timeLoop.getResult(n), groupYields[c],
+                             carryPoint(c, u, p));
+    });
+  }
   llvm::append_range(groupYields, timeLoop.getResults().drop_front(nVecs));
   scf::YieldOp::create(gb, loc, groupYields);
   scf::YieldOp::create(bb, loc, groupLoop.getResults());
   scf::YieldOp::create(tb, loc, blockLoop.getResults());
   if (timeUnroll > 1)
     timeFactor = unrollTimeLoop(timeLoop, timeUnroll);
-  return SmallVector<Value>(taskLoop.getResults());
+  // A laneless carry's final value: its first lane's.
+  SmallVector<Value> results(taskLoop.getResults());
+  for (unsigned c = 0; c < nCarries; ++c) {
+    if (!ch.laneless(c))
+      continue;
+    auto type = llvm::cast<RankedTensorType>(scan.getInits()[c].getType());
+    int64_t rank = type.getRank();
+    SmallVector<OpFoldResult> offsets(rank + 1, b.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes(rank + 1, b.getIndexAttr(1));
+    SmallVector<OpFoldResult> strides(rank + 1, b.getIndexAttr(1));
+    for (int64_t k = 0; k < rank; ++k)
+      sizes[k] = getAsOpFoldResult(size[k]);
+    results[c] = tensor::ExtractSliceOp::create(b, loc, type, results[c],
+                                                offsets, sizes, strides);
+  }
+  return results;
 }
 
 //===----------------------------------------------------------------------===//
@@ -871,8 +1020,13 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
 
   void fuse(seq::ScanOp scan) {
     RecurrenceAnalysis analysis(scan);
-    // Only diagonal recurrences: every channel of the carries on its own.
-    if (!analysis.isDiagonal())
+    // Diagonal recurrences: every channel of the carries on its own. With
+    // `independent-channels` any other scan too, where its step reads each
+    // carry only at its own channel (the evaluator refuses the others):
+    // the fused form is sequential over time as the scan is, and needs no
+    // affinity; it has no parallel alternative.
+    bool diagonal = analysis.isDiagonal();
+    if (!diagonal && !independentChannels)
       return;
     bool allFloat = llvm::all_of(scan.getInits(), [](Value init) {
       return llvm::isa<FloatType>(
@@ -883,15 +1037,19 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     for (unsigned i = 0; i < scan.getNumCarries(); ++i)
       carries += (i ? "', '" : "") + analysis.getCarryName(i);
     carries += "'";
+    const char *kind = diagonal ? "is affine (diagonal)" : "is not diagonal";
     auto refuse = [&](const std::string &why) {
-      emitRemark(scan.getLoc())
-          << "recurrence of " << carries
-          << " is affine (diagonal) but not fused (" << why << ")";
+      emitRemark(scan.getLoc()) << "recurrence of " << carries << " " << kind
+                                << (diagonal ? " but" : ",") << " not fused ("
+                                << why << ")";
     };
     if (!allFloat)
       return refuse("its carries are not all floating-point");
+    bool alternative = parallelAlternative && diagonal;
     Refusal refusal;
-    FailureOr<Channels> ch = findChannels(scan, refusal);
+    // Carries of different ranks only without the alternative, which
+    // fills the same destinations.
+    FailureOr<Channels> ch = findChannels(scan, !alternative, refusal);
     if (failed(ch))
       return refuse(refusal.why);
     if (ch->statePoints > maxState)
@@ -900,9 +1058,11 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
                     std::to_string(maxState));
     // Vectors of channels a task: up to max-unroll, fewer when the carries'
     // state is large, dividing the lane dim's vectors when it is static.
+    int64_t points = 0;
+    for (unsigned c = 0; c < scan.getNumCarries(); ++c)
+      points += ch->carryPoints(c);
     int64_t unroll = std::max<int64_t>(
-        1, std::min<int64_t>(maxUnroll, 16 / (ch->statePoints *
-                                              scan.getNumCarries())));
+        1, std::min<int64_t>(maxUnroll, 16 / points));
     int64_t laneSize = ch->shape[ch->lane];
     if (!ShapedType::isDynamic(laneSize) && laneSize % vectorWidth == 0)
       while (unroll > 1 && (laneSize / vectorWidth) % unroll != 0)
@@ -913,7 +1073,6 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
 
     Location loc = scan.getLoc();
     OpBuilder b(scan);
-    bool alternative = parallelAlternative;
     auto exec = scf::ExecuteRegionOp::create(b, loc, scan.getResultTypes());
     Block *block = b.createBlock(&exec.getRegion());
     b.setInsertionPointToEnd(block);
@@ -938,11 +1097,11 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     }
     {
       InFlightDiagnostic remark = emitRemark(loc);
-      remark << "recurrence of " << carries
-             << " is affine (diagonal): fused scan, sequential over time "
+      remark << "recurrence of " << carries << " " << kind
+             << ": fused scan, sequential over time "
                 "and parallel over channels (carry "
              << layout << "; groups of " << unroll * vectorWidth
-             << " channels with " << unroll * ch->statePoints
+             << " channels with " << unroll * points
              << " carry vectors in registers over ";
       if (timeBlock >= (int64_t(1) << 30))
         remark << "all steps";

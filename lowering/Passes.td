@@ -1037,6 +1037,10 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
            "most points of the state dims (unrolled in the step)">,
     Option<"parallelAlternative", "parallel-alternative", "bool", "true",
            "keep the scan as the run-time alternative (chunked parallel scan)">,
+    Option<"independentChannels", "independent-channels", "bool", "false",
+           "also fuse scans that are not diagonal where each channel of the "
+           "carries depends only on itself (DeltaNet, RWKV): sequential "
+           "over time, no alternative">,
     Option<"minParallelLength", "min-parallel-length", "int64_t", "4096",
            "shortest length for which the alternative is taken">,
     Option<"deviceThreads", "device-threads", "int64_t", "0",
@@ -1048,6 +1052,7 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
     "::mlir::LLVM::LLVMDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::scf::SCFDialect",

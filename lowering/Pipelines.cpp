@@ -62,6 +62,10 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   case ScanForm::Fused: {
     SeqFuseScanOptions fuse;
     fuse.parallelAlternative = options.scanForm == ScanForm::Auto;
+    // Scans that are not diagonal but whose channels are independent
+    // (DeltaNet, RWKV) fused too where asked for, and on the GPU, where
+    // the sequential scan would launch its step's kernels every step.
+    fuse.independentChannels = gpu || options.scanForm == ScanForm::Fused;
     if (gpu) {
       fuse.vectorWidth = 1;
       fuse.maxUnroll = 1;
@@ -69,6 +73,9 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
       fuse.deviceThreads = kGPUThreads;
       fuse.minParallelLength = 256;
       fuse.timeUnroll = 32;
+      // A head's K = 128 state points in registers (GLA, DeltaNet at the
+      // sizes flash-linear-attention is measured at).
+      fuse.maxState = 128;
     }
     pm.addPass(createSeqFuseScan(fuse));
     SeqRecurrenceToScanOptions toScan;
