@@ -53,7 +53,7 @@ def main():
                 os.path.join(out, "run.py"))
 
     for script in ("gpu_common.py", "pointwise.py", "torch_peers.py",
-                   "scan.py", "attention.py"):
+                   "scan.py", "attention.py", "linear_attention.py"):
         shutil.copy(os.path.join(HERE, script), out)
     shutil.copytree(os.path.join(ROOT, "python", "seqc"),
                     os.path.join(out, "python", "seqc"))
@@ -77,6 +77,21 @@ def main():
             return 1
         os.remove(src)
         os.remove(os.path.join(out, "bench", "scan%d.h" % D))
+
+    # Matrix-state recurrences at H = 16, K = V = 128, the sizes
+    # flash-linear-attention is measured at (bench/gpu/linear_attention.py).
+    for model in ("gla_core", "retnet_core", "deltanet_core"):
+        with open(os.path.join(ROOT, "bench", "models", model + ".seq")) as f:
+            text = f.read()
+        src = os.path.join(out, "bench", model + ".seq")
+        with open(src, "w") as f:
+            f.write(text.replace("const H = 4, K = 64, V = 64",
+                                 "const H = 16, K = 128, V = 128"))
+        if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
+                "-o", os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
+            return 1
+        os.remove(src)
+        os.remove(os.path.join(out, "bench", "%s.h" % model))
 
     # Attention with H = 16: bf16 at D = 64 and 128, f16 and f32 at D = 64
     # (bench/gpu/attention.py).
