@@ -559,7 +559,8 @@ struct SeqGPUMergeKernels
 /// `seq-gpu-lower-mma`: `nvgpu.mma.sync` m16n8k16 on 16-bit floats as
 /// `nvvm.mma.sync`, operand rows as registers (bf16 pairs as i32); an f32
 /// `math.exp2` marked `afn` as one `ex2.approx.ftz` (libdevice's exp2f is
-/// ex2.approx with its subnormal fix-ups: four instructions).
+/// ex2.approx with its subnormal fix-ups: four instructions); float adds,
+/// subtractions and products marked `contract`.
 struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
   void runOnOperation() override {
     // A kernel on tensor cores keeps its tiles in registers: ptxas may use
@@ -567,11 +568,25 @@ struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
     // at 128, and to stay there issues the loads of the next step's K and
     // V after this step's last use of their registers (so each step waits
     // for its K).
+    // So does a kernel whose loop carries more than kManyCarried floats (a
+    // fused scan's matrix state, a column of it a thread; not a register
+    // tile of a contraction, 64 accumulators): there are few of its
+    // threads, and at its default aim ptxas kept fewer of the step's loads
+    // in flight (RetNet's K = 128 column: 168 registers and 3.5 times the
+    // time of GLA's, which it gave 254).
+    constexpr int64_t kManyCarried = 96;
     getOperation()->walk([&](gpu::GPUFuncOp fn) {
       std::optional<ArrayRef<int32_t>> block = fn.getKnownBlockSize();
       bool onTensorCores = false;
       fn.walk([&](nvgpu::MmaSyncOp) { onTensorCores = true; });
-      if (!onTensorCores || !block)
+      int64_t carried = 0;
+      for (Block &bb : fn.getBody().getBlocks())
+        carried = std::max<int64_t>(
+            carried, llvm::count_if(bb.getArgumentTypes(), [](Type t) {
+              return llvm::isa<FloatType>(getElementTypeOrSelf(t));
+            }));
+      if (!(onTensorCores || carried > kManyCarried) ||
+          !block)
         return;
       // A multiprocessor's 64K registers over blocks of 256 a thread.
       constexpr int64_t kRegisters = 65536, kPerThread = 256;
@@ -582,6 +597,19 @@ struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
       if (blocks >= 1)
         fn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     OpBuilder(fn).getI32IntegerAttr(blocks));
+    });
+    // Float products and sums may contract to FMAs, as nvcc's default
+    // (--fmad=true): else LLVM's NVPTX emits mul.rn and add.rn, which
+    // ptxas may not fuse (a fused scan's step was 384 mul.rn and 256
+    // add.rn for 256 FMAs and 128 products).
+    getOperation()->walk([&](Operation *op) {
+      if (!llvm::isa<arith::AddFOp, arith::SubFOp, arith::MulFOp>(op))
+        return;
+      auto fm = llvm::cast<arith::ArithFastMathInterface>(op);
+      arith::FastMathFlags flags = fm.getFastMathFlagsAttr().getValue();
+      op->setAttr(fm.getFastMathAttrName(),
+                  arith::FastMathFlagsAttr::get(
+                      op->getContext(), flags | arith::FastMathFlags::contract));
     });
     getOperation()->walk([&](math::Exp2Op op) {
       if (!op.getType().isF32() ||

@@ -1161,8 +1161,8 @@ def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
 }
 
 def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
-  let summary = "mma.sync on bf16/f16 and approximate exp2 to NVVM; "
-                "tensor-core kernels' register budget";
+  let summary = "mma.sync on bf16/f16 and approximate exp2 to NVVM; FMA "
+                "contraction; tensor-core kernels' register budget";
   let description = [{
     `seq-lower-attention`'s tensor-core form computes with
     `nvgpu.mma.sync` m16n8k16 on bf16 or f16 operands (f32 accumulators),
@@ -1173,10 +1173,17 @@ def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
     types are left to upstream. An f32 `math.exp2` marked `afn` (the GPU
     attention forms' softmax) becomes one `ex2.approx.ftz.f32` (libdevice's
     exp2f is ex2.approx with fix-ups for subnormals: four instructions).
-    A kernel with `mma.sync` and a known block size gets `nvvm.minctasm`
+    Float `addf`, `subf` and `mulf` get the `contract` flag: a product and a
+    sum may become one FMA, as nvcc compiles CUDA by default
+    (`--fmad=true`); without it LLVM's NVPTX emits `mul.rn` and `add.rn`,
+    which ptxas may not fuse. A kernel with `mma.sync` and a known block size gets `nvvm.minctasm`
     (`.minnctapersm`) so that ptxas may use up to 255 registers a thread:
     at its default aim of 128 it issued the attention's next K and V loads
-    after their registers' last use, and each step waited for them.
+    after their registers' last use, and each step waited for them. So does
+    a kernel whose loop carries more than 96 floats (a fused scan's matrix
+    state, a column a thread; more than a contraction's register tile:
+    few threads, whose steps' loads ptxas kept in flight only with the
+    registers).
 
     Before:
 

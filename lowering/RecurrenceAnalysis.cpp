@@ -580,8 +580,8 @@ int64_t seqc::unrollTimeLoop(scf::ForOp loop, int64_t maxUnroll,
   int64_t factor = 1;
   while (factor * 2 <= maxUnroll && factor * 2 * reads <= readBudget)
     factor *= 2;
-  if (factor < 2 || failed(loopUnrollByFactor(loop, factor)))
-    return 1;
+  if (factor >= 2 && failed(loopUnrollByFactor(loop, factor)))
+    factor = 1;
   // Reads first: every op of the body that has no memory effects (a read
   // of a tensor, index math) and whose operands are defined outside the
   // body or by ops already moved, in their order.

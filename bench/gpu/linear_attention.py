@@ -77,10 +77,14 @@ def reference(name, q, k, v, x):
 def load_fla(root):
     """fla.ops.{gla,simple_gla,delta_rule} without fla/__init__.py (which
     imports the model code and its dependencies)."""
+    import re
+    with open(os.path.join(root, "fla", "__init__.py")) as f:
+        version = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
     for pkg in ("fla", "fla.ops"):
         if pkg not in sys.modules:
             m = types.ModuleType(pkg)
             m.__path__ = [os.path.join(root, *pkg.split("."))]
+            m.__version__ = version
             sys.modules[pkg] = m
     from fla.ops.delta_rule import chunk_delta_rule, fused_recurrent_delta_rule
     from fla.ops.gla import chunk_gla, fused_recurrent_gla
@@ -94,12 +98,15 @@ def load_fla(root):
     }
 
 
-def fla_args(name, q, k, v, x, dtype):
+def fla_args(name, form, q, k, v, x, dtype):
     """fla's inputs ([B, T, H, .], no scaling) for our (q, k, v, x)."""
     def bthk(t):
         return t.transpose(1, 2).contiguous().to(dtype)
     if name == "gla":
-        return (bthk(q), bthk(k), bthk(v)), {"g": bthk(F.logsigmoid(x))}
+        # fused_recurrent_gla names the key gates gk (an unknown g is
+        # ignored).
+        gate = "g" if form == "chunk" else "gk"
+        return (bthk(q), bthk(k), bthk(v)), {gate: bthk(F.logsigmoid(x))}
     if name == "retnet":
         return (bthk(q), bthk(k), bthk(v)), {"g": bthk(x)}
     kn = k * torch.rsqrt((k * k).sum(-1, keepdim=True) + 1e-6)
@@ -158,7 +165,7 @@ def main():
                     dtype = {"bf16": torch.bfloat16, "f32": torch.float32}[dname]
                     key = "fla_%s_%s" % (form, dname)
                     try:
-                        pos, kw = fla_args(name, q, k, v, x, dtype)
+                        pos, kw = fla_args(name, form, q, k, v, x, dtype)
                         t0 = time.perf_counter()
                         got = fn(*pos, scale=1.0, **kw)[0]
                         torch.cuda.synchronize()

@@ -8,6 +8,7 @@
 // CHECK-LABEL: gpu.func @plain
 // CHECK-NOT: nvvm.minctasm
 
+
 // Tests that an m16n8k16 mma.sync on bf16 becomes NVVM's: each row of the
 // operands (two bf16) bitcast to an i32 register, the accumulator as four
 // f32, the result back in a vector<2x2xf32>; and that f16 rows stay pairs.
@@ -33,6 +34,21 @@
 // CHECK: %[[E:.+]] = llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"(%[[X]]) : (f32) -> f32
 // CHECK: %[[F:.+]] = math.exp2 %[[E]] : f32
 // CHECK: gpu.return %[[F]]
+
+// Tests that a kernel whose loop carries 97 floats (a fused scan's matrix
+// state) gets the same budget, and that one carrying 96 (more than a
+// contraction's register tile of 64) does not.
+// CHECK-LABEL: gpu.func @carries97
+// CHECK-SAME: nvvm.minctasm = 4 : i32
+// CHECK-LABEL: gpu.func @carries96
+// CHECK-NOT: nvvm.minctasm
+
+// Tests that float products, sums and differences may contract to FMAs
+// (nvcc's default), their other flags kept.
+// CHECK-LABEL: gpu.func @contract
+// CHECK: arith.mulf %{{.+}}, %{{.+}} fastmath<contract> : f32
+// CHECK: arith.addf %{{.+}}, %{{.+}} fastmath<nnan,contract> : f32
+// CHECK: arith.subf %{{.+}}, %{{.+}} fastmath<contract> : vector<2xf32>
 gpu.module @kernels {
   gpu.func @kernel(%a: vector<4x2xbf16>, %b: vector<2x2xbf16>, %c: vector<2x2xf32>, %o: memref<vector<2x2xf32>>) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
     %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
@@ -56,5 +72,29 @@ gpu.module @kernels {
     %e = math.exp2 %x fastmath<afn> : f32
     %f = math.exp2 %e : f32
     gpu.return %f : f32
+  }
+  gpu.func @carries97(%o: memref<f32>, %n: i1) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
+    %z = arith.constant 0.0 : f32
+    cf.br ^bb1(%z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z : f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+  ^bb1(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %a6: f32, %a7: f32, %a8: f32, %a9: f32, %a10: f32, %a11: f32, %a12: f32, %a13: f32, %a14: f32, %a15: f32, %a16: f32, %a17: f32, %a18: f32, %a19: f32, %a20: f32, %a21: f32, %a22: f32, %a23: f32, %a24: f32, %a25: f32, %a26: f32, %a27: f32, %a28: f32, %a29: f32, %a30: f32, %a31: f32, %a32: f32, %a33: f32, %a34: f32, %a35: f32, %a36: f32, %a37: f32, %a38: f32, %a39: f32, %a40: f32, %a41: f32, %a42: f32, %a43: f32, %a44: f32, %a45: f32, %a46: f32, %a47: f32, %a48: f32, %a49: f32, %a50: f32, %a51: f32, %a52: f32, %a53: f32, %a54: f32, %a55: f32, %a56: f32, %a57: f32, %a58: f32, %a59: f32, %a60: f32, %a61: f32, %a62: f32, %a63: f32, %a64: f32, %a65: f32, %a66: f32, %a67: f32, %a68: f32, %a69: f32, %a70: f32, %a71: f32, %a72: f32, %a73: f32, %a74: f32, %a75: f32, %a76: f32, %a77: f32, %a78: f32, %a79: f32, %a80: f32, %a81: f32, %a82: f32, %a83: f32, %a84: f32, %a85: f32, %a86: f32, %a87: f32, %a88: f32, %a89: f32, %a90: f32, %a91: f32, %a92: f32, %a93: f32, %a94: f32, %a95: f32, %a96: f32):
+    cf.cond_br %n, ^bb1(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8, %a9, %a10, %a11, %a12, %a13, %a14, %a15, %a16, %a17, %a18, %a19, %a20, %a21, %a22, %a23, %a24, %a25, %a26, %a27, %a28, %a29, %a30, %a31, %a32, %a33, %a34, %a35, %a36, %a37, %a38, %a39, %a40, %a41, %a42, %a43, %a44, %a45, %a46, %a47, %a48, %a49, %a50, %a51, %a52, %a53, %a54, %a55, %a56, %a57, %a58, %a59, %a60, %a61, %a62, %a63, %a64, %a65, %a66, %a67, %a68, %a69, %a70, %a71, %a72, %a73, %a74, %a75, %a76, %a77, %a78, %a79, %a80, %a81, %a82, %a83, %a84, %a85, %a86, %a87, %a88, %a89, %a90, %a91, %a92, %a93, %a94, %a95, %a96 : f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32), ^bb2
+  ^bb2:
+    memref.store %a0, %o[] : memref<f32>
+    gpu.return
+  }
+  gpu.func @carries96(%o: memref<f32>, %n: i1) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
+    %z = arith.constant 0.0 : f32
+    cf.br ^bb1(%z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z, %z : f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+  ^bb1(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %a6: f32, %a7: f32, %a8: f32, %a9: f32, %a10: f32, %a11: f32, %a12: f32, %a13: f32, %a14: f32, %a15: f32, %a16: f32, %a17: f32, %a18: f32, %a19: f32, %a20: f32, %a21: f32, %a22: f32, %a23: f32, %a24: f32, %a25: f32, %a26: f32, %a27: f32, %a28: f32, %a29: f32, %a30: f32, %a31: f32, %a32: f32, %a33: f32, %a34: f32, %a35: f32, %a36: f32, %a37: f32, %a38: f32, %a39: f32, %a40: f32, %a41: f32, %a42: f32, %a43: f32, %a44: f32, %a45: f32, %a46: f32, %a47: f32, %a48: f32, %a49: f32, %a50: f32, %a51: f32, %a52: f32, %a53: f32, %a54: f32, %a55: f32, %a56: f32, %a57: f32, %a58: f32, %a59: f32, %a60: f32, %a61: f32, %a62: f32, %a63: f32, %a64: f32, %a65: f32, %a66: f32, %a67: f32, %a68: f32, %a69: f32, %a70: f32, %a71: f32, %a72: f32, %a73: f32, %a74: f32, %a75: f32, %a76: f32, %a77: f32, %a78: f32, %a79: f32, %a80: f32, %a81: f32, %a82: f32, %a83: f32, %a84: f32, %a85: f32, %a86: f32, %a87: f32, %a88: f32, %a89: f32, %a90: f32, %a91: f32, %a92: f32, %a93: f32, %a94: f32, %a95: f32):
+    cf.cond_br %n, ^bb1(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8, %a9, %a10, %a11, %a12, %a13, %a14, %a15, %a16, %a17, %a18, %a19, %a20, %a21, %a22, %a23, %a24, %a25, %a26, %a27, %a28, %a29, %a30, %a31, %a32, %a33, %a34, %a35, %a36, %a37, %a38, %a39, %a40, %a41, %a42, %a43, %a44, %a45, %a46, %a47, %a48, %a49, %a50, %a51, %a52, %a53, %a54, %a55, %a56, %a57, %a58, %a59, %a60, %a61, %a62, %a63, %a64, %a65, %a66, %a67, %a68, %a69, %a70, %a71, %a72, %a73, %a74, %a75, %a76, %a77, %a78, %a79, %a80, %a81, %a82, %a83, %a84, %a85, %a86, %a87, %a88, %a89, %a90, %a91, %a92, %a93, %a94, %a95 : f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32), ^bb2
+  ^bb2:
+    memref.store %a0, %o[] : memref<f32>
+    gpu.return
+  }
+  gpu.func @contract(%x: f32, %y: f32, %v: vector<2xf32>) -> (f32, vector<2xf32>) {
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %p, %x fastmath<nnan> : f32
+    %d = arith.subf %v, %v : vector<2xf32>
+    gpu.return %s, %d : f32, vector<2xf32>
   }
 }
