@@ -37,6 +37,10 @@ def main():
                     help="comma-separated BxT")
     ap.add_argument("--gpu-arch", default="sm_90a")
     ap.add_argument("--only", default="", help="comma-separated examples")
+    ap.add_argument("--fla", default="",
+                    help="a checkout of flash-linear-attention: its fla/ "
+                    "package is copied to fla_src/ for linear_attention.py "
+                    "--fla fla_src")
     args = ap.parse_args()
 
     out = args.out
@@ -57,6 +61,10 @@ def main():
         shutil.copy(os.path.join(HERE, script), out)
     shutil.copytree(os.path.join(ROOT, "python", "seqc"),
                     os.path.join(out, "python", "seqc"))
+    if args.fla:
+        shutil.copytree(os.path.join(args.fla, "fla"),
+                        os.path.join(out, "fla_src", "fla"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
     # Benchmark models (bench/gpu/pointwise.py).
     os.makedirs(os.path.join(out, "bench"))
     for model in ("silu_affine", "gate", "mlp"):
