@@ -122,7 +122,8 @@ static FailureOr<Channels> findChannels(seq::ScanOp scan, bool allowPrefixes,
     ArrayRef<int64_t> shape =
         llvm::cast<RankedTensorType>(init.getType()).getShape();
     if (shape != type0.getShape() &&
-        (!allowPrefixes || shape != type0.getShape().take_front(shape.size()))) {
+        (!allowPrefixes ||
+         shape != type0.getShape().take_front(shape.size()))) {
       refusal.why = allowPrefixes ? "its carries' shapes are not prefixes "
                                     "of one shape"
                                   : "its carries differ in shape";
@@ -746,9 +747,9 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
         dyn.push_back(sizes[d]);
     return tensor::EmptyOp::create(b, loc, type, dyn).getResult();
   };
-  // The carries' are allocations: empty tensors of one shape would be one
-  // value after CSE, and one-shot bufferization then gives the carries one
-  // buffer.
+  // The carries' destinations are allocations: empty tensors of one shape
+  // would be one value after CSE, and one-shot bufferization then gives
+  // the carries one buffer.
   for (auto [c, init] : llvm::enumerate(scan.getInits())) {
     auto type = llvm::cast<RankedTensorType>(init.getType());
     SmallVector<int64_t> shape(type.getShape());
@@ -958,19 +959,20 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   SmallVector<Value> groupYields(groupArgs.take_front(nCarries));
   if (width == 1) {
     // One lane a vector (the GPU): each lane vector's state points as one
-    // slice. A write per point would chain up to max-state writes into one
+    // vector. A write per point would chain up to max-state writes into one
     // tensor, which one-shot bufferization analyses in cubic time.
     for (unsigned c = 0; c < nCarries; ++c)
       for (int64_t u = 0; u < unroll; ++u) {
         int64_t points = ch.carryPoints(c);
-        ValueRange vecs = timeLoop.getResults().slice(
-            carryBase[c] + u * points, points);
-        groupYields[c] = writePoints(gb, vecs, groupYields[c], carryPoint(c, u, 0));
+        ValueRange vecs =
+            timeLoop.getResults().slice(carryBase[c] + u * points, points);
+        groupYields[c] =
+            writePoints(gb, vecs, groupYields[c], carryPoint(c, u, 0));
       }
   } else {
     forEachCarryVector([&](unsigned c, int64_t u, int64_t p, unsigned n) {
-      groupYields[c] = write(gb, timeLoop.getResult(n), groupYields[c],
-                             carryPoint(c, u, p));
+      groupYields[c] =
+          write(gb, timeLoop.getResult(n), groupYields[c], carryPoint(c, u, p));
     });
   }
   llvm::append_range(groupYields, timeLoop.getResults().drop_front(nVecs));
@@ -1039,9 +1041,9 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     carries += "'";
     const char *kind = diagonal ? "is affine (diagonal)" : "is not diagonal";
     auto refuse = [&](const std::string &why) {
-      emitRemark(scan.getLoc()) << "recurrence of " << carries << " " << kind
-                                << (diagonal ? " but" : ",") << " not fused ("
-                                << why << ")";
+      emitRemark(scan.getLoc())
+          << "recurrence of " << carries << " " << kind
+          << (diagonal ? " but" : ",") << " not fused (" << why << ")";
     };
     if (!allFloat)
       return refuse("its carries are not all floating-point");
@@ -1061,8 +1063,8 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     int64_t points = 0;
     for (unsigned c = 0; c < scan.getNumCarries(); ++c)
       points += ch->carryPoints(c);
-    int64_t unroll = std::max<int64_t>(
-        1, std::min<int64_t>(maxUnroll, 16 / points));
+    int64_t unroll =
+        std::max<int64_t>(1, std::min<int64_t>(maxUnroll, 16 / points));
     int64_t laneSize = ch->shape[ch->lane];
     if (!ShapedType::isDynamic(laneSize) && laneSize % vectorWidth == 0)
       while (unroll > 1 && (laneSize / vectorWidth) % unroll != 0)

@@ -585,8 +585,7 @@ struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
             carried, llvm::count_if(bb.getArgumentTypes(), [](Type t) {
               return llvm::isa<FloatType>(getElementTypeOrSelf(t));
             }));
-      if (!(onTensorCores || carried > kManyCarried) ||
-          !block)
+      if (!(onTensorCores || carried > kManyCarried) || !block)
         return;
       // A multiprocessor's 64K registers over blocks of 256 a thread.
       constexpr int64_t kRegisters = 65536, kPerThread = 256;
@@ -607,9 +606,10 @@ struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
         return;
       auto fm = llvm::cast<arith::ArithFastMathInterface>(op);
       arith::FastMathFlags flags = fm.getFastMathFlagsAttr().getValue();
-      op->setAttr(fm.getFastMathAttrName(),
-                  arith::FastMathFlagsAttr::get(
-                      op->getContext(), flags | arith::FastMathFlags::contract));
+      op->setAttr(
+          fm.getFastMathAttrName(),
+          arith::FastMathFlagsAttr::get(
+              op->getContext(), flags | arith::FastMathFlags::contract));
     });
     getOperation()->walk([&](math::Exp2Op op) {
       if (!op.getType().isF32() ||
