@@ -61,9 +61,12 @@ bench: build
 # seqrt-run, inputs, weights and the interpreter's outputs; its run.py runs
 # them where the GPU is (docs/gpu.md).
 .PHONY: gpu-bundle
+# FLA=CHECKOUT also copies flash-linear-attention's fla/ package into it
+# (bench/gpu/linear_attention.py's peers).
+FLA ?=
 gpu-bundle: build
 	/usr/bin/python3 bench/gpu/bundle.py --seqc $(SEQC) --build $(BUILD) \
-	  --out $(BUILD)/gpu-bundle
+	  --out $(BUILD)/gpu-bundle $(if $(FLA),--fla $(FLA))
 
 # Runs the front-end fuzzer (see fuzz/README.md) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 600
