@@ -226,7 +226,8 @@ void keepAsWrittenWhenShort(mlir::OpBuilder &b, seq::ScanOp scan,
 /// that does not depend on the carries, with what it needs, to the front of
 /// the unrolled body. On the GPU, where a thread walks time, the loads of
 /// several steps are then in flight at once (the stores of earlier steps no
-/// longer come between them). Returns the factor.
+/// longer come between them). A loop that reads more than the budget in one
+/// step is not unrolled, its reads still moved first. Returns the factor.
 int64_t unrollTimeLoop(mlir::scf::ForOp loop, int64_t maxUnroll,
                        int64_t readBudget = 64);
 
