@@ -1054,6 +1054,13 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
     FailureOr<Channels> ch = findChannels(scan, !alternative, refusal);
     if (failed(ch))
       return refuse(refusal.why);
+    // The chunked alternative stores the coefficients of every carry
+    // element for every step ([T, B, H, K, V] for a matrix state: 4 GB a
+    // tensor for one GLA head group at K = V = 128 and T = 4096): not for
+    // states larger than a diagonal scan's.
+    bool bigState = alternative && ch->statePoints > maxAlternativeState;
+    if (bigState)
+      alternative = false;
     if (ch->statePoints > maxState)
       return refuse("its state dims hold " + std::to_string(ch->statePoints) +
                     " points a channel, more than max-state = " +
@@ -1119,6 +1126,10 @@ struct SeqFuseScanPass : seqc::impl::SeqFuseScanBase<SeqFuseScanPass> {
         remark << "; at run time the chunked parallel scan instead when "
                   "the groups are fewer than the threads and T >= "
                << static_cast<int64_t>(minParallelLength);
+      if (bigState)
+        remark << "; no chunked alternative: its state, "
+               << ch->statePoints
+               << " points a channel, would be stored for every step";
     }
 
     // Inline the fused form, behind the run-time choice when the chunked

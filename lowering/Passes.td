@@ -1037,6 +1037,10 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
            "most points of the state dims (unrolled in the step)">,
     Option<"parallelAlternative", "parallel-alternative", "bool", "true",
            "keep the scan as the run-time alternative (chunked parallel scan)">,
+    Option<"maxAlternativeState", "max-alternative-state", "int64_t", "16",
+           "most state points a channel for which the alternative is kept "
+           "(it stores the coefficients of every carry element for every "
+           "step)">,
     Option<"independentChannels", "independent-channels", "bool", "false",
            "also fuse scans that are not diagonal where each channel of the "
            "carries depends only on itself (DeltaNet, RWKV): sequential "

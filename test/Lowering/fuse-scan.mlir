@@ -1,5 +1,7 @@
 // RUN: seq-opt %s --split-input-file --seq-fuse-scan="parallel-alternative=false" --verify-diagnostics | FileCheck %s
 // RUN: seq-opt %s --split-input-file --seq-fuse-scan --verify-diagnostics | FileCheck %s --check-prefix=ALT
+// RUN: seq-opt %s --split-input-file --seq-fuse-scan="max-alternative-state=2" 2>/dev/null | FileCheck %s --check-prefix=BIG
+// RUN: seq-opt %s --split-input-file --seq-fuse-scan="max-alternative-state=2" 2>&1 >/dev/null | FileCheck %s --check-prefix=BIGR
 
 // Tests that h = a[:, t] * h + x[:, t] over a [B, 64] carry becomes a
 // parallel loop over tasks (ranges of groups of 4 x 16 channels, sized from
@@ -80,6 +82,14 @@ func.func @diagonal(%len: index, %as: tensor<?x?x64xf32>, %xs: tensor<?x?x64xf32
 // step are scalars per state point (tensor.extract + broadcast); the
 // readout is a sum of the 4 products on vectors, written once per vector;
 // exp(d * A) is computed in the loop. Nothing [T, B, 32, 4] is built.
+// With more state points a channel than max-alternative-state, the scan
+// keeps no chunked alternative (it would store the coefficients of every
+// carry element for every step), and the remark says why.
+// BIG-LABEL: func.func @selective
+// BIG-NOT: scf.if
+// BIG-NOT: seq.scan
+// BIG: } {seq.parallel}
+// BIGR: remark: recurrence of carry 'h' is affine (diagonal): fused scan, {{.+}}; no chunked alternative: its state, 4 points a channel, would be stored for every step
 // CHECK-LABEL: func.func @selective
 // CHECK-SAME: (%[[T:.+]]: index, %[[D:.+]]: tensor<?x?x32xf32>, %[[U:.+]]: tensor<?x?x4xf32>, %[[C:.+]]: tensor<?x?x4xf32>, %[[AM:.+]]: tensor<32x4xf32>, %[[H0:.+]]: tensor<?x32x4xf32>)
 // CHECK-NOT: seq.scan
