@@ -280,7 +280,9 @@ private:
   /// `tensor` as one vector (the GPU's kernels unroll it to stores).
   Value writePoints(OpBuilder &bb, ValueRange vecs, Value tensor,
                     ArrayRef<Index> idx);
-  SmallVector<Index> channelPoint(unsigned u, int64_t p);
+  /// The task's channel in lane vector `u` at point `p` of the state dims
+  /// among the first `rank` dims (the last fastest; the others at 0).
+  SmallVector<Index> channelPoint(unsigned u, int64_t p, int64_t rank);
   /// Carry `c`'s point `p` of its state dims in lane vector `u`, where
   /// the task keeps it (a laneless carry with the lane appended), and
   /// where the scan reads it (`asRead`: its own dims).
@@ -304,13 +306,15 @@ private:
 
 } // namespace
 
-SmallVector<Index> Fuser::channelPoint(unsigned u, int64_t p) {
+SmallVector<Index> Fuser::channelPoint(unsigned u, int64_t p,
+                                       int64_t rank) {
   SmallVector<Index> idx(ch.rank);
   for (int64_t k = ch.rank - 1; k >= 0; --k) {
-    if (ch.isState[k]) {
-      idx[k] = Index::constant(p % ch.shape[k]);
+    if (!ch.isState[k])
+      continue;
+    idx[k] = Index::constant(k < rank ? p % ch.shape[k] : 0);
+    if (k < rank)
       p /= ch.shape[k];
-    }
   }
   for (auto [j, k] : llvm::enumerate(ch.outer))
     idx[k] = Index::dyn(outerIdx[j], false);
@@ -321,13 +325,7 @@ SmallVector<Index> Fuser::channelPoint(unsigned u, int64_t p) {
 SmallVector<Index> Fuser::carryPoint(unsigned c, unsigned u, int64_t p,
                                      bool asRead) {
   int64_t rank = ch.carryRank[c];
-  // p over the carry's own state dims, the last fastest.
-  SmallVector<Index> all = channelPoint(u, 0);
-  for (int64_t k = rank - 1; k >= 0; --k)
-    if (ch.isState[k]) {
-      all[k] = Index::constant(p % ch.shape[k]);
-      p /= ch.shape[k];
-    }
+  SmallVector<Index> all = channelPoint(u, p, rank);
   SmallVector<Index> idx(all.begin(), all.begin() + rank);
   if (ch.laneless(c) && !asRead)
     idx.push_back(all[ch.lane]);
@@ -388,11 +386,11 @@ Value Fuser::write(OpBuilder &bb, Value vec, Value tensor,
 Value Fuser::writePoints(OpBuilder &bb, ValueRange vecs, Value tensor,
                          ArrayRef<Index> idx) {
   auto type = llvm::cast<RankedTensorType>(tensor.getType());
-  SmallVector<OpFoldResult> offsets;
+  SmallVector<Value> indices;
   SmallVector<int64_t> shape;
   for (auto [k, e] : llvm::enumerate(idx)) {
     bool state = e.kind == Index::Const;
-    offsets.push_back(state ? bb.getIndexAttr(0) : OpFoldResult(e.value));
+    indices.push_back(state ? cst(bb, 0) : e.value);
     shape.push_back(state ? type.getDimSize(k) : 1);
   }
   SmallVector<Value> elements;
@@ -401,9 +399,6 @@ Value Fuser::writePoints(OpBuilder &bb, ValueRange vecs, Value tensor,
         vector::ExtractOp::create(bb, loc, v, ArrayRef<int64_t>{0}));
   Value all = vector::FromElementsOp::create(
       bb, loc, VectorType::get(shape, type.getElementType()), elements);
-  SmallVector<Value> indices;
-  for (OpFoldResult o : offsets)
-    indices.push_back(getValueOrCreateConstantIndexOp(bb, loc, o));
   return vector::TransferWriteOp::create(
              bb, loc, type, all, tensor, indices,
              AffineMap::getMinorIdentityMap(type.getRank(), type.getRank(),
@@ -740,37 +735,33 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
   // Destinations: the final carries (also where a task keeps its carries
   // between blocks of time) and the stacked outputs.
   SmallVector<Value> dests;
-  auto emptyLike = [&](RankedTensorType type, ArrayRef<Value> sizes) {
+  auto dynamicSizes = [](ArrayRef<int64_t> shape, ArrayRef<Value> sizes) {
     SmallVector<Value> dyn;
-    for (auto [d, s] : llvm::enumerate(type.getShape()))
+    for (auto [d, s] : llvm::enumerate(shape))
       if (ShapedType::isDynamic(s))
         dyn.push_back(sizes[d]);
-    return tensor::EmptyOp::create(b, loc, type, dyn).getResult();
+    return dyn;
   };
   // The carries' destinations are allocations: empty tensors of one shape
   // would be one value after CSE, and one-shot bufferization then gives
   // the carries one buffer.
   for (auto [c, init] : llvm::enumerate(scan.getInits())) {
-    auto type = llvm::cast<RankedTensorType>(init.getType());
-    SmallVector<int64_t> shape(type.getShape());
-    SmallVector<Value> dyn;
-    for (auto [d, s] : llvm::enumerate(shape))
-      if (ShapedType::isDynamic(s))
-        dyn.push_back(size[d]);
-    if (ch.laneless(c)) {
-      shape.push_back(ch.shape[ch.lane]);
-      if (ShapedType::isDynamic(shape.back()))
-        dyn.push_back(size[ch.lane]);
-    }
     // A carry with the lane dim starts as a copy of its initial value; a
-    // laneless one is copied to every lane by the task.
-    dests.push_back(
-        ch.laneless(c)
-            ? bufferization::AllocTensorOp::create(
-                  b, loc, RankedTensorType::get(shape, type.getElementType()),
-                  dyn)
-            : bufferization::AllocTensorOp::create(b, loc, type, ValueRange{},
-                                                   init));
+    // laneless one (the lane dim appended) is copied to every lane by the
+    // task.
+    auto type = llvm::cast<RankedTensorType>(init.getType());
+    if (!ch.laneless(c)) {
+      dests.push_back(bufferization::AllocTensorOp::create(
+          b, loc, type, ValueRange{}, init));
+      continue;
+    }
+    SmallVector<int64_t> shape(type.getShape());
+    shape.push_back(ch.shape[ch.lane]);
+    SmallVector<Value> sizes(ArrayRef<Value>(size).take_front(shape.size() - 1));
+    sizes.push_back(size[ch.lane]);
+    dests.push_back(bufferization::AllocTensorOp::create(
+        b, loc, RankedTensorType::get(shape, type.getElementType()),
+        dynamicSizes(shape, sizes)));
   }
   for (unsigned j = 0; j < nOutputs; ++j) {
     auto type = llvm::cast<RankedTensorType>(
@@ -780,7 +771,9 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
     for (int64_t k : ch.outputDims[j])
       sizes.push_back(size[k]);
     sizes.insert(sizes.begin() + axis, T);
-    dests.push_back(emptyLike(type, sizes));
+    dests.push_back(
+        tensor::EmptyOp::create(b, loc, type,
+                                dynamicSizes(type.getShape(), sizes)));
   }
 
   destinations = dests;
@@ -820,16 +813,16 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
                  : Value());
     }
   };
+  // Carry c's vectors are the time loop's iter_args from carryBase[c] on.
   carryBase.clear();
+  for (unsigned c = 0, n = 0; c < nCarries; n += unroll * ch.carryPoints(c++))
+    carryBase.push_back(n);
   auto forEachCarryVector = [&](function_ref<void(unsigned, int64_t,
                                                   int64_t, unsigned)> fn) {
-    unsigned n = 0;
-    for (unsigned c = 0; c < nCarries; ++c) {
-      carryBase.push_back(n);
+    for (unsigned c = 0; c < nCarries; ++c)
       for (int64_t u = 0; u < unroll; ++u)
         for (int64_t p = 0; p < ch.carryPoints(c); ++p)
-          fn(c, u, p, n++);
-    }
+          fn(c, u, p, carryBase[c] + u * ch.carryPoints(c) + p);
   };
 
   // The task's carries start as the initial ones: copies made before the
@@ -933,7 +926,7 @@ FailureOr<SmallVector<Value>> Fuser::build(OpBuilder &b, Location loc,
     for (int64_t u = 0; u < unroll; ++u)
       for (int64_t p = 0; p < ch.statePoints; ++p) {
         // Each point of the state dims the output keeps, once.
-        SmallVector<Index> point = channelPoint(u, p);
+        SmallVector<Index> point = channelPoint(u, p, ch.rank);
         bool first = true;
         for (int64_t k = 0; k < ch.rank; ++k)
           if (ch.isState[k] && !llvm::is_contained(dims, k) && point[k].cst)
