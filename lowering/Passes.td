@@ -957,11 +957,15 @@ def SeqBatchScanSteps : Pass<"seq-batch-scan-steps"> {
 //===----------------------------------------------------------------------===//
 
 def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
-  let summary = "diagonal recurrences as one time loop per block of channels (the fused selective scan)";
+  let summary = "recurrences whose channels are independent as one time loop per block of channels (the fused selective scan)";
   let description = [{
     A `seq.scan` whose carries all have elementwise affine updates
     (`h = A_t ⊙ h + b_t`, RecurrenceAnalysis) and one shape computes each
-    channel of its carries on its own. It becomes a `seq.parallel` loop over
+    channel of its carries on its own. With `independent-channels`, so does
+    any other scan whose step reads each carry only at its own channel
+    (DeltaNet, RWKV, mLSTM, Aaren; the evaluator refuses the others), with
+    no alternative; its carries' shapes may then be prefixes of the
+    largest one's, a carry without the lane dim kept per lane. It becomes a `seq.parallel` loop over
     tasks, each owning a block of channels, around one `scf.for` over all
     the steps whose iter_args are the carries as `vector<{vector-width}x..>`s
     of channels. The step's body is evaluated on those vectors: each tensor
@@ -984,9 +988,13 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
     marked `seq.scan_alternative`, and `seq-recurrence-to-scan` makes the
     chunked parallel scan of it; both branches fill destinations made
     before the `scf.if` (the alternative by a `linalg.copy`), so that the
-    bufferized `scf.if` keeps identity layouts. Every diagonal scan gets a remark: which
-    form and why, or why it was not fused (a reduction over a dynamic dim,
-    an op the evaluator does not know, ...).
+    bufferized `scf.if` keeps identity layouts; not for more than
+    `max-alternative-state` state points a channel (the alternative stores
+    every carry element's coefficients for every step). Each carry's
+    destination is a `bufferization.alloc_tensor` of its own, a copy of its
+    initial value. Every scan it takes gets a remark: which form and why,
+    or why it was not fused (a reduction over a dynamic dim, an op the
+    evaluator does not know, a carry read at another channel, ...).
 
     Before:
 
@@ -1006,10 +1014,11 @@ def SeqFuseScan : Pass<"seq-fuse-scan", "::mlir::ModuleOp"> {
 
     ```mlir
     %G = arith.muli %c4, %B : index
+    %e0 = bufferization.alloc_tensor() copy(%h0) : tensor<?x256xf32>
     %r:2 = scf.for %w = %c0 to %G step %c1 iter_args(%hf = %e0, %y = %e1)
         -> (tensor<?x256xf32>, tensor<?x?x256xf32>) {
       %c = ... (%w mod 4) * 64 ...   %b = %w div 4
-      %h0v = vector.transfer_read %h0[%b, %c] ... : tensor<?x256xf32>, vector<16xf32>
+      %h0v = vector.transfer_read %hf[%b, %c] ... : tensor<?x256xf32>, vector<16xf32>
       ... (3 more)
       %l:5 = scf.for %t = %c0 to %T step %c1 iter_args(%v0 = %h0v, ..., %yt = %y) {
         %av = vector.transfer_read %as[%b, %t, %c] ... : vector<16xf32>
