@@ -1613,10 +1613,10 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
   // Splits merged 32 a step while 32 remain, then 8 a step, each step's
   // loads all issued first (a row may have hundreds of splits: a decode
   // at T = 65536 has 512, and one at a time each step waited for its
-  // loads). Only the last loop (`guarded`) steps past the last split: a
-  // split past it reads the last, its max taken as -inf (weight 0).
+  // loads). In the last loop a split past the last reads the last, its
+  // max taken as -inf (weight 0).
   Value lastSplit = arith::SubIOp::create(b, loc, splits, c1);
-  auto combineLoop = [&](Value lo, Value hi, int64_t width, bool guarded,
+  auto combineLoop = [&](Value lo, Value hi, int64_t width,
                          ValueRange init) -> scf::ForOp {
     auto combine = scf::ForOp::create(b, loc, lo, hi, idx(width), init);
     OpBuilder::InsertionGuard g2(b);
@@ -1627,18 +1627,15 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
     for (int64_t u = 0; u < width; ++u) {
       Value split = arith::AddIOp::create(b, loc, combine.getInductionVar(),
                                           idx(u));
-      Value exists;
-      if (guarded) {
-        exists = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                       split, splits);
-        split = arith::MinUIOp::create(b, loc, split, lastSplit);
-      }
+      Value exists = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           split, splits);
       Value item = arith::AddIOp::create(
-          b, loc, arith::MulIOp::create(b, loc, split, rows), t);
-      Value mu = tensor::ExtractOp::create(b, loc, mBuf, item);
-      ms.push_back(exists ? arith::SelectOp::create(b, loc, exists, mu, ninf)
-                                .getResult()
-                          : mu);
+          b, loc,
+          arith::MulIOp::create(
+              b, loc, arith::MinUIOp::create(b, loc, split, lastSplit), rows),
+          t);
+      ms.push_back(arith::SelectOp::create(
+          b, loc, exists, tensor::ExtractOp::create(b, loc, mBuf, item), ninf));
       ls.push_back(tensor::ExtractOp::create(b, loc, lBuf, item));
       as.push_back(
           tensor::ExtractOp::create(b, loc, aBuf, ValueRange{item, col}));
@@ -1660,10 +1657,8 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
   };
   Value wide = arith::SubIOp::create(
       b, loc, splits, arith::RemUIOp::create(b, loc, splits, idx(32)));
-  auto first = combineLoop(c0, wide, 32, /*guarded=*/false,
-                           ValueRange{ninf, zero, zero});
-  auto combine =
-      combineLoop(wide, splits, 8, /*guarded=*/true, first.getResults());
+  auto first = combineLoop(c0, wide, 32, ValueRange{ninf, zero, zero});
+  auto combine = combineLoop(wide, splits, 8, first.getResults());
   Value o = normalized(combine.getResult(2), combine.getResult(1));
   SmallVector<Value> indices(bidx);
   indices.push_back(qi);
