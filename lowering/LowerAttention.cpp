@@ -1614,7 +1614,9 @@ Value GPUAttention::merge(Value splits, Value mBuf, Value lBuf, Value aBuf,
   // loads all issued first (a row may have hundreds of splits: a decode
   // at T = 65536 has 512, and one at a time each step waited for its
   // loads). In the last loop a split past the last reads the last, its
-  // max taken as -inf (weight 0).
+  // max taken as -inf (weight 0). The 32-wide loop, whose splits all
+  // exist, keeps the same test and clamp: without them a decode at B1
+  // T65536 measured 9% slower (0.271 against 0.247 ms, same H100 run).
   Value lastSplit = arith::SubIOp::create(b, loc, splits, c1);
   auto combineLoop = [&](Value lo, Value hi, int64_t width,
                          ValueRange init) -> scf::ForOp {
