@@ -70,6 +70,11 @@ struct LibraryEntry {
   int stepOf = -1;
   int timeDim = -1;
   std::vector<LibraryArg> states;
+  /// Sizes and slice bounds of the entry's graph that some dim values make
+  /// negative (`T - 1` of `x[:, 0:T - 1]`), with where each first appears.
+  /// The runtime checks them once the arguments have bound the dims, so a
+  /// call at T = 0 gets an error status instead of a negative allocation.
+  std::vector<std::pair<Dim, Loc>> sizeChecks;
 };
 
 /// What a generated library exposes.
@@ -81,6 +86,8 @@ struct LibraryInterface {
   /// The C identifier the named functions start with: `gla` for
   /// `gla_create`, `gla_forward`, ...
   std::string prefix;
+  /// The source file, as messages about the model's sizes name it.
+  std::string source;
   std::vector<std::string> dims;
   std::vector<LibraryArg> weights;
   std::vector<LibraryEntry> entries;

@@ -6,7 +6,10 @@
 //    "weights":[{"name":"w","dtype":"f32","shape":[64,256]}, ...],
 //    "entries":[{"name":"forward", "weights":[0,3,...],
 //                "inputs":[{"name":"x","dtype":"f32","dims":[-1,-2,64]}],
-//                "outputs":[{"name":"out","dtype":"f32","dims":[-1,-2,64]}]}]}
+//                "outputs":[{"name":"out","dtype":"f32","dims":[-1,-2,64]}],
+//                "size_checks":[{"size":"T - 1","at":"rwkv.seq:26:37",
+//                                "terms":[[-1],[1,1]]}]}]}
+// (size_checks only where the entry has sizes that can be negative).
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,6 +75,58 @@ static bool dimCode(const Dim &d, const std::map<std::string, int> &dimIndex,
   return false;
 }
 
+/// Whether some dim values (each >= 0) make `d` negative: a term with a
+/// negative coefficient.
+static bool canBeNegative(const Dim &d) {
+  for (const auto &[mono, coeff] : d.getTerms())
+    if (coeff < 0)
+      return true;
+  return false;
+}
+
+/// The sizes and slice bounds of `e`'s graph that can be negative, each
+/// once, at the node (in creation order) where it first appears.
+static std::vector<std::pair<Dim, Loc>> sizeChecks(const Entry &e) {
+  std::vector<const Node *> stack(e.results.begin(), e.results.end());
+  std::map<unsigned, const Node *> seen; // by id: creation order
+  auto push = [&](const Node *n) {
+    if (n && !seen.count(n->id))
+      stack.push_back(n);
+  };
+  while (!stack.empty()) {
+    const Node *n = stack.back();
+    stack.pop_back();
+    if (!seen.emplace(n->id, n).second)
+      continue;
+    for (const Node *o : n->operands)
+      push(o);
+    if (n->scan)
+      for (const auto *list : {&n->scan->inits, &n->scan->newCarries,
+                               &n->scan->stepOutputs})
+        for (const Node *o : *list)
+          push(o);
+    if (n->assoc)
+      for (const auto *list : {&n->assoc->inputs, &n->assoc->combined})
+        for (const Node *o : *list)
+          push(o);
+  }
+  std::map<Dim, Loc> first;
+  std::vector<std::pair<Dim, Loc>> checks;
+  auto add = [&](const Dim &d, Loc loc) {
+    if (canBeNegative(d) && first.emplace(d, loc).second)
+      checks.push_back({d, loc});
+  };
+  for (const auto &[id, n] : seen) {
+    for (const Dim &d : n->dims)
+      add(d, n->loc);
+    if (n->scan)
+      add(n->scan->length, n->loc);
+    for (const Dim &d : n->type.shape)
+      add(d, n->loc);
+  }
+  return checks;
+}
+
 bool buildLibraryInterface(const Program &program, ModuleOp seqModule,
                            const std::string &name, LibraryInterface &lib,
                            std::string &err) {
@@ -123,6 +178,13 @@ bool buildLibraryInterface(const Program &program, ModuleOp seqModule,
       return err = "no function for entry '" + e.name + "'", false;
     LibraryEntry &le = lib.entries.emplace_back();
     le.name = e.name;
+    le.sizeChecks = sizeChecks(e);
+    for (const auto &check : le.sizeChecks)
+      for (const std::string &s : check.first.symbols())
+        if (!dimIndex.count(s))
+          return err = "entry '" + e.name + "': size " + check.first.str() +
+                       " uses '" + s + "', which is not a dim symbol",
+                 false;
     for (unsigned a = 0; a < fn.getNumArguments(); ++a)
       if (auto w = fn.getArgAttrOfType<StringAttr>(a, "seq.weight")) {
         auto it = weightIndex.find(w.str());
@@ -151,6 +213,7 @@ bool buildLibraryInterface(const Program &program, ModuleOp seqModule,
     LibraryEntry le;
     le.name = base.name + "_step";
     le.stepOf = (int)k;
+    le.sizeChecks = base.sizeChecks; // over each chunk's dims
     le.inputs = base.inputs;
     le.outputs = base.outputs;
     for (unsigned a = 0; a < fn.getNumArguments(); ++a)
@@ -217,6 +280,25 @@ static llvm::json::Array jsonArgs(const std::vector<LibraryArg> &args,
   return out;
 }
 
+/// A size check as the runtime reads it: {"size": "T - 1", "at":
+/// "rwkv.seq:26:37", "terms": [[-1], [1, 1]]}, each term its coefficient
+/// then the indices of the dims it multiplies.
+static llvm::json::Object jsonSizeCheck(const LibraryInterface &lib,
+                                        const Dim &d, Loc loc) {
+  llvm::json::Array terms;
+  for (const auto &[mono, coeff] : d.getTerms()) {
+    llvm::json::Array term{coeff};
+    for (const std::string &s : mono)
+      term.push_back(
+          (int64_t)(llvm::find(lib.dims, s) - lib.dims.begin()));
+    terms.push_back(std::move(term));
+  }
+  std::string at = lib.source.empty() ? std::string("") : lib.source + ":";
+  at += std::to_string(loc.line) + ":" + std::to_string(loc.col);
+  return llvm::json::Object{
+      {"size", d.str()}, {"at", at}, {"terms", std::move(terms)}};
+}
+
 std::string metadataJSON(const LibraryInterface &lib) {
   llvm::json::Array entries;
   for (const LibraryEntry &e : lib.entries) {
@@ -228,6 +310,12 @@ std::string metadataJSON(const LibraryInterface &lib) {
       entry["step_of"] = e.stepOf;
       entry["time_dim"] = e.timeDim;
       entry["states"] = jsonArgs(e.states, "dims");
+    }
+    if (!e.sizeChecks.empty()) {
+      llvm::json::Array checks;
+      for (const auto &[d, loc] : e.sizeChecks)
+        checks.push_back(jsonSizeCheck(lib, d, loc));
+      entry["size_checks"] = std::move(checks);
     }
     entries.push_back(std::move(entry));
   }

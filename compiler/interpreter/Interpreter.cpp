@@ -205,6 +205,7 @@ public:
   /// The value of `n` in `frame`; null after an error (see `error`).
   TensorRef eval(const Node *n, Frame *frame);
   std::string error;
+  Loc errorLoc; // where the model has the node of `error`, when known
 
 private:
   const std::vector<Tensor> &inputs;
@@ -214,9 +215,8 @@ private:
   bool fail(const Node *n, const std::string &msg) {
     if (error.empty()) {
       error = msg;
-      if (n && n->loc.valid())
-        error += " (at line " + std::to_string(n->loc.line) + ":" +
-                 std::to_string(n->loc.col) + ")";
+      if (n)
+        errorLoc = n->loc;
     }
     return false;
   }
@@ -1129,6 +1129,26 @@ bool Evaluator::runAssocScan(const Node *n, Frame *f,
   return true;
 }
 
+char ModelError::ID = 0;
+
+void ModelError::log(llvm::raw_ostream &os) const {
+  os << msg << " (at line " << loc.line << ":" << loc.col << ")";
+}
+
+std::string seqc::formatRunError(llvm::Error e, const std::string &source) {
+  std::string out;
+  llvm::handleAllErrors(
+      std::move(e),
+      [&](const ModelError &m) {
+        out = source + ":" + std::to_string(m.loc.line) + ":" +
+              std::to_string(m.loc.col) + ": error: " + m.msg;
+      },
+      [&](const llvm::ErrorInfoBase &other) {
+        out = "seqc: error: " + other.message();
+      });
+  return out;
+}
+
 llvm::Expected<std::vector<Tensor>>
 seqc::evaluate(const Program &p, const Entry &e,
                const std::vector<Tensor> &inputs, const TensorMap &weights,
@@ -1152,8 +1172,11 @@ seqc::evaluate(const Program &p, const Entry &e,
   std::vector<Tensor> results;
   for (const Node *r : e.results) {
     TensorRef v = ev.eval(r, &top);
-    if (!v)
+    if (!v) {
+      if (ev.errorLoc.valid())
+        return llvm::make_error<ModelError>(ev.errorLoc, ev.error);
       return makeError(ev.error);
+    }
     results.push_back(*v);
   }
   return std::move(results);

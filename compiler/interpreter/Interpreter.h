@@ -61,6 +61,25 @@ llvm::Expected<DimMap> bindDims(const Entry &e,
                                 const std::vector<const Tensor *> &inputs,
                                 const DimMap &given);
 
+/// An evaluation error at a node of the model (a size that the dims make
+/// negative, a gather index out of range), with where the model has it.
+class ModelError : public llvm::ErrorInfo<ModelError> {
+public:
+  static char ID;
+  ModelError(Loc loc, std::string msg) : loc(loc), msg(std::move(msg)) {}
+  /// `MSG (at line L:C)`, for messages without the file name.
+  void log(llvm::raw_ostream &os) const override;
+  std::error_code convertToErrorCode() const override {
+    return llvm::inconvertibleErrorCode();
+  }
+  Loc loc;
+  std::string msg;
+};
+
+/// How `seqc run` prints an error: `SOURCE:L:C: error: MSG` for a
+/// ModelError, `seqc: error: MSG` for the others.
+std::string formatRunError(llvm::Error e, const std::string &source);
+
 /// Evaluates `e` on `inputs` (in argument order) and `weights` (by full
 /// name). Runtime dims are bound from the inputs (and `given`). Returns one
 /// tensor per entry result, with the result's dtype.

@@ -188,7 +188,7 @@ llvm::Error seqc::reportRun(const PreparedRun &r,
 int seqc::runInterpreter(const Program &p, const RunOptions &o,
                          std::ostream &out, std::ostream &err) {
   auto error = [&](llvm::Error e) {
-    err << "seqc: error: " << llvm::toString(std::move(e)) << "\n";
+    err << formatRunError(std::move(e), o.source) << "\n";
     return 1;
   };
   auto r = prepareRun(p, o);

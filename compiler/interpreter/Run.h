@@ -26,6 +26,8 @@
 namespace seqc {
 
 struct RunOptions {
+  /// The model's file, as errors at a place in the model name it.
+  std::string source;
   /// Entry to run; empty: `forward`, or the model's only entry.
   std::string entry;
   /// Safetensors file; empty: random weights (with `random`) or an error

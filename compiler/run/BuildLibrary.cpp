@@ -80,6 +80,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
                              iface, err))
     return withFile();
   iface.target = o.target;
+  iface.source = llvm::sys::path::filename(sourceName).str();
   timer.done("mlirgen");
   mlir::PassManager pm(&ctx);
   if (po.target == Target::CUDA)

@@ -536,7 +536,7 @@ int seqc::runCompiled(const Program &p, const std::string &sourceName,
                       const CompiledRunOptions &o, std::ostream &out,
                       std::ostream &err) {
   auto error = [&](llvm::Error e) {
-    err << "seqc: error: " << llvm::toString(std::move(e)) << "\n";
+    err << formatRunError(std::move(e), o.run.source) << "\n";
     return 1;
   };
   if (llvm::Error e = checkRunTarget(o.target))

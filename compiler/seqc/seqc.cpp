@@ -271,6 +271,7 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
   std::unique_ptr<Program> program = analyze(*module, diags);
   if (!program || diags.hasErrors())
     return 1;
+  o.source = file;
   if (interpret)
     return runInterpreter(*program, o, std::cout, std::cerr);
   return runCompiled(*program, file, source, argv0, co, std::cout, std::cerr);

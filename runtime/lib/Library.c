@@ -51,6 +51,9 @@ extern const seq_packed_fn seq_entry_table[];
 typedef struct EntryInfo {
   int n_weights;
   int *weights; /* indices into the library's weights */
+  /* The metadata's size_checks (NULL when none): sizes of the entry's
+   * graph that some dims make negative, checked once the dims are bound. */
+  const JsonValue *size_checks;
 } EntryInfo;
 
 /* What a step entry carries from one chunk to the next: per state, the
@@ -294,6 +297,76 @@ static seqrt_status (*const stepTrampolines[MAX_ENTRIES])(
     seqrt_model *, seqrt_state *, const DLTensor *const *,
     DLTensor *const *) = {FOR_SLOTS(STEP_SLOT)};
 
+/* size_checks: an array of {"size": text, "at": text, "terms": [[coeff,
+ * dim, dim, ...], ...]} with each dim an index below n_dims. */
+static int validSizeChecks(const JsonValue *checks, int n_dims) {
+  if (checks->kind != JSON_ARRAY)
+    return 0;
+  for (int i = 0; i < checks->count; ++i) {
+    const JsonValue *c = &checks->items[i];
+    const JsonValue *terms = getArray(c, "terms");
+    if (!getString(c, "size") || !getString(c, "at") || !terms)
+      return 0;
+    for (int t = 0; t < terms->count; ++t) {
+      const JsonValue *term = &terms->items[t];
+      if (term->kind != JSON_ARRAY || term->count < 1)
+        return 0;
+      for (int k = 0; k < term->count; ++k)
+        if (term->items[k].kind != JSON_INT ||
+            (k > 0 && (term->items[k].integer < 0 ||
+                       term->items[k].integer >= n_dims)))
+          return 0;
+    }
+  }
+  return 1;
+}
+
+/* Fails when a size of entry `e`'s graph is negative at the bound `dims`
+ * (`x[:, 0:T - 1]` at T = 0), naming the size, where the model has it and
+ * the dims it reads: the generated code would allocate a negative size. */
+static seqrt_status checkSizes(const seqrt_entry_desc *e,
+                               const EntryInfo *info, const int64_t *dims) {
+  const JsonValue *checks = info->size_checks;
+  for (int i = 0; checks && i < checks->count; ++i) {
+    const JsonValue *c = &checks->items[i];
+    const JsonValue *terms = getArray(c, "terms");
+    /* Dims are at most 2^62 or so and models multiply few: __int128. */
+    __int128 value = 0;
+    int known = 1;
+    for (int t = 0; t < terms->count; ++t) {
+      const JsonValue *term = &terms->items[t];
+      __int128 v = term->items[0].integer;
+      for (int k = 1; k < term->count; ++k) {
+        int64_t d = dims[term->items[k].integer];
+        known &= d >= 0;
+        v *= d;
+      }
+      value += v;
+    }
+    if (!known || value >= 0)
+      continue;
+    /* The dims the size reads, each once: "B = 2, T = 0". */
+    char bound[256] = "";
+    for (int t = 0; t < terms->count; ++t)
+      for (int k = 1; k < terms->items[t].count; ++k) {
+        int d = (int)terms->items[t].items[k].integer;
+        char item[96];
+        snprintf(item, sizeof(item), "%s = %lld", library.dim_names[d],
+                 (long long)dims[d]);
+        size_t used = strlen(bound);
+        if (!strstr(bound, item))
+          snprintf(bound + used, sizeof(bound) - used, "%s%s",
+                   used ? ", " : "", item);
+      }
+    return seqrt_set_error(SEQRT_ERR_SHAPE,
+                           "entry '%s': the size %s (%s) is %lld with %s; "
+                           "the model needs it to be at least 0",
+                           e->name, getString(c, "size"), getString(c, "at"),
+                           (long long)value, bound);
+  }
+  return SEQRT_OK;
+}
+
 static void load(void) {
   static JsonValue root; /* kept: the descriptors point into it */
   const char *text = seq_model_metadata;
@@ -380,6 +453,10 @@ static void load(void) {
       library.state_create = seqrt_shim_state_create;
       library.state_destroy = seqrt_shim_state_destroy;
     }
+    const JsonValue *checks = seqrt_json_get(o, "size_checks");
+    if (checks && !validSizeChecks(checks, dims->count))
+      goto bad;
+    entryInfo[e].size_checks = checks;
     entryInfo[e].n_weights = ws->count;
     entryInfo[e].weights = calloc((size_t)(ws->count + 1), sizeof(int));
     if (!entryInfo[e].weights)
@@ -744,6 +821,8 @@ static seqrt_status invoke(int k, seqrt_model *m, seqrt_state *state,
   int64_t chunk = e->step_of ? dims[e->time_dim] : 0;
   if (e->step_of && chunk <= 0)
     return SEQRT_OK; /* no tokens: nothing to do, nothing changes */
+  if ((s = checkSizes(e, info, dims)) != SEQRT_OK)
+    return s;
 
   /* The packed arguments: a pointer to the results when there are any (a
    * step's new states), the weights, the inputs, the position and the
