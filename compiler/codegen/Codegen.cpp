@@ -272,6 +272,7 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
     for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
       features.AddFeature(name, enabled);
   llvm::TargetOptions options;
+  options.EnableFastISel = o.fastISel;
   static const llvm::CodeGenOptLevel cgLevels[] = {
       llvm::CodeGenOptLevel::None, llvm::CodeGenOptLevel::Less,
       llvm::CodeGenOptLevel::Default, llvm::CodeGenOptLevel::Aggressive};
