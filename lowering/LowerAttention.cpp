@@ -220,8 +220,19 @@ static Value divideByConstant(OpBuilder &b, Location loc, Value x,
   return arith::TruncFOp::create(b, loc, c.getType(), p);
 }
 
+static bool isHalfFloat(Type t) { return t.isBF16() || t.isF16(); }
+
 /// The score of query position `qi` and key position `ki` (`raw` is their
-/// dot product): the op's scale, then its score region.
+/// dot product, f32): the op's scale, then its score region.
+///
+/// The region of 16-bit operands rounds the dot product to their type
+/// (`truncf`) and computes there: `q @ k.T / sqrt(D)` in bf16 scales a bf16
+/// score. Here the region computes in f32 instead, from the f32 dot
+/// product: its rounding dropped, its 16-bit float arithmetic done in f32
+/// (16-bit operands extended; `extf` of a value already f32 dropped). The
+/// reference interpreter rounds nothing between ops and FlashAttention
+/// scales in f32, so this is closer to both; on the GPU it saves a score two
+/// conversions (bf16 arithmetic is a round trip through f32 there).
 static Value scoreOf(OpBuilder &b, Location loc, seq::AttentionOp op,
                      Value raw, ArrayRef<Value> bidx, Value qi, Value ki) {
   double scale = op.getScaleOrOne();
@@ -235,19 +246,66 @@ static Value scoreOf(OpBuilder &b, Location loc, seq::AttentionOp op,
     mapping.map(region.getArgument(1 + i), v);
   mapping.map(region.getArgument(bidx.size() + 1), qi);
   mapping.map(region.getArgument(bidx.size() + 2), ki);
+  Type f32 = b.getF32Type();
+  auto mapped = [&](Value v) { return mapping.lookupOrDefault(v); };
+  auto widened = [&](Value v) { return mapped(v).getType() != v.getType(); };
   for (Operation &o : region.without_terminator()) {
+    // The rounding to 16 bits of an f32 value: dropped.
+    if (auto trunc = dyn_cast<arith::TruncFOp>(o))
+      if (isHalfFloat(trunc.getType()) && mapped(trunc.getIn()).getType() == f32) {
+        mapping.map(trunc.getResult(), mapped(trunc.getIn()));
+        continue;
+      }
+    if (auto ext = dyn_cast<arith::ExtFOp>(o))
+      if (mapped(ext.getIn()).getType() == ext.getType()) {
+        mapping.map(ext.getResult(), mapped(ext.getIn()));
+        continue;
+      }
+    // Arithmetic on a widened value: in f32, its other 16-bit operands
+    // extended.
+    bool widen = o.getNumRegions() == 0 &&
+                 isa<arith::ArithDialect, math::MathDialect>(o.getDialect()) &&
+                 llvm::any_of(o.getOperands(), widened);
+    if (widen)
+      for (Value v : o.getOperands())
+        if (isHalfFloat(mapped(v).getType()))
+          mapping.map(v, arith::ExtFOp::create(b, loc, f32, mapped(v)));
     auto div = dyn_cast<arith::DivFOp>(o);
     FloatAttr c;
-    if (div && matchPattern(div.getRhs(), m_Constant(&c)))
-      if (Value q = divideByConstant(b, loc,
-                                     mapping.lookupOrDefault(div.getLhs()), c)) {
+    if (div && matchPattern(div.getRhs(), m_Constant(&c))) {
+      Value lhs = mapped(div.getLhs());
+      if (lhs.getType() != c.getType()) {
+        // A 16-bit division widened: by the f32 reciprocal (within 1.5 ulp
+        // of f32 of the quotient, which bf16 or f16 would round to 8 or 11
+        // bits).
+        APFloat r(1.0f), cv = c.getValue();
+        bool lost;
+        cv.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+        r.divide(cv, APFloat::rmNearestTiesToEven);
+        mapping.map(div.getResult(),
+                    arith::MulFOp::create(
+                        b, loc, lhs,
+                        arith::ConstantOp::create(b, loc, FloatAttr::get(f32, r))));
+        continue;
+      }
+      if (Value q = divideByConstant(b, loc, lhs, c)) {
         mapping.map(div.getResult(), q);
         continue;
       }
-    b.clone(o, mapping);
+    }
+    Operation *clone = b.clone(o, mapping);
+    if (widen)
+      for (OpResult r : clone->getResults())
+        if (isHalfFloat(r.getType()))
+          r.setType(f32);
   }
-  return mapping.lookupOrDefault(
+  Value score = mapped(
       llvm::cast<seq::YieldOp>(region.getTerminator()).getValues()[0]);
+  Type want =
+      llvm::cast<seq::YieldOp>(region.getTerminator()).getValues()[0].getType();
+  if (score.getType() != want && isHalfFloat(want))
+    score = arith::TruncFOp::create(b, loc, want, score);
+  return score;
 }
 
 /// Whether the mask constraints let query position `qi` see key `ki`, and

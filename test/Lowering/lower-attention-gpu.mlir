@@ -302,17 +302,16 @@ func.func @tc_causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tenso
 // -----
 
 // Tests the score region's bf16 division by a constant that is not a power
-// of two (sqrt(128) rounded to bf16, 11.3125): a product by its reciprocal
-// in f32, rounded to bf16, which gives the division's value for every x
-// (LowerAttention.cpp, divideByConstant).
+// of two (sqrt(128) rounded to bf16, 11.3125): the region computes in f32
+// from the f32 dot product (its truncf and extf dropped), the division a
+// product by the f32 reciprocal (LowerAttention.cpp, scoreOf).
 // TC-LABEL: func.func @tc_sqrt128
 // TC: scf.if %{{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
-// TC: %[[X:.+]] = arith.truncf %{{.+}} : f32 to bf16
+// TC-NOT: arith.truncf
 // TC-NOT: arith.divf
-// TC: %[[W:.+]] = arith.extf %[[X]] : bf16 to f32
-// TC-NEXT: %[[R:.+]] = arith.constant 0.0883977{{[0-9]*}} : f32
-// TC-NEXT: %[[P:.+]] = arith.mulf %[[W]], %[[R]] : f32
-// TC: arith.truncf %[[P]] : f32 to bf16
+// TC: %[[R:.+]] = arith.constant 0.0883977{{[0-9]*}} : f32
+// TC-NEXT: arith.mulf %{{.+}}, %[[R]] : f32
+// TC-NOT: arith.truncf
 // TC-NOT: arith.divf
 // TC: } else {
 func.func @tc_sqrt128(%q: tensor<2x?x16xbf16>, %k: tensor<2x?x16xbf16>, %v: tensor<2x?x16xbf16>, %e: tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
