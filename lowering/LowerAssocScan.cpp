@@ -24,6 +24,8 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <functional>
+
 namespace seqc {
 #define GEN_PASS_DEF_SEQLOWERASSOCSCAN
 #include "lowering/Passes.h.inc"
@@ -140,6 +142,106 @@ struct VectorCombiner {
   }
 };
 
+/// Reads of an assoc_scan input at one point that look through its
+/// producers, for the one-channel (vector width 1) form: a unit-stride
+/// `tensor.extract_slice` offsets the indices; an all-parallel
+/// `linalg.generic` whose maps are projected permutations (a transpose, a
+/// broadcast, an elementwise sum) has its payload computed at the point
+/// from reads of its own inputs; a `linalg.fill` or a splat constant is its
+/// value. The recurrences' chunked form makes its inputs time-major through
+/// such generics (`a[:, t]` stacked over t is a transpose of a): read
+/// through, they are never written, and go away unused.
+struct ProducerReader {
+  OpBuilder &b;
+  Location loc;
+
+  Value read(Value v, ArrayRef<Value> idx, int depth = 0) {
+    if (depth < 8) {
+      if (auto fill = v.getDefiningOp<linalg::FillOp>())
+        return fill.getInputs()[0];
+      DenseElementsAttr splat;
+      if (matchPattern(v, m_Constant(&splat)) && splat.isSplat())
+        return arith::ConstantOp::create(
+            b, loc, splat.getSplatValue<TypedAttr>());
+      if (auto slice = v.getDefiningOp<tensor::ExtractSliceOp>())
+        if (Value r = throughSlice(slice, idx, depth))
+          return r;
+      if (auto generic = v.getDefiningOp<linalg::GenericOp>())
+        if (Value r = throughGeneric(generic, llvm::cast<OpResult>(v), idx,
+                                     depth))
+          return r;
+    }
+    return tensor::ExtractOp::create(b, loc, v, idx);
+  }
+
+  Value throughSlice(tensor::ExtractSliceOp slice, ArrayRef<Value> idx,
+                     int depth) {
+    if (slice.getSourceType().getRank() != slice.getType().getRank() ||
+        !llvm::all_of(slice.getMixedStrides(),
+                      [](OpFoldResult f) { return isConstantIntValue(f, 1); }))
+      return Value();
+    SmallVector<Value> at;
+    for (auto [i, off] : llvm::zip(idx, slice.getMixedOffsets()))
+      at.push_back(isConstantIntValue(off, 0)
+                       ? i
+                       : arith::AddIOp::create(
+                             b, loc, i,
+                             getValueOrCreateConstantIndexOp(b, loc, off)));
+    return read(slice.getSource(), at, depth + 1);
+  }
+
+  Value throughGeneric(linalg::GenericOp g, OpResult result,
+                       ArrayRef<Value> idx, int depth) {
+    if (!g.hasPureTensorSemantics() ||
+        g.getNumLoops() != g.getNumParallelLoops() ||
+        !g.getIndexingMapMatchingResult(result).isIdentity())
+      return Value();
+    Block &payload = g.getRegion().front();
+    for (BlockArgument out :
+         payload.getArguments().drop_front(g.getNumDpsInputs()))
+      if (!out.use_empty())
+        return Value();
+    for (Operation &p : payload.without_terminator())
+      if (p.getNumRegions() != 0 || !isPure(&p) || llvm::isa<linalg::IndexOp>(p))
+        return Value();
+    for (OpOperand *in : g.getDpsInputOperands())
+      if (llvm::isa<RankedTensorType>(in->get().getType()) &&
+          !g.getMatchingIndexingMap(in).isProjectedPermutation())
+        return Value();
+    // Only what the result needs: an input read, a payload op cloned, on
+    // first use (an unused read would still be a load, and count against
+    // the time loop's unrolling).
+    IRMapping inner;
+    std::function<Value(Value)> emit = [&](Value v) -> Value {
+      if (Value done = inner.lookupOrNull(v))
+        return done;
+      if (auto arg = llvm::dyn_cast<BlockArgument>(v)) {
+        if (arg.getOwner() != &payload)
+          return v;
+        OpOperand *in = g.getDpsInputOperand(arg.getArgNumber());
+        Value r = in->get();
+        if (llvm::isa<RankedTensorType>(r.getType())) {
+          SmallVector<Value> at;
+          for (AffineExpr e : g.getMatchingIndexingMap(in).getResults())
+            at.push_back(idx[llvm::cast<AffineDimExpr>(e).getPosition()]);
+          r = read(r, at, depth + 1);
+        }
+        inner.map(v, r);
+        return r;
+      }
+      Operation *def = v.getDefiningOp();
+      if (def->getBlock() != &payload)
+        return v;
+      for (Value operand : def->getOperands())
+        emit(operand);
+      b.clone(*def, inner);
+      return inner.lookup(v);
+    };
+    auto yield = llvm::cast<linalg::YieldOp>(payload.getTerminator());
+    return emit(yield.getValues()[result.getResultNumber()]);
+  }
+};
+
 /// Builds the loops for one assoc_scan.
 struct ScanBuilder {
   OpBuilder &b;
@@ -147,8 +249,14 @@ struct ScanBuilder {
   VectorCombiner combine;
   int64_t width;
   bool reverse;
-  SmallVector<Value> inputs; // [T, C] each
-  Value length, channels;    // T, C
+  SmallVector<Value> inputs = {}; // [T, C] each
+  Value length = {}, channels = {}; // T, C
+  /// With one channel a vector: the inputs as the op has them, read through
+  /// their producers (ProducerReader) at (t, the channel's point), and the
+  /// sizes of their channel axes.
+  SmallVector<Value> unflattened = {};
+  SmallVector<Value> channelSizes = {};
+  bool readThroughProducers = false;
 
   Value cst(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
 
@@ -205,6 +313,36 @@ struct ScanBuilder {
     return out;
   }
 
+  /// The point of channel `c` in the inputs' axes after time, with
+  /// readThroughProducers (empty otherwise).
+  SmallVector<Value> channelPoint(Value c) {
+    SmallVector<Value> point;
+    if (!readThroughProducers)
+      return point;
+    Value rest = c;
+    for (Value size : llvm::reverse(channelSizes)) {
+      point.push_back(arith::RemUIOp::create(b, loc, rest, size));
+      rest = arith::DivUIOp::create(b, loc, rest, size);
+    }
+    std::reverse(point.begin(), point.end());
+    return point;
+  }
+
+  /// The inputs' vectors of channels at `c` (its `point`) of time `t`.
+  SmallVector<Value> readInputs(Value t, Value c, Value mask,
+                                ArrayRef<Value> point) {
+    if (!readThroughProducers)
+      return read(inputs, t, c, mask);
+    SmallVector<Value> at{t};
+    llvm::append_range(at, point);
+    ProducerReader reader{b, loc};
+    SmallVector<Value> x;
+    for (Value in : unflattened)
+      x.push_back(vector::BroadcastOp::create(b, loc, vectorType(in),
+                                              reader.read(in, at)));
+    return x;
+  }
+
   /// The sequential scan of positions [begin, end) for one vector of
   /// channels at `c`: the running value starts at `carry` when `hasCarry`,
   /// else at the first element. Writes every step into `outs` (null
@@ -214,6 +352,7 @@ struct ScanBuilder {
                                ValueRange carry, Value hasCarry,
                                ValueRange outs) {
     unsigned n = inputs.size();
+    SmallVector<Value> point = channelPoint(c);
     SmallVector<Value> iterArgs(carry);
     SmallVector<Value> written;
     for (Value o : outs)
@@ -226,7 +365,7 @@ struct ScanBuilder {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPointToEnd(nb.getInsertionBlock());
           Value t = physical(i);
-          SmallVector<Value> x = read(inputs, t, c, mask);
+          SmallVector<Value> x = readInputs(t, c, mask, point);
           SmallVector<Value> combined =
               combine.emit(b, l, args.take_front(n), x);
           Value atBegin =
@@ -255,7 +394,7 @@ struct ScanBuilder {
   }
 
   /// The loops of scanRange, unrolled once everything is built.
-  SmallVector<scf::ForOp> timeLoops;
+  SmallVector<scf::ForOp> timeLoops = {};
 };
 
 /// The loop nest `for w in [0, tasks)` (marked `seq.parallel`) and inside it
@@ -298,6 +437,25 @@ static Value emptyMatrix(OpBuilder &b, Location loc, Value like,
   return tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
 }
 
+/// Size `d` of `v`, from its producers where they have it (a generic's
+/// init, a slice's sizes, an empty's operands): the dims of a value the
+/// scan reads through must not keep it alive.
+static OpFoldResult sizeThroughProducers(OpBuilder &b, Location loc, Value v,
+                                         int64_t d) {
+  auto type = llvm::cast<RankedTensorType>(v.getType());
+  if (!type.isDynamicDim(d))
+    return b.getIndexAttr(type.getDimSize(d));
+  if (auto g = v.getDefiningOp<linalg::GenericOp>())
+    return sizeThroughProducers(
+        b, loc, g.getDpsInits()[llvm::cast<OpResult>(v).getResultNumber()], d);
+  if (auto slice = v.getDefiningOp<tensor::ExtractSliceOp>();
+      slice && slice.getSourceType().getRank() == type.getRank())
+    return slice.getMixedSizes()[d];
+  if (auto empty = v.getDefiningOp<tensor::EmptyOp>())
+    return empty.getMixedSizes()[d];
+  return tensor::getMixedSize(b, loc, v, d);
+}
+
 /// Lowers one elementwise assoc_scan along axis 0 (see the file comment).
 static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
                            int64_t deviceThreads, int64_t width,
@@ -305,35 +463,61 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
                            int64_t maxChunks, int64_t timeUnroll) {
   Location loc = op.getLoc();
   b.setInsertionPoint(op);
-  ScanBuilder s{b, loc, VectorCombiner{op, width}, width, op.getReverse(),
-                {}, {}, {}, {}};
+  ScanBuilder s{b, loc, VectorCombiner{op, width}, width, op.getReverse()};
 
-  // Inputs as [T, C].
+  // Inputs as [T, C]; with one channel a vector, read through their
+  // producers where they are (the sizes then from the producers too, so
+  // that nothing keeps them).
   auto type0 = llvm::cast<RankedTensorType>(op.getInputs()[0].getType());
   int64_t rank = type0.getRank();
-  for (Value x : op.getInputs()) {
-    Value flat = x;
-    if (rank == 1) {
-      auto t = llvm::cast<RankedTensorType>(x.getType());
-      flat = tensor::ExpandShapeOp::create(
-          b, loc,
-          RankedTensorType::get({t.getDimSize(0), 1}, t.getElementType()), x,
-          SmallVector<ReassociationIndices>{{0, 1}});
-    } else if (rank > 2) {
-      ReassociationIndices rest;
-      for (int64_t d = 1; d < rank; ++d)
-        rest.push_back(d);
-      flat = tensor::CollapseShapeOp::create(
-          b, loc, x, SmallVector<ReassociationIndices>{{0}, rest});
+  Value T, C;
+  OpFoldResult staticT, staticC;
+  if (width == 1) {
+    s.readThroughProducers = true;
+    s.unflattened.assign(op.getInputs().begin(), op.getInputs().end());
+    s.inputs.assign(op.getInputs().begin(), op.getInputs().end());
+    staticT = sizeThroughProducers(b, loc, op.getInputs()[0], 0);
+    int64_t staticChannels = 1;
+    C = s.cst(1);
+    for (int64_t d = 1; d < rank; ++d) {
+      OpFoldResult size = sizeThroughProducers(b, loc, op.getInputs()[0], d);
+      s.channelSizes.push_back(getValueOrCreateConstantIndexOp(b, loc, size));
+      C = arith::MulIOp::create(b, loc, C, s.channelSizes.back());
+      if (std::optional<int64_t> c = getConstantIntValue(size);
+          c && staticChannels != ShapedType::kDynamic)
+        staticChannels *= *c;
+      else
+        staticChannels = ShapedType::kDynamic;
     }
-    s.inputs.push_back(flat);
+    T = getValueOrCreateConstantIndexOp(b, loc, staticT);
+    staticC = staticChannels == ShapedType::kDynamic
+                  ? OpFoldResult(C)
+                  : OpFoldResult(b.getIndexAttr(staticChannels));
+  } else {
+    for (Value x : op.getInputs()) {
+      Value flat = x;
+      if (rank == 1) {
+        auto t = llvm::cast<RankedTensorType>(x.getType());
+        flat = tensor::ExpandShapeOp::create(
+            b, loc,
+            RankedTensorType::get({t.getDimSize(0), 1}, t.getElementType()),
+            x, SmallVector<ReassociationIndices>{{0, 1}});
+      } else if (rank > 2) {
+        ReassociationIndices rest;
+        for (int64_t d = 1; d < rank; ++d)
+          rest.push_back(d);
+        flat = tensor::CollapseShapeOp::create(
+            b, loc, x, SmallVector<ReassociationIndices>{{0}, rest});
+      }
+      s.inputs.push_back(flat);
+    }
+    T = tensor::DimOp::create(b, loc, s.inputs[0], 0);
+    C = tensor::DimOp::create(b, loc, s.inputs[0], 1);
+    staticT = tensor::getMixedSize(b, loc, s.inputs[0], 0);
+    staticC = tensor::getMixedSize(b, loc, s.inputs[0], 1);
   }
-  Value T = tensor::DimOp::create(b, loc, s.inputs[0], 0);
-  Value C = tensor::DimOp::create(b, loc, s.inputs[0], 1);
   s.length = T;
   s.channels = C;
-  OpFoldResult staticT = tensor::getMixedSize(b, loc, s.inputs[0], 0);
-  OpFoldResult staticC = tensor::getMixedSize(b, loc, s.inputs[0], 1);
 
   // Cost model: G channel tasks; when they are fewer than the threads, K
   // chunks of time per task (about two per thread), each at least
@@ -358,15 +542,8 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
     return arith::DivUIOp::create(b, loc, arith::MulIOp::create(b, loc, k, T),
                                   K);
   };
-  Value falseV = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  Value trueV = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
   unsigned n = op.getNumInputs();
-  SmallVector<Value> zeros;
-  for (Value x : s.inputs)
-    zeros.push_back(arith::ConstantOp::create(
-        b, loc, s.vectorType(x),
-        DenseElementsAttr::get(
-            s.vectorType(x),
-            b.getZeroAttr(getElementTypeOrSelf(x.getType())))));
 
   // Phase 1: the totals of chunks 0 .. K-2, in parallel.
   Value Km1 = arith::SubIOp::create(b, loc, K, one);
@@ -379,8 +556,14 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
         Value kb = chunkBegin(k);
         Value ke = chunkBegin(arith::AddIOp::create(b, loc, k, one));
         Value mask = s.maskAt(c);
+        // A chunk has at least `min-chunk` steps: its first element starts
+        // the running value, and the loop combines from the second on
+        // without asking at every step whether it is the first.
+        SmallVector<Value> first = s.readInputs(s.physical(kb), c, mask,
+                                                s.channelPoint(c));
         SmallVector<Value> acc =
-            s.scanRange(kb, ke, c, mask, zeros, falseV, {});
+            s.scanRange(arith::AddIOp::create(b, loc, kb, one), ke, c, mask,
+                        first, trueV, {});
         return s.write(acc, d, k, c, mask);
       });
 
