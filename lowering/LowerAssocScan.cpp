@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/ValueBoundsOpInterface.h"
 
 #include <functional>
 
@@ -257,6 +258,10 @@ struct ScanBuilder {
   SmallVector<Value> unflattened = {};
   SmallVector<Value> channelSizes = {};
   bool readThroughProducers = false;
+  /// Per input, where its results go when they are written straight into a
+  /// consumer's permuted layout (see findSink): result axis m is axis
+  /// `place[m]` of the destination. Empty: the [T, C] matrix.
+  SmallVector<SmallVector<int64_t>> sinkPlace = {};
 
   Value cst(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
 
@@ -382,7 +387,21 @@ struct ScanBuilder {
           unsigned w = 0;
           for (Value o : outs)
             dests.push_back(o ? args[n + w++] : Value());
-          SmallVector<Value> stored = write(next, dests, t, c, mask);
+          SmallVector<Value> stored;
+          for (auto [k, v] : llvm::enumerate(next)) {
+            Value dest = k < dests.size() ? dests[k] : Value();
+            if (!dest || k >= sinkPlace.size() || sinkPlace[k].empty()) {
+              stored.push_back(
+                  write(ValueRange{v}, ValueRange{dest}, t, c, mask)[0]);
+              continue;
+            }
+            SmallVector<Value> at(sinkPlace[k].size());
+            at[sinkPlace[k][0]] = t;
+            for (auto [m, p] : llvm::enumerate(point))
+              at[sinkPlace[k][m + 1]] = p;
+            Value scalar = vector::ExtractOp::create(b, l, v, int64_t(0));
+            stored.push_back(tensor::InsertOp::create(b, l, scalar, dest, at));
+          }
           SmallVector<Value> yields(next);
           for (Value s : stored)
             if (s)
@@ -454,6 +473,87 @@ static OpFoldResult sizeThroughProducers(OpBuilder &b, Location loc, Value v,
   if (auto empty = v.getDefiningOp<tensor::EmptyOp>())
     return empty.getMixedSizes()[d];
   return tensor::getMixedSize(b, loc, v, d);
+}
+
+/// Where result `r` of an assoc_scan can be written directly, instead of
+/// time-major then permuted and copied: its users are an extract_slice of
+/// all of it (proved by value bounds against `sizes`) whose one user is a
+/// permuting `linalg.generic` (one input, an identity init, the payload
+/// yielding the input), and slices of time rows; the generic's one user may
+/// be a `linalg.copy` into a tensor that dominates the scan. The chunked
+/// scan of a recurrence has exactly this shape: its states are stacked
+/// time-major, transposed back to the output's layout, then copied into
+/// the fused form's destination.
+struct Sink {
+  linalg::GenericOp permute;
+  linalg::CopyOp copy;                    // may be null
+  SmallVector<int64_t> place;             // result axis m -> axis place[m]
+  SmallVector<tensor::ExtractSliceOp> rows;
+};
+
+static std::optional<Sink> findSink(Value r, ArrayRef<OpFoldResult> sizes,
+                                    Operation *scan) {
+  Sink sink;
+  tensor::ExtractSliceOp full;
+  auto unitStrides = [](tensor::ExtractSliceOp slice) {
+    return llvm::all_of(slice.getMixedStrides(), [](OpFoldResult f) {
+      return isConstantIntValue(f, 1);
+    });
+  };
+  for (Operation *user : r.getUsers()) {
+    auto slice = dyn_cast<tensor::ExtractSliceOp>(user);
+    if (!slice || !unitStrides(slice))
+      return std::nullopt;
+    bool allOfIt = slice.getType().getRank() == slice.getSourceType().getRank() &&
+                   llvm::all_of(slice.getMixedOffsets(), [](OpFoldResult f) {
+                     return isConstantIntValue(f, 0);
+                   });
+    if (allOfIt && !full && slice->hasOneUse() &&
+        isa<linalg::GenericOp>(*slice->user_begin())) {
+      full = slice;
+      continue;
+    }
+    if (!isConstantIntValue(slice.getMixedSizes()[0], 1))
+      return std::nullopt;
+    sink.rows.push_back(slice);
+  }
+  if (!full)
+    return std::nullopt;
+  for (auto [i, size] : llvm::enumerate(full.getMixedSizes())) {
+    FailureOr<bool> equal = ValueBoundsConstraintSet::areEqual(size, sizes[i]);
+    if (failed(equal) || !*equal)
+      return std::nullopt;
+  }
+  auto g = cast<linalg::GenericOp>(*full->user_begin());
+  if (g.getNumDpsInputs() != 1 || g.getNumDpsInits() != 1 ||
+      g.getNumLoops() != g.getNumParallelLoops() ||
+      !g.getIndexingMapsArray()[1].isIdentity() ||
+      !g.getIndexingMapsArray()[0].isPermutation())
+    return std::nullopt;
+  Block &payload = g.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(payload.getTerminator());
+  if (payload.getOperations().size() != 1 ||
+      yield.getValues()[0] != payload.getArgument(0))
+    return std::nullopt;
+  sink.permute = g;
+  // Input axis m is the generic's loop (and output axis) map.getDim(m).
+  for (AffineExpr e : g.getIndexingMapsArray()[0].getResults())
+    sink.place.push_back(cast<AffineDimExpr>(e).getPosition());
+  if (g->hasOneUse())
+    if (auto copy = dyn_cast<linalg::CopyOp>(*g->user_begin());
+        copy && copy.getInputs()[0] == g.getResult(0)) {
+      Value into = copy.getOutputs()[0];
+      Operation *def = into.getDefiningOp();
+      Block *scanBlock = scan->getBlock();
+      bool dominates =
+          def ? def->getBlock()->findAncestorOpInBlock(*scan) &&
+                    (def->getBlock() != scanBlock || def->isBeforeInBlock(scan))
+              : llvm::cast<BlockArgument>(into).getOwner()->findAncestorOpInBlock(
+                    *scan) != nullptr;
+      if (dominates)
+        sink.copy = copy;
+    }
+  return sink;
 }
 
 /// Lowers one elementwise assoc_scan along axis 0 (see the file comment).
@@ -612,11 +712,33 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
   // element), writing the results that are used.
   SmallVector<Value> outs;
   SmallVector<int> outIndex(n, -1);
+  SmallVector<std::optional<Sink>> sinks(n);
+  s.sinkPlace.assign(n, {});
+  SmallVector<OpFoldResult> resultSizes;
+  if (s.readThroughProducers)
+    for (int64_t d = 0; d < rank; ++d)
+      resultSizes.push_back(
+          sizeThroughProducers(b, loc, op.getInputs()[0], d));
   for (unsigned j = 0; j < n; ++j) {
     if (op.getResult(j).use_empty())
       continue;
     outIndex[j] = outs.size();
-    outs.push_back(emptyMatrix(b, loc, s.inputs[j], staticT, staticC));
+    if (s.readThroughProducers && rank > 1)
+      sinks[j] = findSink(op.getResult(j), resultSizes, op);
+    if (!sinks[j]) {
+      outs.push_back(emptyMatrix(b, loc, s.inputs[j], staticT, staticC));
+      continue;
+    }
+    s.sinkPlace[j] = sinks[j]->place;
+    if (sinks[j]->copy) {
+      outs.push_back(sinks[j]->copy.getOutputs()[0]);
+      continue;
+    }
+    SmallVector<OpFoldResult> permuted(rank);
+    for (int64_t m = 0; m < rank; ++m)
+      permuted[sinks[j]->place[m]] = resultSizes[m];
+    outs.push_back(tensor::EmptyOp::create(
+        b, loc, permuted, getElementTypeOrSelf(s.inputs[j].getType())));
   }
   SmallVector<Value> results = taskLoops(
       s, arith::MulIOp::create(b, loc, K, G), G, perTask, outs,
@@ -645,6 +767,36 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
       continue;
     }
     Value r = results[outIndex[j]];
+    if (sinks[j]) {
+      // Written in the consumer's layout: the permutation (or its copy)
+      // is this, and a row of the result is a slice of it.
+      Sink &sink = *sinks[j];
+      Operation *last = sink.copy ? sink.copy.getOperation()
+                                  : sink.permute.getOperation();
+      last->getResult(0).replaceAllUsesWith(r);
+      for (tensor::ExtractSliceOp row : sink.rows) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(row);
+        SmallVector<OpFoldResult> offsets(rank), rowSizes(rank),
+            strides(rank, b.getIndexAttr(1));
+        for (int64_t m = 0; m < rank; ++m) {
+          offsets[sink.place[m]] = row.getMixedOffsets()[m];
+          rowSizes[sink.place[m]] = row.getMixedSizes()[m];
+        }
+        row.replaceAllUsesWith(
+            tensor::ExtractSliceOp::create(b, row.getLoc(), row.getType(), r,
+                                           offsets, rowSizes, strides)
+                .getResult());
+        b.eraseOp(row);
+      }
+      Operation *full = sink.permute.getDpsInputs()[0].getDefiningOp();
+      if (sink.copy)
+        b.eraseOp(sink.copy);
+      b.eraseOp(sink.permute);
+      b.eraseOp(full);
+      replacements.push_back(Value());
+      continue;
+    }
     auto type = llvm::cast<RankedTensorType>(op.getResult(j).getType());
     if (rank == 1) {
       r = tensor::CollapseShapeOp::create(
