@@ -827,7 +827,26 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
   for (unsigned j = 0; j < n; ++j)
     if (replacements[j])
       op.getResult(j).replaceAllUsesWith(replacements[j]);
+  SmallVector<Value> inputs(op.getInputs());
   b.eraseOp(op);
+  // Producers read through, now unused, go at once (not at the next
+  // canonicalization): what the scan reads is then visible in its IR.
+  std::function<void(Value)> eraseUnused = [&](Value v) {
+    Operation *def = v.getDefiningOp();
+    if (!def || !def->use_empty() || !isMemoryEffectFree(def) ||
+        def->getNumRegions() > 1)
+      return;
+    if (auto g = dyn_cast<linalg::GenericOp>(def);
+        g && !g.hasPureTensorSemantics())
+      return;
+    SmallVector<Value> operands(def->getOperands());
+    b.eraseOp(def);
+    for (Value o : operands)
+      eraseUnused(o);
+  };
+  if (s.readThroughProducers)
+    for (Value v : inputs)
+      eraseUnused(v);
   if (timeUnroll > 1)
     for (scf::ForOp loop : s.timeLoops)
       (void)unrollTimeLoop(loop, timeUnroll);

@@ -120,3 +120,78 @@ func.func @not_elementwise(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   }
   return %r : tensor<?x4xf32>
 }
+
+// -----
+
+// Tests the one-channel form's reads through producers and writes into the
+// consumer's layout (GPU prefix). The inputs are [B, T, 4] tensors made
+// time-major by permuting generics (one also adds a constant), as a
+// recurrence's chunked form makes them; the result goes back to [B, T, 4]
+// through a permuting generic and a copy into %dest, and its last time row
+// is sliced. The scan reads %a and %b where they are (tensor.extract at the
+// channel's point, the sum computed at the read), seeds each phase-1 chunk
+// with its first element, writes its results into %dest (tensor.insert at
+// the permuted point), and the row is a slice of that: no generic, copy,
+// collapse or expand is left.
+// With vectors of 64 channels (CHECK prefix) the inputs are collapsed to
+// [T, C] as before.
+// CHECK-LABEL: func.func @through
+// CHECK: tensor.collapse_shape
+// GPU-LABEL: func.func @through
+// GPU-SAME: (%[[A:[^:]+]]: tensor<?x?x4xf32>, %[[B:[^:]+]]: tensor<?x?x4xf32>, %[[D:[^:]+]]: tensor<?x?x4xf32>)
+// GPU-NOT: linalg.generic
+// GPU-NOT: tensor.collapse_shape
+// GPU: scf.for
+// GPU: tensor.extract %[[A]][%{{.+}}, %{{.+}}, %{{.+}}] : tensor<?x?x4xf32>
+// GPU: tensor.extract %[[B]][%{{.+}}, %{{.+}}, %{{.+}}] : tensor<?x?x4xf32>
+// GPU: arith.addf %{{.+}}, %{{.+}} : f32
+// GPU: } {seq.parallel}
+// GPU: } {seq.parallel}
+// GPU: %[[OUT:.+]] = scf.for {{.*}} iter_args(%{{.+}} = %[[D]]) -> (tensor<?x?x4xf32>)
+// GPU: tensor.extract %[[A]]
+// GPU: tensor.insert %{{.+}} into %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}] : tensor<?x?x4xf32>
+// GPU: } {seq.parallel}
+// GPU-NOT: linalg.copy
+// GPU-NOT: linalg.generic
+// GPU: %[[ROW:.+]] = tensor.extract_slice %[[OUT]][0, %{{.+}}, 0] [%{{.+}}, 1, 4] [1, 1, 1] : tensor<?x?x4xf32> to tensor<?x4xf32>
+// GPU: return %[[OUT]], %[[ROW]]
+func.func @through(%a: tensor<?x?x4xf32>, %b: tensor<?x?x4xf32>, %dest: tensor<?x?x4xf32>) -> (tensor<?x?x4xf32>, tensor<?x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %half = arith.constant 0.5 : f32
+  %nb = tensor.dim %a, %c0 : tensor<?x?x4xf32>
+  %nt = tensor.dim %a, %c1 : tensor<?x?x4xf32>
+  %e = tensor.empty(%nt, %nb) : tensor<?x?x4xf32>
+  %at = linalg.generic {indexing_maps = [affine_map<(t, b, d) -> (b, t, d)>, affine_map<(t, b, d) -> (t, b, d)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%a : tensor<?x?x4xf32>) outs(%e : tensor<?x?x4xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    linalg.yield %x : f32
+  } -> tensor<?x?x4xf32>
+  %bt = linalg.generic {indexing_maps = [affine_map<(t, b, d) -> (b, t, d)>, affine_map<(t, b, d) -> (t, b, d)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%b : tensor<?x?x4xf32>) outs(%e : tensor<?x?x4xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %s = arith.addf %x, %half : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x4xf32>
+  %r:2 = seq.assoc_scan axis = 0 (%at, %bt) : tensor<?x?x4xf32>, tensor<?x?x4xf32> {
+  ^bb0(%a1: tensor<?x4xf32>, %b1: tensor<?x4xf32>, %a2: tensor<?x4xf32>, %b2: tensor<?x4xf32>):
+    %n = tensor.dim %a1, %c0 : tensor<?x4xf32>
+    %ee = tensor.empty(%n) : tensor<?x4xf32>
+    %g:2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%a1, %b1, %a2, %b2 : tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) outs(%ee, %ee : tensor<?x4xf32>, tensor<?x4xf32>) {
+    ^bb0(%x1: f32, %y1: f32, %x2: f32, %y2: f32, %o1: f32, %o2: f32):
+      %m = arith.mulf %x1, %x2 : f32
+      %s = arith.mulf %x2, %y1 : f32
+      %t = arith.addf %s, %y2 : f32
+      linalg.yield %m, %t : f32, f32
+    } -> (tensor<?x4xf32>, tensor<?x4xf32>)
+    seq.yield %g#0, %g#1 : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  %full = tensor.extract_slice %r#1[0, 0, 0] [%nt, %nb, 4] [1, 1, 1] : tensor<?x?x4xf32> to tensor<?x?x4xf32>
+  %e2 = tensor.empty(%nb, %nt) : tensor<?x?x4xf32>
+  %back = linalg.generic {indexing_maps = [affine_map<(b, t, d) -> (t, b, d)>, affine_map<(b, t, d) -> (b, t, d)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%full : tensor<?x?x4xf32>) outs(%e2 : tensor<?x?x4xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    linalg.yield %x : f32
+  } -> tensor<?x?x4xf32>
+  %copied = linalg.copy ins(%back : tensor<?x?x4xf32>) outs(%dest : tensor<?x?x4xf32>) -> tensor<?x?x4xf32>
+  %last = arith.subi %nt, %c1 : index
+  %row = tensor.extract_slice %r#1[%last, 0, 0] [1, %nb, 4] [1, 1, 1] : tensor<?x?x4xf32> to tensor<?x4xf32>
+  return %copied, %row : tensor<?x?x4xf32>, tensor<?x4xf32>
+}
