@@ -632,7 +632,11 @@ struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
     // threads, and at its default aim ptxas kept fewer of the step's loads
     // in flight (RetNet's K = 128 column: 168 registers and 3.5 times the
     // time of GLA's, which it gave 254).
-    constexpr int64_t kManyCarried = 96;
+    // And so does a kernel with a block of many loads (a time loop
+    // unrolled with its reads first): the chunked scan's phase 1 got 40
+    // registers and its loads one at a time (135 us, where phase 3, which
+    // reads the same and writes too, took 87 us with 80).
+    constexpr int64_t kManyCarried = 96, kManyLoads = 32;
     getOperation()->walk([&](gpu::GPUFuncOp fn) {
       std::optional<ArrayRef<int32_t>> block = fn.getKnownBlockSize();
       bool onTensorCores = false;
@@ -643,7 +647,14 @@ struct SeqGPULowerMMA : seqc::impl::SeqGPULowerMMABase<SeqGPULowerMMA> {
             carried, llvm::count_if(bb.getArgumentTypes(), [](Type t) {
               return llvm::isa<FloatType>(getElementTypeOrSelf(t));
             }));
-      if (!(onTensorCores || carried > kManyCarried) || !block)
+      int64_t loads = 0;
+      for (Block &bb : fn.getBody().getBlocks())
+        loads = std::max<int64_t>(
+            loads, llvm::count_if(bb, [](Operation &op) {
+              return llvm::isa<memref::LoadOp, vector::LoadOp>(op);
+            }));
+      if (!(onTensorCores || carried > kManyCarried || loads >= kManyLoads) ||
+          !block)
         return;
       // A multiprocessor's 64K registers over blocks of 256 a thread.
       constexpr int64_t kRegisters = 65536, kPerThread = 256;

@@ -787,7 +787,16 @@ def SeqLowerAssocScan : Pass<"seq-lower-assoc-scan", "::mlir::ModuleOp"> {
     the end. For the GPU, `device-threads` replaces the run-time thread
     count by a constant, and `time-unroll` unrolls the loops over time with
     the reads of the steps first (`unrollTimeLoop`), so that a thread has
-    several steps' loads in flight.
+    several steps' loads in flight. A phase-1 chunk starts from its first
+    element (a chunk has at least `min-chunk` steps).
+
+    With `vector-width=1` the inputs are not collapsed: each is read at
+    (t, the channel's point) through its producers (unit-stride slices,
+    all-parallel generics of projected-permutation maps, fills, splats),
+    which the pass then erases; a result that a permuting generic puts back
+    into another layout (and a copy into a tensor that dominates the scan)
+    is written by phase 3 straight into that layout, its time-row slices
+    becoming slices of it.
     Other assoc_scans are left to `convert-seq-to-scf`.
 
     ```mlir
