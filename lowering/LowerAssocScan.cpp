@@ -827,26 +827,29 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
   for (unsigned j = 0; j < n; ++j)
     if (replacements[j])
       op.getResult(j).replaceAllUsesWith(replacements[j]);
-  SmallVector<Value> inputs(op.getInputs());
+  SmallVector<Operation *> worklist;
+  for (Value v : op.getInputs())
+    if (Operation *def = v.getDefiningOp())
+      worklist.push_back(def);
   b.eraseOp(op);
   // Producers read through, now unused, go at once (not at the next
-  // canonicalization): what the scan reads is then visible in its IR.
-  std::function<void(Value)> eraseUnused = [&](Value v) {
-    Operation *def = v.getDefiningOp();
-    if (!def || !def->use_empty() || !isMemoryEffectFree(def) ||
-        def->getNumRegions() > 1)
-      return;
+  // canonicalization): what the scan reads is then visible in its IR. Ops,
+  // not values, are tracked: two inputs may be results of one producer.
+  llvm::SmallPtrSet<Operation *, 16> erased;
+  while (s.readThroughProducers && !worklist.empty()) {
+    Operation *def = worklist.pop_back_val();
+    if (erased.contains(def) || !def->use_empty() ||
+        !isMemoryEffectFree(def) || def->getNumRegions() > 1)
+      continue;
     if (auto g = dyn_cast<linalg::GenericOp>(def);
         g && !g.hasPureTensorSemantics())
-      return;
-    SmallVector<Value> operands(def->getOperands());
+      continue;
+    for (Value o : def->getOperands())
+      if (Operation *producer = o.getDefiningOp())
+        worklist.push_back(producer);
+    erased.insert(def);
     b.eraseOp(def);
-    for (Value o : operands)
-      eraseUnused(o);
-  };
-  if (s.readThroughProducers)
-    for (Value v : inputs)
-      eraseUnused(v);
+  }
   if (timeUnroll > 1)
     for (scf::ForOp loop : s.timeLoops)
       (void)unrollTimeLoop(loop, timeUnroll);

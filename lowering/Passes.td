@@ -1212,6 +1212,9 @@ def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
     a kernel whose loop carries more than 96 floats (a fused scan's matrix
     state, a column a thread; more than a contraction's register tile:
     few threads, whose steps' loads ptxas kept in flight only with the
+    registers), and a kernel with a block of 32 loads or more (a time loop
+    unrolled with its reads first: the chunked scan's phase 1 got 40
+    registers and its loads one at a time, 135 us; with the budget 96
     registers).
 
     Before:

@@ -43,6 +43,13 @@
 // CHECK-LABEL: gpu.func @carries96
 // CHECK-NOT: nvvm.minctasm
 
+// Tests that a kernel with a block of 32 loads (a time loop unrolled with
+// its reads first) gets the budget too, and one with 31 does not.
+// CHECK-LABEL: gpu.func @loads32
+// CHECK-SAME: nvvm.minctasm = 4 : i32
+// CHECK-LABEL: gpu.func @loads31
+// CHECK-NOT: nvvm.minctasm
+
 // Tests that float products, sums and differences may contract to FMAs
 // (nvcc's default), their other flags kept.
 // CHECK-LABEL: gpu.func @contract
@@ -89,6 +96,205 @@ gpu.module @kernels {
     cf.cond_br %n, ^bb1(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8, %a9, %a10, %a11, %a12, %a13, %a14, %a15, %a16, %a17, %a18, %a19, %a20, %a21, %a22, %a23, %a24, %a25, %a26, %a27, %a28, %a29, %a30, %a31, %a32, %a33, %a34, %a35, %a36, %a37, %a38, %a39, %a40, %a41, %a42, %a43, %a44, %a45, %a46, %a47, %a48, %a49, %a50, %a51, %a52, %a53, %a54, %a55, %a56, %a57, %a58, %a59, %a60, %a61, %a62, %a63, %a64, %a65, %a66, %a67, %a68, %a69, %a70, %a71, %a72, %a73, %a74, %a75, %a76, %a77, %a78, %a79, %a80, %a81, %a82, %a83, %a84, %a85, %a86, %a87, %a88, %a89, %a90, %a91, %a92, %a93, %a94, %a95 : f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32), ^bb2
   ^bb2:
     memref.store %a0, %o[] : memref<f32>
+    gpu.return
+  }
+  gpu.func @loads32(%m: memref<64xf32>, %o: memref<f32>) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
+    %z = arith.constant 0.0 : f32
+    %c0 = arith.constant 0 : index
+    %l0 = memref.load %m[%c0] : memref<64xf32>
+    %c1 = arith.constant 1 : index
+    %l1 = memref.load %m[%c1] : memref<64xf32>
+    %c2 = arith.constant 2 : index
+    %l2 = memref.load %m[%c2] : memref<64xf32>
+    %c3 = arith.constant 3 : index
+    %l3 = memref.load %m[%c3] : memref<64xf32>
+    %c4 = arith.constant 4 : index
+    %l4 = memref.load %m[%c4] : memref<64xf32>
+    %c5 = arith.constant 5 : index
+    %l5 = memref.load %m[%c5] : memref<64xf32>
+    %c6 = arith.constant 6 : index
+    %l6 = memref.load %m[%c6] : memref<64xf32>
+    %c7 = arith.constant 7 : index
+    %l7 = memref.load %m[%c7] : memref<64xf32>
+    %c8 = arith.constant 8 : index
+    %l8 = memref.load %m[%c8] : memref<64xf32>
+    %c9 = arith.constant 9 : index
+    %l9 = memref.load %m[%c9] : memref<64xf32>
+    %c10 = arith.constant 10 : index
+    %l10 = memref.load %m[%c10] : memref<64xf32>
+    %c11 = arith.constant 11 : index
+    %l11 = memref.load %m[%c11] : memref<64xf32>
+    %c12 = arith.constant 12 : index
+    %l12 = memref.load %m[%c12] : memref<64xf32>
+    %c13 = arith.constant 13 : index
+    %l13 = memref.load %m[%c13] : memref<64xf32>
+    %c14 = arith.constant 14 : index
+    %l14 = memref.load %m[%c14] : memref<64xf32>
+    %c15 = arith.constant 15 : index
+    %l15 = memref.load %m[%c15] : memref<64xf32>
+    %c16 = arith.constant 16 : index
+    %l16 = memref.load %m[%c16] : memref<64xf32>
+    %c17 = arith.constant 17 : index
+    %l17 = memref.load %m[%c17] : memref<64xf32>
+    %c18 = arith.constant 18 : index
+    %l18 = memref.load %m[%c18] : memref<64xf32>
+    %c19 = arith.constant 19 : index
+    %l19 = memref.load %m[%c19] : memref<64xf32>
+    %c20 = arith.constant 20 : index
+    %l20 = memref.load %m[%c20] : memref<64xf32>
+    %c21 = arith.constant 21 : index
+    %l21 = memref.load %m[%c21] : memref<64xf32>
+    %c22 = arith.constant 22 : index
+    %l22 = memref.load %m[%c22] : memref<64xf32>
+    %c23 = arith.constant 23 : index
+    %l23 = memref.load %m[%c23] : memref<64xf32>
+    %c24 = arith.constant 24 : index
+    %l24 = memref.load %m[%c24] : memref<64xf32>
+    %c25 = arith.constant 25 : index
+    %l25 = memref.load %m[%c25] : memref<64xf32>
+    %c26 = arith.constant 26 : index
+    %l26 = memref.load %m[%c26] : memref<64xf32>
+    %c27 = arith.constant 27 : index
+    %l27 = memref.load %m[%c27] : memref<64xf32>
+    %c28 = arith.constant 28 : index
+    %l28 = memref.load %m[%c28] : memref<64xf32>
+    %c29 = arith.constant 29 : index
+    %l29 = memref.load %m[%c29] : memref<64xf32>
+    %c30 = arith.constant 30 : index
+    %l30 = memref.load %m[%c30] : memref<64xf32>
+    %c31 = arith.constant 31 : index
+    %l31 = memref.load %m[%c31] : memref<64xf32>
+    %s0 = arith.addf %z, %l0 : f32
+    %s1 = arith.addf %s0, %l1 : f32
+    %s2 = arith.addf %s1, %l2 : f32
+    %s3 = arith.addf %s2, %l3 : f32
+    %s4 = arith.addf %s3, %l4 : f32
+    %s5 = arith.addf %s4, %l5 : f32
+    %s6 = arith.addf %s5, %l6 : f32
+    %s7 = arith.addf %s6, %l7 : f32
+    %s8 = arith.addf %s7, %l8 : f32
+    %s9 = arith.addf %s8, %l9 : f32
+    %s10 = arith.addf %s9, %l10 : f32
+    %s11 = arith.addf %s10, %l11 : f32
+    %s12 = arith.addf %s11, %l12 : f32
+    %s13 = arith.addf %s12, %l13 : f32
+    %s14 = arith.addf %s13, %l14 : f32
+    %s15 = arith.addf %s14, %l15 : f32
+    %s16 = arith.addf %s15, %l16 : f32
+    %s17 = arith.addf %s16, %l17 : f32
+    %s18 = arith.addf %s17, %l18 : f32
+    %s19 = arith.addf %s18, %l19 : f32
+    %s20 = arith.addf %s19, %l20 : f32
+    %s21 = arith.addf %s20, %l21 : f32
+    %s22 = arith.addf %s21, %l22 : f32
+    %s23 = arith.addf %s22, %l23 : f32
+    %s24 = arith.addf %s23, %l24 : f32
+    %s25 = arith.addf %s24, %l25 : f32
+    %s26 = arith.addf %s25, %l26 : f32
+    %s27 = arith.addf %s26, %l27 : f32
+    %s28 = arith.addf %s27, %l28 : f32
+    %s29 = arith.addf %s28, %l29 : f32
+    %s30 = arith.addf %s29, %l30 : f32
+    %s31 = arith.addf %s30, %l31 : f32
+    memref.store %s31, %o[] : memref<f32>
+    gpu.return
+  }
+  gpu.func @loads31(%m: memref<64xf32>, %o: memref<f32>) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
+    %z = arith.constant 0.0 : f32
+    %c0 = arith.constant 0 : index
+    %l0 = memref.load %m[%c0] : memref<64xf32>
+    %c1 = arith.constant 1 : index
+    %l1 = memref.load %m[%c1] : memref<64xf32>
+    %c2 = arith.constant 2 : index
+    %l2 = memref.load %m[%c2] : memref<64xf32>
+    %c3 = arith.constant 3 : index
+    %l3 = memref.load %m[%c3] : memref<64xf32>
+    %c4 = arith.constant 4 : index
+    %l4 = memref.load %m[%c4] : memref<64xf32>
+    %c5 = arith.constant 5 : index
+    %l5 = memref.load %m[%c5] : memref<64xf32>
+    %c6 = arith.constant 6 : index
+    %l6 = memref.load %m[%c6] : memref<64xf32>
+    %c7 = arith.constant 7 : index
+    %l7 = memref.load %m[%c7] : memref<64xf32>
+    %c8 = arith.constant 8 : index
+    %l8 = memref.load %m[%c8] : memref<64xf32>
+    %c9 = arith.constant 9 : index
+    %l9 = memref.load %m[%c9] : memref<64xf32>
+    %c10 = arith.constant 10 : index
+    %l10 = memref.load %m[%c10] : memref<64xf32>
+    %c11 = arith.constant 11 : index
+    %l11 = memref.load %m[%c11] : memref<64xf32>
+    %c12 = arith.constant 12 : index
+    %l12 = memref.load %m[%c12] : memref<64xf32>
+    %c13 = arith.constant 13 : index
+    %l13 = memref.load %m[%c13] : memref<64xf32>
+    %c14 = arith.constant 14 : index
+    %l14 = memref.load %m[%c14] : memref<64xf32>
+    %c15 = arith.constant 15 : index
+    %l15 = memref.load %m[%c15] : memref<64xf32>
+    %c16 = arith.constant 16 : index
+    %l16 = memref.load %m[%c16] : memref<64xf32>
+    %c17 = arith.constant 17 : index
+    %l17 = memref.load %m[%c17] : memref<64xf32>
+    %c18 = arith.constant 18 : index
+    %l18 = memref.load %m[%c18] : memref<64xf32>
+    %c19 = arith.constant 19 : index
+    %l19 = memref.load %m[%c19] : memref<64xf32>
+    %c20 = arith.constant 20 : index
+    %l20 = memref.load %m[%c20] : memref<64xf32>
+    %c21 = arith.constant 21 : index
+    %l21 = memref.load %m[%c21] : memref<64xf32>
+    %c22 = arith.constant 22 : index
+    %l22 = memref.load %m[%c22] : memref<64xf32>
+    %c23 = arith.constant 23 : index
+    %l23 = memref.load %m[%c23] : memref<64xf32>
+    %c24 = arith.constant 24 : index
+    %l24 = memref.load %m[%c24] : memref<64xf32>
+    %c25 = arith.constant 25 : index
+    %l25 = memref.load %m[%c25] : memref<64xf32>
+    %c26 = arith.constant 26 : index
+    %l26 = memref.load %m[%c26] : memref<64xf32>
+    %c27 = arith.constant 27 : index
+    %l27 = memref.load %m[%c27] : memref<64xf32>
+    %c28 = arith.constant 28 : index
+    %l28 = memref.load %m[%c28] : memref<64xf32>
+    %c29 = arith.constant 29 : index
+    %l29 = memref.load %m[%c29] : memref<64xf32>
+    %c30 = arith.constant 30 : index
+    %l30 = memref.load %m[%c30] : memref<64xf32>
+    %s0 = arith.addf %z, %l0 : f32
+    %s1 = arith.addf %s0, %l1 : f32
+    %s2 = arith.addf %s1, %l2 : f32
+    %s3 = arith.addf %s2, %l3 : f32
+    %s4 = arith.addf %s3, %l4 : f32
+    %s5 = arith.addf %s4, %l5 : f32
+    %s6 = arith.addf %s5, %l6 : f32
+    %s7 = arith.addf %s6, %l7 : f32
+    %s8 = arith.addf %s7, %l8 : f32
+    %s9 = arith.addf %s8, %l9 : f32
+    %s10 = arith.addf %s9, %l10 : f32
+    %s11 = arith.addf %s10, %l11 : f32
+    %s12 = arith.addf %s11, %l12 : f32
+    %s13 = arith.addf %s12, %l13 : f32
+    %s14 = arith.addf %s13, %l14 : f32
+    %s15 = arith.addf %s14, %l15 : f32
+    %s16 = arith.addf %s15, %l16 : f32
+    %s17 = arith.addf %s16, %l17 : f32
+    %s18 = arith.addf %s17, %l18 : f32
+    %s19 = arith.addf %s18, %l19 : f32
+    %s20 = arith.addf %s19, %l20 : f32
+    %s21 = arith.addf %s20, %l21 : f32
+    %s22 = arith.addf %s21, %l22 : f32
+    %s23 = arith.addf %s22, %l23 : f32
+    %s24 = arith.addf %s23, %l24 : f32
+    %s25 = arith.addf %s24, %l25 : f32
+    %s26 = arith.addf %s25, %l26 : f32
+    %s27 = arith.addf %s26, %l27 : f32
+    %s28 = arith.addf %s27, %l28 : f32
+    %s29 = arith.addf %s28, %l29 : f32
+    %s30 = arith.addf %s29, %l30 : f32
+    memref.store %s30, %o[] : memref<f32>
     gpu.return
   }
   gpu.func @contract(%x: f32, %y: f32, %v: vector<2xf32>) -> (f32, vector<2xf32>) {
