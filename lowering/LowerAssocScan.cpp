@@ -36,6 +36,21 @@ using namespace mlir;
 using namespace seqc;
 
 
+/// Whether `g`'s payload is a function of its inputs' elements alone: it
+/// reads no output, and its ops are pure, region-free and not
+/// `linalg.index`.
+static bool hasScalarPayload(linalg::GenericOp g) {
+  Block &payload = g.getRegion().front();
+  for (BlockArgument out :
+       payload.getArguments().drop_front(g.getNumDpsInputs()))
+    if (!out.use_empty())
+      return false;
+  return llvm::all_of(payload.without_terminator(), [](Operation &p) {
+    return p.getNumRegions() == 0 && isPure(&p) &&
+           !llvm::isa<linalg::IndexOp>(p);
+  });
+}
+
 /// Whether `combiner` computes its results channel by channel: its ops are
 /// `tensor.empty`, `tensor.dim`, scalar constants and all-parallel `linalg.generic`s with
 /// identity maps whose payloads are single-result, region-free pure ops on
@@ -59,14 +74,10 @@ static LogicalResult checkElementwise(seq::AssocScanOp op) {
     for (Value in : generic.getDpsInputs())
       if (!llvm::isa<RankedTensorType>(in.getType()))
         return failure();
-    Block &payload = generic.getRegion().front();
-    for (BlockArgument out :
-         payload.getArguments().drop_front(generic.getNumDpsInputs()))
-      if (!out.use_empty())
-        return failure();
-    for (Operation &p : payload.without_terminator()) {
-      if (p.getNumRegions() != 0 || p.getNumResults() != 1 ||
-          !isPure(&p) || llvm::isa<linalg::IndexOp>(p))
+    if (!hasScalarPayload(generic))
+      return failure();
+    for (Operation &p : generic.getRegion().front().without_terminator()) {
+      if (p.getNumResults() != 1)
         return failure();
       for (Type t : p.getResultTypes())
         if (!t.isIntOrIndexOrFloat())
@@ -197,14 +208,9 @@ struct ProducerReader {
         g.getNumLoops() != g.getNumParallelLoops() ||
         !g.getIndexingMapMatchingResult(result).isIdentity())
       return Value();
+    if (!hasScalarPayload(g))
+      return Value();
     Block &payload = g.getRegion().front();
-    for (BlockArgument out :
-         payload.getArguments().drop_front(g.getNumDpsInputs()))
-      if (!out.use_empty())
-        return Value();
-    for (Operation &p : payload.without_terminator())
-      if (p.getNumRegions() != 0 || !isPure(&p) || llvm::isa<linalg::IndexOp>(p))
-        return Value();
     for (OpOperand *in : g.getDpsInputOperands())
       if (llvm::isa<RankedTensorType>(in->get().getType()) &&
           !g.getMatchingIndexingMap(in).isProjectedPermutation())
