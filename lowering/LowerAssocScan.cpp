@@ -485,7 +485,8 @@ static OpFoldResult sizeThroughProducers(OpBuilder &b, Location loc, Value v,
 /// time-major then permuted and copied: its users are an extract_slice of
 /// all of it (proved by value bounds against `sizes`) whose one user is a
 /// permuting `linalg.generic` (one input, an identity init, the payload
-/// yielding the input), and slices of time rows; the generic's one user may
+/// yielding the input), and slices of one time row each with the time axis
+/// dropped; the generic's one user may
 /// be a `linalg.copy` into a tensor that dominates the scan. The chunked
 /// scan of a recurrence has exactly this shape: its states are stacked
 /// time-major, transposed back to the output's layout, then copied into
@@ -519,7 +520,10 @@ static std::optional<Sink> findSink(Value r, ArrayRef<OpFoldResult> sizes,
       full = slice;
       continue;
     }
-    if (!isConstantIntValue(slice.getMixedSizes()[0], 1))
+    // A time row with the time axis dropped: in the permuted layout the
+    // same slice has the same type.
+    if (!isConstantIntValue(slice.getMixedSizes()[0], 1) ||
+        slice.getType().getRank() != slice.getSourceType().getRank() - 1)
       return std::nullopt;
     sink.rows.push_back(slice);
   }
