@@ -256,12 +256,12 @@ struct ScanBuilder {
   VectorCombiner combine;
   int64_t width;
   bool reverse;
-  SmallVector<Value> inputs = {}; // [T, C] each
+  /// [T, C] each; with readThroughProducers the inputs as the op has them.
+  SmallVector<Value> inputs = {};
   Value length = {}, channels = {}; // T, C
-  /// With one channel a vector: the inputs as the op has them, read through
-  /// their producers (ProducerReader) at (t, the channel's point), and the
-  /// sizes of their channel axes.
-  SmallVector<Value> unflattened = {};
+  /// With one channel a vector the inputs are read through their producers
+  /// (ProducerReader) at (t, the channel's point); the sizes of their
+  /// channel axes.
   SmallVector<Value> channelSizes = {};
   bool readThroughProducers = false;
   /// Per input, where its results go when they are written straight into a
@@ -348,7 +348,7 @@ struct ScanBuilder {
     llvm::append_range(at, point);
     ProducerReader reader{b, loc};
     SmallVector<Value> x;
-    for (Value in : unflattened)
+    for (Value in : inputs)
       x.push_back(vector::BroadcastOp::create(b, loc, vectorType(in),
                                               reader.read(in, at)));
     return x;
@@ -584,7 +584,6 @@ static void lowerAssocScan(RewriterBase &b, seq::AssocScanOp op,
   OpFoldResult staticT, staticC;
   if (width == 1) {
     s.readThroughProducers = true;
-    s.unflattened.assign(op.getInputs().begin(), op.getInputs().end());
     s.inputs.assign(op.getInputs().begin(), op.getInputs().end());
     staticT = sizeThroughProducers(b, loc, op.getInputs()[0], 0);
     int64_t staticChannels = 1;

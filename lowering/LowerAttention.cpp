@@ -299,12 +299,11 @@ static Value scoreOf(OpBuilder &b, Location loc, seq::AttentionOp op,
         if (isHalfFloat(r.getType()))
           r.setType(f32);
   }
-  Value score = mapped(
-      llvm::cast<seq::YieldOp>(region.getTerminator()).getValues()[0]);
-  Type want =
-      llvm::cast<seq::YieldOp>(region.getTerminator()).getValues()[0].getType();
-  if (score.getType() != want && isHalfFloat(want))
-    score = arith::TruncFOp::create(b, loc, want, score);
+  Value yielded =
+      llvm::cast<seq::YieldOp>(region.getTerminator()).getValues()[0];
+  Value score = mapped(yielded);
+  if (score.getType() != yielded.getType() && isHalfFloat(yielded.getType()))
+    score = arith::TruncFOp::create(b, loc, yielded.getType(), score);
   return score;
 }
 

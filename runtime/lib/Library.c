@@ -330,7 +330,8 @@ static seqrt_status checkSizes(const seqrt_entry_desc *e,
   for (int i = 0; checks && i < checks->count; ++i) {
     const JsonValue *c = &checks->items[i];
     const JsonValue *terms = getArray(c, "terms");
-    /* Dims are at most 2^62 or so and models multiply few: __int128. */
+    /* In __int128: a coefficient times two dims (each below 2^63) fits,
+     * and the sizes of models multiply few dims. */
     __int128 value = 0;
     int known = 1;
     for (int t = 0; t < terms->count; ++t) {
