@@ -143,11 +143,12 @@ static Value expShifted(OpBuilder &b, Location loc, ValueRange args) {
 }
 
 /// The GPU forms' shift of a row with max `m`: -safe(m) log2(e), computed
-/// once per row for `exp2Shifted`.
-static Value exp2Shift(OpBuilder &b, Location loc, Value m) {
-  Value nlog2e =
-      arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-M_LOG2E));
-  return arith::MulFOp::create(b, loc, safeMax(b, loc, m), nlog2e);
+/// once per row for `exp2Shifted`. With `c`, the max is of dot products
+/// whose scores are c times them: -safe(m) c log2(e).
+static Value exp2Shift(OpBuilder &b, Location loc, Value m, double c = 1) {
+  Value factor =
+      arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-c * M_LOG2E));
+  return arith::MulFOp::create(b, loc, safeMax(b, loc, m), factor);
 }
 
 /// The GPU forms' `exp(x - safe(max))`: `exp2(x log2(e) + shift)`, one
@@ -155,9 +156,13 @@ static Value exp2Shift(OpBuilder &b, Location loc, Value m) {
 /// the exact `exp` is a dozen instructions, paid T^2 times. ex2 of -inf is
 /// exactly 0, so no select is needed for a masked score. The shift's
 /// rounding is common to a row's terms, and cancels in the normalization.
-static Value exp2Shifted(OpBuilder &b, Location loc, Value x, Value shift) {
-  Value log2e = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(M_LOG2E));
-  Value e = math::FmaOp::create(b, loc, x, log2e, shift);
+/// With `c`, x is a dot product whose score is c x: `exp2(x c log2(e) +
+/// shift)`.
+static Value exp2Shifted(OpBuilder &b, Location loc, Value x, Value shift,
+                         double c = 1) {
+  Value factor =
+      arith::ConstantOp::create(b, loc, b.getF32FloatAttr(c * M_LOG2E));
+  Value e = math::FmaOp::create(b, loc, x, factor, shift);
   return math::Exp2Op::create(b, loc, e, arith::FastMathFlags::afn);
 }
 
@@ -305,6 +310,50 @@ static Value scoreOf(OpBuilder &b, Location loc, seq::AttentionOp op,
   if (score.getType() != yielded.getType() && isHalfFloat(yielded.getType()))
     score = arith::TruncFOp::create(b, loc, yielded.getType(), score);
   return score;
+}
+
+/// c where the op's score (its scale, then its score region) is `raw * c`
+/// with a constant c > 0 up to roundings: the region a chain of products
+/// and quotients by positive constants (and conversions) from the dot
+/// product, as `q @ k.T / sqrt(D)` is. The score is then monotone in the
+/// dot product, so a row's maximum is that of its dot products times c.
+static std::optional<double> positiveScale(seq::AttentionOp op) {
+  Block &region = op.getScoreBlock();
+  Value v = llvm::cast<seq::YieldOp>(region.getTerminator()).getValues()[0];
+  double c = op.getScaleOrOne();
+  auto positive = [](Value x) -> std::optional<double> {
+    FloatAttr a;
+    if (!matchPattern(x, m_Constant(&a)) || !(a.getValueAsDouble() > 0))
+      return std::nullopt;
+    return a.getValueAsDouble();
+  };
+  while (v != region.getArgument(0)) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return std::nullopt;
+    if (isa<arith::TruncFOp, arith::ExtFOp>(def)) {
+      v = def->getOperand(0);
+    } else if (auto mul = dyn_cast<arith::MulFOp>(def)) {
+      if (auto r = positive(mul.getRhs())) {
+        c *= *r;
+        v = mul.getLhs();
+      } else if (auto l = positive(mul.getLhs())) {
+        c *= *l;
+        v = mul.getRhs();
+      } else {
+        return std::nullopt;
+      }
+    } else if (auto div = dyn_cast<arith::DivFOp>(def)) {
+      auto r = positive(div.getRhs());
+      if (!r)
+        return std::nullopt;
+      c /= *r;
+      v = div.getLhs();
+    } else {
+      return std::nullopt;
+    }
+  }
+  return c > 0 && std::isfinite(c) ? std::optional<double>(c) : std::nullopt;
 }
 
 /// Whether the mask constraints let query position `qi` see key `ki`, and
@@ -747,14 +796,15 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
 ///     or f16 operands; q's fragments read once, k and v packed into the
 ///     lanes' fragment order by `packFragments`, so that a warp reads a
 ///     16-key block's fragments as 16-byte loads of 512 contiguous bytes,
-///     the next block's K and V a step ahead): per 16 keys,
-///     S = Q K^T and O += P V as `mma.sync` m16n8k16 with f32
+///     the next step's K a step ahead): per step of `keyBlocks` blocks of
+///     16 keys, S = Q K^T and O += P V as `mma.sync` m16n8k16 with f32
 ///     accumulators, the online softmax on S's accumulator fragments (a
 ///     lane holds 2 rows x 2 columns of each 8 keys of each 16 rows; row
-///     maxima across the row's 4 lanes by shuffles; the mask only in steps
-///     that need it), and P, rounded to the operand type, passed from S's
-///     fragments to the second mma without leaving registers
-///     (FlashAttention-2's layout).
+///     maxima across the row's 4 lanes by shuffles and the accumulator's
+///     rescale once a step; the mask only in steps that need it; a score
+///     region that is a positive scale folded into exp2's factor), and P,
+///     rounded to the operand type, passed from S's fragments to the
+///     second mma without leaving registers (FlashAttention-2's layout).
 ///
 /// A row's keys are cut to what the mask constraints let it see (a causal
 /// row walks only its past), a split's to its chunk; flash-decoding splits
@@ -773,6 +823,15 @@ struct GPUAttention {
   /// 32 where the head sizes are at most 64 (K's and V's fragments then
   /// serve both; larger accumulators would not fit in registers), else 1.
   int64_t mTiles = 1;
+  /// The tensor-core form's 16-key blocks a step (`key-blocks`): the
+  /// running max, its shuffles and the accumulator's rescale are paid once
+  /// a step.
+  int64_t keyBlocks = 1;
+  /// The score region's scale where it is `x * c` with a constant c > 0
+  /// (the op's scale included; `positiveScale`): the tensor-core form then
+  /// takes row maxima of the raw dot products and folds c into exp2's
+  /// factor, one multiply less per score. Null otherwise.
+  std::optional<double> foldedScale;
   SmallVector<Value> batchSizes;
 
   GPUAttention(seq::AttentionOp op, OpBuilder &b, int64_t tileK)
@@ -806,7 +865,7 @@ struct GPUAttention {
   }
 
   LogicalResult lower(int64_t minParallel, bool tensorCores,
-                      int64_t warpRows);
+                      int64_t warpRows, int64_t keyBlocks);
 
 private:
   VectorType vec(int64_t len) { return VectorType::get({len}, f32); }
@@ -914,7 +973,7 @@ Value GPUAttention::read(Value src, ArrayRef<Value> lead, Value pos,
 }
 
 LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
-                                  int64_t warpRows) {
+                                  int64_t warpRows, int64_t blocks) {
   if (ShapedType::isDynamic(D) || ShapedType::isDynamic(Dv))
     return op.emitOpError("needs static head sizes to be lowered");
   enum class Form { Thread, Rows, TensorCores } form = Form::Thread;
@@ -940,6 +999,16 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   // Work items of one split: rows, or warps of 16 M rows (32 threads each).
   if (form == Form::TensorCores && warpRows == 32 && D <= 64 && Dv <= 64)
     mTiles = 2;
+  // 16-key blocks a step: by default as many as keep a step's K
+  // fragments (carried a step ahead) at 64 registers a lane, 16 K B D
+  // 16-bit elements over the warp, with the accumulators of `mTiles` tiles
+  // (4 at D = 64, 2 at D = 128: the fastest on the H100, from 1 to 8).
+  if (form == Form::TensorCores) {
+    keyBlocks = blocks > 0 ? blocks
+                           : std::clamp<int64_t>(
+                                 256 / (mTiles * std::max(D, Dv)), 1, 8);
+    foldedScale = positiveScale(op);
+  }
   Value tiles = arith::MulIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16 * mTiles)), batch);
   // Threads of one split: a thread per row, a warp per row, or a warp per
@@ -964,10 +1033,11 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   splits = arith::MaxUIOp::create(b, loc, splits, c1);
   chunk = arith::MaxUIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tk, splits), c1);
-  // On tensor cores a split starts at a multiple of 16 keys (a step).
+  // On tensor cores a split is whole steps of 16 `key-blocks` keys.
   if (form == Form::TensorCores)
     chunk = arith::MulIOp::create(
-        b, loc, arith::CeilDivUIOp::create(b, loc, chunk, idx(16)), idx(16));
+        b, loc, arith::CeilDivUIOp::create(b, loc, chunk, idx(16 * keyBlocks)),
+        idx(16 * keyBlocks));
   splits = arith::MaxUIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tk, chunk), c1);
   Value items = arith::MulIOp::create(b, loc, rows, splits);
@@ -1431,48 +1501,58 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
 
   // Iteration state: the running max and the lane's part of the sum of
   // each of its 2 M rows, and the accumulator fragments (for each 16 rows,
-  // Dv / 8 of vector<2x2xf32>).
-  // The loop also carries K's and V's fragments of its step, read a step
-  // ahead.
+  // Dv / 8 of vector<2x2xf32>). A step takes KB blocks of 16 keys.
+  // The loop also carries K's fragments of the next step, read a step
+  // ahead; V's are read at the top of their step (carrying them too, or
+  // only each step's first block, was slower on the H100 beyond one block
+  // a step: more registers live across the step).
+  const int64_t KB = keyBlocks, stepKeys = 16 * KB;
   int64_t nTiles = Dv / 8, kChunks = D / 16;
+  double c = foldedScale.value_or(1.0);
   Value zeroFrag = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(fragType, b.getF32FloatAttr(0)));
   SmallVector<Value> init(2 * M, ninf);
   init.append(2 * M, zero);
   init.append(M * nTiles, zeroFrag);
   Value firstBlock = arith::DivUIOp::create(b, loc, kLo, idx(16));
-  init.append(loadBlock(kFrags, kIdx, firstBlock, D));
-  init.append(loadBlock(vFrags, vIdx, firstBlock, Dv));
-  auto inner = scf::ForOp::create(b, loc, kLo, kHi, idx(16), init);
+  for (int64_t blk = 0; blk < KB; ++blk)
+    init.append(loadBlock(kFrags, kIdx, add(firstBlock, blk), D));
+  auto inner = scf::ForOp::create(b, loc, kLo, kHi, idx(stepKeys), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inner.getBody());
     Value j0 = inner.getInductionVar();
     auto it = inner.getRegionIterArgs();
-    // The next step's K and V are read first (ptxas issues them after S,
-    // given the register budget of seq-gpu-lower-mma): the kernel waited
-    // on these loads more than on its instructions.
+    // The next step's K and this step's V are read first (ptxas issues
+    // them after S, given the register budget of seq-gpu-lower-mma): the
+    // kernel waited on these loads more than on its instructions.
     Value kb = arith::DivUIOp::create(b, loc, j0, idx(16));
-    SmallVector<Value> kNext = loadBlock(kFrags, kIdx, add(kb, 1), D);
-    SmallVector<Value> vNext = loadBlock(vFrags, vIdx, add(kb, 1), Dv);
+    SmallVector<Value> kNext, vQuads;
+    for (int64_t blk = 0; blk < KB; ++blk)
+      kNext.append(loadBlock(kFrags, kIdx, add(kb, KB + blk), D));
+    for (int64_t blk = 0; blk < KB; ++blk)
+      vQuads.append(loadBlock(vFrags, vIdx, add(kb, blk), Dv));
     auto carried = it.begin() + 4 * M + M * nTiles;
-    SmallVector<Value> kQuads(carried, carried + D / 16);
-    SmallVector<Value> vQuads(carried + D / 16, it.end());
-    // S for keys j0 + [0, 8) and j0 + [8, 16): s[mt][h][i], i = 0, 1 row
+    SmallVector<Value> kQuads(carried, it.end());
+    // S for keys j0 + 8 h + [0, 8), h < 2 KB: s[mt][h][i], i = 0, 1 row
     // 2 mt at columns 2t, 2t + 1; i = 2, 3 row 2 mt + 1. K's fragments
     // serve every 16 rows.
-    SmallVector<SmallVector<SmallVector<Value, 4>, 2>> s(
-        M, SmallVector<SmallVector<Value, 4>, 2>(2));
-    // Each 8 keys' sum over D is two chains of mma.sync (even and odd
-    // 16-column chunks), added at the end: a chain waits on each mma's
-    // latency, and at 8-14 warps a multiprocessor too few others hide it.
-    int64_t chains = kChunks > 1 ? 2 : 1;
-    for (int64_t h = 0; h < 2; ++h) {
+    int64_t groups = 2 * KB;
+    SmallVector<SmallVector<SmallVector<Value, 4>>> s(
+        M, SmallVector<SmallVector<Value, 4>>(groups));
+    // With one block a step, each 8 keys' sum over D is two chains of
+    // mma.sync (even and odd 16-column chunks), added at the end: a chain
+    // waits on each mma's latency, and at 8-14 warps a multiprocessor too
+    // few others hide it. More blocks are more chains.
+    int64_t chains = kChunks > 1 && KB == 1 ? 2 : 1;
+    for (int64_t h = 0; h < groups; ++h) {
       SmallVector<SmallVector<Value, 2>> frag(
           M, SmallVector<Value, 2>(chains, zeroFrag));
+      ArrayRef<Value> quads = ArrayRef<Value>(kQuads).slice(
+          (h / 2) * kChunks, kChunks);
       for (int64_t kk = 0; kk < kChunks; ++kk) {
-        Value kb0 = fragment(kQuads, 2 * (h * kChunks + kk));
-        Value kb1 = fragment(kQuads, 2 * (h * kChunks + kk) + 1);
+        Value kb0 = fragment(quads, 2 * ((h % 2) * kChunks + kk));
+        Value kb1 = fragment(quads, 2 * ((h % 2) * kChunks + kk) + 1);
         for (int64_t mt = 0; mt < M; ++mt)
           frag[mt][kk % chains] =
               mma(qFrag[mt][kk], {kb0, kb1}, frag[mt][kk % chains]);
@@ -1485,19 +1565,21 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
           s[mt][h].push_back(element(sum, i));
       }
     }
-    // Scale and score region, and the mask (the split's end and the
-    // constraints) only where the step needs it: not where every key of
-    // the step is before kHi and every constraint holds at the tile's
-    // corners (it is affine).
+    // Scale and score region (none where it is folded into exp2), and the
+    // mask (the split's end and the constraints) only where the step
+    // needs it: not where every key of the step is before kHi and every
+    // constraint holds at the tile's corners (it is affine).
     Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                         add(j0, 16), kHi);
-    for (std::array<int64_t, 3> c : op.getMaskConstraints()) {
-      Value lo = bounds(b, loc, c, position(q0), rowsPerWarp, j0, 16).first;
+                                         add(j0, stepKeys), kHi);
+    for (std::array<int64_t, 3> cst : op.getMaskConstraints()) {
+      Value lo =
+          bounds(b, loc, cst, position(q0), rowsPerWarp, j0, stepKeys).first;
       inside = arith::AndIOp::create(
           b, loc, inside,
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, lo, c0));
     }
-    auto scored = scf::IfOp::create(b, loc, SmallVector<Type>(8 * M, f32),
+    int64_t perTile = 4 * groups;
+    auto scored = scf::IfOp::create(b, loc, SmallVector<Type>(perTile * M, f32),
                                     inside, /*withElse=*/true);
     for (bool masked : {false, true}) {
       OpBuilder::InsertionGuard g2(b);
@@ -1505,12 +1587,18 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
                                         : &scored.getThenRegion().front());
       SmallVector<Value> out;
       for (int64_t mt = 0; mt < M; ++mt)
-        for (int64_t h = 0; h < 2; ++h)
+        for (int64_t h = 0; h < groups; ++h)
           for (int64_t i = 0; i < 4; ++i) {
+            Value v = s[mt][h][i];
+            if (foldedScale && !masked) {
+              out.push_back(v);
+              continue;
+            }
             Value kj =
                 arith::AddIOp::create(b, loc, add(j0, 8 * h + (i & 1)), t2);
             Value pos = posOf[2 * mt + i / 2];
-            Value v = scoreOf(b, loc, op, s[mt][h][i], bidx, pos, kj);
+            if (!foldedScale)
+              v = scoreOf(b, loc, op, v, bidx, pos, kj);
             if (masked)
               v = arith::SelectOp::create(
                   b, loc, visible(b, loc, op, pos, kj, kHi), v, ninf);
@@ -1519,59 +1607,66 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       scf::YieldOp::create(b, loc, out);
     }
     for (int64_t mt = 0; mt < M; ++mt)
-      for (int64_t h = 0; h < 2; ++h)
+      for (int64_t h = 0; h < groups; ++h)
         for (int64_t i = 0; i < 4; ++i)
-          s[mt][h][i] = scored.getResult(8 * mt + 4 * h + i);
+          s[mt][h][i] = scored.getResult(perTile * mt + 4 * h + i);
     // Row maxima over the row's 4 lanes; P in place of S, and the lane's
     // part of the row sums.
     SmallVector<Value> mNew(2 * M), alpha(2 * M), lNew(2 * M);
     for (int64_t r = 0; r < 2 * M; ++r) {
       int64_t mt = r / 2, half = r % 2;
       Value x = it[r];
-      for (int64_t h = 0; h < 2; ++h)
+      for (int64_t h = 0; h < groups; ++h)
         x = maxOf(b, loc, x,
                   ArrayRef<Value>(s[mt][h]).slice(2 * half, 2));
       for (int32_t off : {1, 2})
         x = arith::MaxNumFOp::create(b, loc, x, shuffleXor(x, off));
       mNew[r] = x;
-      Value shift = exp2Shift(b, loc, x);
-      alpha[r] = exp2Shifted(b, loc, it[r], shift);
+      Value shift = exp2Shift(b, loc, x, c);
+      alpha[r] = exp2Shifted(b, loc, it[r], shift, c);
       lNew[r] = arith::MulFOp::create(b, loc, it[2 * M + r], alpha[r]);
-      for (int64_t h = 0; h < 2; ++h)
+      for (int64_t h = 0; h < groups; ++h)
         for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
-          s[mt][h][i] = exp2Shifted(b, loc, s[mt][h][i], shift);
+          s[mt][h][i] = exp2Shifted(b, loc, s[mt][h][i], shift, c);
           lNew[r] = arith::AddFOp::create(b, loc, lNew[r], s[mt][h][i]);
         }
     }
     SmallVector<Value> next(mNew);
     next.append(lNew);
-    SmallVector<SmallVector<Value, 4>> pFrag;
+    // P as the A operand of each block's keys j0 + 16 blk + [0, 16): the
+    // S fragments as they are.
+    SmallVector<SmallVector<SmallVector<Value, 4>>> pFrag(M);
     SmallVector<Value> scale;
     for (int64_t mt = 0; mt < M; ++mt) {
-      // P as the A operand of keys j0 + [0, 16): the S fragments as they
-      // are.
-      pFrag.push_back({packScalars(s[mt][0][0], s[mt][0][1]),
-                       packScalars(s[mt][0][2], s[mt][0][3]),
-                       packScalars(s[mt][1][0], s[mt][1][1]),
-                       packScalars(s[mt][1][2], s[mt][1][3])});
+      for (int64_t blk = 0; blk < KB; ++blk) {
+        auto &lo = s[mt][2 * blk], &hi = s[mt][2 * blk + 1];
+        pFrag[mt].push_back(
+            {packScalars(lo[0], lo[1]), packScalars(lo[2], lo[3]),
+             packScalars(hi[0], hi[1]), packScalars(hi[2], hi[3])});
+      }
       Value a0 = alpha[2 * mt], a1 = alpha[2 * mt + 1];
       scale.push_back(vector::FromElementsOp::create(
           b, loc, fragType, ValueRange{a0, a0, a1, a1}));
     }
     SmallVector<Value> acc(M * nTiles);
-    for (int64_t j = 0; j < nTiles; ++j) {
-      // V's fragments (keys j0 + 2t, 2t + 1 and 8 on, column 8 j + g)
-      // serve every 16 rows.
-      Value vb0 = fragment(vQuads, 2 * j), vb1 = fragment(vQuads, 2 * j + 1);
-      for (int64_t mt = 0; mt < M; ++mt) {
-        Value a = arith::MulFOp::create(b, loc, it[4 * M + mt * nTiles + j],
-                                        scale[mt]);
-        acc[mt * nTiles + j] = mma(pFrag[mt], {vb0, vb1}, a);
+    for (int64_t mt = 0; mt < M; ++mt)
+      for (int64_t j = 0; j < nTiles; ++j)
+        acc[mt * nTiles + j] = arith::MulFOp::create(
+            b, loc, it[4 * M + mt * nTiles + j], scale[mt]);
+    for (int64_t blk = 0; blk < KB; ++blk) {
+      ArrayRef<Value> quads =
+          ArrayRef<Value>(vQuads).slice(blk * (Dv / 16), Dv / 16);
+      for (int64_t j = 0; j < nTiles; ++j) {
+        // V's fragments (keys 2t, 2t + 1 and 8 on of the block, column
+        // 8 j + g) serve every 16 rows.
+        Value vb0 = fragment(quads, 2 * j), vb1 = fragment(quads, 2 * j + 1);
+        for (int64_t mt = 0; mt < M; ++mt)
+          acc[mt * nTiles + j] =
+              mma(pFrag[mt][blk], {vb0, vb1}, acc[mt * nTiles + j]);
       }
     }
     next.append(acc);
     next.append(kNext);
-    next.append(vNext);
     scf::YieldOp::create(b, loc, next);
   }
 
@@ -1624,8 +1719,14 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       b.setInsertionPointToStart(&direct.getElseRegion().front());
       Value item = arith::AddIOp::create(
           b, loc, base, arith::AddIOp::create(b, loc, firstRow, rowOf[r]));
+      // The split's max as a score (the loop's is of dot products where
+      // the scale is folded).
+      Value m = res[r];
+      if (foldedScale)
+        m = arith::MulFOp::create(
+            b, loc, m, arith::ConstantOp::create(b, loc, b.getF32FloatAttr(c)));
       SmallVector<Value> split =
-          store(ValueRange(out).take_front(3), item, res[r], sum, parts);
+          store(ValueRange(out).take_front(3), item, m, sum, parts);
       split.push_back(out[3]);
       scf::YieldOp::create(b, loc, split);
       b.setInsertionPointToStart(&ifOp.getElseRegion().front());
@@ -1781,6 +1882,12 @@ struct SeqLowerAttentionPass
           << static_cast<int64_t>(warpRows);
       return signalPassFailure();
     }
+    if (keyBlocks < 0 || keyBlocks > 8) {
+      getOperation()->emitError("seq-lower-attention: key-blocks must be "
+                                "in [0, 8], not ")
+          << static_cast<int64_t>(keyBlocks);
+      return signalPassFailure();
+    }
     SmallVector<seq::AttentionOp> ops;
     getOperation()->walk([&](seq::AttentionOp op) { ops.push_back(op); });
     // A dynamic query length may be 1 (a step that decodes one token):
@@ -1805,7 +1912,7 @@ struct SeqLowerAttentionPass
     auto lowerForGPU = [&](seq::AttentionOp op) {
       OpBuilder b(op);
       return GPUAttention(op, b, tileK)
-          .lower(minParallel, tensorCores, warpRows);
+          .lower(minParallel, tensorCores, warpRows, keyBlocks);
     };
     for (seq::AttentionOp op : ops)
       if (failed(perThread ? lowerForGPU(op) : lowering.lower(op)))

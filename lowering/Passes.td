@@ -171,11 +171,15 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     `warp-rows` (16 or 32) rows are a warp's on `nvgpu.mma.sync` m16n8k16,
     k and v first packed into the lanes' fragment order, 16 keys a block
     (`linalg.generic`s), so that a warp reads each 16-key block's
-    fragments as 512 contiguous bytes in 16-byte loads, the next block's
-    a step ahead; with a single key split the warps write the output
-    themselves (the merge runs only with several). The GPU forms take
-    `exp` as `exp2` of an FMA by log2 e and the row's shift (one
-    `ex2.approx.ftz`, the `afn` flag). In every form, a score region's
+    fragments as 512 contiguous bytes in 16-byte loads, `key-blocks`
+    blocks a step (the row maxima and the accumulator's rescale once a
+    step), the next step's K a step ahead; with a single key split the
+    warps write the output themselves (the merge runs only with several).
+    The GPU forms take `exp` as `exp2` of an FMA by log2 e and the row's
+    shift (one `ex2.approx.ftz`, the `afn` flag); on tensor cores a score
+    region that is a product by a positive constant (`/ sqrt(D)`) is
+    folded into that FMA's factor, and the row maxima are of the dot
+    products. In every form, a score region's
     division by a constant power of two becomes the exact product by its
     reciprocal, and so does a bf16 division by a constant in [1, 256) that
     is not an even integer (the product by the f32 reciprocal, rounded to
@@ -223,6 +227,10 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     Option<"warpRows", "warp-rows", "int64_t", "16",
            "with tensor-cores: query rows per warp, 16 or 32 (32 only where "
            "both head sizes are at most 64)">,
+    Option<"keyBlocks", "key-blocks", "int64_t", "0",
+           "with tensor-cores: 16-key blocks a step (1 to 8; 0: 256 / "
+           "(rows per warp / 16 x the larger head size)); the row maxima "
+           "and the accumulator's rescale once a step">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -1,6 +1,7 @@
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tile-k=2 min-parallel=128" | FileCheck %s
-// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true min-parallel=128" | FileCheck %s --check-prefix=TC
-// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=32 min-parallel=128" | FileCheck %s --check-prefix=TC32
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true key-blocks=2 min-parallel=128" | FileCheck %s --check-prefix=TC
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=32 key-blocks=1 min-parallel=128" | FileCheck %s --check-prefix=TC32
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true min-parallel=128" | FileCheck %s --check-prefix=AUTO
 // RUN: not seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=24" 2>&1 | FileCheck %s --check-prefix=BADROWS
 // BADROWS: warp-rows must be 16 or 32, not 24
 
@@ -180,31 +181,33 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // Tests the tensor-core form (bf16; head sizes multiples of 16; the first
 // function's Dv = 8 is not one, and takes the thread form): q's fragments
 // read in the kernel, two elements a register; k and v packed into the
-// lanes' mma.sync fragment
-// order, [.., 16-key block, 16 columns, lane] of vector<4xi32> (a key past
-// the end reads the last); splits of whole 16-key steps; a warp (32
-// threads) per 16 query rows and key split; a lane holds rows g and g + 8
-// (clamped to the last row for reads); Q's fragments read once; the first
-// key a multiple of 16, and its blocks of K and V read before the loop,
-// which carries the step's K and V: per 16 keys, the next step's K and V
+// lanes' mma.sync fragment order, [.., 16-key block, 16 columns, lane] of
+// vector<4xi32> (a key past the end reads the last); splits of whole
+// steps; a warp (32 threads) per 16 query rows and key split; a lane holds
+// rows g and g + 8 (clamped to the last row for reads); Q's fragments
+// read once; the first key a multiple of 16, and the first step's blocks
+// of K read before the loop, which carries the step's K. With key-blocks=2,
+// per 32 keys: the next step's 2 blocks of K and this step's 2 blocks of V
 // read first (one vector<4xi32> each, the block clamped to the last), S =
-// Q K^T as m16n8k16 mma.sync on bf16, the score region (its division by 4
-// as a product by 1/4: exact for a power of two), and the mask per element
-// only where a key may be hidden (the step's keys past the end, or a
-// constraint failing at the tile's corners), each row's maximum across its
-// 4 lanes (shuffles xor 1 and 2), exp as an approximate exp2 (afn) of an
-// FMA by log2(e) and the row's shift, P rounded to bf16 as the A operand
-// of O += P V; after the loop, the row sums across the 4 lanes, and each
-// lane's part of the rows that exist: with a single split (an empty split
-// buffer) the output itself, acc / sum as bf16 pairs, else stored for the
-// merge, which runs only with several splits.
+// Q K^T as m16n8k16 mma.sync on bf16 for each block; the score region
+// (a division by 4) folded into exp2's factor: no product by 1/4 on a
+// score, the row maxima of the dot products, the mask per element only
+// where a key may be hidden (the step's keys past the end, or a
+// constraint failing at the tile's corners); each row's maximum across
+// its 4 lanes (shuffles xor 1 and 2), exp as an approximate exp2 (afn) of
+// an FMA by log2(e) / 4 and the row's shift, P rounded to bf16 as the A
+// operand of O += P V, each block's P with its block of V; after the
+// loop, the row sums across the 4 lanes, and each lane's part of the rows
+// that exist: with a single split (an empty split buffer) the output
+// itself, acc / sum as bf16 pairs, else stored for the merge with the max
+// as a score (times 1/4), which runs only with several splits.
 // TC-LABEL: func.func @tc_causal
 // TC-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x16xbf16>
 // TC: %[[PER:.+]] = arith.ceildivui %{{.+}}, %c16 : index
 // TC: %[[TILES:.+]] = arith.muli %[[PER]], %{{.+}} : index
 // TC: %[[UNITS:.+]] = arith.muli %[[TILES]], %c32{{.*}} : index
-// TC: %[[STEPS:.+]] = arith.ceildivui %{{.+}}, %c16{{.*}} : index
-// TC: %[[CHUNK:.+]] = arith.muli %[[STEPS]], %c16{{.*}} : index
+// TC: %[[STEPS:.+]] = arith.ceildivui %{{.+}}, %c32{{.*}} : index
+// TC: %[[CHUNK:.+]] = arith.muli %[[STEPS]], %c32{{.*}} : index
 // TC-NOT: tensor<2x?x8xi32>
 // TC: %[[KF:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32xvector<4xi32>>)
 // TC: arith.minui
@@ -227,38 +230,45 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: %[[QB:.+]] = tensor.extract %[[Q]]
 // TC-NEXT: vector.from_elements %[[QA]], %[[QB]] : vector<2xbf16>
 // TC: %[[K0:.+]] = tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: %[[V0:.+]] = tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: scf.for %[[J:.+]] = %[[FIRST]] to %{{.+}} step %c16{{.*}} iter_args({{.*}}, %[[KQ:.+]] = %[[K0]], %[[VQ:.+]] = %[[V0]]) -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>, vector<4xi32>)
+// TC: %[[K1:.+]] = tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC-NOT: tensor.extract %[[VF]]
+// TC: scf.for %[[J:.+]] = %[[FIRST]] to %{{.+}} step %c32{{.*}} iter_args({{.*}}, %[[KQ0:.+]] = %[[K0]], %[[KQ1:.+]] = %[[K1]]) -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>, vector<4xi32>)
 // TC: tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: vector.extract %[[KQ]][0] : i32 from vector<4xi32>
+// TC: tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: %[[VQ0:.+]] = tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: %[[VQ1:.+]] = tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC: vector.extract %[[KQ0]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
-// TC: vector.extract %[[KQ]][2] : i32 from vector<4xi32>
+// TC: vector.extract %[[KQ0]][2] : i32 from vector<4xi32>
+// TC: nvgpu.mma.sync
+// TC: vector.extract %[[KQ1]][0] : i32 from vector<4xi32>
+// TC: nvgpu.mma.sync
+// TC: vector.extract %[[KQ1]][2] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
 // TC: %[[INSIDE:.+]] = arith.cmpi sle, %{{.+}}, %{{.+}} : index
 // TC: arith.cmpi sge
 // TC: %[[ALL:.+]] = arith.andi %[[INSIDE]], %{{.+}} : i1
-// TC: scf.if %[[ALL]] -> (f32, f32, f32, f32, f32, f32, f32, f32) {
-// TC-NOT: arith.divf
-// TC: %[[QUARTER:.+]] = arith.constant 2.500000e-01 : f32
-// TC-NEXT: arith.mulf %{{.+}}, %[[QUARTER]] : f32
-// TC-NOT: arith.select
-// TC: } else {
-// TC-NOT: arith.divf
-// TC: %[[QUARTER2:.+]] = arith.constant 2.500000e-01 : f32
-// TC-NEXT: arith.mulf %{{.+}}, %[[QUARTER2]] : f32
+// TC: scf.if %[[ALL]] -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// TC-NEXT: scf.yield
+// TC-NEXT: } else {
+// TC-NOT: arith.mulf
 // TC: arith.cmpi sge
 // TC: arith.select
 // TC: gpu.shuffle  xor %{{.+}}, %c1_i32
 // TC: gpu.shuffle  xor %{{.+}}, %c2_i32
-// TC: %[[NLOG2E:.+]] = arith.constant -1.44269{{[0-9]*}} : f32
-// TC: %[[SHIFT:.+]] = arith.mulf %{{.+}}, %[[NLOG2E]] : f32
-// TC: %[[LOG2E:.+]] = arith.constant 1.44269{{[0-9]*}} : f32
-// TC: %[[E:.+]] = math.fma %{{.+}}, %[[LOG2E]], %[[SHIFT]] : f32
+// TC: %[[NF:.+]] = arith.constant -0.360673{{[0-9]*}} : f32
+// TC: %[[SHIFT:.+]] = arith.mulf %{{.+}}, %[[NF]] : f32
+// TC: %[[F:.+]] = arith.constant 0.360673{{[0-9]*}} : f32
+// TC: %[[E:.+]] = math.fma %{{.+}}, %[[F]], %[[SHIFT]] : f32
 // TC: math.exp2 %[[E]] fastmath<afn> : f32
 // TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
-// TC: vector.extract %[[VQ]][0] : i32 from vector<4xi32>
+// TC: vector.extract %[[VQ0]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
+// TC: vector.extract %[[VQ0]][2] : i32 from vector<4xi32>
+// TC: nvgpu.mma.sync
+// TC: vector.extract %[[VQ1]][0] : i32 from vector<4xi32>
+// TC: nvgpu.mma.sync
+// TC: vector.extract %[[VQ1]][2] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
 // TC: scf.yield
 // TC: gpu.shuffle  xor
@@ -268,7 +278,9 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
 // TC: vector.transfer_write %{{.+}} : vector<2xbf16>, tensor<2x?x16xbf16>
 // TC: } else {
-// TC: tensor.insert
+// TC: %[[QUARTER:.+]] = arith.constant 2.500000e-01 : f32
+// TC-NEXT: %[[MS:.+]] = arith.mulf %{{.+}}, %[[QUARTER]] : f32
+// TC-NEXT: tensor.insert %[[MS]]
 // TC: tensor.insert
 // TC: vector.transfer_write %{{.+}} : vector<2xf32>, tensor<?x16xf32>
 // TC: } {seq.parallel}
@@ -278,14 +290,21 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: scf.for %{{.+}} iter_args(%{{.+}} = %[[OUTER]]#3)
 // TC: } {seq.parallel}
 
-// With warp-rows=32 (head sizes at most 64): two tiles of 16 rows a warp,
-// K's and V's fragments serving both: the loop carries 4 row maxima, 4
-// sums and 2 x 2 accumulator fragments.
+// With warp-rows=32 (head sizes at most 64) and key-blocks=1: two tiles of
+// 16 rows a warp, K's and V's fragments serving both: the loop steps over
+// 16 keys and carries 4 row maxima, 4 sums, 2 x 2 accumulator fragments
+// and the next block of K.
 // TC32-LABEL: func.func @tc_causal
 // TC32: arith.ceildivui %{{.+}}, %c32 : index
-// TC32: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>, vector<4xi32>)
+// TC32: scf.for {{.*}} step %c16{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>)
 // TC32-COUNT-4: nvgpu.mma.sync
 // TC32: scf.yield
+
+// By default, 256 / (16 x 16) = 16 blocks a step, at most 8: 128 keys.
+// AUTO-LABEL: func.func @tc_causal
+// AUTO: scf.for {{.*}} step %c128{{.*}} iter_args(
+// AUTO-COUNT-16: nvgpu.mma.sync
+// AUTO: scf.yield
 // -----
 
 func.func @tc_causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor<1x?x16xbf16>, %e: tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
@@ -301,16 +320,18 @@ func.func @tc_causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tenso
 
 // -----
 
-// Tests the score region's bf16 division by a constant that is not a power
-// of two (sqrt(128) rounded to bf16, 11.3125): the region computes in f32
-// from the f32 dot product (its truncf and extf dropped), the division a
-// product by the f32 reciprocal (LowerAttention.cpp, scoreOf).
+// Tests a score region that is not a positive scale (a soft cap: tanh of
+// the score divided by sqrt(128) rounded to bf16, 11.3125), so not folded
+// into exp2: the region computes in f32 from the f32 dot product (its
+// truncf and extf dropped), the division a product by the f32 reciprocal,
+// tanh on f32 (LowerAttention.cpp, scoreOf).
 // TC-LABEL: func.func @tc_sqrt128
-// TC: scf.if %{{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// TC: scf.if %{{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // TC-NOT: arith.truncf
 // TC-NOT: arith.divf
 // TC: %[[R:.+]] = arith.constant 0.0883977{{[0-9]*}} : f32
-// TC-NEXT: arith.mulf %{{.+}}, %[[R]] : f32
+// TC-NEXT: %[[X:.+]] = arith.mulf %{{.+}}, %[[R]] : f32
+// TC-NEXT: math.tanh %[[X]] : f32
 // TC-NOT: arith.truncf
 // TC-NOT: arith.divf
 // TC: } else {
@@ -321,7 +342,8 @@ func.func @tc_sqrt128(%q: tensor<2x?x16xbf16>, %k: tensor<2x?x16xbf16>, %v: tens
     %c = arith.constant 11.3125 : bf16
     %x = arith.truncf %s : f32 to bf16
     %d = arith.divf %x, %c : bf16
-    %y = arith.extf %d : bf16 to f32
+    %t = math.tanh %d : bf16
+    %y = arith.extf %t : bf16 to f32
     seq.yield %y : f32
   }
   return %o : tensor<2x?x16xbf16>
