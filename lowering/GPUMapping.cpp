@@ -557,51 +557,13 @@ struct SeqGPUMergeKernels
   }
 
   /// Keeps one of each set of kernels that are the same but for their names
-  /// (a model's layers compile to the same kernels, once per layer): the
-  /// launches of the others launch it. Everything after, NVVM, LLVM's NVPTX
-  /// and ptxas, then sees each distinct kernel once.
+  /// (`dedupSymbols`): the launches of the others launch it.
   static void dedupKernels(ModuleOp module, gpu::GPUModuleOp into) {
-    MLIRContext *ctx = module.getContext();
-    StringAttr probe = StringAttr::get(ctx, "__seq_same_kernel");
-    // Compared under one name: the symbol is the only attribute that
-    // differs. Buckets by the hash of the op itself (not its body).
-    auto underProbe = [&](gpu::GPUFuncOp f, auto fn) {
-      StringAttr name = f.getNameAttr();
-      f.setName(probe);
-      auto r = fn();
-      f.setName(name);
-      return r;
-    };
-    std::map<size_t, SmallVector<gpu::GPUFuncOp>> kept;
-    llvm::DenseMap<StringAttr, StringAttr> same;
-    for (auto f : llvm::make_early_inc_range(into.getOps<gpu::GPUFuncOp>())) {
-      if (!f.isKernel())
-        continue;
-      size_t hash = underProbe(f, [&] {
-        return (size_t)OperationEquivalence::computeHash(
-            f, OperationEquivalence::ignoreHashValue,
-            OperationEquivalence::ignoreHashValue,
-            OperationEquivalence::IgnoreLocations);
-      });
-      SmallVector<gpu::GPUFuncOp> &bucket = kept[hash];
-      gpu::GPUFuncOp match;
-      for (gpu::GPUFuncOp k : bucket)
-        if (underProbe(f, [&] {
-              return underProbe(k, [&] {
-                return OperationEquivalence::isEquivalentTo(
-                    f, k, OperationEquivalence::IgnoreLocations);
-              });
-            })) {
-          match = k;
-          break;
-        }
-      if (!match) {
-        bucket.push_back(f);
-        continue;
-      }
-      same[f.getNameAttr()] = match.getNameAttr();
-      f.erase();
-    }
+    SmallVector<Operation *> kernels;
+    for (auto f : into.getOps<gpu::GPUFuncOp>())
+      if (f.isKernel())
+        kernels.push_back(f);
+    llvm::DenseMap<StringAttr, StringAttr> same = dedupSymbols(kernels);
     if (same.empty())
       return;
     module.walk([&](gpu::LaunchFuncOp launch) {

@@ -106,13 +106,23 @@ struct ConvertSeqParallelToRuntimePass
 
     SymbolTable symbols(module);
     llvm::DenseMap<Operation *, unsigned> counters;
+    SmallVector<Operation *> bodies;
     for (scf::ForOp loop : taken) {
       auto parent = loop->getParentOfType<func::FuncOp>();
       if (!parent)
         continue;
-      outline(loop, parent, symbols, counters[parent], typeConverter,
-              bodyType);
+      bodies.push_back(outline(loop, parent, symbols, counters[parent],
+                               typeConverter, bodyType));
     }
+    // One of each set of bodies that are the same (a model's layers, an
+    // entry and its step function): LLVM compiles each once.
+    llvm::DenseMap<StringAttr, StringAttr> same = seqc::dedupSymbols(bodies);
+    if (same.empty())
+      return;
+    module.walk([&](func::ConstantOp ref) {
+      if (StringAttr kept = same.lookup(ref.getValueAttr().getAttr()))
+        ref.setValueAttr(FlatSymbolRefAttr::get(kept));
+    });
   }
 
   bool isWorthIt(scf::ForOp loop, const LLVMTypeConverter &typeConverter) {
@@ -132,9 +142,11 @@ struct ConvertSeqParallelToRuntimePass
     return true;
   }
 
-  void outline(scf::ForOp loop, func::FuncOp parent, SymbolTable &symbols,
-               unsigned &counter, const LLVMTypeConverter &typeConverter,
-               FunctionType bodyType) {
+  /// Outlines `loop`'s body into a function of its own; returns it.
+  func::FuncOp outline(scf::ForOp loop, func::FuncOp parent,
+                       SymbolTable &symbols, unsigned &counter,
+                       const LLVMTypeConverter &typeConverter,
+                       FunctionType bodyType) {
     MLIRContext *ctx = loop.getContext();
     Location loc = loop.getLoc();
     OpBuilder builder(ctx);
@@ -254,6 +266,7 @@ struct ConvertSeqParallelToRuntimePass
     func::CallOp::create(builder, loc, kParallelFor, TypeRange{},
                          ValueRange{n, fn, ctxPtr});
     loop.erase();
+    return body;
   }
 };
 

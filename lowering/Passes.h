@@ -54,6 +54,14 @@ mlir::Value generic(
                                    mlir::ValueRange)>
         fn);
 
+/// Of `ops` (symbol-defining ops of one kind: functions, kernels), keeps
+/// one of each set that are the same but for their names, and erases the
+/// others. Returns each erased op's name -> the kept op's name, for the
+/// caller to redirect its references. A model's layers lower to the same
+/// outlined loop bodies and kernels, once per layer.
+llvm::DenseMap<mlir::StringAttr, mlir::StringAttr>
+dedupSymbols(llvm::ArrayRef<mlir::Operation *> ops);
+
 /// Patterns lowering `seq.scan` and `seq.assoc_scan` to `scf.for` loops over
 /// tensors.
 void populateSeqToSCFPatterns(mlir::RewritePatternSet &patterns);

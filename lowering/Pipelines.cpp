@@ -130,12 +130,15 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
 /// tensors, one-shot bufferization, deallocation. The same for every
 /// target but for how deallocations are lowered: for the GPU
 /// (`gpuDeallocs`) without lists in host memory.
-static void addBufferization(OpPassManager &pm, bool gpuDeallocs) {
-  using namespace seqc;
+static void addDestinationOutputs(OpPassManager &pm) {
   // Entries write their outputs into the caller's tensors: the op computing
   // an output gets the caller's buffer as its destination.
-  pm.addPass(createSeqDestinationOutputs());
+  pm.addPass(seqc::createSeqDestinationOutputs());
   pm.addPass(bufferization::createEmptyTensorEliminationPass());
+}
+
+static void addBufferization(OpPassManager &pm, bool gpuDeallocs) {
+  using namespace seqc;
 
   // Only the entries exist yet: they (and not the libm declarations or the
   // deallocation helpers made later) get `_mlir_ciface_` wrappers.
@@ -204,6 +207,7 @@ static void addHostToLLVM(OpPassManager &pm) {
 void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
                                     const PipelineOptions &options) {
   buildLowerToLinalgPipeline(pm, options);
+  addDestinationOutputs(pm);
   // Tiles and vectors on tensors, where slices and their dependences are
   // explicit; bufferization then writes the tiles in place.
   pm.addNestedPass<func::FuncOp>(createSeqTileAndVectorize());
@@ -212,11 +216,13 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
 
   addBufferization(pm, /*gpuDeallocs=*/false);
 
+  // The outermost parallel tile loops run on the runtime's thread pool:
+  // outlined (and the same bodies kept once) before the vector lowering,
+  // which then sees each body once.
+  pm.addPass(createConvertSeqParallelToRuntime());
   pm.addNestedPass<func::FuncOp>(createSeqLowerVectors());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  // The outermost parallel tile loops run on the runtime's thread pool.
-  pm.addPass(createConvertSeqParallelToRuntime());
   // Transfers that stay n-D (strided, transposed) unroll to 1-D ones.
   VectorTransferToSCFOptions vectorToSCF;
   vectorToSCF.unroll = true;
@@ -239,6 +245,7 @@ void seqc::buildLowerToLLVMPipeline(OpPassManager &pm,
 void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
                                     const PipelineOptions &options) {
   buildLowerToLinalgPipeline(pm, options);
+  addDestinationOutputs(pm);
   addBufferization(pm, /*gpuDeallocs=*/true);
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -279,7 +279,7 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       triple, native ? llvm::sys::getHostCPUName() : llvm::StringRef(cpu),
       features.getString(), options, llvm::Reloc::PIC_, std::nullopt,
-      cgLevels[o.optLevel]));
+      o.fastISel ? llvm::CodeGenOptLevel::None : cgLevels[o.optLevel]));
   if (!tm) {
     err = "cannot create a target machine for " + triple.str();
     return false;

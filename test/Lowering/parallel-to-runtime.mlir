@@ -56,6 +56,57 @@ func.func @static_rows(%m: memref<64x16xf32>, %s: f32) {
 
 // -----
 
+// Tests that bodies the same but for their names are kept once (a model's
+// layers, an entry and its step function): the second and third loops are
+// the first again on other operands, and call its body; the fourth
+// differs in a constant and keeps its own.
+// CHECK-LABEL: func.func @same_bodies
+// CHECK: %[[F0:.+]] = constant @same_bodies_par0
+// CHECK: call @seqrt_parallel_for(%{{.+}}, %[[F0]],
+// CHECK: %[[F1:.+]] = constant @same_bodies_par0
+// CHECK: call @seqrt_parallel_for(%{{.+}}, %[[F1]],
+// CHECK: %[[F2:.+]] = constant @same_bodies_par0
+// CHECK: call @seqrt_parallel_for(%{{.+}}, %[[F2]],
+// CHECK: %[[F3:.+]] = constant @same_bodies_par3
+// CHECK: call @seqrt_parallel_for(%{{.+}}, %[[F3]],
+// CHECK: func.func private @same_bodies_par3
+// CHECK: arith.constant 3.000000e+00 : f32
+// CHECK-NOT: func.func private @same_bodies_par2
+// CHECK-NOT: func.func private @same_bodies_par1
+// CHECK: func.func private @same_bodies_par0
+// CHECK: arith.constant 2.000000e+00 : f32
+// CHECK-NOT: func.func private @same_bodies_par
+func.func @same_bodies(%a: memref<64xf32>, %b: memref<64xf32>, %c: memref<64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %two = arith.constant 2.0 : f32
+  %three = arith.constant 3.0 : f32
+  scf.for %i = %c0 to %c64 step %c1 {
+    %v = memref.load %a[%i] : memref<64xf32>
+    %w = arith.mulf %v, %two : f32
+    memref.store %w, %a[%i] : memref<64xf32>
+  } {seq.parallel}
+  scf.for %i = %c0 to %c64 step %c1 {
+    %v = memref.load %b[%i] : memref<64xf32>
+    %w = arith.mulf %v, %two : f32
+    memref.store %w, %b[%i] : memref<64xf32>
+  } {seq.parallel}
+  scf.for %i = %c0 to %c64 step %c1 {
+    %v = memref.load %c[%i] : memref<64xf32>
+    %w = arith.mulf %v, %two : f32
+    memref.store %w, %c[%i] : memref<64xf32>
+  } {seq.parallel}
+  scf.for %i = %c0 to %c64 step %c1 {
+    %v = memref.load %a[%i] : memref<64xf32>
+    %w = arith.mulf %v, %three : f32
+    memref.store %w, %a[%i] : memref<64xf32>
+  } {seq.parallel}
+  return
+}
+
+// -----
+
 // Tests dynamic bounds and step: the trip count is ceildiv(max(ub - lb, 0),
 // step), the bounds are loaded from ctx, and the inner marked loop stays a
 // sequential scf.for inside the body (its mark dropped). min-trip-count
