@@ -4,6 +4,8 @@
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true min-parallel=128" | FileCheck %s --check-prefix=AUTO
 // RUN: not seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=24" 2>&1 | FileCheck %s --check-prefix=BADROWS
 // BADROWS: warp-rows must be 16 or 32, not 24
+// RUN: not seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true key-blocks=9" 2>&1 | FileCheck %s --check-prefix=BADBLOCKS
+// BADBLOCKS: key-blocks must be in [0, 8], not 9
 
 // Tests the GPU form of causal attention with shared (GQA) bf16 keys and
 // values: the number of key splits (ceil(128 / rows), at most one per 64
