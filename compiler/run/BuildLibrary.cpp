@@ -21,6 +21,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <set>
 #include <cstdlib>
 
 using namespace seqc;
@@ -28,15 +29,26 @@ using namespace seqc;
 struct RemarkPrinter::Impl {
   llvm::SourceMgr sources;
   mlir::SourceMgrDiagnosticHandler handler;
+  /// The remarks printed, by place and text: a pass that sees a layer's
+  /// scan in each entry (the forward and its step function, every layer
+  /// instance at one place of the model) says it once.
+  std::set<std::string> said;
   // Registered last, so it sees each diagnostic first: upstream's warnings
   // (attributes it does not know on the entries) are not the user's
-  // business and are dropped, as they are without a handler.
+  // business and are dropped, as they are without a handler; so are
+  // repeated remarks.
   mlir::ScopedDiagnosticHandler filter;
   explicit Impl(mlir::MLIRContext &ctx)
       : handler(sources, &ctx, llvm::errs()),
-        filter(&ctx, [](mlir::Diagnostic &d) {
-          return mlir::success(d.getSeverity() ==
-                               mlir::DiagnosticSeverity::Warning);
+        filter(&ctx, [this](mlir::Diagnostic &d) {
+          if (d.getSeverity() == mlir::DiagnosticSeverity::Warning)
+            return mlir::success();
+          if (d.getSeverity() != mlir::DiagnosticSeverity::Remark)
+            return mlir::failure();
+          std::string key;
+          llvm::raw_string_ostream os(key);
+          os << d.getLocation() << ": " << d.str();
+          return mlir::success(!said.insert(os.str()).second);
         }) {}
 };
 
