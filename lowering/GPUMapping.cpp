@@ -34,6 +34,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -48,6 +50,7 @@ namespace seqc {
 #define GEN_PASS_DEF_SEQGPUMAP
 #define GEN_PASS_DEF_SEQGPUMERGEKERNELS
 #define GEN_PASS_DEF_SEQGPULOWERMMA
+#define GEN_PASS_DEF_SEQGPUMODULETOBINARY
 #include "lowering/Passes.h.inc"
 } // namespace seqc
 
@@ -573,6 +576,116 @@ struct SeqGPUMergeKernels
         launch.setKernelAttr(SymbolRefAttr::get(
             into.getNameAttr(), {FlatSymbolRefAttr::get(k)}));
     });
+  }
+};
+
+/// `seq-gpu-module-to-binary`: each `gpu.module` cut into parts that
+/// upstream's `gpu-module-to-binary` serializes in parallel.
+struct SeqGPUModuleToBinary
+    : seqc::impl::SeqGPUModuleToBinaryBase<SeqGPUModuleToBinary> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    int64_t n = parts > 0 ? int64_t(parts)
+                          : int64_t(std::max(1u, ctx->getNumThreads()));
+    // Each part in a `builtin.module` of its own, in a holder outside the
+    // module: the pass manager runs the nested pipelines in parallel. The
+    // binaries go back before the op that followed the parts.
+    OpBuilder b(ctx);
+    OwningOpRef<ModuleOp> holder = ModuleOp::create(module.getLoc());
+    SmallVector<std::pair<Operation *, SmallVector<ModuleOp>>> places;
+    for (auto gpuModule :
+         llvm::make_early_inc_range(module.getOps<gpu::GPUModuleOp>())) {
+      SmallVector<gpu::GPUModuleOp> parts = cut(module, gpuModule, n);
+      Operation *next = parts.back()->getNextNode();
+      SmallVector<ModuleOp> wrappers;
+      for (gpu::GPUModuleOp part : parts) {
+        b.setInsertionPointToEnd(holder->getBody());
+        auto wrapper = ModuleOp::create(b, part.getLoc());
+        wrapper->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                         b.getUnitAttr());
+        part->moveBefore(wrapper.getBody(), wrapper.getBody()->end());
+        wrappers.push_back(wrapper);
+      }
+      places.push_back({next, std::move(wrappers)});
+    }
+    if (places.empty())
+      return;
+    PassManager pm(ctx, ModuleOp::getOperationName());
+    GpuModuleToBinaryPassOptions options;
+    options.toolkitPath = toolkitPath;
+    options.cmdOptions = cmdOptions;
+    options.compilationTarget = compilationTarget;
+    pm.addNestedPass<ModuleOp>(createGpuModuleToBinaryPass(options));
+    if (failed(pm.run(*holder)))
+      return signalPassFailure();
+    Block *body = module.getBody();
+    for (auto &[next, wrappers] : places)
+      for (ModuleOp wrapper : wrappers)
+        for (Operation &op :
+             llvm::make_early_inc_range(wrapper.getBody()->getOperations())) {
+          if (next)
+            op.moveBefore(next);
+          else
+            op.moveBefore(body, body->end());
+        }
+  }
+
+  /// `gpuModule` as `n` modules (itself the first), each with a share of
+  /// its kernels balanced by their number of ops; the launches follow.
+  /// Everything else (declarations, device functions) is in each.
+  static SmallVector<gpu::GPUModuleOp> cut(ModuleOp module,
+                                           gpu::GPUModuleOp gpuModule,
+                                           int64_t n) {
+    // Kernels by the `gpu.kernel` mark (they are `llvm.func`s by now).
+    StringAttr mark = StringAttr::get(module.getContext(),
+                                      gpu::GPUDialect::getKernelFuncAttrName());
+    auto isKernel = [&](Operation &op) { return op.hasAttr(mark); };
+    SmallVector<std::pair<int64_t, Operation *>> kernels;
+    for (Operation &f : gpuModule.getBody()->getOperations())
+      if (isKernel(f)) {
+        int64_t size = 0;
+        f.walk([&](Operation *) { ++size; });
+        kernels.push_back({size, &f});
+      }
+    n = std::min<int64_t>(n, kernels.size());
+    if (n < 2)
+      return {gpuModule};
+    // Largest first, each to the lightest part.
+    llvm::stable_sort(kernels, [](auto &x, auto &y) { return x.first > y.first; });
+    SmallVector<int64_t> load(n, 0);
+    llvm::DenseMap<StringAttr, int64_t> partOf;
+    for (auto &[size, f] : kernels) {
+      int64_t p = llvm::min_element(load) - load.begin();
+      load[p] += size;
+      partOf[SymbolTable::getSymbolName(f)] = p;
+    }
+    SmallVector<gpu::GPUModuleOp> out{gpuModule};
+    SymbolTable top(module);
+    OpBuilder b(module.getContext());
+    b.setInsertionPointAfter(gpuModule);
+    for (int64_t p = 1; p < n; ++p) {
+      auto copy = llvm::cast<gpu::GPUModuleOp>(b.clone(*gpuModule));
+      top.insert(copy); // renamed: @<name>_<k>
+      out.push_back(copy);
+    }
+    for (auto [p, part] : llvm::enumerate(out))
+      for (Operation &f :
+           llvm::make_early_inc_range(part.getBody()->getOperations()))
+        if (isKernel(f) &&
+            partOf.lookup(SymbolTable::getSymbolName(&f)) != int64_t(p))
+          f.erase();
+    StringAttr name = gpuModule.getNameAttr();
+    module.walk([&](gpu::LaunchFuncOp launch) {
+      if (launch.getKernelModuleName() != name)
+        return;
+      int64_t p = partOf.lookup(launch.getKernelName());
+      launch.setKernelAttr(SymbolRefAttr::get(
+          out[p].getNameAttr(),
+          {FlatSymbolRefAttr::get(launch.getKernelName())}));
+    });
+    return out;
   }
 };
 

@@ -999,10 +999,10 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   // Work items of one split: rows, or warps of 16 M rows (32 threads each).
   if (form == Form::TensorCores && warpRows == 32 && D <= 64 && Dv <= 64)
     mTiles = 2;
-  // 16-key blocks a step: by default as many as keep a step's K
-  // fragments (carried a step ahead) at 64 registers a lane, 16 K B D
-  // 16-bit elements over the warp, with the accumulators of `mTiles` tiles
-  // (4 at D = 64, 2 at D = 128: the fastest on the H100, from 1 to 8).
+  // 16-key blocks a step: by default 256 / (mTiles max(D, Dv)), which
+  // keeps the K fragments the loop carries (KB D / 4 registers a lane) at
+  // 64 with one tile of rows, 32 with two: 4 blocks at D = 64, 2 at
+  // D = 128, the fastest of 1 to 8 on the H100 (more spilled).
   if (form == Form::TensorCores) {
     keyBlocks = blocks > 0 ? blocks
                            : std::clamp<int64_t>(

@@ -1197,6 +1197,33 @@ def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def SeqGPUModuleToBinary : Pass<"seq-gpu-module-to-binary", "::mlir::ModuleOp"> {
+  let summary = "gpu-module-to-binary on parts of the kernels, in parallel";
+  let description = [{
+    Upstream's `gpu-module-to-binary` serializes one `gpu.module` at a
+    time: LLVM's NVPTX back end, then ptxas, for every kernel in turn. This
+    pass first cuts each `gpu.module` into `parts` modules (0: as many as
+    the context has threads; each a copy with its share of the kernels,
+    balanced by their sizes; the launches follow), then runs upstream's
+    pass on each part, the parts in parallel (each wrapped in a
+    `builtin.module` for the pass manager), and puts the `gpu.binary` ops
+    back in their place. The kernels are compiled as before, each on its
+    own; the library embeds one binary a part, which the runtime loads at
+    `create`.
+  }];
+  let options = [
+    Option<"toolkitPath", "toolkit", "std::string", [{""}],
+           "the CUDA toolkit (ptxas, fatbinary)">,
+    Option<"cmdOptions", "opts", "std::string", [{""}],
+           "options for the tools (ptxas)">,
+    Option<"compilationTarget", "format", "std::string", [{"fatbin"}],
+           "isa (PTX), bin (cubin) or fatbin (cubin and PTX)">,
+    Option<"parts", "parts", "int64_t", "0",
+           "modules to cut each gpu.module into (0: the context's threads)">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def SeqGPULowerMMA : Pass<"seq-gpu-lower-mma", "::mlir::gpu::GPUModuleOp"> {
   let summary = "mma.sync on bf16/f16 and approximate exp2 to NVVM; FMA "
                 "contraction; tensor-core kernels' register budget";

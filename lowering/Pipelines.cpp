@@ -296,12 +296,16 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 
   // ptxas (and fatbinary) of the toolkit: cubin and PTX in one fatbin;
-  // ptxas compiles the kernels on every core of the build machine.
-  GpuModuleToBinaryPassOptions binary;
+  // ptxas compiles the kernels on every core of the build machine. The
+  // kernels go in parts, one a thread of the context, serialized in
+  // parallel (LLVM's NVPTX back end takes one thread a module); the PTX
+  // that --emit=ptx prints stays one module, in the kernels' order.
+  SeqGPUModuleToBinaryOptions binary;
   binary.toolkitPath = options.cudaPath;
   binary.cmdOptions = "--split-compile=0";
   binary.compilationTarget = options.ptxOnly ? "isa" : "fatbin";
-  pm.addPass(createGpuModuleToBinaryPass(binary));
+  binary.parts = options.ptxOnly ? 1 : 0;
+  pm.addPass(createSeqGPUModuleToBinary(binary));
 }
 
 void seqc::restrictToCUDA(PipelineOptions &options) {

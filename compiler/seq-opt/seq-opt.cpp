@@ -1,7 +1,8 @@
 //===- seq-opt.cpp - The seq optimizer driver -----------------------------===//
 //
 // MlirOptMain over the seq dialect, the upstream dialects seqc uses and
-// every upstream pass: the tool lit tests drive.
+// every upstream pass (and the translations of kernels to PTX): the tool
+// lit tests drive.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +13,10 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
@@ -22,6 +27,11 @@ int main(int argc, char **argv) {
   registry.insert<seqc::seq::SeqDialect>();
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // Kernels to PTX (seq-gpu-module-to-binary), as in seqc.
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  mlir::registerGPUDialectTranslation(registry);
+  mlir::registerNVVMDialectTranslation(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "seq optimizer driver\n", registry));
 }
