@@ -35,7 +35,6 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -45,6 +44,7 @@
 #include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/PassManager.h"
 
 namespace seqc {
 #define GEN_PASS_DEF_SEQGPUMAP
@@ -635,28 +635,32 @@ struct SeqGPUModuleToBinary
   /// `gpuModule` as `n` modules (itself the first), each with a share of
   /// its kernels balanced by their number of ops; the launches follow.
   /// Everything else (declarations, device functions) is in each.
-  static SmallVector<gpu::GPUModuleOp> cut(ModuleOp module,
-                                           gpu::GPUModuleOp gpuModule,
-                                           int64_t n) {
+  static SmallVector<gpu::GPUModuleOp>
+  cut(ModuleOp module, gpu::GPUModuleOp gpuModule, int64_t n) {
     // Kernels by the `gpu.kernel` mark (they are `llvm.func`s by now).
     StringAttr mark = StringAttr::get(module.getContext(),
                                       gpu::GPUDialect::getKernelFuncAttrName());
     auto isKernel = [&](Operation &op) { return op.hasAttr(mark); };
-    SmallVector<std::pair<int64_t, Operation *>> kernels;
+    // (size, position, kernel): sorted largest first, in module order for
+    // equal sizes.
+    SmallVector<std::tuple<int64_t, unsigned, Operation *>> kernels;
     for (Operation &f : gpuModule.getBody()->getOperations())
       if (isKernel(f)) {
         int64_t size = 0;
         f.walk([&](Operation *) { ++size; });
-        kernels.push_back({size, &f});
+        kernels.push_back({size, kernels.size(), &f});
       }
     n = std::min<int64_t>(n, kernels.size());
     if (n < 2)
       return {gpuModule};
     // Largest first, each to the lightest part.
-    llvm::stable_sort(kernels, [](auto &x, auto &y) { return x.first > y.first; });
+    llvm::sort(kernels, [](auto &x, auto &y) {
+      return std::make_pair(-std::get<0>(x), std::get<1>(x)) <
+             std::make_pair(-std::get<0>(y), std::get<1>(y));
+    });
     SmallVector<int64_t> load(n, 0);
     llvm::DenseMap<StringAttr, int64_t> partOf;
-    for (auto &[size, f] : kernels) {
+    for (auto &[size, position, f] : kernels) {
       int64_t p = llvm::min_element(load) - load.begin();
       load[p] += size;
       partOf[SymbolTable::getSymbolName(f)] = p;
@@ -681,9 +685,9 @@ struct SeqGPUModuleToBinary
       if (launch.getKernelModuleName() != name)
         return;
       int64_t p = partOf.lookup(launch.getKernelName());
-      launch.setKernelAttr(SymbolRefAttr::get(
-          out[p].getNameAttr(),
-          {FlatSymbolRefAttr::get(launch.getKernelName())}));
+      launch.setKernelAttr(
+          SymbolRefAttr::get(out[p].getNameAttr(),
+                             {FlatSymbolRefAttr::get(launch.getKernelName())}));
     });
     return out;
   }

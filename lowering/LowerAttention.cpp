@@ -864,8 +864,8 @@ struct GPUAttention {
     return qType.getDimSize(n) == 1 && D % 32 == 0 && Dv % 32 == 0;
   }
 
-  LogicalResult lower(int64_t minParallel, bool tensorCores,
-                      int64_t warpRows, int64_t keyBlocks);
+  LogicalResult lower(int64_t minParallel, bool tensorCores, int64_t warpRows,
+                      int64_t keyBlocks);
 
 private:
   VectorType vec(int64_t len) { return VectorType::get({len}, f32); }
@@ -1004,9 +1004,10 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   // 64 with one tile of rows, 32 with two: 4 blocks at D = 64, 2 at
   // D = 128, the fastest of 1 to 8 on the H100 (more spilled).
   if (form == Form::TensorCores) {
-    keyBlocks = blocks > 0 ? blocks
-                           : std::clamp<int64_t>(
-                                 256 / (mTiles * std::max(D, Dv)), 1, 8);
+    keyBlocks =
+        blocks > 0
+            ? blocks
+            : std::clamp<int64_t>(256 / (mTiles * std::max(D, Dv)), 1, 8);
     foldedScale = positiveScale(op);
   }
   Value tiles = arith::MulIOp::create(
@@ -1548,8 +1549,8 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     for (int64_t h = 0; h < groups; ++h) {
       SmallVector<SmallVector<Value, 2>> frag(
           M, SmallVector<Value, 2>(chains, zeroFrag));
-      ArrayRef<Value> quads = ArrayRef<Value>(kQuads).slice(
-          (h / 2) * kChunks, kChunks);
+      ArrayRef<Value> quads =
+          ArrayRef<Value>(kQuads).slice((h / 2) * kChunks, kChunks);
       for (int64_t kk = 0; kk < kChunks; ++kk) {
         Value kb0 = fragment(quads, 2 * ((h % 2) * kChunks + kk));
         Value kb1 = fragment(quads, 2 * ((h % 2) * kChunks + kk) + 1);

@@ -126,17 +126,18 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   pm.addPass(createSeqLowerAttention(attention));
 }
 
-/// Entries on tensors -> on buffers: outputs written into the caller's
-/// tensors, one-shot bufferization, deallocation. The same for every
-/// target but for how deallocations are lowered: for the GPU
-/// (`gpuDeallocs`) without lists in host memory.
+/// Entries write their outputs into the caller's tensors: the op computing
+/// an output gets the caller's buffer as its destination. On whole ops
+/// (before tiling, on the CPU): on deltanet's tiled loops,
+/// eliminate-empty-tensors took 2.3 s comparing the slices' value bounds.
 static void addDestinationOutputs(OpPassManager &pm) {
-  // Entries write their outputs into the caller's tensors: the op computing
-  // an output gets the caller's buffer as its destination.
   pm.addPass(seqc::createSeqDestinationOutputs());
   pm.addPass(bufferization::createEmptyTensorEliminationPass());
 }
 
+/// Entries on tensors -> on buffers: one-shot bufferization, deallocation.
+/// The same for every target but for how deallocations are lowered: for
+/// the GPU (`gpuDeallocs`) without lists in host memory.
 static void addBufferization(OpPassManager &pm, bool gpuDeallocs) {
   using namespace seqc;
 

@@ -21,8 +21,8 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
-#include <set>
 #include <cstdlib>
+#include <set>
 
 using namespace seqc;
 
