@@ -1099,7 +1099,9 @@ def SeqDestinationOutputs
     : Pass<"seq-destination-outputs", "::mlir::ModuleOp"> {
   let summary = "entries write their outputs into memrefs the caller passes";
   let description = [{
-    Runs on tensors, after tiling and before one-shot bufferization. Each
+    Runs on tensors, before tiling (on whole ops, where
+    `eliminate-empty-tensors` is cheap) and before one-shot bufferization.
+    Each
     public function's outputs (its results not marked `seq.state`) become
     trailing memref arguments with an identity layout, marked `seq.output`;
     the return writes each into its argument with
