@@ -864,8 +864,9 @@ struct GPUAttention {
     return qType.getDimSize(n) == 1 && D % 32 == 0 && Dv % 32 == 0;
   }
 
+  /// `blocks`: the `key-blocks` option (0: the default for the head sizes).
   LogicalResult lower(int64_t minParallel, bool tensorCores, int64_t warpRows,
-                      int64_t keyBlocks);
+                      int64_t blocks);
 
 private:
   VectorType vec(int64_t len) { return VectorType::get({len}, f32); }

@@ -179,7 +179,7 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     shift (one `ex2.approx.ftz`, the `afn` flag); on tensor cores a score
     region that is a product by a positive constant (`/ sqrt(D)`) is
     folded into that FMA's factor, and the row maxima are of the dot
-    products. In every form, a score region's
+    products. Otherwise, a score region's
     division by a constant power of two becomes the exact product by its
     reciprocal, and so does a bf16 division by a constant in [1, 256) that
     is not an even integer (the product by the f32 reciprocal, rounded to

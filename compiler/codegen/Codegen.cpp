@@ -220,16 +220,19 @@ bool addLibraryGlue(ModuleOp module, const LibraryInterface &lib,
   return true;
 }
 
+void registerLoweringTranslations(DialectRegistry &registry) {
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  registerNVVMDialectTranslation(registry);
+}
+
 void registerLoweringDialects(MLIRContext &ctx) {
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  // --target=cuda: kernels (NVVM), and the gpu.binary the host embeds.
-  registerGPUDialectTranslation(registry);
-  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
-  registerNVVMDialectTranslation(registry);
+  registerLoweringTranslations(registry);
   ctx.appendDialectRegistry(registry);
 }
 
@@ -272,14 +275,14 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
     for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
       features.AddFeature(name, enabled);
   llvm::TargetOptions options;
-  options.EnableFastISel = o.fastISel;
+  options.EnableFastISel = o.launchCode;
   static const llvm::CodeGenOptLevel cgLevels[] = {
       llvm::CodeGenOptLevel::None, llvm::CodeGenOptLevel::Less,
       llvm::CodeGenOptLevel::Default, llvm::CodeGenOptLevel::Aggressive};
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       triple, native ? llvm::sys::getHostCPUName() : llvm::StringRef(cpu),
       features.getString(), options, llvm::Reloc::PIC_, std::nullopt,
-      o.fastISel ? llvm::CodeGenOptLevel::None : cgLevels[o.optLevel]));
+      o.launchCode ? llvm::CodeGenOptLevel::None : cgLevels[o.optLevel]));
   if (!tm) {
     err = "cannot create a target machine for " + triple.str();
     return false;

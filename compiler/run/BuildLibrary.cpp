@@ -115,7 +115,7 @@ bool seqc::buildLibrary(const Program &program, const std::string &sourceName,
   if (interface)
     *interface = iface;
   ObjectOptions oo;
-  oo.fastISel = po.target == Target::CUDA;
+  oo.launchCode = po.target == Target::CUDA;
   oo.cpu = o.mcpu;
   oo.optLevel = o.optLevel;
   oo.timeStages = timer.on;
