@@ -39,6 +39,7 @@
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
@@ -51,11 +52,50 @@ namespace seqc {
 #define GEN_PASS_DEF_SEQGPUMERGEKERNELS
 #define GEN_PASS_DEF_SEQGPULOWERMMA
 #define GEN_PASS_DEF_SEQGPUMODULETOBINARY
+#define GEN_PASS_DEF_SEQGPUWORKGROUPBUFFERS
 #include "lowering/Passes.h.inc"
 } // namespace seqc
 
 using namespace mlir;
 using namespace seqc;
+
+bool seqc::isWorkgroupMemory(MemRefType type) {
+  Attribute space = type.getMemorySpace();
+  if (auto gpuSpace = dyn_cast_or_null<gpu::AddressSpaceAttr>(space))
+    return gpuSpace.getValue() == gpu::AddressSpace::Workgroup;
+  auto number = dyn_cast_or_null<IntegerAttr>(space);
+  return number && number.getInt() ==
+                       static_cast<int64_t>(NVVM::NVVMMemorySpace::Shared);
+}
+
+namespace {
+
+/// A block's barrier, and a cp.async group's commit and wait, order the
+/// threads' accesses to shared memory: they read and write memory.
+template <typename OpTy>
+struct OrderingEffects
+    : MemoryEffectOpInterface::ExternalModel<OrderingEffects<OpTy>, OpTy> {
+  void getEffects(Operation *,
+                  SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+                      &effects) const {
+    effects.emplace_back(MemoryEffects::Read::get());
+    effects.emplace_back(MemoryEffects::Write::get());
+  }
+};
+
+} // namespace
+
+void seqc::registerLoweringInterfaces(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, nvgpu::NVGPUDialect *) {
+    nvgpu::DeviceAsyncCreateGroupOp::attachInterface<
+        OrderingEffects<nvgpu::DeviceAsyncCreateGroupOp>>(*ctx);
+    nvgpu::DeviceAsyncWaitOp::attachInterface<
+        OrderingEffects<nvgpu::DeviceAsyncWaitOp>>(*ctx);
+  });
+  registry.addExtension(+[](MLIRContext *ctx, gpu::GPUDialect *) {
+    gpu::BarrierOp::attachInterface<OrderingEffects<gpu::BarrierOp>>(*ctx);
+  });
+}
 
 namespace {
 
@@ -142,6 +182,9 @@ static LogicalResult mapBuffers(RewriterBase &rewriter, func::FuncOp fn) {
   }
   SmallVector<Operation *> ops;
   fn.walk([&](Operation *op) {
+    auto alloca = dyn_cast<memref::AllocaOp>(op);
+    if (alloca && isWorkgroupMemory(alloca.getType()))
+      return;
     if (!onDevice(op) &&
         isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp,
             memref::CopyOp, memref::AllocaOp>(op))
@@ -200,8 +243,12 @@ static void mapTaskLoops(RewriterBase &rewriter, func::FuncOp fn) {
   // A thread cannot allocate device memory nor launch kernels: a task that
   // allocates or holds linalg ops (seq-chunkwise's per-chunk work) stays a
   // host loop whose ops become kernels of their own.
+  // A block's shared memory (an alloca in address space 3) is the kernel's.
   auto threadable = [](scf::ForOp loop) {
     WalkResult r = loop.getBody()->walk([](Operation *op) {
+      auto alloca = dyn_cast<memref::AllocaOp>(op);
+      if (alloca && isWorkgroupMemory(alloca.getType()))
+        return WalkResult::advance();
       return isa<gpu::AllocOp, gpu::DeallocOp, gpu::MemcpyOp, gpu::WaitOp,
                  memref::AllocOp, memref::AllocaOp, memref::DeallocOp,
                  memref::CopyOp, linalg::LinalgOp>(op)
@@ -232,6 +279,8 @@ static void mapTaskLoops(RewriterBase &rewriter, func::FuncOp fn) {
     rewriter.setInsertionPointToEnd(body);
     scf::ReduceOp::create(rewriter, loop.getLoc());
     parallel->setAttr(kTaskLoopAttr, rewriter.getUnitAttr());
+    if (Attribute threads = loop->getAttr(kBlockThreadsAttr))
+      parallel->setAttr(kBlockThreadsAttr, threads);
     rewriter.eraseOp(loop);
   }
 }
@@ -471,8 +520,11 @@ static LogicalResult mapToProcessors(RewriterBase &rewriter, func::FuncOp fn,
   for (scf::ParallelOp loop : outermost) {
     // A task loop's threads each walk time: small blocks, so that the few
     // there are spread over every multiprocessor.
+    // A loop whose iterations share a block's memory asks for its size.
     int64_t blockSize =
         loop->hasAttr(kTaskLoopAttr) ? taskBlockSize : elementBlockSize;
+    if (auto threads = loop->getAttrOfType<IntegerAttr>(kBlockThreadsAttr))
+      blockSize = threads.getInt();
     // Inner parallel loops run in their thread.
     loop.getBody()->walk([&](scf::ParallelOp inner) {
       SmallVector<gpu::ParallelLoopDimMappingAttr> seq(
@@ -690,6 +742,38 @@ struct SeqGPUModuleToBinary
                              {FlatSymbolRefAttr::get(launch.getKernelName())}));
     });
     return out;
+  }
+};
+
+/// `seq-gpu-workgroup-buffers`: shared-memory allocas of a kernel as its
+/// workgroup attributions.
+struct SeqGPUWorkgroupBuffers
+    : seqc::impl::SeqGPUWorkgroupBuffersBase<SeqGPUWorkgroupBuffers> {
+  void runOnOperation() override {
+    getOperation()->walk([&](gpu::GPUFuncOp fn) {
+      SmallVector<memref::AllocaOp> allocas;
+      fn.walk([&](memref::AllocaOp alloca) {
+        if (isWorkgroupMemory(alloca.getType()))
+          allocas.push_back(alloca);
+      });
+      for (memref::AllocaOp alloca : allocas) {
+        if (!alloca.getType().hasStaticShape()) {
+          alloca.emitError("shared memory of a kernel needs a static shape");
+          return signalPassFailure();
+        }
+        BlockArgument buffer =
+            fn.addWorkgroupAttribution(alloca.getType(), alloca.getLoc());
+        // 16 bytes at least: cp.async and vector loads of 16 bytes.
+        int64_t align =
+            std::max<int64_t>(alloca.getAlignment().value_or(0), 16);
+        fn.setWorkgroupAttributionAttr(
+            fn.getNumWorkgroupAttributions() - 1,
+            LLVM::LLVMDialect::getAlignAttrName(),
+            OpBuilder(fn).getI64IntegerAttr(align));
+        alloca.replaceAllUsesWith(buffer);
+        alloca.erase();
+      }
+    });
   }
 };
 

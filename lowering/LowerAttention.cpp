@@ -26,10 +26,15 @@
 
 #include "dialects/Seq/Seq.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
-#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/IRMapping.h"
+
+#include <numeric>
 
 namespace seqc {
 #define GEN_PASS_DEF_SEQLOWERATTENTION
@@ -62,6 +67,10 @@ Value seqc::generic(
 }
 
 namespace {
+
+/// The tensor-core form's shared memory: static (at most 48 KiB a block),
+/// in NVVM's address space 3.
+constexpr int64_t kSharedBytes = 48 * 1024, kWorkgroupSpace = 3;
 
 static Value fill(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
                   float value) {
@@ -817,7 +826,8 @@ struct GPUAttention {
   RankedTensorType kType, vType, outType;
   Type f32;
   Value c0, c1, ninf, zero, tq, tk, rows, chunk;
-  /// The tensor-core form's k and v in fragment order (`packFragments`).
+  /// The tensor-core form's k and v in fragment order (`packFragments`),
+  /// as buffers the kernel copies from.
   Value kFrags, vFrags;
   /// The tensor-core form's 16-row tiles a warp holds: 2 with `warp-rows`
   /// 32 where the head sizes are at most 64 (K's and V's fragments then
@@ -827,6 +837,9 @@ struct GPUAttention {
   /// running max, its shuffles and the accumulator's rescale are paid once
   /// a step.
   int64_t keyBlocks = 1;
+  /// The tensor-core form's warps a block (1, 2 or 4), which share each
+  /// step's K and V in shared memory.
+  int64_t warpsPerBlock = 1;
   /// The score region's scale where it is `x * c` with a constant c > 0
   /// (the op's scale included; `positiveScale`): the tensor-core form then
   /// takes row maxima of the raw dot products and folds c into exp2's
@@ -997,22 +1010,46 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   if (!batch)
     batch = c1;
   rows = arith::MulIOp::create(b, loc, tq, batch);
-  // Work items of one split: rows, or warps of 16 M rows (32 threads each).
-  if (form == Form::TensorCores && warpRows == 32 && D <= 64 && Dv <= 64)
+  // Work items of one split: rows, or warps of 16 M rows (32 threads each):
+  // by default (`warp-rows` 0) 32 where both head sizes are at most 64,
+  // which halves the shared-memory reads of K and V per mma (10-15% faster
+  // at D = 64 on the H100; at D = 128 the accumulators, 128 registers a
+  // lane, and Q's fragments spill).
+  if (form == Form::TensorCores &&
+      (warpRows == 32 || (warpRows == 0 && D <= 64 && Dv <= 64)))
     mTiles = 2;
-  // 16-key blocks a step: by default 256 / (mTiles max(D, Dv)), which
-  // keeps the K fragments the loop carries (KB D / 4 registers a lane) at
-  // 64 with one tile of rows, 32 with two: 4 blocks at D = 64, 2 at
-  // D = 128, the fastest of 1 to 8 on the H100 (more spilled).
+  // 16-key blocks a step: by default 256 / max(D, Dv), at most 8 / mTiles
+  // (S is 8 mTiles KB registers a lane): 4 at D = 64, 2 at D = 128, the
+  // fastest of 1 to 8 on the H100.
   if (form == Form::TensorCores) {
-    keyBlocks =
-        blocks > 0
-            ? blocks
-            : std::clamp<int64_t>(256 / (mTiles * std::max(D, Dv)), 1, 8);
-    foldedScale = positiveScale(op);
+    keyBlocks = blocks > 0 ? blocks
+                           : std::clamp<int64_t>(256 / std::max(D, Dv), 1,
+                                                 8 / mTiles);
+    // Two stages of a step's K and V (32 (D + Dv) bytes a block) in the
+    // 48 KiB of static shared memory: fewer blocks a step where they do
+    // not fit, and no tensor cores where one does not.
+    int64_t fit = kSharedBytes / (2 * 32 * (D + Dv));
+    keyBlocks = std::min(keyBlocks, fit);
+    if (keyBlocks == 0) {
+      form = fitsRows() ? Form::Rows : Form::Thread;
+      mTiles = 1;
+    }
   }
+  if (form == Form::TensorCores) {
+    foldedScale = positiveScale(op);
+    // Warps a block: the most of 4 among which a step's K and V, 2 KB
+    // (D + Dv) 16-byte groups, divide evenly.
+    warpsPerBlock = std::gcd<int64_t>(
+        4, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
+  }
+  // A block's warps take neighbouring tiles of one batch item: a batch
+  // item's tiles are a multiple of the warps a block.
   Value tiles = arith::MulIOp::create(
-      b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16 * mTiles)), batch);
+      b, loc,
+      roundUp(b, loc,
+              arith::CeilDivUIOp::create(b, loc, tq, idx(16 * mTiles)),
+              warpsPerBlock),
+      batch);
   // Threads of one split: a thread per row, a warp per row, or a warp per
   // 16 rows. A warp per row (decoding) is memory-bound: it wants 16 times
   // as many threads in flight (on the H100, 8 left a partial last wave of
@@ -1048,8 +1085,14 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   // every element once more: 15% of a prefill).
   Value single;
   if (form == Form::TensorCores) {
-    kFrags = packFragments(op.getKey(), false);
-    vFrags = packFragments(op.getValue(), true);
+    auto buffer = [&](Value frags) -> Value {
+      auto type = llvm::cast<RankedTensorType>(frags.getType());
+      return bufferization::ToBufferOp::create(
+          b, loc, MemRefType::get(type.getShape(), type.getElementType()),
+          frags, /*read_only=*/true);
+    };
+    kFrags = buffer(packFragments(op.getKey(), false));
+    vFrags = buffer(packFragments(op.getValue(), true));
     single = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, splits, c1);
     items = arith::SelectOp::create(b, loc, single, c0, items);
   }
@@ -1063,6 +1106,10 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   Value threads = arith::MulIOp::create(b, loc, units, splits);
   auto outer = scf::ForOp::create(b, loc, c0, threads, c1, iterInit);
   outer->setAttr("seq.parallel", b.getUnitAttr());
+  // On tensor cores a block's warps share the steps' K and V in shared
+  // memory: blocks of exactly those threads.
+  if (form == Form::TensorCores)
+    outer->setAttr(kBlockThreadsAttr, b.getI64IntegerAttr(32 * warpsPerBlock));
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(outer.getBody());
@@ -1214,28 +1261,26 @@ static Value pairWord(OpBuilder &b, Location loc, Value lo, Value hi) {
 
 /// `src` ([lead.., T, C] keys or values of a 16-bit float) in the order a
 /// warp's lanes hold it as the B operand of `mma.sync` m16n8k16, 16 keys
-/// a block: [lead.., ceil(T / 16), C / 16, 32] of vector<4xi32>, lane l's
-/// part of block kb in C / 16 vectors of 4 registers (each register a
-/// pair of elements, the first in the low half). Word f of a lane
-/// (g = l / 4, t = l % 4) holds, of keys (`isValue` false, S = Q K^T):
-/// key 16 kb + 8 h + g, columns 2 p and 2 p + 1 with p = t + 8 kk + 4 e,
-/// f = 2 (h C / 16 + kk) + e; of values (O += P V): keys 16 kb + 8 e + 2 t
-/// and the next one, column 8 j + g, f = 2 j + e. A key past the end reads
-/// the last one (the kernel masks it). A warp reads its fragments of a
-/// block as C / 16 loads of 16 bytes, 512 neighbouring bytes each.
+/// a block: [lead.., ceil(T / 16), C / 16, 32, 4] of i32, lane l's part
+/// of block kb in C / 16 groups of 4 registers (each register a pair of
+/// elements, the first in the low half). Register f of a lane (g = l / 4,
+/// t = l % 4) holds, of keys (`isValue` false, S = Q K^T): key 16 kb +
+/// 8 h + g, columns 2 p and 2 p + 1 with p = t + 8 kk + 4 e, f = 2 (h C /
+/// 16 + kk) + e; of values (O += P V): keys 16 kb + 8 e + 2 t and the next
+/// one, column 8 j + g, f = 2 j + e. A key past the end reads the last one
+/// (the kernel masks it). A block is 32 C contiguous bytes, each 16
+/// columns' 512 a warp reads as one 16-byte load a lane.
 Value GPUAttention::packFragments(Value src, bool isValue) {
   auto type = llvm::cast<RankedTensorType>(src.getType());
-  auto quad = VectorType::get({4}, b.getI32Type());
   int64_t width = type.getDimSize(n + 1), chunks = width / 16;
   SmallVector<OpFoldResult> sizes;
   for (int64_t i = 0; i < n; ++i)
     sizes.push_back(tensor::getMixedSize(b, loc, src, i));
   Value len = tensor::DimOp::create(b, loc, src, n);
   sizes.push_back(arith::CeilDivUIOp::create(b, loc, len, idx(16)).getResult());
-  sizes.push_back(b.getIndexAttr(chunks));
-  sizes.push_back(b.getIndexAttr(32));
-  Value init = tensor::EmptyOp::create(b, loc, sizes, quad);
-  int64_t rank = n + 3;
+  sizes.append({b.getIndexAttr(chunks), b.getIndexAttr(32), b.getIndexAttr(4)});
+  Value init = tensor::EmptyOp::create(b, loc, sizes, b.getI32Type());
+  int64_t rank = n + 4;
   SmallVector<utils::IteratorType> par(rank, utils::IteratorType::parallel);
   return generic(
       b, loc, init, ValueRange{}, {identity(b.getContext(), rank)}, par,
@@ -1250,7 +1295,7 @@ Value GPUAttention::packFragments(Value src, bool isValue) {
         SmallVector<Value> ix;
         for (int64_t i = 0; i < rank; ++i)
           ix.push_back(linalg::IndexOp::create(nb, l, i));
-        Value kb = ix[n], chunk = ix[n + 1], lane = ix[n + 2];
+        Value kb = ix[n], chunk = ix[n + 1], lane = ix[n + 2], w = ix[n + 3];
         Value g = arith::DivUIOp::create(nb, l, lane, c(4));
         Value t = arith::RemUIOp::create(nb, l, lane, c(4));
         Value lastKey = arith::SubIOp::create(nb, l, len, c(1));
@@ -1261,31 +1306,24 @@ Value GPUAttention::packFragments(Value src, bool isValue) {
           at.push_back(col);
           return tensor::ExtractOp::create(nb, l, src, at);
         };
-        Value word = arith::ConstantOp::create(
-            nb, l, DenseElementsAttr::get(quad, nb.getI32IntegerAttr(0)));
-        for (int64_t w = 0; w < 4; ++w) {
-          // f = 4 chunk + w: its e is w % 2, its f / 2 is 2 chunk + w / 2.
-          int64_t e = w % 2;
-          Value half = add(mul(chunk, 2), c(w / 2));
-          Value key, col0;
-          if (isValue) {
-            key = add(mul(kb, 16), add(mul(t, 2), c(8 * e)));
-            col0 = add(mul(half, 8), g);
-          } else {
-            Value h = arith::DivUIOp::create(nb, l, half, c(chunks));
-            Value kk = arith::RemUIOp::create(nb, l, half, c(chunks));
-            key = add(mul(kb, 16), add(mul(h, 8), g));
-            col0 = mul(add(t, add(mul(kk, 8), c(4 * e))), 2);
-          }
-          // The pair's second element: the next key of a value, the next
-          // column of a key.
-          Value hi = isValue ? element(add(key, c(1)), col0)
-                             : element(key, add(col0, c(1)));
-          word = vector::InsertOp::create(
-              nb, l, pairWord(nb, l, element(key, col0), hi), word,
-              ArrayRef<int64_t>{w});
+        // f = 4 chunk + w: its e is w % 2, its f / 2 is 2 chunk + w / 2.
+        Value e = arith::RemUIOp::create(nb, l, w, c(2));
+        Value half = add(mul(chunk, 2), arith::DivUIOp::create(nb, l, w, c(2)));
+        Value key, col0;
+        if (isValue) {
+          key = add(mul(kb, 16), add(mul(t, 2), mul(e, 8)));
+          col0 = add(mul(half, 8), g);
+        } else {
+          Value h = arith::DivUIOp::create(nb, l, half, c(chunks));
+          Value kk = arith::RemUIOp::create(nb, l, half, c(chunks));
+          key = add(mul(kb, 16), add(mul(h, 8), g));
+          col0 = mul(add(t, add(mul(kk, 8), mul(e, 4))), 2);
         }
-        return word;
+        // The pair's second element: the next key of a value, the next
+        // column of a key.
+        Value hi = isValue ? element(add(key, c(1)), col0)
+                           : element(key, add(col0, c(1)));
+        return pairWord(nb, l, element(key, col0), hi);
       });
 }
 
@@ -1407,15 +1445,24 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
   };
 
   // Thread -> (split, tile of 16 M query rows, lane); neighbouring warps
-  // take neighbouring tiles of one split.
+  // take neighbouring tiles of one split, a block's warps (`W`) tiles of
+  // one batch item (a tile past the rows computes on the last row and
+  // writes nothing).
+  const int64_t W = warpsPerBlock;
   Value lane = arith::RemUIOp::create(b, loc, w, idx(32));
   Value warp = arith::DivUIOp::create(b, loc, w, idx(32));
   Value split = arith::DivUIOp::create(b, loc, warp, tiles);
   Value tile = arith::RemUIOp::create(b, loc, warp, tiles);
-  Value perBatch = arith::CeilDivUIOp::create(b, loc, tq, idx(rowsPerWarp));
+  Value perBatch = roundUp(
+      b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(rowsPerWarp)), W);
   SmallVector<Value> bidx;
   Value q0 = arith::MulIOp::create(
       b, loc, decode(tile, perBatch, bidx), idx(rowsPerWarp));
+  Value blockQ0 = arith::SubIOp::create(
+      b, loc, q0,
+      arith::MulIOp::create(
+          b, loc, arith::RemUIOp::create(b, loc, warp, idx(W)),
+          idx(rowsPerWarp)));
   Value firstRow = arith::MulIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, tile, perBatch), tq);
   // The lane's rows (g and g + 8 of each 16) and columns (2t, 2t + 1 of
@@ -1436,15 +1483,21 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     posOf.push_back(position(rowOf.back()));
   }
   // The keys any row of the tile may see: the union of the first and the
-  // last row's ranges (each bound is monotone in the row).
+  // last row's ranges (each bound is monotone in the row); the block's
+  // loop walks the union of its tiles' (`kLo`, `kHi`), each warp masks
+  // to its own (`hi`).
   Value start = arith::MulIOp::create(b, loc, split, chunk);
   Value end = arith::MinUIOp::create(
       b, loc, arith::AddIOp::create(b, loc, start, chunk), tk);
-  auto [loF, hiF] = keyRange(position(q0), start, end);
-  auto [loL, hiL] = keyRange(position(minIdx(add(q0, rowsPerWarp - 1), last)),
-                             start, end);
-  Value kLo = arith::MinSIOp::create(b, loc, loF, loL);
-  Value kHi = arith::MaxSIOp::create(b, loc, hiF, hiL);
+  auto range = [&](Value first, int64_t count) -> std::pair<Value, Value> {
+    auto [loF, hiF] = keyRange(position(first), start, end);
+    auto [loL, hiL] =
+        keyRange(position(minIdx(add(first, count - 1), last)), start, end);
+    return {arith::MinSIOp::create(b, loc, loF, loL),
+            arith::MaxSIOp::create(b, loc, hiF, hiL)};
+  };
+  Value kHi = range(q0, rowsPerWarp).second;
+  auto [kLo, blockHi] = range(blockQ0, W * rowsPerWarp);
   // Steps on the 16-key blocks of the fragment order (a key before the
   // range is masked: a split starts at a multiple of 16, the constraints
   // hide the rest).
@@ -1453,28 +1506,57 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
   SmallVector<Value> kIdx = sharedIdx(kType, bidx), vIdx = sharedIdx(vType, bidx);
   Value lastBlock = arith::SubIOp::create(
       b, loc, arith::CeilDivUIOp::create(b, loc, tk, idx(16)), c1);
-  // The lane's fragments of key block `kb` (at most the last): a vector
-  // of 4 registers per 16 columns.
-  auto loadBlock = [&](Value frags, ArrayRef<Value> lead, Value kb,
-                       int64_t width) -> SmallVector<Value> {
-    SmallVector<Value> quads;
-    for (int64_t c = 0; c < width / 16; ++c) {
-      SmallVector<Value> indices(lead);
-      indices.append({minIdx(kb, lastBlock), idx(c), lane});
-      quads.push_back(tensor::ExtractOp::create(b, loc, frags, indices));
+
+  // Shared memory: two stages of a step's K and V fragments, KB blocks of
+  // D / 16 then KB of Dv / 16 groups of 32 lanes x 4 registers. The
+  // block's threads copy a step's (cp.async, 16 bytes each, a block's
+  // 512-byte groups contiguous in `kFrags`) a step ahead; a warp reads its
+  // lane's registers of a group as one 16-byte load, 512 neighbouring
+  // bytes a warp (no bank conflicts).
+  const int64_t KB = keyBlocks, stepKeys = 16 * KB;
+  const int64_t kGroups = KB * D / 16, vGroups = KB * Dv / 16;
+  Type i32 = b.getI32Type();
+  auto stages = memref::AllocaOp::create(
+      b, loc,
+      MemRefType::get({2, kGroups + vGroups, 32, 4}, i32, AffineMap(),
+                      b.getI64IntegerAttr(kWorkgroupSpace)));
+  Value thread = arith::RemUIOp::create(b, loc, w, idx(32 * W));
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+  // The copies of the step whose first block is `kb` into `stage`, as one
+  // group of cp.async.
+  auto copyStep = [&](Value kb, Value stage) -> Value {
+    SmallVector<Value> tokens;
+    for (bool isValue : {false, true}) {
+      int64_t groups = isValue ? vGroups : kGroups;
+      int64_t perBlock = groups / KB;
+      for (int64_t i = 0; i < groups / W; ++i) {
+        // Group `gi` of the step: block gi / perBlock, columns' group
+        // gi % perBlock; 32 threads a group, a register quad each.
+        Value quad = add(thread, 32 * W * i);
+        Value gi = arith::DivUIOp::create(b, loc, quad, idx(32));
+        Value l = arith::RemUIOp::create(b, loc, quad, idx(32));
+        Value blk = arith::DivUIOp::create(b, loc, gi, idx(perBlock));
+        SmallVector<Value> src(isValue ? vIdx : kIdx);
+        src.append({minIdx(arith::AddIOp::create(b, loc, kb, blk), lastBlock),
+                    arith::RemUIOp::create(b, loc, gi, idx(perBlock)), l, c0});
+        SmallVector<Value> dst{stage, isValue ? add(gi, kGroups) : gi, l, c0};
+        tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+            b, loc, tokenType, stages, dst, isValue ? vFrags : kFrags, src,
+            b.getIndexAttr(4), /*srcElements=*/Value(), b.getUnitAttr()));
+      }
     }
-    return quads;
+    return nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, tokens);
+  };
+  // The lane's registers of group `group` of `stage`.
+  auto quadOf = [&](Value stage, int64_t group) -> Value {
+    return vector::LoadOp::create(b, loc, VectorType::get({4}, i32), stages,
+                                  ValueRange{stage, idx(group), lane, c0});
   };
   // An i32 register as the pair of the operand type it holds.
   auto asPair = [&](Value word) -> Value {
     Value v = vector::FromElementsOp::create(
         b, loc, VectorType::get({1}, b.getI32Type()), ValueRange{word});
     return vector::BitCastOp::create(b, loc, pairType, v);
-  };
-  // Register f of a lane's block.
-  auto fragment = [&](ArrayRef<Value> quads, int64_t f) -> Value {
-    return asPair(vector::ExtractOp::create(b, loc, quads[f / 4],
-                                            ArrayRef<int64_t>{f % 4}));
   };
   // The pair of q at (row r, pair c): its two elements, read once (no
   // alignment of q is promised, so not one 4-byte load).
@@ -1504,11 +1586,6 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
   // Iteration state: the running max and the lane's part of the sum of
   // each of its 2 M rows, and the accumulator fragments (for each 16 rows,
   // Dv / 8 of vector<2x2xf32>). A step takes KB blocks of 16 keys.
-  // The loop also carries K's fragments of the next step, read a step
-  // ahead; V's are read at the top of their step (carrying them too, or
-  // only each step's first block, was slower on the H100 beyond one block
-  // a step: more registers live across the step).
-  const int64_t KB = keyBlocks, stepKeys = 16 * KB;
   int64_t nTiles = Dv / 8, kChunks = D / 16;
   double c = foldedScale.value_or(1.0);
   Value zeroFrag = arith::ConstantOp::create(
@@ -1516,26 +1593,43 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
   SmallVector<Value> init(2 * M, ninf);
   init.append(2 * M, zero);
   init.append(M * nTiles, zeroFrag);
-  Value firstBlock = arith::DivUIOp::create(b, loc, kLo, idx(16));
-  for (int64_t blk = 0; blk < KB; ++blk)
-    init.append(loadBlock(kFrags, kIdx, add(firstBlock, blk), D));
-  auto inner = scf::ForOp::create(b, loc, kLo, kHi, idx(stepKeys), init);
+  auto inner = scf::ForOp::create(b, loc, kLo, blockHi, idx(stepKeys), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inner.getBody());
     Value j0 = inner.getInductionVar();
     auto it = inner.getRegionIterArgs();
-    // The next step's K and this step's V are read first (ptxas issues
-    // them after S, given the register budget of seq-gpu-lower-mma): the
-    // kernel waited on these loads more than on its instructions.
+    // The step's stage; the first step copies its own K and V, every step
+    // the next one's into the other stage, then waits for its own (all
+    // but the latest group of copies) and the block's.
     Value kb = arith::DivUIOp::create(b, loc, j0, idx(16));
-    SmallVector<Value> kNext, vQuads;
-    for (int64_t blk = 0; blk < KB; ++blk)
-      kNext.append(loadBlock(kFrags, kIdx, add(kb, KB + blk), D));
-    for (int64_t blk = 0; blk < KB; ++blk)
-      vQuads.append(loadBlock(vFrags, vIdx, add(kb, blk), Dv));
-    auto carried = it.begin() + 4 * M + M * nTiles;
-    SmallVector<Value> kQuads(carried, it.end());
+    Value stage = arith::RemUIOp::create(
+        b, loc,
+        arith::DivUIOp::create(b, loc, arith::SubIOp::create(b, loc, j0, kLo),
+                               idx(stepKeys)),
+        idx(2));
+    Value first =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, j0, kLo);
+    auto prologue = scf::IfOp::create(b, loc, first);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(&prologue.getThenRegion().front());
+      copyStep(kb, stage);
+    }
+    Value pending =
+        copyStep(add(kb, KB), arith::SubIOp::create(b, loc, c1, stage));
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, pending, b.getI32IntegerAttr(1));
+    gpu::BarrierOp::create(b, loc);
+    // The lane's register quads of the stage, each read where first used
+    // (read at once, K's and V's were 64 registers at D = 128).
+    SmallVector<Value> quads(kGroups + vGroups);
+    auto fragment = [&](int64_t group, int64_t f) -> Value {
+      Value &q = quads[group + f / 4];
+      if (!q)
+        q = quadOf(stage, group + f / 4);
+      return asPair(
+          vector::ExtractOp::create(b, loc, q, ArrayRef<int64_t>{f % 4}));
+    };
     // S for keys j0 + 8 h + [0, 8), h < 2 KB: s[mt][h][i], i = 0, 1 row
     // 2 mt at columns 2t, 2t + 1; i = 2, 3 row 2 mt + 1. K's fragments
     // serve every 16 rows.
@@ -1550,11 +1644,10 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     for (int64_t h = 0; h < groups; ++h) {
       SmallVector<SmallVector<Value, 2>> frag(
           M, SmallVector<Value, 2>(chains, zeroFrag));
-      ArrayRef<Value> quads =
-          ArrayRef<Value>(kQuads).slice((h / 2) * kChunks, kChunks);
+      int64_t group = (h / 2) * kChunks;
       for (int64_t kk = 0; kk < kChunks; ++kk) {
-        Value kb0 = fragment(quads, 2 * ((h % 2) * kChunks + kk));
-        Value kb1 = fragment(quads, 2 * ((h % 2) * kChunks + kk) + 1);
+        Value kb0 = fragment(group, 2 * ((h % 2) * kChunks + kk));
+        Value kb1 = fragment(group, 2 * ((h % 2) * kChunks + kk) + 1);
         for (int64_t mt = 0; mt < M; ++mt)
           frag[mt][kk % chains] =
               mma(qFrag[mt][kk], {kb0, kb1}, frag[mt][kk % chains]);
@@ -1656,19 +1749,19 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
         acc[mt * nTiles + j] = arith::MulFOp::create(
             b, loc, it[4 * M + mt * nTiles + j], scale[mt]);
     for (int64_t blk = 0; blk < KB; ++blk) {
-      ArrayRef<Value> quads =
-          ArrayRef<Value>(vQuads).slice(blk * (Dv / 16), Dv / 16);
+      int64_t group = kGroups + blk * (Dv / 16);
       for (int64_t j = 0; j < nTiles; ++j) {
         // V's fragments (keys 2t, 2t + 1 and 8 on of the block, column
         // 8 j + g) serve every 16 rows.
-        Value vb0 = fragment(quads, 2 * j), vb1 = fragment(quads, 2 * j + 1);
+        Value vb0 = fragment(group, 2 * j), vb1 = fragment(group, 2 * j + 1);
         for (int64_t mt = 0; mt < M; ++mt)
           acc[mt * nTiles + j] =
               mma(pFrag[mt][blk], {vb0, vb1}, acc[mt * nTiles + j]);
       }
     }
     next.append(acc);
-    next.append(kNext);
+    // Every warp is done with the stage the next step's copies overwrite.
+    gpu::BarrierOp::create(b, loc);
     scf::YieldOp::create(b, loc, next);
   }
 
@@ -1878,9 +1971,9 @@ struct SeqLowerAttentionPass
     : seqc::impl::SeqLowerAttentionBase<SeqLowerAttentionPass> {
   using Base::Base;
   void runOnOperation() override {
-    if (warpRows != 16 && warpRows != 32) {
-      getOperation()->emitError("seq-lower-attention: warp-rows must be 16 "
-                                "or 32, not ")
+    if (warpRows != 0 && warpRows != 16 && warpRows != 32) {
+      getOperation()->emitError("seq-lower-attention: warp-rows must be 0, "
+                                "16 or 32, not ")
           << static_cast<int64_t>(warpRows);
       return signalPassFailure();
     }

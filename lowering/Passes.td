@@ -224,13 +224,14 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     Option<"tensorCores", "tensor-cores", "bool", "false",
            "with per-thread: a warp per `warp-rows` query rows on mma.sync "
            "where the operands are bf16 or f16">,
-    Option<"warpRows", "warp-rows", "int64_t", "16",
+    Option<"warpRows", "warp-rows", "int64_t", "0",
            "with tensor-cores: query rows per warp, 16 or 32 (32 only where "
-           "both head sizes are at most 64)">,
+           "both head sizes are at most 64); 0: 32 where they are, else 16">,
     Option<"keyBlocks", "key-blocks", "int64_t", "0",
-           "with tensor-cores: 16-key blocks a step (1 to 8; 0: 256 / "
-           "(rows per warp / 16 x the larger head size)); the row maxima "
-           "and the accumulator's rescale once a step">,
+           "with tensor-cores: 16-key blocks a step (1 to 8, fewer where two "
+           "steps' K and V exceed 48 KiB; 0: 256 / the larger head size, at "
+           "most 8 / (rows per warp / 16)); the row maxima and the "
+           "accumulator's rescale once a step">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -241,6 +242,8 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     "::mlir::vector::VectorDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::memref::MemRefDialect",
   ];
 }
 
@@ -1195,6 +1198,19 @@ def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
     of the others launch it: NVVM, LLVM's NVPTX and ptxas see each distinct
     kernel once (retnet.seq: 220 kernels, 50 distinct; compiling it for
     cuda took 9.9 s, then 3.2 s).
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def SeqGPUWorkgroupBuffers
+    : Pass<"seq-gpu-workgroup-buffers", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "a kernel's shared-memory allocas as workgroup attributions";
+  let description = [{
+    A kernel's `memref.alloca` of static shape in shared memory (address
+    space 3: the tensor-core attention's stages of K and V, made where the
+    kernel's body was a loop iteration) becomes a workgroup attribution of
+    its `gpu.func`: one buffer a block, which the NVVM lowering makes a
+    `.shared` array of the kernel.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }

@@ -280,6 +280,8 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   // Tensor-core ops on 16-bit floats to NVVM's, then vector ops of the
   // kernels (the scans' vector<1x..> transfers) to loads and stores.
   pm.addNestedPass<gpu::GPUModuleOp>(createSeqGPULowerMMA());
+  pm.addNestedPass<gpu::GPUModuleOp>(createSeqGPUWorkgroupBuffers());
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertNVGPUToNVVMPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertVectorToLLVMPass());
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.indexBitwidth = 64;

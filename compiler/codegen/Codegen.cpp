@@ -8,6 +8,8 @@
 
 #include "codegen/Codegen.h"
 
+#include "lowering/Passes.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
@@ -233,6 +235,7 @@ void registerLoweringDialects(MLIRContext &ctx) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerLoweringTranslations(registry);
+  seqc::registerLoweringInterfaces(registry);
   ctx.appendDialectRegistry(registry);
 }
 

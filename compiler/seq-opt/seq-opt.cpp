@@ -26,6 +26,7 @@ int main(int argc, char **argv) {
   mlir::registerAllExtensions(registry);
   // Kernels to PTX (seq-gpu-module-to-binary), as in seqc.
   seqc::registerLoweringTranslations(registry);
+  seqc::registerLoweringInterfaces(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "seq optimizer driver\n", registry));
 }

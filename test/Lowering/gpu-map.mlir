@@ -107,6 +107,38 @@ func.func @tasks(%a: memref<?x?xf32>, %y: memref<?x?xf32>) {
 
 // -----
 
+// A task loop that asks for blocks of its own size (seq.block_threads: the
+// tensor-core attention's warps share shared memory and barriers) gets
+// them; its shared memory (an alloca in address space 3) stays in the
+// kernel, not a device buffer.
+// CHECK-LABEL: func.func @shared_tasks(
+// CHECK-NOT: gpu.alloc
+// CHECK: %[[STEP:.*]] = arith.muli %c1{{.*}}, %c128 : index
+// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%{{.*}}) step (%[[STEP]])
+// CHECK:   scf.parallel
+// CHECK:     memref.alloca() : memref<2x32xf32, 3>
+// CHECK:     gpu.barrier
+// CHECK:   } {mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK: } {mapping = [#gpu.loop_dim_map<processor = block_x
+func.func @shared_tasks(%a: memref<?xf32>, %y: memref<?xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  %n = memref.dim %a, %c0 : memref<?xf32>
+  scf.for %w = %c0 to %n step %c1 {
+    %s = memref.alloca() : memref<2x32xf32, 3>
+    %l = arith.remui %w, %c32 : index
+    %x = memref.load %a[%w] : memref<?xf32>
+    memref.store %x, %s[%c0, %l] : memref<2x32xf32, 3>
+    gpu.barrier
+    %z = memref.load %s[%c0, %l] : memref<2x32xf32, 3>
+    memref.store %z, %y[%w] : memref<?xf32>
+  } {seq.parallel, seq.block_threads = 128 : i64}
+  return
+}
+
+// -----
+
 // A matmul is register-tiled: a thread per 2 x 2 block of the output
 // (contraction-tile=2; the pipeline takes 8), the 4 accumulators loaded
 // once and carried through the k loop, which reads 2 values of each input

@@ -1,9 +1,9 @@
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tile-k=2 min-parallel=128" | FileCheck %s
-// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true key-blocks=2 min-parallel=128" | FileCheck %s --check-prefix=TC
+// RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=16 key-blocks=2 min-parallel=128" | FileCheck %s --check-prefix=TC
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=32 key-blocks=1 min-parallel=128" | FileCheck %s --check-prefix=TC32
 // RUN: seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true min-parallel=128" | FileCheck %s --check-prefix=AUTO
 // RUN: not seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true warp-rows=24" 2>&1 | FileCheck %s --check-prefix=BADROWS
-// BADROWS: warp-rows must be 16 or 32, not 24
+// BADROWS: warp-rows must be 0, 16 or 32, not 24
 // RUN: not seq-opt %s --split-input-file "--seq-lower-attention=per-thread=true tensor-cores=true key-blocks=9" 2>&1 | FileCheck %s --check-prefix=BADBLOCKS
 // BADBLOCKS: key-blocks must be in [0, 8], not 9
 
@@ -183,40 +183,49 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // Tests the tensor-core form (bf16; head sizes multiples of 16; the first
 // function's Dv = 8 is not one, and takes the thread form): q's fragments
 // read in the kernel, two elements a register; k and v packed into the
-// lanes' mma.sync fragment order, [.., 16-key block, 16 columns, lane] of
-// vector<4xi32> (a key past the end reads the last); splits of whole
-// steps; a warp (32 threads) per 16 query rows and key split; a lane holds
-// rows g and g + 8 (clamped to the last row for reads); Q's fragments
-// read once; the first key a multiple of 16, and the first step's blocks
-// of K read before the loop, which carries the step's K. With key-blocks=2,
-// per 32 keys: the next step's 2 blocks of K and this step's 2 blocks of V
-// read first (one vector<4xi32> each, the block clamped to the last), S =
-// Q K^T as m16n8k16 mma.sync on bf16 for each block; the score region
-// (a division by 4) folded into exp2's factor: no product by 1/4 on a
-// score, the row maxima of the dot products, the mask per element only
-// where a key may be hidden (the step's keys past the end, or a
-// constraint failing at the tile's corners); each row's maximum across
-// its 4 lanes (shuffles xor 1 and 2), exp as an approximate exp2 (afn) of
-// an FMA by log2(e) / 4 and the row's shift, P rounded to bf16 as the A
-// operand of O += P V, each block's P with its block of V; after the
-// loop, the row sums across the 4 lanes, and each lane's part of the rows
-// that exist: with a single split (an empty split buffer) the output
-// itself, acc / sum as bf16 pairs, else stored for the merge with the max
-// as a score (times 1/4), which runs only with several splits.
+// lanes' mma.sync fragment order, [.., 16-key block, 16 columns, lane, 4]
+// of i32 (a key past the end reads the last), as read-only buffers;
+// splits of whole steps; a warp (32 threads) per 16 query rows and key
+// split, a block's warps (2 here: a step's K is 2 groups of 32 lanes)
+// tiles of one batch item (a batch item's tiles rounded up to 2); a lane
+// holds rows g and g + 8 (clamped to the last row for reads); Q's
+// fragments read once; the first key a multiple of 16. Shared memory: two
+// stages of a step's K and V ([stage, group, lane, 4] of i32 in address
+// space 3). With key-blocks=2, per 32 keys: the first step copies its own
+// K and V (cp.async, 16 bytes a thread), every step the next one's into
+// the other stage (the block clamped to the last), then waits for all but
+// that group, and for the block; S = Q K^T as m16n8k16 mma.sync on bf16
+// for each block, each lane's 4 registers of a group read from shared
+// memory where first used; the score region (a division by 4) folded
+// into exp2's factor: no product by 1/4 on a score, the row maxima of the
+// dot products, the mask per element only where a key may be hidden (the
+// step's keys past the end, or a constraint failing at the tile's
+// corners); each row's maximum across its 4 lanes (shuffles xor 1 and
+// 2), exp as an approximate exp2 (afn) of an FMA by log2(e) / 4 and the
+// row's shift, P rounded to bf16 as the A operand of O += P V, each
+// block's P with its block of V; a barrier before the next step's copies
+// overwrite the stage; after the loop, the row sums across the 4 lanes,
+// and each lane's part of the rows that exist: with a single split (an
+// empty split buffer) the output itself, acc / sum as bf16 pairs, else
+// stored for the merge with the max as a score (times 1/4), which runs
+// only with several splits.
 // TC-LABEL: func.func @tc_causal
 // TC-SAME: (%[[Q:[^:]+]]: tensor<2x?x16xbf16>, %[[K:[^:]+]]: tensor<1x?x16xbf16>, %[[V:[^:]+]]: tensor<1x?x16xbf16>
 // TC: %[[PER:.+]] = arith.ceildivui %{{.+}}, %c16 : index
-// TC: %[[TILES:.+]] = arith.muli %[[PER]], %{{.+}} : index
+// TC: %[[PERB:.+]] = arith.ceildivui %[[PER]], %c2 : index
+// TC: %[[PER2:.+]] = arith.muli %[[PERB]], %c2 : index
+// TC: %[[TILES:.+]] = arith.muli %[[PER2]], %{{.+}} : index
 // TC: %[[UNITS:.+]] = arith.muli %[[TILES]], %c32{{.*}} : index
 // TC: %[[STEPS:.+]] = arith.ceildivui %{{.+}}, %c32{{.*}} : index
 // TC: %[[CHUNK:.+]] = arith.muli %[[STEPS]], %c32{{.*}} : index
-// TC-NOT: tensor<2x?x8xi32>
-// TC: %[[KF:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32xvector<4xi32>>)
+// TC: %[[KP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32x4xi32>)
 // TC: arith.minui
 // TC: tensor.extract %[[K]]
-// TC: vector.insert %{{.+}}, %{{.+}} [3] : i32 into vector<4xi32>
-// TC: %[[VF:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32xvector<4xi32>>)
+// TC: arith.ori %{{.+}}, %{{.+}} : i32
+// TC: %[[KF:.+]] = bufferization.to_buffer %[[KP]] read_only : tensor<1x?x1x32x4xi32> to memref<1x?x1x32x4xi32>
+// TC: %[[VP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32x4xi32>)
 // TC: tensor.extract %[[V]]
+// TC: %[[VF:.+]] = bufferization.to_buffer %[[VP]] read_only
 // TC: %[[SINGLE:.+]] = arith.cmpi eq, %{{.+}}, %c1 : index
 // TC: %[[ITEMS:.+]] = arith.select %[[SINGLE]], %c0, %{{.+}} : index
 // TC: tensor.empty(%[[ITEMS]]) : tensor<?xf32>
@@ -228,21 +237,33 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: %[[ROWB:.+]] = arith.addi %[[ROWA]], %c8{{.*}} : index
 // TC: %[[REM:.+]] = arith.remui %[[LO:.+]], %c16{{.*}} : index
 // TC: %[[FIRST:.+]] = arith.subi %[[LO]], %[[REM]] : index
+// TC: %[[STAGES:.+]] = memref.alloca() : memref<2x4x32x4xi32, 3>
+// TC: %[[TID:.+]] = arith.remui %[[W]], %c64{{.*}} : index
 // TC: %[[QA:.+]] = tensor.extract %[[Q]]
 // TC: %[[QB:.+]] = tensor.extract %[[Q]]
 // TC-NEXT: vector.from_elements %[[QA]], %[[QB]] : vector<2xbf16>
-// TC: %[[K0:.+]] = tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: %[[K1:.+]] = tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC-NOT: tensor.extract %[[VF]]
-// TC: scf.for %[[J:.+]] = %[[FIRST]] to %{{.+}} step %c32{{.*}} iter_args({{.*}}, %[[KQ0:.+]] = %[[K0]], %[[KQ1:.+]] = %[[K1]]) -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>, vector<4xi32>)
-// TC: tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: tensor.extract %[[KF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: %[[VQ0:.+]] = tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
-// TC: %[[VQ1:.+]] = tensor.extract %[[VF]][%c0, %{{.+}}, %c0{{.*}}, %[[LANE]]]
+// TC-NOT: tensor.extract %[[K]]
+// TC: scf.for %[[J:.+]] = %[[FIRST]] to %{{.+}} step %c32{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>)
+// TC: %[[KB:.+]] = arith.divui %[[J]], %c16{{.*}} : index
+// TC: %[[STAGE:.+]] = arith.remui %{{.+}}, %c2{{.*}} : index
+// TC: %[[ISFIRST:.+]] = arith.cmpi eq, %[[J]], %[[FIRST]] : index
+// TC: scf.if %[[ISFIRST]] {
+// TC: nvgpu.device_async_copy %[[KF]][%c0, %{{.+}}, %{{.+}}, %{{.+}}, %c0], %[[STAGES]][%[[STAGE]], %{{.+}}, %{{.+}}, %c0], 4 {bypassL1}
+// TC: nvgpu.device_async_copy %[[VF]]
+// TC: nvgpu.device_async_create_group
+// TC: }
+// TC: %[[NEXT:.+]] = arith.subi %c1, %[[STAGE]] : index
+// TC: nvgpu.device_async_copy %[[KF]][%c0, %{{.+}}, %{{.+}}, %{{.+}}, %c0], %[[STAGES]][%[[NEXT]], %{{.+}}, %{{.+}}, %c0], 4 {bypassL1}
+// TC: nvgpu.device_async_copy %[[VF]]
+// TC: %[[GROUP:.+]] = nvgpu.device_async_create_group
+// TC-NEXT: nvgpu.device_async_wait %[[GROUP]] {numGroups = 1 : i32}
+// TC-NEXT: gpu.barrier
+// TC: %[[KQ0:.+]] = vector.load %[[STAGES]][%[[STAGE]], %c0{{.*}}, %[[LANE]], %c0] : memref<2x4x32x4xi32, 3>, vector<4xi32>
 // TC: vector.extract %[[KQ0]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // TC: vector.extract %[[KQ0]][2] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
+// TC: %[[KQ1:.+]] = vector.load %[[STAGES]][%[[STAGE]], %c1{{.*}}, %[[LANE]], %c0]
 // TC: vector.extract %[[KQ1]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
 // TC: vector.extract %[[KQ1]][2] : i32 from vector<4xi32>
@@ -264,15 +285,18 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: %[[E:.+]] = math.fma %{{.+}}, %[[F]], %[[SHIFT]] : f32
 // TC: math.exp2 %[[E]] fastmath<afn> : f32
 // TC: arith.truncf %{{.+}} : vector<2xf32> to vector<2xbf16>
+// TC: %[[VQ0:.+]] = vector.load %[[STAGES]][%[[STAGE]], %c2{{.*}}, %[[LANE]], %c0]
 // TC: vector.extract %[[VQ0]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
 // TC: vector.extract %[[VQ0]][2] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
+// TC: %[[VQ1:.+]] = vector.load %[[STAGES]][%[[STAGE]], %c3{{.*}}, %[[LANE]], %c0]
 // TC: vector.extract %[[VQ1]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
 // TC: vector.extract %[[VQ1]][2] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
-// TC: scf.yield
+// TC-NEXT: gpu.barrier
+// TC-NEXT: scf.yield
 // TC: gpu.shuffle  xor
 // TC: scf.if
 // TC: scf.if %[[SINGLE]]
@@ -285,7 +309,7 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC-NEXT: tensor.insert %[[MS]]
 // TC: tensor.insert
 // TC: vector.transfer_write %{{.+}} : vector<2xf32>, tensor<?x16xf32>
-// TC: } {seq.parallel}
+// TC: } {seq.block_threads = 64 : i64, seq.parallel}
 // TC: scf.if %[[SINGLE]] -> (tensor<2x?x16xbf16>) {
 // TC-NEXT: scf.yield %[[OUTER]]#3
 // TC-NEXT: } else {
@@ -294,19 +318,25 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 
 // With warp-rows=32 (head sizes at most 64) and key-blocks=1: two tiles of
 // 16 rows a warp, K's and V's fragments serving both: the loop steps over
-// 16 keys and carries 4 row maxima, 4 sums, 2 x 2 accumulator fragments
-// and the next block of K.
+// 16 keys and carries 4 row maxima, 4 sums and 2 x 2 accumulator
+// fragments; a block is one warp (a step's K is one group of 32 lanes).
 // TC32-LABEL: func.func @tc_causal
 // TC32: arith.ceildivui %{{.+}}, %c32 : index
-// TC32: scf.for {{.*}} step %c16{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<4xi32>)
+// TC32: memref.alloca() : memref<2x2x32x4xi32, 3>
+// TC32: scf.for {{.*}} step %c16{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
 // TC32-COUNT-4: nvgpu.mma.sync
 // TC32: scf.yield
+// TC32: {seq.block_threads = 32 : i64, seq.parallel}
 
-// By default, 256 / (16 x 16) = 16 blocks a step, at most 8: 128 keys.
+// By default, 32 rows a warp (D and Dv at most 64) and 256 / 16 = 16
+// blocks a step, at most 8 / 2 = 4: 64 keys; 4 warps a block.
 // AUTO-LABEL: func.func @tc_causal
-// AUTO: scf.for {{.*}} step %c128{{.*}} iter_args(
-// AUTO-COUNT-16: nvgpu.mma.sync
+// AUTO: arith.ceildivui %{{.+}}, %c32 : index
+// AUTO: memref.alloca() : memref<2x8x32x4xi32, 3>
+// AUTO: scf.for {{.*}} step %c64{{.*}} iter_args(
+// AUTO-COUNT-32: nvgpu.mma.sync
 // AUTO: scf.yield
+// AUTO: {seq.block_threads = 128 : i64, seq.parallel}
 // -----
 
 func.func @tc_causal(%q: tensor<2x?x16xbf16>, %k: tensor<1x?x16xbf16>, %v: tensor<1x?x16xbf16>, %e: tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
