@@ -1018,18 +1018,14 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
   if (form == Form::TensorCores &&
       (warpRows == 32 || (warpRows == 0 && D <= 64 && Dv <= 64)))
     mTiles = 2;
-  // 16-key blocks a step: by default 256 / max(D, Dv), at most 8 / mTiles
-  // (S is 8 mTiles KB registers a lane): 4 at D = 64, 2 at D = 128, the
-  // fastest of 1 to 8 on the H100.
+  // 16-key blocks a step: two stages of a step's K and V (32 (D + Dv)
+  // bytes a block) fit the 48 KiB of static shared memory (fewer blocks
+  // where they do not; no tensor cores where one does not), by default as
+  // many as fit, at most 8 / mTiles (S is 8 mTiles KB registers a lane):
+  // 4 at D = 64, 3 at D = 128, the fastest of 1 to 8 on the H100.
   if (form == Form::TensorCores) {
-    keyBlocks = blocks > 0 ? blocks
-                           : std::clamp<int64_t>(256 / std::max(D, Dv), 1,
-                                                 8 / mTiles);
-    // Two stages of a step's K and V (32 (D + Dv) bytes a block) in the
-    // 48 KiB of static shared memory: fewer blocks a step where they do
-    // not fit, and no tensor cores where one does not.
     int64_t fit = kSharedBytes / (2 * 32 * (D + Dv));
-    keyBlocks = std::min(keyBlocks, fit);
+    keyBlocks = std::min(blocks > 0 ? blocks : 8 / mTiles, fit);
     if (keyBlocks == 0) {
       form = fitsRows() ? Form::Rows : Form::Thread;
       mTiles = 1;

@@ -170,11 +170,16 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
     `gpu.shuffle`), or, with `tensor-cores` and bf16/f16 operands,
     `warp-rows` (16 or 32) rows are a warp's on `nvgpu.mma.sync` m16n8k16,
     k and v first packed into the lanes' fragment order, 16 keys a block
-    (`linalg.generic`s), so that a warp reads each 16-key block's
-    fragments as 512 contiguous bytes in 16-byte loads, `key-blocks`
-    blocks a step (the row maxima and the accumulator's rescale once a
-    step), the next step's K a step ahead; with a single key split the
-    warps write the output themselves (the merge runs only with several).
+    (`linalg.generic`s, read as buffers); up to 4 warps a block (the loop's
+    `seq.block_threads`) on neighbouring tiles of one batch item share
+    two stages of a step's K and V in shared memory (a `memref.alloca` in
+    address space 3), the next step's copied during this one
+    (`nvgpu.device_async_copy`, a group waited for before a
+    `gpu.barrier`), a warp reading each 16 keys' fragments as 512
+    contiguous bytes in 16-byte loads; `key-blocks` blocks a step (the row
+    maxima and the accumulator's rescale once a step); with a single key
+    split the warps write the output themselves (the merge runs only with
+    several).
     The GPU forms take `exp` as `exp2` of an FMA by log2 e and the row's
     shift (one `ex2.approx.ftz`, the `afn` flag); on tensor cores a score
     region that is a product by a positive constant (`/ sqrt(D)`) is
@@ -229,8 +234,8 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
            "both head sizes are at most 64); 0: 32 where they are, else 16">,
     Option<"keyBlocks", "key-blocks", "int64_t", "0",
            "with tensor-cores: 16-key blocks a step (1 to 8, fewer where two "
-           "steps' K and V exceed 48 KiB; 0: 256 / the larger head size, at "
-           "most 8 / (rows per warp / 16)); the row maxima and the "
+           "steps' K and V exceed 48 KiB of shared memory; 0: as many as "
+           "fit, at most 8 / (rows per warp / 16)); the row maxima and the "
            "accumulator's rescale once a step">,
   ];
   let dependentDialects = [

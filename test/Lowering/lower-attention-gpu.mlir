@@ -328,8 +328,9 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC32: scf.yield
 // TC32: {seq.block_threads = 32 : i64, seq.parallel}
 
-// By default, 32 rows a warp (D and Dv at most 64) and 256 / 16 = 16
-// blocks a step, at most 8 / 2 = 4: 64 keys; 4 warps a block.
+// By default, 32 rows a warp (D and Dv at most 64) and as many blocks a
+// step as two stages fit in 48 KiB (24), at most 8 / 2 = 4: 64 keys; 4
+// warps a block.
 // AUTO-LABEL: func.func @tc_causal
 // AUTO: arith.ceildivui %{{.+}}, %c32 : index
 // AUTO: memref.alloca() : memref<2x8x32x4xi32, 3>
