@@ -64,8 +64,15 @@ bool seqc::isWorkgroupMemory(MemRefType type) {
   if (auto gpuSpace = dyn_cast_or_null<gpu::AddressSpaceAttr>(space))
     return gpuSpace.getValue() == gpu::AddressSpace::Workgroup;
   auto number = dyn_cast_or_null<IntegerAttr>(space);
-  return number && number.getInt() ==
-                       static_cast<int64_t>(NVVM::NVVMMemorySpace::Shared);
+  return number &&
+         number.getInt() == static_cast<int64_t>(NVVM::NVVMMemorySpace::Shared);
+}
+
+/// Whether `op` allocates a block's shared memory: the kernel's, not a
+/// buffer of the host.
+static bool isSharedAlloca(Operation *op) {
+  auto alloca = dyn_cast<memref::AllocaOp>(op);
+  return alloca && isWorkgroupMemory(alloca.getType());
 }
 
 namespace {
@@ -75,9 +82,10 @@ namespace {
 template <typename OpTy>
 struct OrderingEffects
     : MemoryEffectOpInterface::ExternalModel<OrderingEffects<OpTy>, OpTy> {
-  void getEffects(Operation *,
-                  SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
-                      &effects) const {
+  void
+  getEffects(Operation *,
+             SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+                 &effects) const {
     effects.emplace_back(MemoryEffects::Read::get());
     effects.emplace_back(MemoryEffects::Write::get());
   }
@@ -182,10 +190,7 @@ static LogicalResult mapBuffers(RewriterBase &rewriter, func::FuncOp fn) {
   }
   SmallVector<Operation *> ops;
   fn.walk([&](Operation *op) {
-    auto alloca = dyn_cast<memref::AllocaOp>(op);
-    if (alloca && isWorkgroupMemory(alloca.getType()))
-      return;
-    if (!onDevice(op) &&
+    if (!onDevice(op) && !isSharedAlloca(op) &&
         isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp,
             memref::CopyOp, memref::AllocaOp>(op))
       ops.push_back(op);
@@ -246,8 +251,7 @@ static void mapTaskLoops(RewriterBase &rewriter, func::FuncOp fn) {
   // A block's shared memory (an alloca in address space 3) is the kernel's.
   auto threadable = [](scf::ForOp loop) {
     WalkResult r = loop.getBody()->walk([](Operation *op) {
-      auto alloca = dyn_cast<memref::AllocaOp>(op);
-      if (alloca && isWorkgroupMemory(alloca.getType()))
+      if (isSharedAlloca(op))
         return WalkResult::advance();
       return isa<gpu::AllocOp, gpu::DeallocOp, gpu::MemcpyOp, gpu::WaitOp,
                  memref::AllocOp, memref::AllocaOp, memref::DeallocOp,
@@ -753,7 +757,7 @@ struct SeqGPUWorkgroupBuffers
     getOperation()->walk([&](gpu::GPUFuncOp fn) {
       SmallVector<memref::AllocaOp> allocas;
       fn.walk([&](memref::AllocaOp alloca) {
-        if (isWorkgroupMemory(alloca.getType()))
+        if (isSharedAlloca(alloca))
           allocas.push_back(alloca);
       });
       for (memref::AllocaOp alloca : allocas) {
@@ -766,10 +770,9 @@ struct SeqGPUWorkgroupBuffers
         // 16 bytes at least: cp.async and vector loads of 16 bytes.
         int64_t align =
             std::max<int64_t>(alloca.getAlignment().value_or(0), 16);
-        fn.setWorkgroupAttributionAttr(
-            fn.getNumWorkgroupAttributions() - 1,
-            LLVM::LLVMDialect::getAlignAttrName(),
-            OpBuilder(fn).getI64IntegerAttr(align));
+        fn.setWorkgroupAttributionAttr(fn.getNumWorkgroupAttributions() - 1,
+                                       LLVM::LLVMDialect::getAlignAttrName(),
+                                       OpBuilder(fn).getI64IntegerAttr(align));
         alloca.replaceAllUsesWith(buffer);
         alloca.erase();
       }

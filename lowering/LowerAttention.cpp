@@ -829,8 +829,8 @@ struct GPUAttention {
   /// The tensor-core form's k and v in fragment order (`packFragments`),
   /// as buffers the kernel copies from.
   Value kFrags, vFrags;
-  /// The tensor-core form's 16-row tiles a warp holds: 2 with `warp-rows`
-  /// 32 where the head sizes are at most 64 (K's and V's fragments then
+  /// The tensor-core form's 16-row tiles a warp holds: 2 where the head
+  /// sizes are at most 64 (`warp-rows` 0 or 32; K's and V's fragments then
   /// serve both; larger accumulators would not fit in registers), else 1.
   int64_t mTiles = 1;
   /// The tensor-core form's 16-key blocks a step (`key-blocks`): the
@@ -1035,15 +1035,14 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
     foldedScale = positiveScale(op);
     // Warps a block: the most of 4 among which a step's K and V, 2 KB
     // (D + Dv) 16-byte groups, divide evenly.
-    warpsPerBlock = std::gcd<int64_t>(
-        4, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
+    warpsPerBlock =
+        std::gcd<int64_t>(4, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
   }
   // A block's warps take neighbouring tiles of one batch item: a batch
   // item's tiles are a multiple of the warps a block.
   Value tiles = arith::MulIOp::create(
       b, loc,
-      roundUp(b, loc,
-              arith::CeilDivUIOp::create(b, loc, tq, idx(16 * mTiles)),
+      roundUp(b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(16 * mTiles)),
               warpsPerBlock),
       batch);
   // Threads of one split: a thread per row, a warp per row, or a warp per
@@ -1456,9 +1455,9 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       b, loc, decode(tile, perBatch, bidx), idx(rowsPerWarp));
   Value blockQ0 = arith::SubIOp::create(
       b, loc, q0,
-      arith::MulIOp::create(
-          b, loc, arith::RemUIOp::create(b, loc, warp, idx(W)),
-          idx(rowsPerWarp)));
+      arith::MulIOp::create(b, loc,
+                            arith::RemUIOp::create(b, loc, warp, idx(W)),
+                            idx(rowsPerWarp)));
   Value firstRow = arith::MulIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, tile, perBatch), tq);
   // The lane's rows (g and g + 8 of each 16) and columns (2t, 2t + 1 of

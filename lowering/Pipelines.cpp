@@ -277,8 +277,9 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   target.chip = options.gpuArch;
   target.optLevel = 3;
   pm.addPass(createGpuNVVMAttachTarget(target));
-  // Tensor-core ops on 16-bit floats to NVVM's, then vector ops of the
-  // kernels (the scans' vector<1x..> transfers) to loads and stores.
+  // Tensor-core ops on 16-bit floats to NVVM's, shared-memory allocas as
+  // workgroup buffers, cp.async to NVVM, then vector ops of the kernels
+  // (the scans' vector<1x..> transfers) to loads and stores.
   pm.addNestedPass<gpu::GPUModuleOp>(createSeqGPULowerMMA());
   pm.addNestedPass<gpu::GPUModuleOp>(createSeqGPUWorkgroupBuffers());
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertNVGPUToNVVMPass());
