@@ -830,8 +830,9 @@ struct GPUAttention {
   /// as buffers the kernel copies from.
   Value kFrags, vFrags;
   /// The tensor-core form's 16-row tiles a warp holds: 2 where the head
-  /// sizes are at most 64 (`warp-rows` 0 or 32; K's and V's fragments then
-  /// serve both; larger accumulators would not fit in registers), else 1.
+  /// sizes are at most 128 (`warp-rows` 0) or with `warp-rows` 32 (K's and
+  /// V's fragments then serve both), unless shared memory does not fit;
+  /// else 1.
   int64_t mTiles = 1;
   /// The tensor-core form's 16-key blocks a step (`key-blocks`): the
   /// running max, its shuffles and the accumulator's rescale are paid once
@@ -840,6 +841,9 @@ struct GPUAttention {
   /// The tensor-core form's warps a block (1, 2 or 4), which share each
   /// step's K and V in shared memory.
   int64_t warpsPerBlock = 1;
+  /// Whether the tensor-core form keeps Q's fragments in shared memory
+  /// (32 rows a warp with a head size above 64), not in registers.
+  bool qShared = false;
   /// The score region's scale where it is `x * c` with a constant c > 0
   /// (the op's scale included; `positiveScale`): the tensor-core form then
   /// takes row maxima of the raw dot products and folds c into exp2's
@@ -1011,32 +1015,39 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
     batch = c1;
   rows = arith::MulIOp::create(b, loc, tq, batch);
   // Work items of one split: rows, or warps of 16 M rows (32 threads each):
-  // by default (`warp-rows` 0) 32 where both head sizes are at most 64,
+  // by default (`warp-rows` 0) 32 where both head sizes are at most 128,
   // which halves the shared-memory reads of K and V per mma (10-15% faster
-  // at D = 64 on the H100; at D = 128 the accumulators, 128 registers a
-  // lane, and Q's fragments spill).
+  // at D = 64 on the H100). Above 64, Q's fragments (32 D / 16 registers a
+  // lane) then go to shared memory (`qShared`): with them, and the
+  // accumulators' 128 registers at D = 128, the kernel spilled.
   if (form == Form::TensorCores &&
-      (warpRows == 32 || (warpRows == 0 && D <= 64 && Dv <= 64)))
+      (warpRows == 32 || (warpRows == 0 && std::max(D, Dv) <= 128)))
     mTiles = 2;
   // 16-key blocks a step: two stages of a step's K and V (32 (D + Dv)
-  // bytes a block) fit the 48 KiB of static shared memory (fewer blocks
-  // where they do not; no tensor cores where one does not), by default as
-  // many as fit, at most 8 / mTiles (S is 8 mTiles KB registers a lane):
-  // 4 at D = 64, 3 at D = 128, the fastest of 1 to 8 on the H100.
-  if (form == Form::TensorCores) {
-    int64_t fit = kSharedBytes / (2 * 32 * (D + Dv));
+  // bytes a block) and Q's fragments fit the 48 KiB of static shared
+  // memory (fewer blocks where they do not; 16 rows a warp, then no
+  // tensor cores, where one does not); by default as many as fit, at most
+  // 8 / mTiles (S is 8 mTiles KB registers a lane): 4 at D = 64, 2 at
+  // D = 128. Warps a block: 4, or 2 with Q in shared memory (with 4, one
+  // block a step fit at D = 128, 25% slower on the H100); at most those
+  // among which a step's K and V, 2 KB (D + Dv) 16-byte groups, divide
+  // evenly.
+  while (form == Form::TensorCores) {
+    qShared = mTiles == 2 && std::max(D, Dv) > 64;
+    int64_t maxWarps = qShared ? 2 : 4;
+    int64_t qBytes = qShared ? maxWarps * mTiles * D * 32 : 0;
+    int64_t fit = (kSharedBytes - qBytes) / (2 * 32 * (D + Dv));
     keyBlocks = std::min(blocks > 0 ? blocks : 8 / mTiles, fit);
-    if (keyBlocks == 0) {
-      form = fitsRows() ? Form::Rows : Form::Thread;
-      mTiles = 1;
+    if (keyBlocks > 0) {
+      warpsPerBlock = std::gcd(
+          maxWarps, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
+      foldedScale = positiveScale(op);
+      break;
     }
-  }
-  if (form == Form::TensorCores) {
-    foldedScale = positiveScale(op);
-    // Warps a block: the most of 4 among which a step's K and V, 2 KB
-    // (D + Dv) 16-byte groups, divide evenly.
-    warpsPerBlock =
-        std::gcd<int64_t>(4, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
+    if (mTiles == 2)
+      mTiles = 1;
+    else
+      form = fitsRows() ? Form::Rows : Form::Thread;
   }
   // A block's warps take neighbouring tiles of one batch item: a batch
   // item's tiles are a multiple of the warps a block.
@@ -1577,6 +1588,33 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       qFrag[mt].push_back(
           {qPair(ra, col), qPair(rb, col), qPair(ra, col8), qPair(rb, col8)});
     }
+  // With `qShared`, each lane stores its 4 registers of each (16 rows,
+  // 16 columns) fragment as 16 bytes ([warp, fragment, lane, 4] of i32:
+  // no bank conflicts) and reads them back where a step uses them; no
+  // other lane reads them, so no barrier.
+  Value qStore, warpInBlock;
+  if (qShared) {
+    qStore = memref::AllocaOp::create(
+        b, loc,
+        MemRefType::get({W, M * (D / 16), 32, 4}, i32, AffineMap(),
+                        b.getI64IntegerAttr(kWorkgroupSpace)));
+    warpInBlock = arith::RemUIOp::create(b, loc, warp, idx(W));
+    for (int64_t mt = 0; mt < M; ++mt)
+      for (int64_t kk = 0; kk < D / 16; ++kk) {
+        SmallVector<Value> words;
+        for (Value pair : qFrag[mt][kk])
+          words.push_back(vector::ExtractOp::create(
+              b, loc,
+              vector::BitCastOp::create(b, loc, VectorType::get({1}, i32),
+                                        pair),
+              ArrayRef<int64_t>{0}));
+        Value quad = vector::FromElementsOp::create(
+            b, loc, VectorType::get({4}, i32), words);
+        vector::StoreOp::create(
+            b, loc, quad, qStore,
+            ValueRange{warpInBlock, idx(mt * (D / 16) + kk), lane, c0});
+      }
+  }
 
   // Iteration state: the running max and the lane's part of the sum of
   // each of its 2 M rows, and the accumulator fragments (for each 16 rows,
@@ -1615,6 +1653,23 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
         copyStep(add(kb, KB), arith::SubIOp::create(b, loc, c1, stage));
     nvgpu::DeviceAsyncWaitOp::create(b, loc, pending, b.getI32IntegerAttr(1));
     gpu::BarrierOp::create(b, loc);
+    // Q's fragment (16 rows mt, columns 16 kk on): from shared memory with
+    // `qShared`, read where the step first uses it.
+    SmallVector<SmallVector<Value>> qRead(M * kChunks);
+    auto qOf = [&](int64_t mt, int64_t kk) -> ArrayRef<Value> {
+      if (!qShared)
+        return qFrag[mt][kk];
+      SmallVector<Value> &pairs = qRead[mt * kChunks + kk];
+      if (pairs.empty()) {
+        Value quad = vector::LoadOp::create(
+            b, loc, VectorType::get({4}, i32), qStore,
+            ValueRange{warpInBlock, idx(mt * kChunks + kk), lane, c0});
+        for (int64_t i = 0; i < 4; ++i)
+          pairs.push_back(asPair(vector::ExtractOp::create(
+              b, loc, quad, ArrayRef<int64_t>{i})));
+      }
+      return pairs;
+    };
     // The lane's register quads of the stage, each read where first used
     // (read at once, K's and V's were 64 registers at D = 128).
     SmallVector<Value> quads(kGroups + vGroups);
@@ -1645,7 +1700,7 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
         Value kb1 = fragment(group, 2 * ((h % 2) * kChunks + kk) + 1);
         for (int64_t mt = 0; mt < M; ++mt)
           frag[mt][kk % chains] =
-              mma(qFrag[mt][kk], {kb0, kb1}, frag[mt][kk % chains]);
+              mma(qOf(mt, kk), {kb0, kb1}, frag[mt][kk % chains]);
       }
       for (int64_t mt = 0; mt < M; ++mt) {
         Value sum = frag[mt][0];

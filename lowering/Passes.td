@@ -230,8 +230,9 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
            "with per-thread: a warp per `warp-rows` query rows on mma.sync "
            "where the operands are bf16 or f16">,
     Option<"warpRows", "warp-rows", "int64_t", "0",
-           "with tensor-cores: query rows per warp, 16 or 32 (32 only where "
-           "both head sizes are at most 64); 0: 32 where they are, else 16">,
+           "with tensor-cores: query rows per warp, 16 or 32 (Q's fragments "
+           "in shared memory above a head size of 64; 16 where shared memory "
+           "does not fit); 0: 32 where both head sizes are at most 128">,
     Option<"keyBlocks", "key-blocks", "int64_t", "0",
            "with tensor-cores: 16-key blocks a step (1 to 8, fewer where two "
            "steps' K and V exceed 48 KiB of shared memory; 0: as many as "

@@ -381,3 +381,27 @@ func.func @tc_sqrt128(%q: tensor<2x?x16xbf16>, %k: tensor<2x?x16xbf16>, %v: tens
   }
   return %o : tensor<2x?x16xbf16>
 }
+
+// -----
+
+// At D = 128 by default: 32 rows a warp with Q's fragments in shared
+// memory ([warp, 16 rows x 16 columns, lane, 4] of i32, each lane's own:
+// stored once, read back in the step, no barrier), 2 warps a block, and
+// the two stages of 2 blocks of K and V a step (32 groups) beside them.
+// AUTO-LABEL: func.func @tc_d128
+// AUTO: %[[QS:.+]] = memref.alloca() : memref<2x16x32x4xi32, 3>
+// AUTO-COUNT-16: vector.store %{{.+}}, %[[QS]]
+// AUTO: scf.for {{.*}} step %c32{{.*}} iter_args(
+// AUTO: gpu.barrier
+// AUTO: vector.load %[[QS]]
+// AUTO: nvgpu.mma.sync
+// AUTO: scf.yield
+// AUTO: {seq.block_threads = 64 : i64, seq.parallel}
+func.func @tc_d128(%q: tensor<2x?x128xbf16>, %k: tensor<2x?x128xbf16>, %v: tensor<2x?x128xbf16>, %e: tensor<2x?x128xbf16>) -> tensor<2x?x128xbf16> {
+  %o = seq.attention ins(%q, %k, %v : tensor<2x?x128xbf16>, tensor<2x?x128xbf16>, tensor<2x?x128xbf16>)
+       outs(%e : tensor<2x?x128xbf16>) scale = 0.088388 -> tensor<2x?x128xbf16> {
+  ^bb0(%s: f32, %b: index, %i: index, %j: index):
+    seq.yield %s : f32
+  }
+  return %o : tensor<2x?x128xbf16>
+}
