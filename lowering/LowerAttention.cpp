@@ -1502,7 +1502,7 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     return {arith::MinSIOp::create(b, loc, loF, loL),
             arith::MaxSIOp::create(b, loc, hiF, hiL)};
   };
-  Value kHi = range(q0, rowsPerWarp).second;
+  auto [warpLo, kHi] = range(q0, rowsPerWarp);
   auto [kLo, blockHi] = range(blockQ0, W * rowsPerWarp);
   // Steps on the 16-key blocks of the fragment order (a key before the
   // range is masked: a split starts at a multiple of 16, the constraints
@@ -1653,6 +1653,22 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
         copyStep(add(kb, KB), arith::SubIOp::create(b, loc, c1, stage));
     nvgpu::DeviceAsyncWaitOp::create(b, loc, pending, b.getI32IntegerAttr(1));
     gpu::BarrierOp::create(b, loc);
+    // A warp none of whose keys are in the step (its rows' range is within
+    // the block's) keeps its state: under a causal mask, the steps past
+    // its diagonal.
+    Value active = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j0, kHi),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                              add(j0, stepKeys), warpLo));
+    auto step = scf::IfOp::create(b, loc, TypeRange(ValueRange(it)), active,
+                                  /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(&step.getElseRegion().front());
+      scf::YieldOp::create(b, loc, ValueRange(it));
+    }
+    b.setInsertionPointToStart(&step.getThenRegion().front());
     // Q's fragment (16 rows mt, columns 16 kk on): from shared memory with
     // `qShared`, read where the step first uses it.
     SmallVector<SmallVector<Value>> qRead(M * kChunks);
@@ -1811,8 +1827,10 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     }
     next.append(acc);
     // Every warp is done with the stage the next step's copies overwrite.
-    gpu::BarrierOp::create(b, loc);
     scf::YieldOp::create(b, loc, next);
+    b.setInsertionPointAfter(step);
+    gpu::BarrierOp::create(b, loc);
+    scf::YieldOp::create(b, loc, step.getResults());
   }
 
   // The row sums over the row's 4 lanes; each lane writes its part of the

@@ -196,7 +196,9 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // the other stage (the block clamped to the last), then waits for all but
 // that group, and for the block; S = Q K^T as m16n8k16 mma.sync on bf16
 // for each block, each lane's 4 registers of a group read from shared
-// memory where first used; the score region (a division by 4) folded
+// memory where first used (a warp none of whose keys are in the step,
+// under the causal mask past its diagonal, keeps its state); the score
+// region (a division by 4) folded
 // into exp2's factor: no product by 1/4 on a score, the row maxima of the
 // dot products, the mask per element only where a key may be hidden (the
 // step's keys past the end, or a constraint failing at the tile's
@@ -258,6 +260,10 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: %[[GROUP:.+]] = nvgpu.device_async_create_group
 // TC-NEXT: nvgpu.device_async_wait %[[GROUP]] {numGroups = 1 : i32}
 // TC-NEXT: gpu.barrier
+// TC: %[[BEFORE:.+]] = arith.cmpi slt, %[[J]], %{{.+}} : index
+// TC: %[[AFTER:.+]] = arith.cmpi sgt, %{{.+}}, %{{.+}} : index
+// TC: %[[ACTIVE:.+]] = arith.andi %[[BEFORE]], %[[AFTER]] : i1
+// TC: %[[STEP:.+]]:6 = scf.if %[[ACTIVE]] -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>) {
 // TC: %[[KQ0:.+]] = vector.load %[[STAGES]][%[[STAGE]], %c0{{.*}}, %[[LANE]], %c0] : memref<2x4x32x4xi32, 3>, vector<4xi32>
 // TC: vector.extract %[[KQ0]][0] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
@@ -295,8 +301,12 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: nvgpu.mma.sync
 // TC: vector.extract %[[VQ1]][2] : i32 from vector<4xi32>
 // TC: nvgpu.mma.sync
-// TC-NEXT: gpu.barrier
 // TC-NEXT: scf.yield
+// TC-NEXT: } else {
+// TC-NEXT: scf.yield
+// TC-NEXT: }
+// TC-NEXT: gpu.barrier
+// TC-NEXT: scf.yield %[[STEP]]#0
 // TC: gpu.shuffle  xor
 // TC: scf.if
 // TC: scf.if %[[SINGLE]]
