@@ -125,7 +125,9 @@ def main():
     args = ap.parse_args()
     wanted = args.peers.split(",")
     models = {}
-    for dtype, D in (("bf16", 64), ("bf16", 128), ("f16", 64), ("f32", 64)):
+    # bf16 at D = 96 and 256 are checked only.
+    for dtype, D in (("bf16", 64), ("bf16", 128), ("f16", 64), ("f32", 64),
+                     ("bf16", 96), ("bf16", 256)):
         models[dtype, D] = seqc.load(os.path.join(
             args.bundle, "bench", lib_name(dtype, D))).create(None)
     result = {"checks": [], "prefill": [], "decode": []}

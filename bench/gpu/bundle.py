@@ -102,10 +102,13 @@ def main():
         os.remove(os.path.join(out, "bench", "%s.h" % model))
 
     # Attention with H = 16: bf16 at D = 64 and 128, f16 and f32 at D = 64
-    # (bench/gpu/attention.py).
+    # (bench/gpu/attention.py), and bf16 at D = 96 and 256 for its checks
+    # (the tensor-core form's other shapes: Q in shared memory, 2 warps a
+    # block, 3 blocks a step; 16 rows a warp, 1 block a step).
     with open(os.path.join(ROOT, "bench", "models", "attention.seq")) as f:
         attention_src = f.read()
-    for dtype, D in (("bf16", 64), ("bf16", 128), ("f16", 64), ("f32", 64)):
+    for dtype, D in (("bf16", 64), ("bf16", 128), ("f16", 64), ("f32", 64),
+                     ("bf16", 96), ("bf16", 256)):
         name = "attention_%s_d%d" % (dtype, D)
         src = os.path.join(out, "bench", name + ".seq")
         with open(src, "w") as f:
