@@ -1039,8 +1039,8 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
     int64_t fit = (kSharedBytes - qBytes) / (2 * 32 * (D + Dv));
     keyBlocks = std::min(blocks > 0 ? blocks : 8 / mTiles, fit);
     if (keyBlocks > 0) {
-      warpsPerBlock = std::gcd(
-          maxWarps, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
+      warpsPerBlock =
+          std::gcd(maxWarps, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
       foldedScale = positiveScale(op);
       break;
     }
@@ -1489,9 +1489,9 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     posOf.push_back(position(rowOf.back()));
   }
   // The keys any row of the tile may see: the union of the first and the
-  // last row's ranges (each bound is monotone in the row); the block's
-  // loop walks the union of its tiles' (`kLo`, `kHi`), each warp masks
-  // to its own (`hi`).
+  // last row's ranges (each bound is monotone in the row). The block's
+  // loop walks the union of its tiles' (`kLo`, `blockHi`); each warp
+  // masks to its own (`kHi`) and skips the steps outside [`warpLo`, `kHi`).
   Value start = arith::MulIOp::create(b, loc, split, chunk);
   Value end = arith::MinUIOp::create(
       b, loc, arith::AddIOp::create(b, loc, start, chunk), tk);
@@ -1681,8 +1681,8 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
             b, loc, VectorType::get({4}, i32), qStore,
             ValueRange{warpInBlock, idx(mt * kChunks + kk), lane, c0});
         for (int64_t i = 0; i < 4; ++i)
-          pairs.push_back(asPair(vector::ExtractOp::create(
-              b, loc, quad, ArrayRef<int64_t>{i})));
+          pairs.push_back(asPair(
+              vector::ExtractOp::create(b, loc, quad, ArrayRef<int64_t>{i})));
       }
       return pairs;
     };
