@@ -750,33 +750,94 @@ struct SeqGPUModuleToBinary
 };
 
 /// `seq-gpu-workgroup-buffers`: shared-memory allocas of a kernel as its
-/// workgroup attributions.
+/// workgroup attributions, or views into its dynamic shared memory beyond
+/// the static 48 KiB.
 struct SeqGPUWorkgroupBuffers
     : seqc::impl::SeqGPUWorkgroupBuffersBase<SeqGPUWorkgroupBuffers> {
+  static constexpr int64_t kStaticBytes = 48 * 1024, kAlign = 16;
+
   void runOnOperation() override {
-    getOperation()->walk([&](gpu::GPUFuncOp fn) {
+    ModuleOp module = getOperation();
+    // The dynamic shared memory each kernel needs, by its symbol.
+    llvm::DenseMap<SymbolRefAttr, int64_t> dynamicBytes;
+    WalkResult r = module.walk([&](gpu::GPUFuncOp fn) {
       SmallVector<memref::AllocaOp> allocas;
+      int64_t total = 0;
+      SmallVector<int64_t> offsets;
       fn.walk([&](memref::AllocaOp alloca) {
-        if (isSharedAlloca(alloca))
-          allocas.push_back(alloca);
+        if (!isSharedAlloca(alloca))
+          return;
+        allocas.push_back(alloca);
+        MemRefType type = alloca.getType();
+        offsets.push_back(total);
+        if (type.hasStaticShape())
+          total += llvm::alignTo(type.getNumElements() *
+                                     type.getElementTypeBitWidth() / 8,
+                                 kAlign);
       });
-      for (memref::AllocaOp alloca : allocas) {
+      for (memref::AllocaOp alloca : allocas)
         if (!alloca.getType().hasStaticShape()) {
           alloca.emitError("shared memory of a kernel needs a static shape");
-          return signalPassFailure();
+          return WalkResult::interrupt();
         }
-        BlockArgument buffer =
-            fn.addWorkgroupAttribution(alloca.getType(), alloca.getLoc());
-        // 16 bytes at least: cp.async and vector loads of 16 bytes.
-        int64_t align =
-            std::max<int64_t>(alloca.getAlignment().value_or(0), 16);
-        fn.setWorkgroupAttributionAttr(fn.getNumWorkgroupAttributions() - 1,
-                                       LLVM::LLVMDialect::getAlignAttrName(),
-                                       OpBuilder(fn).getI64IntegerAttr(align));
-        alloca.replaceAllUsesWith(buffer);
+      if (allocas.empty())
+        return WalkResult::advance();
+      if (total <= kStaticBytes) {
+        for (memref::AllocaOp alloca : allocas)
+          toAttribution(fn, alloca);
+        return WalkResult::advance();
+      }
+      OpBuilder b = OpBuilder::atBlockBegin(&fn.getBody().front());
+      Location loc = fn.getLoc();
+      auto workgroup = gpu::AddressSpaceAttr::get(
+          b.getContext(), gpu::AddressSpace::Workgroup);
+      Value dynamic = gpu::DynamicSharedMemoryOp::create(
+          b, loc,
+          MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
+                          workgroup));
+      Value bytes = memref::MemorySpaceCastOp::create(
+          b, loc,
+          MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
+                          allocas.front().getType().getMemorySpace()),
+          dynamic);
+      for (auto [alloca, offset] : llvm::zip(allocas, offsets)) {
+        Value at = arith::ConstantIndexOp::create(b, loc, offset);
+        Value view = memref::ViewOp::create(b, loc, alloca.getType(), bytes,
+                                            at, ValueRange{});
+        alloca.replaceAllUsesWith(view);
         alloca.erase();
       }
+      auto kernels = fn->getParentOfType<gpu::GPUModuleOp>();
+      dynamicBytes[SymbolRefAttr::get(
+          kernels.getNameAttr(), {FlatSymbolRefAttr::get(fn.getNameAttr())})] =
+          total;
+      return WalkResult::advance();
     });
+    if (r.wasInterrupted())
+      return signalPassFailure();
+    module.walk([&](gpu::LaunchFuncOp launch) {
+      auto it = dynamicBytes.find(launch.getKernel());
+      if (it == dynamicBytes.end())
+        return;
+      OpBuilder b(launch);
+      launch.getDynamicSharedMemorySizeMutable().assign(
+          arith::ConstantIntOp::create(b, launch.getLoc(), b.getI32Type(),
+                                       it->second));
+    });
+  }
+
+  /// `alloca` as a workgroup attribution of `fn`.
+  static void toAttribution(gpu::GPUFuncOp fn, memref::AllocaOp alloca) {
+    BlockArgument buffer =
+        fn.addWorkgroupAttribution(alloca.getType(), alloca.getLoc());
+    // 16 bytes at least: cp.async and vector loads of 16 bytes.
+    int64_t align =
+        std::max<int64_t>(alloca.getAlignment().value_or(0), kAlign);
+    fn.setWorkgroupAttributionAttr(fn.getNumWorkgroupAttributions() - 1,
+                                   LLVM::LLVMDialect::getAlignAttrName(),
+                                   OpBuilder(fn).getI64IntegerAttr(align));
+    alloca.replaceAllUsesWith(buffer);
+    alloca.erase();
   }
 };
 

@@ -68,9 +68,12 @@ Value seqc::generic(
 
 namespace {
 
-/// The tensor-core form's shared memory: static (at most 48 KiB a block),
-/// in NVVM's address space 3.
-constexpr int64_t kSharedBytes = 48 * 1024, kWorkgroupSpace = 3;
+/// The tensor-core form's shared memory: at most 64 KiB a block (beyond 48
+/// KiB, dynamic shared memory: seq-gpu-workgroup-buffers), in NVVM's
+/// address space 3.
+constexpr int64_t kSharedBytes = 64 * 1024, kWorkgroupSpace = 3;
+/// The tensor-core form's warps a block at most.
+constexpr int64_t kMaxWarps = 4;
 
 static Value fill(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
                   float value) {
@@ -1024,23 +1027,21 @@ LogicalResult GPUAttention::lower(int64_t minParallel, bool tensorCores,
       (warpRows == 32 || (warpRows == 0 && std::max(D, Dv) <= 128)))
     mTiles = 2;
   // 16-key blocks a step: two stages of a step's K and V (32 (D + Dv)
-  // bytes a block) and Q's fragments fit the 48 KiB of static shared
-  // memory (fewer blocks where they do not; 16 rows a warp, then no
-  // tensor cores, where one does not); by default as many as fit, at most
+  // bytes a block) and Q's fragments fit in 64 KiB of shared memory
+  // (fewer blocks where they do not; 16 rows a warp, then no tensor
+  // cores, where one does not); by default as many as fit, at most
   // 8 / mTiles (S is 8 mTiles KB registers a lane): 4 at D = 64, 2 at
-  // D = 128. Warps a block: 4, or 2 with Q in shared memory (with 4, one
-  // block a step fit at D = 128, 25% slower on the H100); at most those
-  // among which a step's K and V, 2 KB (D + Dv) 16-byte groups, divide
-  // evenly.
+  // D = 128 (64 KiB: 3-6% faster on the H100 than 2 warps a block in 48).
+  // Warps a block: the most of 4 among which a step's K and V, 2 KB
+  // (D + Dv) 16-byte groups, divide evenly.
   while (form == Form::TensorCores) {
     qShared = mTiles == 2 && std::max(D, Dv) > 64;
-    int64_t maxWarps = qShared ? 2 : 4;
-    int64_t qBytes = qShared ? maxWarps * mTiles * D * 32 : 0;
+    int64_t qBytes = qShared ? kMaxWarps * mTiles * D * 32 : 0;
     int64_t fit = (kSharedBytes - qBytes) / (2 * 32 * (D + Dv));
     keyBlocks = std::min(blocks > 0 ? blocks : 8 / mTiles, fit);
     if (keyBlocks > 0) {
-      warpsPerBlock =
-          std::gcd(maxWarps, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
+      warpsPerBlock = std::gcd(
+          kMaxWarps, std::gcd(keyBlocks * D / 16, keyBlocks * Dv / 16));
       foldedScale = positiveScale(op);
       break;
     }

@@ -235,7 +235,7 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
            "does not fit); 0: 32 where both head sizes are at most 128">,
     Option<"keyBlocks", "key-blocks", "int64_t", "0",
            "with tensor-cores: 16-key blocks a step (1 to 8, fewer where two "
-           "steps' K and V exceed 48 KiB of shared memory; 0: as many as "
+           "steps' K and V exceed 64 KiB of shared memory; 0: as many as "
            "fit, at most 8 / (rows per warp / 16)); the row maxima and the "
            "accumulator's rescale once a step">,
   ];
@@ -1209,16 +1209,22 @@ def SeqGPUMergeKernels : Pass<"seq-gpu-merge-kernels", "::mlir::ModuleOp"> {
 }
 
 def SeqGPUWorkgroupBuffers
-    : Pass<"seq-gpu-workgroup-buffers", "::mlir::gpu::GPUModuleOp"> {
-  let summary = "a kernel's shared-memory allocas as workgroup attributions";
+    : Pass<"seq-gpu-workgroup-buffers", "::mlir::ModuleOp"> {
+  let summary = "a kernel's shared-memory allocas as its shared memory";
   let description = [{
-    A kernel's `memref.alloca` of static shape in shared memory (address
-    space 3: the tensor-core attention's stages of K and V, made where the
-    kernel's body was a loop iteration) becomes a workgroup attribution of
-    its `gpu.func`: one buffer a block, which the NVVM lowering makes a
-    `.shared` array of the kernel.
+    A kernel's `memref.alloca`s of static shape in shared memory (address
+    space 3: the tensor-core attention's stages of K and V and Q's
+    fragments, made where the kernel's body was a loop iteration) become
+    its shared memory, one buffer a block: workgroup attributions of its
+    `gpu.func` (16-byte aligned; a `.shared` array each in the PTX) where
+    they take 48 KiB at most, the static limit; else views into
+    `gpu.dynamic_shared_memory` at 16-byte aligned offsets, and every
+    `gpu.launch_func` of the kernel passes their size as its dynamic shared
+    memory (the runtime allows more than 48 KiB for the function).
   }];
-  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect"];
 }
 
 def SeqGPUModuleToBinary : Pass<"seq-gpu-module-to-binary", "::mlir::ModuleOp"> {

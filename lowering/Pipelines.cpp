@@ -281,7 +281,7 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   // workgroup buffers, cp.async to NVVM, then vector ops of the kernels
   // (the scans' vector<1x..> transfers) to loads and stores.
   pm.addNestedPass<gpu::GPUModuleOp>(createSeqGPULowerMMA());
-  pm.addNestedPass<gpu::GPUModuleOp>(createSeqGPUWorkgroupBuffers());
+  pm.addPass(createSeqGPUWorkgroupBuffers());
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertNVGPUToNVVMPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertVectorToLLVMPass());
   ConvertGpuOpsToNVVMOpsOptions toNVVM;

@@ -48,6 +48,9 @@ typedef struct CUmemPoolHandle_st *CUmemoryPool;
 typedef unsigned long long CUdeviceptr;
 
 #define CUDA_SUCCESS 0
+/* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, and the shared memory a
+ * launch may take without it. */
+enum { kMaxDynamicSharedSizeBytes = 8, kStaticSharedBytes = 48 * 1024 };
 #define CU_STREAM_DEFAULT 0
 #define CU_MEMPOOL_ATTR_RELEASE_THRESHOLD 4
 
@@ -67,6 +70,8 @@ typedef unsigned long long CUdeviceptr;
     (CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,        \
      unsigned by, unsigned bz, unsigned smem, CUstream s, void **params,      \
      void **extra))                                                           \
+  X(cuFuncSetAttribute, "cuFuncSetAttribute",                                 \
+    (CUfunction f, int attribute, int value))                                 \
   X(cuStreamCreate, "cuStreamCreate", (CUstream * s, unsigned flags))         \
   X(cuStreamDestroy, "cuStreamDestroy_v2", (CUstream s))                      \
   X(cuStreamSynchronize, "cuStreamSynchronize", (CUstream s))                 \
@@ -322,6 +327,16 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   if (gridX <= 0 || gridY <= 0 || gridZ <= 0 || blockX <= 0 || blockY <= 0 ||
       blockZ <= 0)
     return;
+  /* More than 48 KiB of dynamic shared memory (the tensor-core attention's
+   * stages and Q) must be allowed for the function first. */
+  if (smem > kStaticSharedBytes) {
+    CUresult a = cu.cuFuncSetAttribute((CUfunction)function,
+                                       kMaxDynamicSharedSizeBytes, smem);
+    if (a != CUDA_SUCCESS) {
+      fail(a, "cuFuncSetAttribute");
+      return;
+    }
+  }
   CUresult r = cu.cuLaunchKernel(
       (CUfunction)function, (unsigned)gridX, (unsigned)gridY, (unsigned)gridZ,
       (unsigned)blockX, (unsigned)blockY, (unsigned)blockZ, (unsigned)smem,

@@ -339,7 +339,7 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC32: {seq.block_threads = 32 : i64, seq.parallel}
 
 // By default, 32 rows a warp (D and Dv at most 64) and as many blocks a
-// step as two stages fit in 48 KiB (24), at most 8 / 2 = 4: 64 keys; 4
+// step as two stages fit in 64 KiB (32), at most 8 / 2 = 4: 64 keys; 4
 // warps a block.
 // AUTO-LABEL: func.func @tc_causal
 // AUTO: arith.ceildivui %{{.+}}, %c32 : index
@@ -396,17 +396,18 @@ func.func @tc_sqrt128(%q: tensor<2x?x16xbf16>, %k: tensor<2x?x16xbf16>, %v: tens
 
 // At D = 128 by default: 32 rows a warp with Q's fragments in shared
 // memory ([warp, 16 rows x 16 columns, lane, 4] of i32, each lane's own:
-// stored once, read back in the step, no barrier), 2 warps a block, and
-// the two stages of 2 blocks of K and V a step (32 groups) beside them.
+// stored once, read back in the step, no barrier), 4 warps a block, and
+// the two stages of 2 blocks of K and V a step (32 groups): 64 KiB.
 // AUTO-LABEL: func.func @tc_d128
-// AUTO: %[[QS:.+]] = memref.alloca() : memref<2x16x32x4xi32, 3>
+// AUTO: memref.alloca() : memref<2x32x32x4xi32, 3>
+// AUTO: %[[QS:.+]] = memref.alloca() : memref<4x16x32x4xi32, 3>
 // AUTO-COUNT-16: vector.store %{{.+}}, %[[QS]]
 // AUTO: scf.for {{.*}} step %c32{{.*}} iter_args(
 // AUTO: gpu.barrier
 // AUTO: vector.load %[[QS]]
 // AUTO: nvgpu.mma.sync
 // AUTO: scf.yield
-// AUTO: {seq.block_threads = 64 : i64, seq.parallel}
+// AUTO: {seq.block_threads = 128 : i64, seq.parallel}
 func.func @tc_d128(%q: tensor<2x?x128xbf16>, %k: tensor<2x?x128xbf16>, %v: tensor<2x?x128xbf16>, %e: tensor<2x?x128xbf16>) -> tensor<2x?x128xbf16> {
   %o = seq.attention ins(%q, %k, %v : tensor<2x?x128xbf16>, tensor<2x?x128xbf16>, tensor<2x?x128xbf16>)
        outs(%e : tensor<2x?x128xbf16>) scale = 0.088388 -> tensor<2x?x128xbf16> {
