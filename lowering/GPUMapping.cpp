@@ -789,8 +789,8 @@ struct SeqGPUWorkgroupBuffers
       }
       OpBuilder b = OpBuilder::atBlockBegin(&fn.getBody().front());
       Location loc = fn.getLoc();
-      auto workgroup = gpu::AddressSpaceAttr::get(
-          b.getContext(), gpu::AddressSpace::Workgroup);
+      auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
+                                                  gpu::AddressSpace::Workgroup);
       Value dynamic = gpu::DynamicSharedMemoryOp::create(
           b, loc,
           MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
@@ -802,8 +802,8 @@ struct SeqGPUWorkgroupBuffers
           dynamic);
       for (auto [alloca, offset] : llvm::zip(allocas, offsets)) {
         Value at = arith::ConstantIndexOp::create(b, loc, offset);
-        Value view = memref::ViewOp::create(b, loc, alloca.getType(), bytes,
-                                            at, ValueRange{});
+        Value view = memref::ViewOp::create(b, loc, alloca.getType(), bytes, at,
+                                            ValueRange{});
         alloca.replaceAllUsesWith(view);
         alloca.erase();
       }
