@@ -59,20 +59,12 @@ namespace seqc {
 using namespace mlir;
 using namespace seqc;
 
-bool seqc::isWorkgroupMemory(MemRefType type) {
-  Attribute space = type.getMemorySpace();
-  if (auto gpuSpace = dyn_cast_or_null<gpu::AddressSpaceAttr>(space))
-    return gpuSpace.getValue() == gpu::AddressSpace::Workgroup;
-  auto number = dyn_cast_or_null<IntegerAttr>(space);
-  return number &&
-         number.getInt() == static_cast<int64_t>(NVVM::NVVMMemorySpace::Shared);
-}
-
-/// Whether `op` allocates a block's shared memory: the kernel's, not a
-/// buffer of the host.
+/// Whether `op` allocates a block's shared memory (address space 3 or the
+/// GPU dialect's workgroup space): the kernel's, not a buffer of the host.
 static bool isSharedAlloca(Operation *op) {
   auto alloca = dyn_cast<memref::AllocaOp>(op);
-  return alloca && isWorkgroupMemory(alloca.getType());
+  return alloca &&
+         nvgpu::NVGPUDialect::hasSharedMemoryAddressSpace(alloca.getType());
 }
 
 namespace {
@@ -762,24 +754,24 @@ struct SeqGPUWorkgroupBuffers
     llvm::DenseMap<SymbolRefAttr, int64_t> dynamicBytes;
     WalkResult r = module.walk([&](gpu::GPUFuncOp fn) {
       SmallVector<memref::AllocaOp> allocas;
-      int64_t total = 0;
       SmallVector<int64_t> offsets;
-      fn.walk([&](memref::AllocaOp alloca) {
+      int64_t total = 0;
+      WalkResult found = fn.walk([&](memref::AllocaOp alloca) {
         if (!isSharedAlloca(alloca))
-          return;
-        allocas.push_back(alloca);
+          return WalkResult::advance();
         MemRefType type = alloca.getType();
-        offsets.push_back(total);
-        if (type.hasStaticShape())
-          total += llvm::alignTo(type.getNumElements() *
-                                     type.getElementTypeBitWidth() / 8,
-                                 kAlign);
-      });
-      for (memref::AllocaOp alloca : allocas)
-        if (!alloca.getType().hasStaticShape()) {
+        if (!type.hasStaticShape()) {
           alloca.emitError("shared memory of a kernel needs a static shape");
           return WalkResult::interrupt();
         }
+        total = llvm::alignTo(total, alignment(alloca));
+        allocas.push_back(alloca);
+        offsets.push_back(total);
+        total += type.getNumElements() * type.getElementTypeBitWidth() / 8;
+        return WalkResult::advance();
+      });
+      if (found.wasInterrupted())
+        return WalkResult::interrupt();
       if (allocas.empty())
         return WalkResult::advance();
       if (total <= kStaticBytes) {
@@ -826,16 +818,20 @@ struct SeqGPUWorkgroupBuffers
     });
   }
 
+  /// The alignment of `alloca`'s buffer: 16 bytes at least (cp.async and
+  /// vector loads of 16 bytes).
+  static int64_t alignment(memref::AllocaOp alloca) {
+    return std::max<int64_t>(alloca.getAlignment().value_or(0), kAlign);
+  }
+
   /// `alloca` as a workgroup attribution of `fn`.
   static void toAttribution(gpu::GPUFuncOp fn, memref::AllocaOp alloca) {
     BlockArgument buffer =
         fn.addWorkgroupAttribution(alloca.getType(), alloca.getLoc());
-    // 16 bytes at least: cp.async and vector loads of 16 bytes.
-    int64_t align =
-        std::max<int64_t>(alloca.getAlignment().value_or(0), kAlign);
-    fn.setWorkgroupAttributionAttr(fn.getNumWorkgroupAttributions() - 1,
-                                   LLVM::LLVMDialect::getAlignAttrName(),
-                                   OpBuilder(fn).getI64IntegerAttr(align));
+    fn.setWorkgroupAttributionAttr(
+        fn.getNumWorkgroupAttributions() - 1,
+        LLVM::LLVMDialect::getAlignAttrName(),
+        OpBuilder(fn).getI64IntegerAttr(alignment(alloca)));
     alloca.replaceAllUsesWith(buffer);
     alloca.erase();
   }

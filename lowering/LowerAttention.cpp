@@ -69,9 +69,8 @@ Value seqc::generic(
 namespace {
 
 /// The tensor-core form's shared memory: at most 64 KiB a block (beyond 48
-/// KiB, dynamic shared memory: seq-gpu-workgroup-buffers), in NVVM's
-/// address space 3.
-constexpr int64_t kSharedBytes = 64 * 1024, kWorkgroupSpace = 3;
+/// KiB, dynamic shared memory: seq-gpu-workgroup-buffers).
+constexpr int64_t kSharedBytes = 64 * 1024;
 /// The tensor-core form's warps a block at most.
 constexpr int64_t kMaxWarps = 4;
 
@@ -1525,8 +1524,9 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
   Type i32 = b.getI32Type();
   auto stages = memref::AllocaOp::create(
       b, loc,
-      MemRefType::get({2, kGroups + vGroups, 32, 4}, i32, AffineMap(),
-                      b.getI64IntegerAttr(kWorkgroupSpace)));
+      MemRefType::get(
+          {2, kGroups + vGroups, 32, 4}, i32, AffineMap(),
+          b.getI64IntegerAttr(nvgpu::NVGPUDialect::kSharedMemoryAddressSpace)));
   Value thread = arith::RemUIOp::create(b, loc, w, idx(32 * W));
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
   // The copies of the step whose first block is `kb` into `stage`, as one
@@ -1553,11 +1553,6 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       }
     }
     return nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, tokens);
-  };
-  // The lane's registers of group `group` of `stage`.
-  auto quadOf = [&](Value stage, int64_t group) -> Value {
-    return vector::LoadOp::create(b, loc, VectorType::get({4}, i32), stages,
-                                  ValueRange{stage, idx(group), lane, c0});
   };
   // An i32 register as the pair of the operand type it holds.
   auto asPair = [&](Value word) -> Value {
@@ -1598,7 +1593,8 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
     qStore = memref::AllocaOp::create(
         b, loc,
         MemRefType::get({W, M * (D / 16), 32, 4}, i32, AffineMap(),
-                        b.getI64IntegerAttr(kWorkgroupSpace)));
+                        b.getI64IntegerAttr(
+                            nvgpu::NVGPUDialect::kSharedMemoryAddressSpace)));
     warpInBlock = arith::RemUIOp::create(b, loc, warp, idx(W));
     for (int64_t mt = 0; mt < M; ++mt)
       for (int64_t kk = 0; kk < D / 16; ++kk) {
@@ -1670,32 +1666,32 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       scf::YieldOp::create(b, loc, ValueRange(it));
     }
     b.setInsertionPointToStart(&step.getThenRegion().front());
-    // Q's fragment (16 rows mt, columns 16 kk on): from shared memory with
-    // `qShared`, read where the step first uses it.
-    SmallVector<SmallVector<Value>> qRead(M * kChunks);
-    auto qOf = [&](int64_t mt, int64_t kk) -> ArrayRef<Value> {
-      if (!qShared)
-        return qFrag[mt][kk];
-      SmallVector<Value> &pairs = qRead[mt * kChunks + kk];
-      if (pairs.empty()) {
-        Value quad = vector::LoadOp::create(
-            b, loc, VectorType::get({4}, i32), qStore,
-            ValueRange{warpInBlock, idx(mt * kChunks + kk), lane, c0});
-        for (int64_t i = 0; i < 4; ++i)
-          pairs.push_back(asPair(
-              vector::ExtractOp::create(b, loc, quad, ArrayRef<int64_t>{i})));
-      }
-      return pairs;
-    };
-    // The lane's register quads of the stage, each read where first used
-    // (read at once, K's and V's were 64 registers at D = 128).
-    SmallVector<Value> quads(kGroups + vGroups);
-    auto fragment = [&](int64_t group, int64_t f) -> Value {
-      Value &q = quads[group + f / 4];
+    // Register f of a lane's groups of 4 in `buffer`'s [outer, ..] (K's
+    // and V's in the step's stage, Q's in the warp's part), each group
+    // read where the step first uses it (read at once, K's and V's were
+    // 64 registers at D = 128).
+    llvm::DenseMap<std::pair<Value, int64_t>, Value> quads;
+    auto registerOf = [&](Value buffer, Value outer, int64_t f) -> Value {
+      Value &q = quads[{buffer, f / 4}];
       if (!q)
-        q = quadOf(stage, group + f / 4);
+        q = vector::LoadOp::create(b, loc, VectorType::get({4}, i32), buffer,
+                                   ValueRange{outer, idx(f / 4), lane, c0});
       return asPair(
           vector::ExtractOp::create(b, loc, q, ArrayRef<int64_t>{f % 4}));
+    };
+    auto fragment = [&](int64_t group, int64_t f) -> Value {
+      return registerOf(stages, stage, 4 * group + f);
+    };
+    // Q's fragment (16 rows mt, columns 16 kk on): from shared memory with
+    // `qShared`.
+    auto qOf = [&](int64_t mt, int64_t kk) -> SmallVector<Value> {
+      if (!qShared)
+        return qFrag[mt][kk];
+      SmallVector<Value> pairs;
+      for (int64_t i = 0; i < 4; ++i)
+        pairs.push_back(
+            registerOf(qStore, warpInBlock, 4 * (mt * kChunks + kk) + i));
+      return pairs;
     };
     // S for keys j0 + 8 h + [0, 8), h < 2 KB: s[mt][h][i], i = 0, 1 row
     // 2 mt at columns 2t, 2t + 1; i = 2, 3 row 2 mt + 1. K's fragments
@@ -1827,8 +1823,8 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
       }
     }
     next.append(acc);
-    // Every warp is done with the stage the next step's copies overwrite.
     scf::YieldOp::create(b, loc, next);
+    // Every warp is done with the stage the next step's copies overwrite.
     b.setInsertionPointAfter(step);
     gpu::BarrierOp::create(b, loc);
     scf::YieldOp::create(b, loc, step.getResults());

@@ -46,17 +46,14 @@ inline constexpr llvm::StringLiteral kNumThreads = "seqrt_num_threads";
 
 /// On a `seq.parallel` loop for the GPU, the threads a block must have
 /// (its iterations share shared memory and barriers; seq-gpu-map makes
-/// blocks of exactly that many), and whether a `memref` type is shared
-/// memory (address space 3, which `gpu.func` takes as a workgroup
-/// attribution).
+/// blocks of exactly that many).
 inline constexpr llvm::StringLiteral kBlockThreadsAttr = "seq.block_threads";
-bool isWorkgroupMemory(mlir::MemRefType type);
 
 /// Interfaces the lowering needs of upstream ops that lack them: the memory
 /// effects of `gpu.barrier` and of nvgpu's cp.async group and wait ops
 /// (ownership-based buffer deallocation rejects an op whose effects are
-/// unknown). For every
-/// registry the pipelines run with (seqc's and seq-opt's).
+/// unknown). For every registry the pipelines run with (seqc's and
+/// seq-opt's).
 void registerLoweringInterfaces(mlir::DialectRegistry &registry);
 
 /// A `linalg.generic` writing `init` with `iterators` and `maps`, whose body

@@ -104,7 +104,8 @@ def main():
     # Attention with H = 16: bf16 at D = 64 and 128, f16 and f32 at D = 64
     # (bench/gpu/attention.py), and bf16 at D = 96 and 256 for its checks
     # (the tensor-core form's other shapes: Q in shared memory, 2 warps a
-    # block, 3 blocks a step; 16 rows a warp, 1 block a step).
+    # block, 3 blocks a step; 16 rows a warp, 2 blocks a step in 64 KiB of
+    # dynamic shared memory).
     with open(os.path.join(ROOT, "bench", "models", "attention.seq")) as f:
         attention_src = f.read()
     for dtype, D in (("bf16", 64), ("bf16", 128), ("f16", 64), ("f32", 64),

@@ -52,8 +52,9 @@ struct StageTimer {
 void registerLoweringTranslations(mlir::DialectRegistry &registry);
 
 /// Registers on `ctx` what lowering a seq module needs: every upstream
-/// dialect with its interfaces (bufferization, conversion to LLVM) and the
-/// LLVM IR translations.
+/// dialect with its interfaces (bufferization, conversion to LLVM), the
+/// interfaces the lowering adds (`registerLoweringInterfaces`) and the LLVM
+/// IR translations.
 void registerLoweringDialects(mlir::MLIRContext &ctx);
 
 /// A weight or an entry's argument as the library describes it. Each dim is

@@ -13,7 +13,7 @@
 // CHECK: gpu.barrier
 // CHECK: memref.load %[[S]][%c1, %{{.+}}] : memref<2x32xf32, 3>
 // CHECK-LABEL: func.func @host(
-// CHECK: gpu.launch_func @kernels::@kernel blocks in ({{.*}}) threads in ({{.*}}) args(
+// CHECK: gpu.launch_func @kernels::@kernel blocks in (%{{[^)]*}}) threads in (%{{[^)]*}}) args(
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     gpu.func @kernel(%a: memref<32xf32>) kernel {
