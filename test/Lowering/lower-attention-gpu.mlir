@@ -234,6 +234,17 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: %[[THREADS:.+]] = arith.muli %[[UNITS]], %{{.+}} : index
 // TC: %[[OUTER:.+]]:4 = scf.for %[[W:.+]] = %c0 to %[[THREADS]] step %c1 iter_args(
 // TC: %[[LANE:.+]] = arith.remui %[[W]], %c32{{.*}} : index
+// A batch item's blocks (2 warps each) last first.
+// TC: %[[PERBATCH:.+]] = arith.muli %{{.+}}, %c2{{.*}} : index
+// TC-NEXT: %[[QT:.+]] = arith.remui %{{.+}}, %[[PERBATCH]] : index
+// TC: %[[BLK:.+]] = arith.divui %[[QT]], %c2{{.*}} : index
+// TC: %[[NBLK:.+]] = arith.divui %[[PERBATCH]], %c2{{.*}} : index
+// TC-NEXT: %[[LASTBLK:.+]] = arith.subi %[[NBLK]], %c1 : index
+// TC-NEXT: %[[REVBLK:.+]] = arith.subi %[[LASTBLK]], %[[BLK]] : index
+// TC: %[[REVFIRST:.+]] = arith.muli %[[REVBLK]], %c2{{.*}} : index
+// TC: %[[INBLK:.+]] = arith.remui %[[QT]], %c2{{.*}} : index
+// TC-NEXT: %[[REVQT:.+]] = arith.addi %[[REVFIRST]], %[[INBLK]] : index
+// TC: arith.muli %[[REVQT]], %c16{{.*}} : index
 // TC: %[[G:.+]] = arith.divui %[[LANE]], %c4{{.*}} : index
 // TC: %[[ROWA:.+]] = arith.addi %{{.+}}, %[[G]] : index
 // TC: %[[ROWB:.+]] = arith.addi %[[ROWA]], %c8{{.*}} : index
