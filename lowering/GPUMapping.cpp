@@ -585,25 +585,26 @@ struct SeqGPUMergeKernels
       return;
     gpu::GPUModuleOp into = kernels.front();
     SymbolTable table(into);
+    // (module, kernel) -> the kernel's name in `into`: outlined kernels of
+    // one function share its name, and a clash renames. The launches are
+    // then redirected in one walk (a walk per module was 0.15 s of
+    // hybrid.seq's 2.7 for cuda).
+    llvm::DenseMap<std::pair<StringAttr, StringAttr>, StringAttr> renamed;
     for (gpu::GPUModuleOp from : llvm::drop_begin(kernels)) {
-      // Outlined kernels of one function share its name: a clash renames.
-      llvm::DenseMap<StringAttr, StringAttr> renamed;
       for (Operation &op :
            llvm::make_early_inc_range(from.getBody()->getOperations())) {
         StringAttr old = SymbolTable::getSymbolName(&op);
         op.remove();
-        renamed[old] = table.insert(&op);
+        renamed[{from.getNameAttr(), old}] = table.insert(&op);
       }
-      StringRef name = from.getName();
-      module.walk([&](gpu::LaunchFuncOp launch) {
-        if (launch.getKernelModuleName() != name)
-          return;
-        StringAttr kernel = renamed.lookup(launch.getKernelName());
-        launch.setKernelAttr(SymbolRefAttr::get(
-            into.getNameAttr(), {FlatSymbolRefAttr::get(kernel)}));
-      });
       from.erase();
     }
+    module.walk([&](gpu::LaunchFuncOp launch) {
+      if (StringAttr kernel = renamed.lookup(
+              {launch.getKernelModuleName(), launch.getKernelName()}))
+        launch.setKernelAttr(SymbolRefAttr::get(
+            into.getNameAttr(), {FlatSymbolRefAttr::get(kernel)}));
+    });
     dedupKernels(module, into);
   }
 
