@@ -12,7 +12,8 @@ called through python/seqc on torch CUDA tensors, the output written in
 place. First each entry is checked against float64 attention computed by
 torch from the same inputs, at small and odd shapes (relative error 1e-2
 for bf16 outputs, 2e-3 for f16, 1e-4 for f32); then prefill (`full`, `causal`) is timed
-with CUDA events (median of --reps) at B x H x T x D in CONFIGS and
+with CUDA events (median of --reps; ours and each peer in turn, --rounds
+times, the least median kept) at B x H x T x D in CONFIGS and
 reported in TFLOP/s (4 B H T^2 D, half of it causal), and decoding (one
 query against T keys) in GB/s of keys and values read, beside a device
 copy of the same bytes. Prints ratios first (a peer's time / ours: above
@@ -119,6 +120,10 @@ def main():
     ap.add_argument("--bundle", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="prefill: ours and each peer timed in turn this "
+                    "many times, the least median kept (a kernel timed "
+                    "right after cuDNN's ran up to 10%% slower)")
     ap.add_argument("--peers", default="flash,cudnn,efficient,flex,copy")
     ap.add_argument("--checks-only", action="store_true",
                     help="only the checks (e.g. under compute-sanitizer)")
@@ -170,22 +175,30 @@ def main():
             e = {"entry": entry, "shape": [B, H, T, D], "dtype": "bf16",
                  "flop": flop}
             fn = getattr(models["bf16", D], entry)
-            e["ours_ms"] = cuda_time(lambda: fn(q, k, v, out=o),
-                                     args.reps, warmup=1) * 1e3
-            for name, peer in peers.items():
-                try:
-                    t0 = time.perf_counter()
-                    got = peer(q, k, v, causal)
-                    torch.cuda.synchronize()
-                    e[name + "_first_call_s"] = time.perf_counter() - t0
-                    e[name + "_max_abs_diff"] = float(
-                        (got.float() - o.float()).abs().max())
-                    e[name + "_ms"] = cuda_time(
-                        lambda: peer(q, k, v, causal), args.reps) * 1e3
-                    del got
-                except Exception as ex:  # a peer that fails is reported
-                    e[name + "_error"] = ("%s: %s" % (type(ex).__name__,
-                                                      ex))[:300]
+
+            def keep(key, ms):
+                e[key] = min(e.get(key, ms), ms)
+            for _ in range(args.rounds):
+                keep("ours_ms", cuda_time(lambda: fn(q, k, v, out=o),
+                                          args.reps, warmup=1) * 1e3)
+                for name, peer in peers.items():
+                    if name + "_error" in e:
+                        continue
+                    try:
+                        if name + "_first_call_s" not in e:
+                            t0 = time.perf_counter()
+                            got = peer(q, k, v, causal)
+                            torch.cuda.synchronize()
+                            e[name + "_first_call_s"] = (time.perf_counter()
+                                                         - t0)
+                            e[name + "_max_abs_diff"] = float(
+                                (got.float() - o.float()).abs().max())
+                            del got
+                        keep(name + "_ms", cuda_time(
+                            lambda: peer(q, k, v, causal), args.reps) * 1e3)
+                    except Exception as ex:  # a peer that fails is reported
+                        e[name + "_error"] = ("%s: %s" % (
+                            type(ex).__name__, ex))[:300]
             line = summarize(e, list(peers), flop, "TFLOPs", 1e12)
             result["prefill"].append(e)
             print("%s B%d H%d T%d D%d bf16: %s" % (entry, B, H, T, D, line))

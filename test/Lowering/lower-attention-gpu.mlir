@@ -220,13 +220,20 @@ func.func @decode(%q: tensor<4x1x64xf32>, %k: tensor<4x?x64xf32>, %v: tensor<4x?
 // TC: %[[UNITS:.+]] = arith.muli %[[TILES]], %c32{{.*}} : index
 // TC: %[[STEPS:.+]] = arith.ceildivui %{{.+}}, %c32{{.*}} : index
 // TC: %[[CHUNK:.+]] = arith.muli %[[STEPS]], %c32{{.*}} : index
-// TC: %[[KP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32x4xi32>)
+// K and V packed in fragment order: a task per lane's 4 registers.
+// TC: %[[KE:.+]] = tensor.empty(%{{.+}}) : tensor<1x?x1x32x4xi32>
+// TC: %[[KP:.+]] = scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args(%[[KA:.+]] = %[[KE]]) -> (tensor<1x?x1x32x4xi32>) {
 // TC: arith.minui
 // TC: tensor.extract %[[K]]
 // TC: arith.ori %{{.+}}, %{{.+}} : i32
+// TC: %[[KQ:.+]] = vector.from_elements %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : vector<4xi32>
+// TC-NEXT: %[[KW:.+]] = vector.transfer_write %[[KQ]], %[[KA]]{{.*}} {in_bounds = [true]} : vector<4xi32>, tensor<1x?x1x32x4xi32>
+// TC-NEXT: scf.yield %[[KW]]
+// TC-NEXT: } {seq.parallel}
 // TC: %[[KF:.+]] = bufferization.to_buffer %[[KP]] read_only : tensor<1x?x1x32x4xi32> to memref<1x?x1x32x4xi32>
-// TC: %[[VP:.+]] = linalg.generic {{.*}} outs(%{{.+}} : tensor<1x?x1x32x4xi32>)
+// TC: %[[VP:.+]] = scf.for {{.*}} -> (tensor<1x?x1x32x4xi32>) {
 // TC: tensor.extract %[[V]]
+// TC: } {seq.parallel}
 // TC: %[[VF:.+]] = bufferization.to_buffer %[[VP]] read_only
 // TC: %[[SINGLE:.+]] = arith.cmpi eq, %{{.+}}, %c1 : index
 // TC: %[[ITEMS:.+]] = arith.select %[[SINGLE]], %c0, %{{.+}} : index
