@@ -1362,9 +1362,9 @@ Value GPUAttention::packFragments(Value src, bool isValue) {
   at.append({kb, chunk, lane, c0});
   Value out = loop.getRegionIterArgs()[0];
   auto outType = llvm::cast<RankedTensorType>(out.getType());
-  auto lastDim = AffineMap::get(outType.getRank(), 0,
-                                b.getAffineDimExpr(outType.getRank() - 1),
-                                b.getContext());
+  auto lastDim =
+      AffineMap::get(outType.getRank(), 0,
+                     b.getAffineDimExpr(outType.getRank() - 1), b.getContext());
   out = vector::TransferWriteOp::create(b, loc, outType, quad, out, at, lastDim,
                                         /*mask=*/Value(),
                                         b.getBoolArrayAttr({true}))
