@@ -13,7 +13,8 @@ place. First each entry is checked against float64 attention computed by
 torch from the same inputs, at small and odd shapes (relative error 1e-2
 for bf16 outputs, 2e-3 for f16, 1e-4 for f32); then prefill (`full`, `causal`) is timed
 with CUDA events (median of --reps; ours and each peer in turn, --rounds
-times, the least median kept) at B x H x T x D in CONFIGS and
+times, the least median kept, each after --cooldown seconds idle) at
+B x H x T x D in CONFIGS and
 reported in TFLOP/s (4 B H T^2 D, half of it causal), and decoding (one
 query against T keys) in GB/s of keys and values read, beside a device
 copy of the same bytes. Prints ratios first (a peer's time / ours: above
@@ -124,6 +125,9 @@ def main():
                     help="prefill: ours and each peer timed in turn this "
                     "many times, the least median kept (a kernel timed "
                     "right after cuDNN's ran up to 10%% slower)")
+    ap.add_argument("--cooldown", type=float, default=1.0,
+                    help="prefill: seconds idle before each timing, so "
+                    "that none runs in the clocks a previous one left")
     ap.add_argument("--peers", default="flash,cudnn,efficient,flex,copy")
     ap.add_argument("--checks-only", action="store_true",
                     help="only the checks (e.g. under compute-sanitizer)")
@@ -178,9 +182,14 @@ def main():
 
             def keep(key, ms):
                 e[key] = min(e.get(key, ms), ms)
+
+            def idle():
+                torch.cuda.synchronize()
+                time.sleep(args.cooldown)
             for _ in range(args.rounds):
+                idle()
                 keep("ours_ms", cuda_time(lambda: fn(q, k, v, out=o),
-                                          args.reps, warmup=1) * 1e3)
+                                          args.reps) * 1e3)
                 for name, peer in peers.items():
                     if name + "_error" in e:
                         continue
@@ -194,6 +203,7 @@ def main():
                             e[name + "_max_abs_diff"] = float(
                                 (got.float() - o.float()).abs().max())
                             del got
+                        idle()
                         keep(name + "_ms", cuda_time(
                             lambda: peer(q, k, v, causal), args.reps) * 1e3)
                     except Exception as ex:  # a peer that fails is reported
