@@ -249,6 +249,28 @@ void StageTimer::done(const char *stage) {
   last = now;
 }
 
+void dropSeqArgumentAttributes(ModuleOp module) {
+  auto strip = [](DictionaryAttr attrs) -> DictionaryAttr {
+    if (!attrs)
+      return attrs;
+    SmallVector<NamedAttribute> kept;
+    for (NamedAttribute a : attrs)
+      if (a.getName().getValue().starts_with("seq."))
+        continue;
+      else
+        kept.push_back(a);
+    return kept.size() == attrs.size()
+               ? attrs
+               : DictionaryAttr::get(attrs.getContext(), kept);
+  };
+  module.walk([&](LLVM::LLVMFuncOp fn) {
+    for (unsigned i = 0, e = fn.getNumArguments(); i < e; ++i)
+      fn.setArgAttrs(i, strip(fn.getArgAttrDict(i)));
+    for (unsigned i = 0, e = fn.getNumResults(); i < e; ++i)
+      fn.setResultAttrs(i, strip(fn.getResultAttrDict(i)));
+  });
+}
+
 bool emitObjectFile(ModuleOp module, const std::string &sourceName,
                     const std::string &objPath, const ObjectOptions &o,
                     std::string &err) {
@@ -261,6 +283,7 @@ bool emitObjectFile(ModuleOp module, const std::string &sourceName,
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   llvm::LLVMContext llvmCtx;
+  dropSeqArgumentAttributes(module);
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, llvmCtx, sourceName);
   if (!llvmModule) {

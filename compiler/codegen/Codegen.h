@@ -155,6 +155,13 @@ struct ObjectOptions {
   bool launchCode = false;
 };
 
+/// Drops the model's own argument and result attributes (`seq.input`,
+/// `seq.weight`, ...; the library interface has read them) from the LLVM
+/// functions: LLVM IR has no place for them, and the translation warns of
+/// each, printing the whole function into every warning (0.05-0.08 s of
+/// hybrid.seq for cuda).
+void dropSeqArgumentAttributes(mlir::ModuleOp llvmModule);
+
 /// Translates, optimizes and writes a host object file (PIC).
 bool emitObjectFile(mlir::ModuleOp llvmModule, const std::string &sourceName,
                     const std::string &objPath, const ObjectOptions &o,

@@ -495,6 +495,7 @@ int main(int argc, char **argv) {
     }
     if (emit == "llvm") {
       llvm::LLVMContext llvmCtx;
+      dropSeqArgumentAttributes(*mod);
       std::unique_ptr<llvm::Module> llvmModule =
           mlir::translateModuleToLLVMIR(*mod, llvmCtx, file);
       if (!llvmModule) {
