@@ -86,6 +86,25 @@ static Value index(OpBuilder &b, Location loc, int64_t v) {
 }
 
 /// `ceil(x / t) * t`.
+/// `r` as indices into `sizes` (outermost first, the last varying
+/// fastest): each the remainder by its size of the quotient the faster
+/// ones leave. The outermost is that quotient itself where `r` is in
+/// range, or with `wrap` its remainder too.
+static SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value r,
+                                      ArrayRef<Value> sizes, bool wrap) {
+  SmallVector<Value> at(sizes.size());
+  for (int64_t i = int64_t(sizes.size()) - 1; i >= 0; --i) {
+    if (i == 0 && !wrap) {
+      at[0] = r;
+      break;
+    }
+    at[i] = arith::RemUIOp::create(b, loc, r, sizes[i]);
+    if (i > 0)
+      r = arith::DivUIOp::create(b, loc, r, sizes[i]);
+  }
+  return at;
+}
+
 static Value roundUp(OpBuilder &b, Location loc, Value x, int64_t t) {
   Value tv = index(b, loc, t);
   Value q = arith::CeilDivUIOp::create(b, loc, x, tv);
@@ -486,11 +505,7 @@ LogicalResult LowerAttention::lower(seq::AttentionOp op) {
     Value last = arith::SubIOp::create(
         b, loc, arith::SubIOp::create(b, loc, nq, c1), half);
     Value qt = arith::SelectOp::create(b, loc, odd, last, half);
-    bidx.assign(n, Value());
-    for (int64_t i = n - 1; i >= 0; --i) {
-      bidx[i] = arith::RemUIOp::create(b, loc, rest, batchSizes[i]);
-      rest = arith::DivUIOp::create(b, loc, rest, batchSizes[i]);
-    }
+    bidx = delinearize(b, loc, rest, batchSizes, /*wrap=*/true);
     return arith::MulIOp::create(b, loc, qt, index(b, loc, BQ));
   };
   // Slices of the per-item buffers: [BQ] of m and l, [BQ, Dv] of acc.
@@ -933,14 +948,10 @@ private:
 };
 
 Value GPUAttention::decode(Value r, Value inner, SmallVector<Value> &bidx) {
-  Value rem = arith::RemUIOp::create(b, loc, r, inner);
-  Value rest = arith::DivUIOp::create(b, loc, r, inner);
-  bidx.assign(n, Value());
-  for (int64_t i = n - 1; i >= 0; --i) {
-    bidx[i] = arith::RemUIOp::create(b, loc, rest, batchSizes[i]);
-    rest = arith::DivUIOp::create(b, loc, rest, batchSizes[i]);
-  }
-  return rem;
+  SmallVector<Value> sizes(batchSizes);
+  sizes.push_back(inner);
+  bidx = delinearize(b, loc, r, sizes, /*wrap=*/true);
+  return bidx.pop_back_val();
 }
 
 SmallVector<Value> GPUAttention::sharedIdx(RankedTensorType t,
@@ -1316,20 +1327,12 @@ Value GPUAttention::packFragments(Value src, bool isValue) {
   auto mul = [&](Value x, int64_t v) -> Value {
     return arith::MulIOp::create(b, loc, x, idx(v));
   };
-  Value x = loop.getInductionVar();
-  Value lane = rem(x, idx(32));
-  x = div(x, idx(32));
-  Value chunk = rem(x, idx(chunks));
-  x = div(x, idx(chunks));
-  Value kb = rem(x, blocks);
-  x = div(x, blocks);
-  SmallVector<Value> at(n);
-  for (int64_t i = n - 1; i > 0; --i) {
-    at[i] = rem(x, lead[i]);
-    x = div(x, lead[i]);
-  }
-  if (n > 0)
-    at[0] = x;
+  // [lead.., block, chunk, lane] of the task.
+  SmallVector<Value> at(lead);
+  at.append({blocks, idx(chunks), idx(32)});
+  at = delinearize(b, loc, loop.getInductionVar(), at, /*wrap=*/false);
+  Value lane = at.pop_back_val(), chunk = at.pop_back_val(),
+        kb = at.pop_back_val();
   Value g = div(lane, idx(4)), t = rem(lane, idx(4));
   Value lastKey = arith::SubIOp::create(b, loc, len, c1);
   auto element = [&](Value key, Value col) -> Value {

@@ -235,7 +235,8 @@ def SeqLowerAttention : Pass<"seq-lower-attention"> {
            "does not fit); 0: 32 where both head sizes are at most 128">,
     Option<"keyBlocks", "key-blocks", "int64_t", "0",
            "with tensor-cores: 16-key blocks a step (1 to 8, fewer where two "
-           "steps' K and V exceed 64 KiB of shared memory; 0: as many as "
+           "stages of K and V, with Q's fragments above D = 64, exceed 64 "
+           "KiB of shared memory; 0: as many as "
            "fit, at most 8 / (rows per warp / 16)); the row maxima and the "
            "accumulator's rescale once a step">,
   ];

@@ -255,9 +255,7 @@ void dropSeqArgumentAttributes(ModuleOp module) {
       return attrs;
     SmallVector<NamedAttribute> kept;
     for (NamedAttribute a : attrs)
-      if (a.getName().getValue().starts_with("seq."))
-        continue;
-      else
+      if (!a.getName().getValue().starts_with("seq."))
         kept.push_back(a);
     return kept.size() == attrs.size()
                ? attrs
