@@ -848,20 +848,42 @@ struct Rewriter {
   const RecurrenceAnalysis &analysis;
   const Form &form;
   int64_t C;
+  bool batched;
   OpBuilder b;
   Location loc;
   MLIRContext *ctx;
   Type f32;
 
-  Rewriter(const RecurrenceAnalysis &analysis, const Form &form, int64_t C)
-      : analysis(analysis), form(form), C(C),
-        b(analysis.getScan().getOperation()),
-        loc(analysis.getScan().getLoc()),
+  Rewriter(const RecurrenceAnalysis &analysis, const Form &form, int64_t C,
+           bool batched)
+      : analysis(analysis), form(form), C(C), batched(batched),
+        b(analysis.getScan().getOperation()), loc(analysis.getScan().getLoc()),
         ctx(analysis.getScan().getContext()), f32(b.getF32Type()) {}
 
   void run();
 
 private:
+  /// What steps 1 and 2 leave for the chunks: the carry-free scan (`steps`),
+  /// the padded step tensors, the sizes, and the initial state as [batch..,
+  /// K, V] (`s0`).
+  struct Padded {
+    seq::ScanOp steps;
+    SmallVector<Value> qs;
+    Value kt, vs, lgs, negs;
+    Value lp, nChunks, s0;
+    SmallVector<OpFoldResult> batchShape;
+    int64_t K, V;
+    /// State dims -> their positions in [batch.., K, V].
+    SmallVector<unsigned> stateFromCanon;
+  };
+  /// Steps 3 and 4 for every (item, chunk) at once (`batched`): returns
+  /// the final state [batch.., K, V] and each readout's outputs [batch..,
+  /// padded T, V].
+  std::pair<Value, SmallVector<Value>> batchedChunks(const Padded &p);
+  /// Step 5: the scan's results from the final state [batch.., K, V] and
+  /// the outputs.
+  void finish(const Padded &p, Value last, ArrayRef<Value> outs);
+
   unsigned nb() const { return form.batch.size(); }
   AffineMap dim(unsigned n, ArrayRef<unsigned> dims) {
     SmallVector<AffineExpr> e;
@@ -1117,6 +1139,13 @@ void Rewriter::run() {
       b, loc, tensor::EmptyOp::create(b, loc, canonSizes, f32), init,
       {dim(n, stateFromCanon), AffineMap::getMultiDimIdentityMap(n, ctx)},
       parallel(n), [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  Padded padded{steps,   qs, kt,         vs, lgs, negs,          lp,
+                nChunks, s0, batchShape, K,  V,   stateFromCanon};
+  if (batched) {
+    auto [last, outs] = batchedChunks(padded);
+    finish(padded, last, outs);
+    return;
+  }
 
   // Items: the batch positions, flattened.
   Value items = c1;
@@ -1650,21 +1679,387 @@ void Rewriter::run() {
     scf::YieldOp::create(b, loc, written);
   }
 
+  SmallVector<Value> outs(outLoop.getResults());
+  // The final state: the one after the last chunk.
+  SmallVector<OpFoldResult> offsets(nb(), b.getIndexAttr(0)), sizes;
+  sizes.append(batchShape.begin(), batchShape.end());
+  offsets.append({nChunks, b.getIndexAttr(0), b.getIndexAttr(0)});
+  sizes.append({b.getIndexAttr(1), b.getIndexAttr(K), b.getIndexAttr(V)});
+  SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+  SmallVector<int64_t> shape;
+  for (unsigned d : form.batch)
+    shape.push_back(stateType.getDimSize(d));
+  shape.append({K, V});
+  Value last =
+      tensor::ExtractSliceOp::create(b, loc, RankedTensorType::get(shape, f32),
+                                     states, offsets, sizes, strides);
+  finish(padded, last, outs);
+}
+
+std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
+  // Items (the batch positions, flattened) I, chunks N, steps a chunk C:
+  // every tensor is [I, N, C, X] (kᵀ [I, K, N, C]), reshaped in place.
+  const int64_t K = p.K, V = p.V;
+  const bool hasDecay = (bool)p.lgs, signs = (bool)p.negs;
+  const unsigned nbatch = nb();
+  int64_t itemsStatic = 1;
+  Value items = cIndex(b, loc, 1);
+  for (OpFoldResult s : p.batchShape) {
+    std::optional<int64_t> c = getConstantIntValue(s);
+    itemsStatic = c && itemsStatic != ShapedType::kDynamic
+                      ? itemsStatic * *c
+                      : ShapedType::kDynamic;
+    items = arith::MulIOp::create(b, loc, items,
+                                  getValueOrCreateConstantIndexOp(b, loc, s));
+  }
+  OpFoldResult I = itemsStatic == ShapedType::kDynamic
+                       ? OpFoldResult(items)
+                       : OpFoldResult(b.getIndexAttr(itemsStatic));
+  OpFoldResult N = p.nChunks, Cs = b.getIndexAttr(C);
+  auto typeOf = [&](ArrayRef<OpFoldResult> sizes) {
+    SmallVector<int64_t> shape;
+    for (OpFoldResult s : sizes)
+      shape.push_back(getConstantIntValue(s).value_or(ShapedType::kDynamic));
+    return RankedTensorType::get(shape, f32);
+  };
+  // The groups of a reshape between [batch.., rest] and [I, rest] (two
+  // batch dims or more).
+  auto itemGroups = [&](unsigned rest) {
+    SmallVector<ReassociationIndices> groups(1);
+    for (int64_t i = 0; i < nbatch; ++i)
+      groups[0].push_back(i);
+    for (int64_t i = 0; i < rest; ++i)
+      groups.push_back({nbatch + i});
+    return groups;
+  };
+  // [batch.., A, B] -> [I, A, B].
+  auto toItems = [&](Value x) -> Value {
+    if (nbatch == 1)
+      return x;
+    SmallVector<OpFoldResult> sizes{I};
+    SmallVector<OpFoldResult> all = tensor::getMixedSizes(b, loc, x);
+    sizes.append(all.end() - 2, all.end());
+    if (nbatch == 0) {
+      SmallVector<ReassociationIndices> groups{{0, 1}, {2}};
+      return tensor::ExpandShapeOp::create(b, loc, typeOf(sizes), x, groups,
+                                           sizes);
+    }
+    return tensor::CollapseShapeOp::create(b, loc, typeOf(sizes), x,
+                                           itemGroups(2));
+  };
+  // [I, rest..] -> [batch.., rest..].
+  auto fromItems = [&](Value x) -> Value {
+    auto type = llvm::cast<RankedTensorType>(x.getType());
+    unsigned rest = type.getRank() - 1;
+    if (nbatch == 1)
+      return x;
+    SmallVector<OpFoldResult> all = tensor::getMixedSizes(b, loc, x);
+    SmallVector<OpFoldResult> sizes(p.batchShape);
+    sizes.append(all.begin() + 1, all.end());
+    if (nbatch == 0) {
+      SmallVector<ReassociationIndices> groups{{0, 1}};
+      for (unsigned i = 2; i <= rest; ++i)
+        groups.push_back({(int64_t)i});
+      return tensor::CollapseShapeOp::create(b, loc, typeOf(sizes), x, groups);
+    }
+    return tensor::ExpandShapeOp::create(b, loc, typeOf(sizes), x,
+                                         itemGroups(rest), sizes);
+  };
+  // [I, .., padded T (at `axis`), ..] -> [I, .., N, C, ..].
+  auto splitTime = [&](Value x, unsigned axis) -> Value {
+    x = toItems(x);
+    SmallVector<OpFoldResult> all = tensor::getMixedSizes(b, loc, x), sizes;
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t i = 0, j = 0; i < (int64_t)all.size(); ++i) {
+      if (i == axis) {
+        sizes.append({N, Cs});
+        groups.push_back({j, j + 1});
+        j += 2;
+        continue;
+      }
+      sizes.push_back(all[i]);
+      groups.push_back({j++});
+    }
+    return tensor::ExpandShapeOp::create(b, loc, typeOf(sizes), x, groups,
+                                         sizes);
+  };
+  // A fresh tensor (an alloc_tensor: see `filled`), filled with `v`.
+  auto alloc = [&](ArrayRef<OpFoldResult> sizes) -> Value {
+    SmallVector<Value> dynamic;
+    for (OpFoldResult s : sizes)
+      if (auto d = llvm::dyn_cast<Value>(s))
+        dynamic.push_back(d);
+    return bufferization::AllocTensorOp::create(b, loc, typeOf(sizes), dynamic);
+  };
+  auto fresh = [&](ArrayRef<OpFoldResult> sizes, float v) -> Value {
+    return linalg::FillOp::create(b, loc, cF32(b, loc, v), alloc(sizes))
+        .getResult(0);
+  };
+  auto map = [&](unsigned n, ArrayRef<AffineExpr> exprs) {
+    return AffineMap::get(n, 0, exprs, ctx);
+  };
+  auto d = [&](unsigned i) { return b.getAffineDimExpr(i); };
+  AffineExpr zero = getAffineConstantExpr(0, ctx);
+  AffineExpr lastStep = getAffineConstantExpr(C - 1, ctx);
+  using utils::IteratorType;
+  auto iterators = [](unsigned parallelLoops, bool reduction) {
+    SmallVector<IteratorType> it(parallelLoops, IteratorType::parallel);
+    if (reduction)
+      it.push_back(IteratorType::reduction);
+    return it;
+  };
+  // Σ over the last loop of the product of the two inputs, into `acc`: a
+  // contraction, which the GPU register-tiles.
+  auto contract = [&](Value x, Value y, Value acc, ArrayRef<AffineMap> maps) {
+    unsigned n = maps[0].getNumDims();
+    return generic(b, loc, acc, ValueRange{x, y}, maps, iterators(n - 1, true),
+                   [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                     Value m = arith::MulFOp::create(nb2, l, a[0], a[1]);
+                     return arith::AddFOp::create(nb2, l, a[2], m);
+                   });
+  };
+
+  Value kt = splitTime(p.kt, 2), vs = splitTime(p.vs, 1);
+  // The chunks' cumulative log-decays b [I, N, C] (one decay per item and
+  // step) and, with signs, their products' signs σ: sums over the steps
+  // up to each.
+  Value cum, sgn;
+  auto prefixSum = [&](Value x) {
+    return generic(
+        b, loc, fresh({I, N, Cs}, 0.0f), splitTime(x, 1),
+        {map(4, {d(0), d(1), d(3), zero}), map(4, {d(0), d(1), d(2)})},
+        iterators(3, true),
+        [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+          Value i = linalg::IndexOp::create(nb2, l, 2);
+          Value j = linalg::IndexOp::create(nb2, l, 3);
+          Value in =
+              arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::ule, j, i);
+          Value sum = arith::AddFOp::create(nb2, l, a[1], a[0]);
+          return arith::SelectOp::create(nb2, l, in, sum, a[1]);
+        });
+  };
+  if (hasDecay) {
+    cum = prefixSum(p.lgs);
+    if (signs)
+      sgn =
+          generic(b, loc, fresh({I, N, Cs}, 0.0f), prefixSum(p.negs),
+                  {map(3, {d(0), d(1), d(2)}), map(3, {d(0), d(1), d(2)})},
+                  iterators(3, false),
+                  [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                    // 1 - 4 frac(count / 2).
+                    Value half =
+                        arith::MulFOp::create(nb2, l, a[0], cF32(nb2, l, 0.5));
+                    Value odd = arith::SubFOp::create(
+                        nb2, l, half, math::FloorOp::create(nb2, l, half));
+                    return arith::SubFOp::create(
+                        nb2, l, cF32(nb2, l, 1.0),
+                        arith::MulFOp::create(nb2, l, odd, cF32(nb2, l, 4.0)));
+                  });
+  }
+  // `x` times the decay from step `from` to `to` of the chunk (the loops'
+  // exprs; `to` = C - 1 for the chunk's end): σ_to σ_from exp(b_to -
+  // b_from), with `scale` (those exprs as dims of an n-loop generic).
+  auto decayed = [&](Value x, Value init, AffineMap xMap, unsigned n,
+                     ArrayRef<AffineExpr> item, AffineExpr to,
+                     AffineExpr from) -> Value {
+    SmallVector<Value> ins{x};
+    SmallVector<AffineMap> maps{xMap};
+    auto at = [&](AffineExpr step) { return map(n, {item[0], item[1], step}); };
+    ins.append({cum, cum});
+    maps.append({at(to), at(from)});
+    if (sgn) {
+      ins.append({sgn, sgn});
+      maps.append({at(to), at(from)});
+    }
+    maps.push_back(AffineMap::getMultiDimIdentityMap(n, ctx));
+    bool hasSigns = (bool)sgn;
+    return generic(b, loc, init, ins, maps, iterators(n, false),
+                   [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                     Value e = math::ExpOp::create(
+                         nb2, l, arith::SubFOp::create(nb2, l, a[1], a[2]));
+                     Value y = arith::MulFOp::create(nb2, l, a[0], e);
+                     if (hasSigns)
+                       y = arith::MulFOp::create(
+                           nb2, l, y,
+                           arith::MulFOp::create(nb2, l, a[3], a[4]));
+                     return y;
+                   });
+  };
+
+  // 3. The chunks' own updates U = (k ⊙ decay to the chunk's end)ᵀ v [I,
+  // N, K, V], all at once; then the state pass: a task per state element
+  // (item, key, value) walking the chunks, S ← σ exp(b_C) S + U, keeping
+  // the state at each chunk start.
+  OpFoldResult Ks = b.getIndexAttr(K), Vs = b.getIndexAttr(V);
+  Value kToEnd = kt;
+  if (hasDecay)
+    kToEnd = decayed(kt, fresh({I, Ks, N, Cs}, 0.0f),
+                     AffineMap::getMultiDimIdentityMap(4, ctx), 4, {d(0), d(2)},
+                     lastStep, d(3));
+  Value updates = contract(kToEnd, vs, fresh({I, N, Ks, Vs}, 0.0f),
+                           {map(5, {d(0), d(2), d(1), d(4)}),
+                            map(5, {d(0), d(1), d(4), d(3)}),
+                            map(5, {d(0), d(1), d(2), d(3)})});
+  // σ exp(b_C) [I, N]: the state's decay over a chunk.
+  Value total;
+  if (hasDecay) {
+    SmallVector<Value> ins{cum};
+    SmallVector<AffineMap> maps{map(2, {d(0), d(1), lastStep})};
+    if (sgn) {
+      ins.push_back(sgn);
+      maps.push_back(maps[0]);
+    }
+    maps.push_back(map(2, {d(0), d(1)}));
+    bool hasSigns = (bool)sgn;
+    total = generic(
+        b, loc, fresh({I, N}, 0.0f), ins, maps, iterators(2, false),
+        [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+          Value e = math::ExpOp::create(nb2, l, a[0]);
+          return hasSigns ? arith::MulFOp::create(nb2, l, e, a[1]).getResult()
+                          : e;
+        });
+  }
+  Value s0 = toItems(p.s0);
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+  Value kv = cIndex(b, loc, K * V);
+  Value tasks = arith::MulIOp::create(b, loc, items, kv);
+  auto pass =
+      scf::ForOp::create(b, loc, c0, tasks, c1,
+                         ValueRange{alloc({I, N, Ks, Vs}), alloc({I, Ks, Vs})});
+  pass->setAttr(kParallelAttr, b.getUnitAttr());
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(pass.getBody());
+    Value w = pass.getInductionVar();
+    Value v = arith::RemUIOp::create(b, loc, w, cIndex(b, loc, V));
+    Value k = arith::RemUIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, w, cIndex(b, loc, V)),
+        cIndex(b, loc, K));
+    Value item = arith::DivUIOp::create(b, loc, w, kv);
+    Value h0 = tensor::ExtractOp::create(b, loc, s0, ValueRange{item, k, v});
+    auto chunks = scf::ForOp::create(
+        b, loc, c0, p.nChunks, c1, ValueRange{h0, pass.getRegionIterArgs()[0]});
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(chunks.getBody());
+      Value ch = chunks.getInductionVar();
+      Value h = chunks.getRegionIterArgs()[0];
+      Value st = tensor::InsertOp::create(
+          b, loc, h, chunks.getRegionIterArgs()[1], ValueRange{item, ch, k, v});
+      Value u = tensor::ExtractOp::create(b, loc, updates,
+                                          ValueRange{item, ch, k, v});
+      if (total)
+        h = arith::MulFOp::create(
+            b, loc,
+            tensor::ExtractOp::create(b, loc, total, ValueRange{item, ch}), h);
+      h = arith::AddFOp::create(b, loc, h, u);
+      scf::YieldOp::create(b, loc, ValueRange{h, st});
+    }
+    Value last = tensor::InsertOp::create(b, loc, chunks.getResult(0),
+                                          pass.getRegionIterArgs()[1],
+                                          ValueRange{item, k, v});
+    scf::YieldOp::create(b, loc, ValueRange{chunks.getResult(1), last});
+  }
+  // The states at the chunks' starts, and after the last chunk.
+  Value starts = pass.getResult(0), last = pass.getResult(1);
+
+  // 4. Outputs: (q ⊙ σ exp(b)) S_start + (q kᵀ ⊙ D) v, every chunk at once.
+  SmallVector<Value> outs;
+  for (Value q : p.qs) {
+    q = splitTime(q, 1);
+    Value qd = q;
+    if (hasDecay) {
+      // σ_i exp(b_i) = the decay from the chunk's start (b = 0, σ = 1).
+      SmallVector<Value> ins{q, cum};
+      SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(4, ctx),
+                                  map(4, {d(0), d(1), d(2)})};
+      if (sgn) {
+        ins.push_back(sgn);
+        maps.push_back(maps[1]);
+      }
+      maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
+      bool hasSigns = (bool)sgn;
+      qd = generic(b, loc, fresh({I, N, Cs, Ks}, 0.0f), ins, maps,
+                   iterators(4, false),
+                   [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                     Value y = arith::MulFOp::create(
+                         nb2, l, a[0], math::ExpOp::create(nb2, l, a[1]));
+                     if (hasSigns)
+                       y = arith::MulFOp::create(nb2, l, y, a[2]);
+                     return y;
+                   });
+    }
+    Value o = contract(qd, starts, fresh({I, N, Cs, Vs}, 0.0f),
+                       {map(5, {d(0), d(1), d(2), d(4)}),
+                        map(5, {d(0), d(1), d(4), d(3)}),
+                        map(5, {d(0), d(1), d(2), d(3)})});
+    Value scores = contract(q, kt, fresh({I, N, Cs, Cs}, 0.0f),
+                            {map(5, {d(0), d(1), d(2), d(4)}),
+                             map(5, {d(0), d(4), d(1), d(3)}),
+                             map(5, {d(0), d(1), d(2), d(3)})});
+    // Causal, with the decay from step j to step i: scores ⊙ D.
+    {
+      SmallVector<Value> ins;
+      SmallVector<AffineMap> maps;
+      if (hasDecay) {
+        AffineMap atI = map(4, {d(0), d(1), d(2)});
+        AffineMap atJ = map(4, {d(0), d(1), d(3)});
+        ins.append({cum, cum});
+        maps.append({atI, atJ});
+        if (sgn) {
+          ins.append({sgn, sgn});
+          maps.append({atI, atJ});
+        }
+      }
+      maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
+      bool hasSigns = (bool)sgn;
+      scores = generic(
+          b, loc, scores, ins, maps, iterators(4, false),
+          [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+            Value i = linalg::IndexOp::create(nb2, l, 2);
+            Value j = linalg::IndexOp::create(nb2, l, 3);
+            Value ok =
+                arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::ule, j, i);
+            Value y = a.back();
+            if (hasDecay) {
+              Value x = arith::SubFOp::create(nb2, l, a[0], a[1]);
+              x = arith::SelectOp::create(nb2, l, ok, x, cF32(nb2, l, 0.0));
+              y = arith::MulFOp::create(nb2, l, y,
+                                        math::ExpOp::create(nb2, l, x));
+              if (hasSigns)
+                y = arith::MulFOp::create(
+                    nb2, l, y, arith::MulFOp::create(nb2, l, a[2], a[3]));
+            }
+            return arith::SelectOp::create(nb2, l, ok, y, cF32(nb2, l, 0.0));
+          });
+    }
+    o = contract(scores, vs, o,
+                 {map(5, {d(0), d(1), d(2), d(4)}),
+                  map(5, {d(0), d(1), d(4), d(3)}),
+                  map(5, {d(0), d(1), d(2), d(3)})});
+    // [I, N, C, V] -> [batch.., padded T, V].
+    SmallVector<OpFoldResult> flat{I, p.lp, Vs};
+    SmallVector<ReassociationIndices> groups{{0}, {1, 2}, {3}};
+    o = tensor::CollapseShapeOp::create(b, loc, typeOf(flat), o, groups);
+    outs.push_back(fromItems(o));
+  }
+  return {fromItems(last), outs};
+}
+
+void Rewriter::finish(const Padded &p, Value last, ArrayRef<Value> outs) {
+  seq::ScanOp scan = analysis.getScan();
+  Value init = scan.getInits()[0];
+  auto stateType = llvm::cast<RankedTensorType>(init.getType());
+  Value len = scan.getLength();
+  const int64_t K = p.K, V = p.V;
+  ArrayRef<OpFoldResult> batchShape = p.batchShape;
+  ArrayRef<unsigned> stateFromCanon = p.stateFromCanon;
+  unsigned n = nb() + 2;
+  Value nChunks = p.nChunks;
+  seq::ScanOp steps = p.steps;
   // 5. Results in the scan's layouts.
   SmallVector<Value> results(scan.getNumResults());
   {
-    SmallVector<OpFoldResult> offsets(nb(), b.getIndexAttr(0)), sizes;
-    sizes.append(batchShape.begin(), batchShape.end());
-    offsets.append({nChunks, b.getIndexAttr(0), b.getIndexAttr(0)});
-    sizes.append({b.getIndexAttr(1), b.getIndexAttr(K), b.getIndexAttr(V)});
-    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
-    SmallVector<int64_t> shape;
-    for (unsigned d : form.batch)
-      shape.push_back(stateType.getDimSize(d));
-    shape.append({K, V});
-    Value last = tensor::ExtractSliceOp::create(
-        b, loc, RankedTensorType::get(shape, f32), states, offsets, sizes,
-        strides);
     // State dim d reads canonical position stateFromCanon[d].
     unsigned r = form.rank;
     results[0] = generic(
@@ -1682,7 +2077,7 @@ void Rewriter::run() {
         parallel(r), [](OpBuilder &, Location, ValueRange a) { return a[0]; });
   }
   for (auto [r, ro] : llvm::enumerate(form.readouts)) {
-    Value out = outLoop.getResult(r);
+    Value out = outs[r];
     // [batch.., L, V] without the padding.
     SmallVector<OpFoldResult> offsets(nb() + 2, b.getIndexAttr(0)), sizes;
     sizes.append(batchShape.begin(), batchShape.end());
@@ -1793,13 +2188,23 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
         continue;
       }
       auto type = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
+      // The batched form (the GPU's) takes one decay per batch item or
+      // none; the others stay scans as written.
+      if (batched && (form->delta || form->decayPerKey)) {
+        emitRemark(scan.getLoc())
+            << "scan not chunkwise: carry '" << analysis.getCarryName(0)
+            << "' has " << describeDecay(*form)
+            << ", which the batched chunkwise form does not take yet";
+        continue;
+      }
       int64_t c = chunkSize;
       emitRemark(scan.getLoc())
           << "carry '" << analysis.getCarryName(0) << "' is a "
           << type.getDimSize(form->key) << "x" << type.getDimSize(form->value)
           << " matrix state with " << describeDecay(*form)
           << ", read by a contraction over its key axis: chunkwise ("
-          << (form->delta ? "WY form, " : "") << "chunks of " << c << ")";
+          << (form->delta ? "WY form, " : "") << "chunks of " << c
+          << (batched ? ", all at once" : "") << ")";
       // A dynamic length shorter than a chunk (a step decoding one token)
       // would pad to a whole chunk: it runs the scan as written instead.
       if (shortSequential &&
@@ -1807,7 +2212,7 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
         OpBuilder b(scan);
         keepAsWrittenWhenShort(b, scan, c);
       }
-      Rewriter(analysis, *form, c).run();
+      Rewriter(analysis, *form, c, batched).run();
     }
   }
 };

@@ -106,6 +106,10 @@ struct PipelineOptions {
   /// (`seq-chunkwise`); off, they stay sequential scans
   /// (`seqc --no-chunkwise`).
   bool chunkwise = true;
+  /// The chunkwise form for every chunk at once, as whole-tensor ops
+  /// (`seq-chunkwise batched`): the GPU's (`restrictToCUDA`), on the CPU
+  /// with `seqc --batched-chunkwise`.
+  bool batchedChunkwise = false;
   /// Split a running max (`m' = max(m, x)`, `max(m + a, x)`) off its scan
   /// as a parallel max scan, so that the carries it rescales become affine
   /// (`seq-split-carries`; off with `seqc --no-split-carries`).

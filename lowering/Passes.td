@@ -764,6 +764,11 @@ def SeqChunkwise : Pass<"seq-chunkwise"> {
     Option<"shortSequential", "short-sequential", "bool", "true",
            "keep the scan as written for a dynamic length shorter than a "
            "chunk (a decode step), chosen at run time">,
+    Option<"batched", "batched", "bool", "false",
+           "every chunk at once as whole-tensor ops (the GPU's form): the "
+           "chunks' updates and outputs as contractions over all (item, "
+           "chunk), the state pass a task per state element; one decay "
+           "per batch item or none">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -1189,6 +1194,7 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
     "::mlir::scf::SCFDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::vector::VectorDialect",
   ];
 }
 

@@ -47,10 +47,19 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   // A running max first becomes a max scan of its own (the carries it
   // rescales are then affine), so the forms below see Aaren's sums and
   // mLSTM's matrix state.
+  bool gpu = options.target == Target::CUDA;
   if (options.splitCarries)
     pm.addPass(createSeqSplitCarries());
-  if (options.chunkwise)
-    pm.addPass(createSeqChunkwise());
+  if (options.chunkwise) {
+    // Batched, in chunks of 64 steps (flash-linear-attention's), on the
+    // GPU: a loop over chunks would stay on the host.
+    SeqChunkwiseOptions chunkwise;
+    if (options.batchedChunkwise) {
+      chunkwise.batched = true;
+      chunkwise.chunkSize = 64;
+    }
+    pm.addPass(createSeqChunkwise(chunkwise));
+  }
   // On the GPU a task is one channel (a thread), its carries in registers
   // over all of time; the chunked parallel scan when there are too few
   // channels to fill the GPU (kGPUThreads), with chunks of at least 64
@@ -58,7 +67,6 @@ void seqc::buildLowerToLinalgPipeline(OpPassManager &pm,
   // walks them one by one): on the H100, B1 T65536 D256 took 0.186 ms,
   // against 0.210 at 64 chunks of 16384 threads, 0.193 at 512 chunks and
   // 0.207 at 1024.
-  bool gpu = options.target == Target::CUDA;
   constexpr int64_t kGPUThreads = 16384;
   switch (options.scanForm) {
   case ScanForm::Auto:
@@ -318,9 +326,10 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
 void seqc::restrictToCUDA(PipelineOptions &options) {
   // What the GPU lowering handles so far: fused attention (the GPU forms
   // of seq-lower-attention), diagonal scans as kernels (fused, or chunked
-  // parallel), matrix-state scans as loops over time whose steps are
-  // kernels.
-  options.chunkwise = false;
+  // parallel), the chunkwise form batched (whole-tensor ops; a loop over
+  // chunks would run on the host), other matrix-state scans fused or as
+  // loops over time whose steps are kernels.
+  options.batchedChunkwise = true;
   options.splitCarries = false;
 }
 

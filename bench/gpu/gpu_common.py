@@ -30,6 +30,7 @@ def save(out, name, results, **extra):
     device."""
     import torch
     dev = torch.cuda.get_device_name(0)
+    os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, name), "w") as f:
         json.dump(dict(device=dev, **extra, results=results), f, indent=1)
     print("device:", dev)

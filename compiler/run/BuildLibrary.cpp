@@ -144,6 +144,7 @@ PipelineOptions seqc::pipelineOptions(const LibraryOptions &o) {
   po.scanForm = parseScanForm(o.scanForm).value_or(ScanForm::Auto);
   po.deriveStep = o.deriveStep;
   po.chunkwise = o.chunkwise;
+  po.batchedChunkwise = o.batchedChunkwise;
   po.splitCarries = o.splitCarries;
   po.seqLevel = false;
   if (o.target == "cuda") {

@@ -41,6 +41,9 @@ struct LibraryOptions {
   /// Matrix-state recurrences in chunkwise form (`--no-chunkwise` turns it
   /// off).
   bool chunkwise = true;
+  /// The chunkwise form for every chunk at once (`--batched-chunkwise`;
+  /// always for cuda).
+  bool batchedChunkwise = false;
   /// Split a running max off a scan as a parallel max scan
   /// (`--no-split-carries` turns it off).
   bool splitCarries = true;

@@ -42,6 +42,8 @@ struct CompiledRunOptions {
   std::string scanForm = "auto";
   /// `--no-chunkwise`: matrix-state recurrences stay sequential scans.
   bool chunkwise = true;
+  /// `--batched-chunkwise`: the chunkwise form for every chunk at once.
+  bool batchedChunkwise = false;
   /// `--no-split-carries`: a running max stays a carry of its scan.
   bool splitCarries = true;
   /// `--remarks`: print what the passes did and why not.

@@ -40,11 +40,19 @@
 using namespace seqc;
 
 static int usage() {
-  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|ptx|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
-               "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-               "       target: [--target=cpu|cuda] [--gpu-arch=sm_90a] [--cuda-path=/usr/local/cuda]   (--emit=ptx: the kernels' PTX)\n"
-               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise] [--no-split-carries]\n"
-               "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
+  std::cerr
+      << "usage: seqc FILE.seq "
+         "[--emit=ast|typed|seq|linalg|llvm|ptx|obj|lib|header] [-o OUT] "
+         "[--verify-diagnostics] [--mlir-print-debuginfo]\n"
+         "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] "
+         "[--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
+         "       target: [--target=cpu|cuda] [--gpu-arch=sm_90a] "
+         "[--cuda-path=/usr/local/cuda]   (--emit=ptx: the kernels' PTX)\n"
+         "       common: [--remarks] (what was fused, and why not) "
+         "[--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] "
+         "[--no-step] [--no-chunkwise] [--batched-chunkwise] "
+         "[--no-split-carries]\n"
+         "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
 
@@ -56,7 +64,8 @@ static const char *runUsage =
     "                [--mcpu=native|CPU] [-O0..-O3] [--no-fuse-attention]\n"
     "                [--scan-form=FORM] [--remarks] [--no-cache] [-v]\n"
     "                [--chunk=N]\n"
-    "  (default)         compile the model (cached) and run the compiled entry\n"
+    "  (default)         compile the model (cached) and run the compiled "
+    "entry\n"
     "  --interpret       run the reference interpreter instead\n"
     "  --check           run both; fail if they differ beyond the tolerance\n"
     "  --bench=N         time N runs of the compiled entry after a warm-up\n"
@@ -72,6 +81,9 @@ static const char *runUsage =
     "                    sequential (a loop over time, the step's ops each\n"
     "                    step); --parallel-scans is --scan-form=parallel\n"
     "  --no-chunkwise    matrix-state recurrences as sequential scans\n"
+    "  --batched-chunkwise  the chunkwise form for every chunk at once, as\n"
+    "                    whole-tensor ops (the GPU's form; one decay per\n"
+    "                    batch item or none)\n"
     "  --no-split-carries  keep a running max (online softmax, mLSTM's\n"
     "                    stabiliser) a carry of its scan\n"
     "  --remarks         print what was fused and why not (compiles afresh)\n"
@@ -80,10 +92,13 @@ static const char *runUsage =
     "  -v                say on stderr whether the cache hit\n"
     "  --entry=NAME      the entry to run (default: forward, or the only one)\n"
     "  --weights=FILE    weights; without it, --random makes them up\n"
-    "  --input N=F.npy   an input by name; with --random the others are random\n"
+    "  --input N=F.npy   an input by name; with --random the others are "
+    "random\n"
     "  --random          random inputs and weights (splitmix64), --seed=N\n"
-    "  --dim N=V         a runtime dim that no input gives (checked if one does)\n"
-    "  --output=OUT.npy  one result: OUT.npy; several: OUT.0.npy, OUT.1.npy, ...\n";
+    "  --dim N=V         a runtime dim that no input gives (checked if one "
+    "does)\n"
+    "  --output=OUT.npy  one result: OUT.npy; several: OUT.0.npy, OUT.1.npy, "
+    "...\n";
 
 static bool readFile(const std::string &path, std::string &out) {
   std::ifstream in(path, std::ios::binary);
@@ -181,6 +196,8 @@ static int runMain(const std::vector<std::string> &args, const char *argv0) {
       }
     } else if (a == "--no-chunkwise") {
       co.chunkwise = false;
+    } else if (a == "--batched-chunkwise") {
+      co.batchedChunkwise = true;
     } else if (a == "--no-split-carries") {
       co.splitCarries = false;
     } else if (a.rfind("--chunk=", 0) == 0) {
@@ -288,7 +305,8 @@ int main(int argc, char **argv) {
               cudaPath = defaults.cudaPath;
   int optLevel = LibraryOptions().optLevel;
   bool verify = false, debugInfo = false, remarks = false, fuse = true,
-       deriveStep = true, chunkwise = true, splitCarries = true;
+       deriveStep = true, chunkwise = true, batchedChunkwise = false,
+       splitCarries = true;
   std::string scanForm = "auto";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
@@ -308,6 +326,8 @@ int main(int argc, char **argv) {
       scanForm = a.substr(12);
     else if (a == "--no-chunkwise")
       chunkwise = false;
+    else if (a == "--batched-chunkwise")
+      batchedChunkwise = true;
     else if (a == "--no-split-carries")
       splitCarries = false;
     else if (a == "--no-step")
@@ -407,6 +427,7 @@ int main(int argc, char **argv) {
     lo.fuseAttention = fuse;
     lo.scanForm = scanForm;
     lo.chunkwise = chunkwise;
+    lo.batchedChunkwise = batchedChunkwise;
     lo.splitCarries = splitCarries;
     lo.deriveStep = deriveStep;
     lo.remarks = remarks;
@@ -443,6 +464,7 @@ int main(int argc, char **argv) {
     lo.scanForm = scanForm;
     lo.deriveStep = deriveStep;
     lo.chunkwise = chunkwise;
+    lo.batchedChunkwise = batchedChunkwise;
     lo.splitCarries = splitCarries;
     lo.target = target;
     lo.gpuArch = gpuArch;

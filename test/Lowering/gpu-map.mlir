@@ -1,5 +1,6 @@
 // RUN: seq-opt %s --seq-gpu-map --split-input-file | FileCheck %s
 // RUN: seq-opt %s --seq-gpu-map="contraction-tile=2" --split-input-file | FileCheck %s --check-prefix=TILE
+// RUN: seq-opt %s --seq-gpu-map="contraction-tile=4" --split-input-file | FileCheck %s --check-prefix=VEC
 
 // A buffer becomes device memory; an elementwise op over [N, 64] one loop
 // over N * 64 elements, tiled by 256: blocks over the tiles, threads inside.
@@ -155,8 +156,39 @@ func.func @shared_tasks(%a: memref<?xf32>, %y: memref<?xf32>) {
 // TILE-COUNT-4: arith.addf {{.*}} fastmath<contract>
 // TILE-COUNT-4: memref.store {{.*}}, %arg2
 // TILE-NOT: linalg.matmul
+// A caller's buffer may be unaligned and the k loop's length is not
+// known: scalar reads, one step at a time.
+// VEC-LABEL: func.func @matmul(
+// VEC: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1
+// VEC-NOT: vector.load
+// VEC: memref.store
 func.func @matmul(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>) {
   linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
+  return
+}
+
+// -----
+
+// The input read along n is a buffer the function allocates (16-byte
+// aligned rows of 16 floats) and n a static multiple of the tile: each
+// step reads a thread's 4 columns as one 16-byte vector; the k loop (8
+// steps) is unrolled by 2, both steps' reads first.
+// VEC-LABEL: func.func @aligned_columns(
+// VEC: %[[B:[a-z0-9_]+]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<8x16xf32>
+// VEC: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c2{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// VEC: vector.load %[[B]][%[[K]], %{{.*}}] {alignment = 16 : i64} : memref<8x16xf32>, vector<4xf32>
+// VEC-COUNT-4: memref.load %arg0
+// VEC: %[[K1:.*]] = arith.addi %[[K]], %c1
+// VEC: vector.load %[[B]][%[[K1]], %{{.*}}] {alignment = 16 : i64} : memref<8x16xf32>, vector<4xf32>
+// VEC-COUNT-4: memref.load %arg0
+// VEC-COUNT-32: arith.addf {{.*}} fastmath<contract>
+// VEC: scf.yield
+func.func @aligned_columns(%a: memref<?x8xf32>, %c: memref<?x16xf32>) {
+  %cst = arith.constant 1.0 : f32
+  %b = memref.alloc() : memref<8x16xf32>
+  linalg.fill ins(%cst : f32) outs(%b : memref<8x16xf32>)
+  linalg.matmul ins(%a, %b : memref<?x8xf32>, memref<8x16xf32>) outs(%c : memref<?x16xf32>)
+  memref.dealloc %b : memref<8x16xf32>
   return
 }
 
