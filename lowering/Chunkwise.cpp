@@ -1090,8 +1090,10 @@ void Rewriter::run() {
       b, loc, arith::CeilDivUIOp::create(b, loc, len, cIndex(b, loc, C)),
       cIndex(b, loc, C));
   Value nChunks = arith::DivUIOp::create(b, loc, lp, cIndex(b, loc, C));
-  // Each into its own zero-filled buffer (an alloc_tensor, which CSE does
-  // not share between them, so bufferization writes each in place).
+  // Each into its own buffer (an alloc_tensor, which CSE does not share
+  // between them, so bufferization writes each in place), the padding
+  // filled with zeros (only it: on the GPU, filling the whole buffer of
+  // RetNet's q at B8 H16 T4096 K128 took 0.2 ms).
   Value zeroF = cF32(b, loc, 0.0);
   auto pad = [&](Value x, unsigned timeAxis) -> Value {
     auto type = llvm::cast<RankedTensorType>(x.getType());
@@ -1106,11 +1108,22 @@ void Rewriter::run() {
         dynamic.push_back(v);
     Value buffer = bufferization::AllocTensorOp::create(
         b, loc, RankedTensorType::get(shape, f32), dynamic);
-    buffer = linalg::FillOp::create(b, loc, zeroF, buffer).getResult(0);
     SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
     SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
-    return tensor::InsertSliceOp::create(b, loc, x, buffer, offsets, sizes,
-                                         strides);
+    buffer = tensor::InsertSliceOp::create(b, loc, x, buffer, offsets, sizes,
+                                           strides);
+    // The steps from len to the padded length.
+    SmallVector<OpFoldResult> tailOffsets(offsets), tailSizes(sizes);
+    tailOffsets[timeAxis] = len;
+    tailSizes[timeAxis] = arith::SubIOp::create(b, loc, lp, len).getResult();
+    SmallVector<int64_t> tailShape(type.getShape());
+    tailShape[timeAxis] = ShapedType::kDynamic;
+    Value tail = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get(tailShape, f32), buffer, tailOffsets,
+        tailSizes, strides);
+    tail = linalg::FillOp::create(b, loc, zeroF, tail).getResult(0);
+    return tensor::InsertSliceOp::create(b, loc, tail, buffer, tailOffsets,
+                                         tailSizes, strides);
   };
   for (Value &q : qs)
     q = pad(q, nb());

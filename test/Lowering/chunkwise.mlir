@@ -12,8 +12,10 @@
 // CHECK-NOT: math.floor
 // CHECK: %[[PADDED:.+]] = arith.muli
 // CHECK: %[[QBUF:.+]] = bufferization.alloc_tensor(%[[PADDED]]) : tensor<2x?x8xf32>
-// CHECK: %[[QZ:.+]] = linalg.fill {{.+}} outs(%[[QBUF]]
-// CHECK: tensor.insert_slice %[[STEPS]]#0 into %[[QZ]]
+// CHECK: %[[QIN:.+]] = tensor.insert_slice %[[STEPS]]#0 into %[[QBUF]]
+// CHECK: %[[QTAIL:.+]] = tensor.extract_slice %[[QIN]][0, %{{.+}}, 0] [2, %{{.+}}, 8]
+// CHECK: %[[QZ:.+]] = linalg.fill {{.+}} outs(%[[QTAIL]]
+// CHECK: tensor.insert_slice %[[QZ]] into %[[QIN]]
 // CHECK: bufferization.alloc_tensor(%[[PADDED]]) : tensor<2x8x?xf32>
 // CHECK: tensor.insert_slice %[[STEPS]]#1
 // CHECK: tensor.insert_slice %[[STEPS]]#2
