@@ -597,21 +597,21 @@ static Value contractStep(OpBuilder &b, linalg::LinalgOp op, Value a, Value bv,
 }
 
 /// An f32 contraction as a block-tiled kernel: a block of 256 threads per
-/// 128 x 128 tile of the output (every other parallel loop a block dim
-/// too), a thread per 8 x 8 of it in registers. The k loop goes 16 steps
-/// at a time: the block copies the inputs' 128 x 16 slices into shared
-/// memory (8 values a thread each, neighbouring threads reading along each
-/// input's innermost dim; rows, columns and steps past the edges clamped,
-/// the steps' values zero), then each thread reads its 8 rows and 8
-/// columns of a step as 16-byte vectors from shared memory. An output
-/// filled just before (a matmul's zeros) is neither filled nor read. On
-/// the H100, gelu(x @ w1) @ w2 at 4096 x 512 x 2048 took 0.72 ms (8 steps
-/// at a time: 0.83; with 2 blocks a multiprocessor, 128 registers: 0.81;
-/// cuBLAS without TF32 0.66).
-static void tileContractionShared(RewriterBase &rewriter,
-                                  const Contraction &c) {
-  constexpr int64_t BM = 128, BN = 128, BK = 16, TM = 8, TN = 8;
-  constexpr int64_t kThreads = 256;
+/// `BM` x `BN` tile of the output (64 or 128 each; every other parallel
+/// loop a block dim too), a thread per BM / 16 x BN / 16 of it in
+/// registers. The k loop goes 16 steps at a time: the block copies the
+/// inputs' BM x 16 and BN x 16 slices into shared memory (4 or 8 values a
+/// thread each, neighbouring threads reading along each input's innermost
+/// dim; rows, columns and steps past the edges clamped, the steps' values
+/// zero), then each thread reads its rows and columns of a step as 16-byte
+/// vectors from shared memory. An output filled just before (a matmul's
+/// zeros) is neither filled nor read. On the H100, gelu(x @ w1) @ w2 at
+/// 4096 x 512 x 2048 took 0.72 ms (8 steps at a time: 0.83; with 2 blocks
+/// a multiprocessor, 128 registers: 0.81; cuBLAS without TF32 0.66).
+static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
+                                  int64_t BM, int64_t BN) {
+  constexpr int64_t BK = 16, kThreads = 256;
+  const int64_t TM = BM / 16, TN = BN / 16;
   constexpr int64_t kPad = 4; // a shared row's padding: no bank conflicts
   linalg::LinalgOp op = c.op;
   Location loc = op.getLoc();
@@ -693,11 +693,13 @@ static void tileContractionShared(RewriterBase &rewriter,
   bool lhsHasM = usesDim(op.getMatchingIndexingMap(lhs), c.m);
   OpOperand *aOp = lhsHasM ? lhs : rhs, *bOp = lhsHasM ? rhs : lhs;
   Type f32 = b.getF32Type();
-  auto shared = MemRefType::get(
-      {BK, BM + kPad}, f32, AffineMap(),
-      b.getI64IntegerAttr(nvgpu::NVGPUDialect::kSharedMemoryAddressSpace));
-  Value as = memref::AllocaOp::create(b, loc, shared);
-  Value bs = memref::AllocaOp::create(b, loc, shared);
+  auto shared = [&](int64_t width) {
+    return MemRefType::get(
+        {BK, width + kPad}, f32, AffineMap(),
+        b.getI64IntegerAttr(nvgpu::NVGPUDialect::kSharedMemoryAddressSpace));
+  };
+  Value as = memref::AllocaOp::create(b, loc, shared(BM));
+  Value bs = memref::AllocaOp::create(b, loc, shared(BN));
   Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
 
   // Accumulators: the fill's value, or the output (clamped reads).
@@ -725,18 +727,19 @@ static void tileContractionShared(RewriterBase &rewriter,
   // (m or n) from `base`, into `dst`[k][x]; neighbouring threads take
   // neighbouring elements of the operand's innermost dim.
   auto copySlice = [&](OpBuilder &lb, OpOperand *operand, unsigned dim,
-                       Value base, Value last, Value k0, Value dst) {
+                       int64_t width, Value base, Value last, Value k0,
+                       Value dst) {
     AffineMap map = op.getMatchingIndexingMap(operand);
     bool kInner = map.getResults().back() == getAffineDimExpr(c.k, ctx);
-    for (int64_t r = 0; r < BK * BM / kThreads; ++r) {
+    for (int64_t r = 0; r < BK * width / kThreads; ++r) {
       Value e = arith::AddIOp::create(lb, loc, tid, cst(lb, r * kThreads));
       Value kk, xx;
       if (kInner) {
         kk = arith::RemUIOp::create(lb, loc, e, cst(lb, BK));
         xx = arith::DivUIOp::create(lb, loc, e, cst(lb, BK));
       } else {
-        kk = arith::DivUIOp::create(lb, loc, e, cst(lb, BM));
-        xx = arith::RemUIOp::create(lb, loc, e, cst(lb, BM));
+        kk = arith::DivUIOp::create(lb, loc, e, cst(lb, width));
+        xx = arith::RemUIOp::create(lb, loc, e, cst(lb, width));
       }
       Value k = arith::AddIOp::create(lb, loc, k0, kk);
       Value kIn = arith::MinUIOp::create(lb, loc, k, lastK);
@@ -756,8 +759,8 @@ static void tileContractionShared(RewriterBase &rewriter,
   auto loop = scf::ForOp::create(
       b, loc, cst(b, 0), sizeK, cst(b, BK), acc,
       [&](OpBuilder &lb, Location l, Value k0, ValueRange accs) {
-        copySlice(lb, aOp, c.m, bm, lastM, k0, as);
-        copySlice(lb, bOp, c.n, bn, lastN, k0, bs);
+        copySlice(lb, aOp, c.m, BM, bm, lastM, k0, as);
+        copySlice(lb, bOp, c.n, BN, bn, lastN, k0, bs);
         gpu::BarrierOp::create(lb, l);
         SmallVector<Value> next(accs);
         for (int64_t kk = 0; kk < BK; ++kk) {
@@ -826,22 +829,23 @@ static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn,
         contractions.push_back(*c);
     });
     for (const Contraction &c : contractions) {
-      // In shared memory where its m, n and k are long (or not known):
-      // on the H100, gelu(x @ w1) @ w2 (4096 x 512 x 2048, f32) took 0.72
-      // ms against 1.46 register-tiled (cuBLAS 0.66); but RetNet's chunk
-      // contractions (64 or 128 long) were 2-165% slower than
-      // register-tiled, a 64 x 64 output leaving 3 of 4 threads idle.
+      // f32 in shared memory, in tiles of 128 along m and n, or of 64 where
+      // the length is known to be at most 64. On the H100, gelu(x @ w1) @
+      // w2 (4096 x 512 x 2048) took 0.72 ms against 1.46 register-tiled
+      // (cuBLAS 0.66); the chunkwise RetNet (its 64 x 128 x 128, 128 x 128
+      // x 64, 64 x 64 x 128 and 64 x 128 x 64 chunk contractions) 6.86 ms
+      // against 7.70.
       bool allF32 = llvm::all_of(c.op->getOperandTypes(), [](Type t) {
         return getElementTypeOrSelf(t).isF32();
       });
       SmallVector<int64_t> lengths =
           linalg::LinalgOp(c.op).getStaticLoopRanges();
-      auto longEnough = [&](unsigned d) {
-        return ShapedType::isDynamic(lengths[d]) || lengths[d] >= 128;
+      auto tileOf = [&](unsigned d) -> int64_t {
+        return !ShapedType::isDynamic(lengths[d]) && lengths[d] <= 64 ? 64
+                                                                      : 128;
       };
-      if (allF32 && contractionTile == 8 && longEnough(c.m) &&
-          longEnough(c.n) && longEnough(c.k))
-        tileContractionShared(rewriter, c);
+      if (allF32 && contractionTile == 8)
+        tileContractionShared(rewriter, c, tileOf(c.m), tileOf(c.n));
       else
         tileContraction(rewriter, c, contractionTile);
     }

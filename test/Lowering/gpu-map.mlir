@@ -61,6 +61,19 @@ func.func @matmul(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>)
 
 // -----
 
+// A length known to be at most 64 takes a tile of 64 (4 columns a
+// thread): n = 48 here, m unknown (128).
+// CHECK-LABEL: func.func @narrow(
+// CHECK: memref.alloca() : memref<16x132xf32, 3>
+// CHECK: memref.alloca() : memref<16x68xf32, 3>
+// CHECK: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+func.func @narrow(%a: memref<?x32xf32>, %b: memref<32x48xf32>, %c: memref<?x48xf32>) {
+  linalg.matmul ins(%a, %b : memref<?x32xf32>, memref<32x48xf32>) outs(%c : memref<?x48xf32>)
+  return
+}
+
+// -----
+
 // A sum to a scalar has no parallel loop: one thread. A constant is
 // copied to the device where it is used.
 // CHECK-LABEL: func.func @total(
