@@ -1167,9 +1167,14 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
     `memref.get_global` copied to a device buffer with `gpu.memcpy`,
     `memref.copy` to `linalg.copy`); a scan's task loop (`seq.parallel`,
     carrying nothing, neither allocating nor holding linalg ops) an
-    `scf.parallel` with a thread per task in blocks of `task-block-size`; a
-    contraction a thread per `contraction-tile` x `contraction-tile` block
-    of its output, the accumulators in registers over k (FMAs); every other
+    `scf.parallel` with a thread per task in blocks of `task-block-size`; an
+    f32 contraction (with `contraction-tile` 8) block-tiled in shared
+    memory, 256 threads a 128 x 128 (or 64) tile of its output, 16 steps of
+    k a slice between barriers; any other a thread per `contraction-tile`
+    x `contraction-tile` block of its output, the accumulators in registers
+    over k (FMAs), the input read along n as vectors where its rows are
+    aligned; a fill of the output just before is folded into the
+    accumulators' start; every other
     linalg op becomes an `scf.parallel` over its parallel loops (reductions
     as `scf.for` inside),
     an op without parallel loops and a lone host `memref.store` a
