@@ -12,8 +12,8 @@
 // and the scores times v.
 // CHECK-LABEL: func.func @retnet
 // CHECK-SAME: %[[S0:[^:]+]]: tensor<2x8x16xf32>)
-// CHECK: seq.scan %{{.+}} output_axes = [1, 2, 1, 1, 1]
 // CHECK: %[[CHUNKS:.+]] = arith.divui
+// CHECK: seq.scan %{{.+}} output_axes = [1, 2, 1, 1, 1]
 // CHECK: %[[INIT:.+]] = linalg.generic {{.+}} ins(%[[S0]] : tensor<2x8x16xf32>)
 // CHECK: %[[KT:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0], [1], [2, 3]] output_shape [2, 8, %[[CHUNKS]], 4] : tensor<2x8x?xf32> into tensor<2x8x?x4xf32>
 // CHECK: %[[V:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0], [1, 2], [3]] output_shape [2, %[[CHUNKS]], 4, 16] : tensor<2x?x16xf32> into tensor<2x?x4x16xf32>

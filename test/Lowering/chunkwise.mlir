@@ -6,18 +6,18 @@
 // over (head, chunk), starting from the initial carry.
 // CHECK-LABEL: func.func @gla
 // CHECK-SAME: %[[S0:[^:]+]]: tensor<2x8x16xf32>)
+// CHECK: %[[PADDED:.+]] = arith.muli
+// CHECK: %[[QBUF:.+]] = bufferization.alloc_tensor(%[[PADDED]]) : tensor<2x?x8xf32>
+// CHECK: %[[KBUF:.+]] = bufferization.alloc_tensor(%[[PADDED]]) : tensor<2x8x?xf32>
 // CHECK: %[[STEPS:.+]]:4 = seq.scan %{{.+}} output_axes = [1, 2, 1, 1] -> (tensor<2x?x8xf32>, tensor<2x8x?xf32>, tensor<2x?x16xf32>, tensor<2x?x8xf32>)
 // CHECK: math.exp
 // CHECK: math.log
 // CHECK-NOT: math.floor
-// CHECK: %[[PADDED:.+]] = arith.muli
-// CHECK: %[[QBUF:.+]] = bufferization.alloc_tensor(%[[PADDED]]) : tensor<2x?x8xf32>
 // CHECK: %[[QIN:.+]] = tensor.insert_slice %[[STEPS]]#0 into %[[QBUF]]
 // CHECK: %[[QTAIL:.+]] = tensor.extract_slice %[[QIN]][0, %{{.+}}, 0] [2, %{{.+}}, 8]
 // CHECK: %[[QZ:.+]] = linalg.fill {{.+}} outs(%[[QTAIL]]
 // CHECK: tensor.insert_slice %[[QZ]] into %[[QIN]]
-// CHECK: bufferization.alloc_tensor(%[[PADDED]]) : tensor<2x8x?xf32>
-// CHECK: tensor.insert_slice %[[STEPS]]#1
+// CHECK: tensor.insert_slice %[[STEPS]]#1 into %[[KBUF]]
 // CHECK: tensor.insert_slice %[[STEPS]]#2
 // CHECK: tensor.insert_slice %[[STEPS]]#3
 // CHECK: %[[INIT:.+]] = linalg.generic {{.+}} ins(%[[S0]] : tensor<2x8x16xf32>)
