@@ -2073,11 +2073,10 @@ void Rewriter::finish(const Padded &p, Value last, ArrayRef<Value> outs) {
   Value init = scan.getInits()[0];
   auto stateType = llvm::cast<RankedTensorType>(init.getType());
   Value len = scan.getLength();
-  const int64_t K = p.K, V = p.V;
+  const int64_t V = p.V;
   ArrayRef<OpFoldResult> batchShape = p.batchShape;
   ArrayRef<unsigned> stateFromCanon = p.stateFromCanon;
   unsigned n = nb() + 2;
-  Value nChunks = p.nChunks;
   seq::ScanOp steps = p.steps;
   // 5. Results in the scan's layouts.
   SmallVector<Value> results(scan.getNumResults());

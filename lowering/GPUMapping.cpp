@@ -308,6 +308,44 @@ static std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
   return Contraction{op, dims->m.back(), dims->n.back(), dims->k.front()};
 }
 
+/// The fill of the whole output just before `op` (the zeros a matmul
+/// starts from), if any: ops in between must not touch the output.
+static linalg::FillOp outputFill(linalg::LinalgOp op) {
+  Value output = op.getDpsInitOperand(0)->get();
+  if (op.getMatchingIndexingMap(op.getDpsInitOperand(0)).getNumResults() !=
+      op.getNumParallelLoops())
+    return {};
+  for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
+    auto f = dyn_cast<linalg::FillOp>(prev);
+    if (f && f.getOutputs()[0] == output)
+      return f;
+    if (prev->getNumRegions() > 0 ||
+        llvm::is_contained(prev->getOperands(), output))
+      return {};
+  }
+  return {};
+}
+
+/// The payload of contraction `op` on (a, b, acc), its products and sums
+/// marked for contraction into FMAs (as the CPU's outer products are).
+static Value contractStep(OpBuilder &b, linalg::LinalgOp op, Value a, Value bv,
+                          Value acc) {
+  Block &payload = op->getRegion(0).front();
+  IRMapping map;
+  map.map(payload.getArgument(0), a);
+  map.map(payload.getArgument(1), bv);
+  map.map(payload.getArgument(2), acc);
+  for (Operation &p : payload.without_terminator()) {
+    Operation *clone = b.clone(p, map);
+    if (auto fm = dyn_cast<arith::ArithFastMathInterface>(clone))
+      clone->setAttr(fm.getFastMathAttrName(),
+                     arith::FastMathFlagsAttr::get(
+                         b.getContext(), fm.getFastMathFlagsAttr().getValue() |
+                                             arith::FastMathFlags::contract));
+  }
+  return map.lookupOrDefault(payload.getTerminator()->getOperand(0));
+}
+
 /// Whether `memref`'s rows (its last dim) start 16-byte aligned: a
 /// buffer the function allocates (the runtime's device allocations are
 /// 256-byte aligned), seen through reshapes, of 4-byte elements with the
@@ -352,24 +390,7 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
                             int64_t tile) {
   linalg::LinalgOp op = c.op;
   Location loc = op.getLoc();
-  // A fill of the whole output just before (the zeros a matmul starts
-  // from): the accumulators start as its value, and the fill goes. Ops in
-  // between must not touch the output.
-  linalg::FillOp fill;
-  Value output = op.getDpsInitOperand(0)->get();
-  if (op.getMatchingIndexingMap(op.getDpsInitOperand(0)).getNumResults() ==
-      op.getNumParallelLoops())
-    for (Operation *prev = op->getPrevNode(); prev;
-         prev = prev->getPrevNode()) {
-      auto f = dyn_cast<linalg::FillOp>(prev);
-      if (f && f.getOutputs()[0] == output) {
-        fill = f;
-        break;
-      }
-      if (prev->getNumRegions() > 0 ||
-          llvm::is_contained(prev->getOperands(), output))
-        break;
-    }
+  linalg::FillOp fill = outputFill(op);
   rewriter.setInsertionPoint(op);
   SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
   auto cst = [&](int64_t v) -> Value {
@@ -452,7 +473,6 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
                        columnMap.getResults().back() ==
                            getAffineDimExpr(c.n, rewriter.getContext()) &&
                        hasAlignedRows(byColumn->get());
-  Block &payload = op->getRegion(0).front();
   // The k loop unrolled by 2 where its static size allows, the reads of
   // both steps first: ncu on RetNet's chunk updates (a batched 128 x 128 x
   // 64 contraction, 96 registers, 4 warps a scheduler) showed warps waiting
@@ -512,29 +532,12 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
         for (auto &[a, bv] : reads) {
           SmallVector<Value> accs = next;
           next.clear();
+          // lhs varies with m (rows) or n: pick its element accordingly.
           for (int64_t i = 0; i < tile; ++i)
-            for (int64_t j = 0; j < tile; ++j) {
-              IRMapping map;
-              // lhs varies with m (rows) or n: pick its element accordingly.
-              Value av = lhsHasM ? a[i] : a[j];
-              Value bw = lhsHasM ? bv[j] : bv[i];
-              map.map(payload.getArgument(0), av);
-              map.map(payload.getArgument(1), bw);
-              map.map(payload.getArgument(2), accs[i * tile + j]);
-              // Products and sums may contract to FMAs (as the CPU's outer
-              // products do).
-              for (Operation &p : payload.without_terminator()) {
-                Operation *clone = b.clone(p, map);
-                if (auto fm = dyn_cast<arith::ArithFastMathInterface>(clone))
-                  clone->setAttr(
-                      fm.getFastMathAttrName(),
-                      arith::FastMathFlagsAttr::get(
-                          b.getContext(), fm.getFastMathFlagsAttr().getValue() |
-                                              arith::FastMathFlags::contract));
-              }
-              next.push_back(
-                  map.lookupOrDefault(payload.getTerminator()->getOperand(0)));
-            }
+            for (int64_t j = 0; j < tile; ++j)
+              next.push_back(contractStep(b, op, lhsHasM ? a[i] : a[j],
+                                          lhsHasM ? bv[j] : bv[i],
+                                          accs[i * tile + j]));
         }
         scf::YieldOp::create(b, l, next);
       });
@@ -560,44 +563,6 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
     rewriter.eraseOp(fill);
 }
 
-/// The fill of the whole output just before `op` (the zeros a matmul
-/// starts from), if any: ops in between must not touch the output.
-static linalg::FillOp outputFill(linalg::LinalgOp op) {
-  Value output = op.getDpsInitOperand(0)->get();
-  if (op.getMatchingIndexingMap(op.getDpsInitOperand(0)).getNumResults() !=
-      op.getNumParallelLoops())
-    return {};
-  for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
-    auto f = dyn_cast<linalg::FillOp>(prev);
-    if (f && f.getOutputs()[0] == output)
-      return f;
-    if (prev->getNumRegions() > 0 ||
-        llvm::is_contained(prev->getOperands(), output))
-      return {};
-  }
-  return {};
-}
-
-/// The payload of contraction `op` on (a, b, acc), its products and sums
-/// marked for contraction into FMAs (as the CPU's outer products are).
-static Value contractStep(OpBuilder &b, linalg::LinalgOp op, Value a, Value bv,
-                          Value acc) {
-  Block &payload = op->getRegion(0).front();
-  IRMapping map;
-  map.map(payload.getArgument(0), a);
-  map.map(payload.getArgument(1), bv);
-  map.map(payload.getArgument(2), acc);
-  for (Operation &p : payload.without_terminator()) {
-    Operation *clone = b.clone(p, map);
-    if (auto fm = dyn_cast<arith::ArithFastMathInterface>(clone))
-      clone->setAttr(fm.getFastMathAttrName(),
-                     arith::FastMathFlagsAttr::get(
-                         b.getContext(), fm.getFastMathFlagsAttr().getValue() |
-                                             arith::FastMathFlags::contract));
-  }
-  return map.lookupOrDefault(payload.getTerminator()->getOperand(0));
-}
-
 /// An f32 contraction as a block-tiled kernel: a block of 256 threads per
 /// `BM` x `BN` tile of the output (64 or 128 each; every other parallel
 /// loop a block dim too), a thread per BM / 16 x BN / 16 of it in
@@ -606,10 +571,11 @@ static Value contractStep(OpBuilder &b, linalg::LinalgOp op, Value a, Value bv,
 /// thread each, neighbouring threads reading along each input's innermost
 /// dim; rows, columns and steps past the edges clamped, the steps' values
 /// zero), then each thread reads its rows and columns of a step as 16-byte
-/// vectors from shared memory. An output filled just before (a matmul's
-/// zeros) is neither filled nor read. On the H100, gelu(x @ w1) @ w2 at
-/// 4096 x 512 x 2048 took 0.72 ms (8 steps at a time: 0.83; with 2 blocks
-/// a multiprocessor, 128 registers: 0.81; cuBLAS without TF32 0.66).
+/// vectors from shared memory, a loop over the slice's steps. An output
+/// filled just before (a matmul's zeros) is neither filled nor read. On
+/// the H100, gelu(x @ w1) @ w2 at 4096 x 512 x 2048 took 0.79 ms (cuBLAS
+/// without TF32 0.66; 8 steps a slice: 0.83; 16 steps unrolled: 0.72-0.78,
+/// but 16 times the code: hybrid's cuda build took 3.5 s against 2.2).
 static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
                                   int64_t BM, int64_t BN) {
   constexpr int64_t BK = 16, kThreads = 256;
@@ -764,34 +730,33 @@ static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
         copySlice(lb, aOp, c.m, BM, bm, lastM, k0, as);
         copySlice(lb, bOp, c.n, BN, bn, lastN, k0, bs);
         gpu::BarrierOp::create(lb, l);
-        SmallVector<Value> next(accs);
-        for (int64_t kk = 0; kk < BK; ++kk) {
-          SmallVector<Value> av, bv;
-          for (int64_t q = 0; q < TM; q += 4) {
-            Value v = vector::LoadOp::create(
-                lb, l, quad, as,
-                ValueRange{cst(lb, kk),
-                           arith::AddIOp::create(lb, l, tm, cst(lb, q))},
-                false, llvm::MaybeAlign(16));
-            for (int64_t e = 0; e < 4; ++e)
-              av.push_back(vector::ExtractOp::create(lb, l, v, e));
-          }
-          for (int64_t q = 0; q < TN; q += 4) {
-            Value v = vector::LoadOp::create(
-                lb, l, quad, bs,
-                ValueRange{cst(lb, kk),
-                           arith::AddIOp::create(lb, l, tn, cst(lb, q))},
-                false, llvm::MaybeAlign(16));
-            for (int64_t e = 0; e < 4; ++e)
-              bv.push_back(vector::ExtractOp::create(lb, l, v, e));
-          }
-          for (int64_t i = 0; i < TM; ++i)
-            for (int64_t j = 0; j < TN; ++j) {
-              Value x = lhsHasM ? av[i] : bv[j];
-              Value y = lhsHasM ? bv[j] : av[i];
-              next[i * TN + j] = contractStep(lb, op, x, y, next[i * TN + j]);
-            }
-        }
+        // The slice's steps, a loop (unrolled: 16 times the code).
+        auto steps = scf::ForOp::create(
+            lb, l, cst(lb, 0), cst(lb, BK), cst(lb, 1), accs,
+            [&](OpBuilder &sb, Location sl, Value kk, ValueRange stepAccs) {
+              auto rowOf = [&](Value slice, Value base, int64_t count) {
+                SmallVector<Value> values;
+                for (int64_t q = 0; q < count; q += 4) {
+                  Value v = vector::LoadOp::create(
+                      sb, sl, quad, slice,
+                      ValueRange{
+                          kk, arith::AddIOp::create(sb, sl, base, cst(sb, q))},
+                      false, llvm::MaybeAlign(16));
+                  for (int64_t e = 0; e < 4; ++e)
+                    values.push_back(vector::ExtractOp::create(sb, sl, v, e));
+                }
+                return values;
+              };
+              SmallVector<Value> av = rowOf(as, tm, TM), bv = rowOf(bs, tn, TN);
+              SmallVector<Value> next(stepAccs);
+              for (int64_t i = 0; i < TM; ++i)
+                for (int64_t j = 0; j < TN; ++j)
+                  next[i * TN + j] =
+                      contractStep(sb, op, lhsHasM ? av[i] : bv[j],
+                                   lhsHasM ? bv[j] : av[i], next[i * TN + j]);
+              scf::YieldOp::create(sb, sl, next);
+            });
+        SmallVector<Value> next(steps.getResults());
         gpu::BarrierOp::create(lb, l);
         scf::YieldOp::create(lb, l, next);
       });
@@ -833,10 +798,10 @@ static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn,
     for (const Contraction &c : contractions) {
       // f32 in shared memory, in tiles of 128 along m and n, or of 64 where
       // the length is known to be at most 64. On the H100, gelu(x @ w1) @
-      // w2 (4096 x 512 x 2048) took 0.72 ms against 1.46 register-tiled
+      // w2 (4096 x 512 x 2048) took 0.79 ms against 1.46 register-tiled
       // (cuBLAS 0.66); the chunkwise RetNet (its 64 x 128 x 128, 128 x 128
       // x 64, 64 x 64 x 128 and 64 x 128 x 64 chunk contractions) 6.86 ms
-      // against 7.70.
+      // against 7.70 (then 6.38 with the steps of a slice a loop).
       bool allF32 = llvm::all_of(c.op->getOperandTypes(), [](Type t) {
         return getElementTypeOrSelf(t).isF32();
       });

@@ -37,8 +37,8 @@ func.func @elementwise(%x: memref<?x64xf32>, %out: memref<?x64xf32>) {
 // An f32 matmul of unknown sizes (with the pipeline's 8 x 8 tile) is
 // block-tiled in shared memory: blocks of 256 threads, two 16 x 132 shared
 // slices of the inputs which the block fills (8 values a thread each)
-// between barriers, 16 steps of k at a time, each step's 8 rows and 8
-// columns of a thread read from them as 16-byte vectors for 64 FMAs.
+// between barriers, 16 steps of k at a time (a loop), each step's 8 rows
+// and 8 columns of a thread read from them as 16-byte vectors for 64 FMAs.
 // CHECK-LABEL: func.func @matmul(
 // CHECK: scf.parallel
 // CHECK:   scf.parallel
@@ -48,6 +48,7 @@ func.func @elementwise(%x: memref<?x64xf32>, %out: memref<?x64xf32>) {
 // CHECK-COUNT-8: memref.store %{{.*}}, %[[AS]]
 // CHECK-COUNT-8: memref.store %{{.*}}, %[[BS]]
 // CHECK:       gpu.barrier
+// CHECK:       scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %c1{{.*}} iter_args
 // CHECK-COUNT-2: vector.load %[[AS]][{{.*}}] {alignment = 16 : i64} : memref<16x132xf32, 3>, vector<4xf32>
 // CHECK-COUNT-2: vector.load %[[BS]][{{.*}}] {alignment = 16 : i64} : memref<16x132xf32, 3>, vector<4xf32>
 // CHECK-COUNT-64: arith.addf {{.*}} fastmath<contract>
