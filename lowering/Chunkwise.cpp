@@ -844,6 +844,28 @@ static Value matmul(OpBuilder &b, Location loc, Value x, Value y, Value acc) {
       .getResult(0);
 }
 
+/// `y` (step i's row, step j's column of a chunk) times the decay between
+/// steps j and i, σ_i σ_j exp(b_i - b_j) (`cumI`, `cumJ` the cumulative
+/// log-decays, `sgnI`, `sgnJ` their signs, each null where there are
+/// none), where j < i (`strictly`) or j <= i, and 0 elsewhere: a
+/// payload.
+static Value causalDecayed(OpBuilder &b, Location l, Value i, Value j,
+                           bool strictly, Value y, Value cumI, Value cumJ,
+                           Value sgnI, Value sgnJ) {
+  Value ok = arith::CmpIOp::create(
+      b, l, strictly ? arith::CmpIPredicate::ult : arith::CmpIPredicate::ule, j,
+      i);
+  if (cumI) {
+    Value d = arith::SubFOp::create(b, l, cumI, cumJ);
+    d = arith::SelectOp::create(b, l, ok, d, cF32(b, l, 0.0));
+    y = arith::MulFOp::create(b, l, y, math::ExpOp::create(b, l, d));
+    if (sgnI)
+      y = arith::MulFOp::create(b, l, y,
+                                arith::MulFOp::create(b, l, sgnI, sgnJ));
+  }
+  return arith::SelectOp::create(b, l, ok, y, cF32(b, l, 0.0));
+}
+
 struct Rewriter {
   const RecurrenceAnalysis &analysis;
   const Form &form;
@@ -1280,21 +1302,10 @@ void Rewriter::run() {
         [&](OpBuilder &nb2, Location l, ValueRange x) -> Value {
           Value i = linalg::IndexOp::create(nb2, l, 0);
           Value j = linalg::IndexOp::create(nb2, l, 1);
-          Value ok = arith::CmpIOp::create(
-              nb2, l,
-              strictly ? arith::CmpIPredicate::ult : arith::CmpIPredicate::ule,
-              j, i);
-          Value y = x[0];
-          if (hasDecay) {
-            Value d = arith::SubFOp::create(nb2, l, x[1], x[2]);
-            d = arith::SelectOp::create(nb2, l, ok, d, cF32(nb2, l, 0.0));
-            y = arith::MulFOp::create(nb2, l, y,
-                                      math::ExpOp::create(nb2, l, d));
-            if (sgn)
-              y = arith::MulFOp::create(
-                  nb2, l, y, arith::MulFOp::create(nb2, l, x[3], x[4]));
-          }
-          return arith::SelectOp::create(nb2, l, ok, y, cF32(nb2, l, 0.0));
+          return causalDecayed(nb2, l, i, j, strictly, x[0],
+                               hasDecay ? x[1] : Value(),
+                               hasDecay ? x[2] : Value(), sgn ? x[3] : Value(),
+                               sgn ? x[4] : Value());
         });
   };
   // [rows, Kd]: σ exp(b) of the cumulative log-decays `cum` (and signs
@@ -2040,19 +2051,10 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
           [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
             Value i = linalg::IndexOp::create(nb2, l, 2);
             Value j = linalg::IndexOp::create(nb2, l, 3);
-            Value ok =
-                arith::CmpIOp::create(nb2, l, arith::CmpIPredicate::ule, j, i);
-            Value y = a.back();
-            if (hasDecay) {
-              Value x = arith::SubFOp::create(nb2, l, a[0], a[1]);
-              x = arith::SelectOp::create(nb2, l, ok, x, cF32(nb2, l, 0.0));
-              y = arith::MulFOp::create(nb2, l, y,
-                                        math::ExpOp::create(nb2, l, x));
-              if (hasSigns)
-                y = arith::MulFOp::create(
-                    nb2, l, y, arith::MulFOp::create(nb2, l, a[2], a[3]));
-            }
-            return arith::SelectOp::create(nb2, l, ok, y, cF32(nb2, l, 0.0));
+            return causalDecayed(
+                nb2, l, i, j, /*strictly=*/false, a.back(),
+                hasDecay ? a[0] : Value(), hasDecay ? a[1] : Value(),
+                hasSigns ? a[2] : Value(), hasSigns ? a[3] : Value());
           });
     }
     o = contract(scores, vs, o,

@@ -346,6 +346,35 @@ static Value contractStep(OpBuilder &b, linalg::LinalgOp op, Value a, Value bv,
   return map.lookupOrDefault(payload.getTerminator()->getOperand(0));
 }
 
+/// The stores of a thread's block of contraction `c`'s output: `values`
+/// (row-major, `rows` x `cols`) where their row is inside `sizeM` and
+/// their column inside `sizeN`; `iv` gives the other loops' indices.
+static void storeBlock(OpBuilder &b, const Contraction &c, ValueRange values,
+                       ArrayRef<Value> rows, ArrayRef<Value> cols, Value sizeM,
+                       Value sizeN, ArrayRef<Value> iv) {
+  linalg::LinalgOp op = c.op;
+  Location loc = op.getLoc();
+  OpOperand *init = op.getDpsInitOperand(0);
+  for (auto [i, row] : llvm::enumerate(rows))
+    for (auto [j, col] : llvm::enumerate(cols)) {
+      Value inM =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, sizeM);
+      Value inN =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, col, sizeN);
+      auto guard = scf::IfOp::create(
+          b, loc, arith::AndIOp::create(b, loc, inM, inN), false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(guard.thenBlock());
+      SmallVector<Value> idx;
+      for (AffineExpr e : op.getMatchingIndexingMap(init).getResults()) {
+        unsigned d = cast<AffineDimExpr>(e).getPosition();
+        idx.push_back(d == c.m ? row : d == c.n ? col : iv[d]);
+      }
+      memref::StoreOp::create(b, loc, values[i * cols.size() + j], init->get(),
+                              idx);
+    }
+}
+
 /// Whether `memref`'s rows (its last dim) start 16-byte aligned: a
 /// buffer the function allocates (the runtime's device allocations are
 /// 256-byte aligned), seen through reshapes, of 4-byte elements with the
@@ -542,22 +571,7 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
         scf::YieldOp::create(b, l, next);
       });
   // Guarded stores of the block.
-  for (int64_t i = 0; i < tile; ++i)
-    for (int64_t j = 0; j < tile; ++j) {
-      Value inM = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult,
-                                        rows[i], sizeM);
-      Value inN = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult,
-                                        cols[j], sizeN);
-      Value in = arith::AndIOp::create(rewriter, loc, inM, inN);
-      auto guard = scf::IfOp::create(rewriter, loc, in, false);
-      OpBuilder::InsertionGuard g(rewriter);
-      rewriter.setInsertionPointToStart(guard.thenBlock());
-      memref::StoreOp::create(
-          rewriter, loc, loop.getResult(i * tile + j), init->get(),
-          indices(init, [&](unsigned d) {
-            return d == c.m ? rows[i] : d == c.n ? cols[j] : iv[d];
-          }));
-    }
+  storeBlock(rewriter, c, loop.getResults(), rows, cols, sizeM, sizeN, iv);
   rewriter.eraseOp(op);
   if (fill)
     rewriter.eraseOp(fill);
@@ -761,22 +775,7 @@ static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
         scf::YieldOp::create(lb, l, next);
       });
   // Guarded stores of the thread's block.
-  for (int64_t i = 0; i < TM; ++i)
-    for (int64_t j = 0; j < TN; ++j) {
-      Value inM = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                        rows[i], sizeM);
-      Value inN = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                        cols[j], sizeN);
-      auto guardIf = scf::IfOp::create(
-          b, loc, arith::AndIOp::create(b, loc, inM, inN), false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(guardIf.thenBlock());
-      memref::StoreOp::create(
-          b, loc, loop.getResult(i * TN + j), init->get(),
-          indices(init, [&](unsigned d) -> Value {
-            return d == c.m ? rows[i] : d == c.n ? cols[j] : iv[d];
-          }));
-    }
+  storeBlock(b, c, loop.getResults(), rows, cols, sizeM, sizeN, iv);
   rewriter.eraseOp(op);
   if (fill)
     rewriter.eraseOp(fill);
