@@ -229,15 +229,15 @@ getLibrary(const Program &p, const std::string &sourceName,
   }
 
   // The level goes into the key with the target.
-  std::string key = libraryKey(
-      source,
-      o.target + " -O" + std::to_string(o.optLevel) +
-          (o.fuseAttention ? "" : " --no-fuse-attention") +
-          (o.scanForm == "auto" ? "" : " --scan-form=" + o.scanForm) +
-          (o.chunkwise ? "" : " --no-chunkwise") +
-          (o.batchedChunkwise ? " --batched-chunkwise" : "") +
-          (o.splitCarries ? "" : " --no-split-carries"),
-      o.mcpu, compilerIdentity(argv0, lo.runtimeDir));
+  std::string key =
+      libraryKey(source,
+                 o.target + " -O" + std::to_string(o.optLevel) +
+                     (o.fuseAttention ? "" : " --no-fuse-attention") +
+                     (o.scanForm == "auto" ? "" : " --scan-form=" + o.scanForm) +
+                     (o.chunkwise ? "" : " --no-chunkwise") +
+                     (o.batchedChunkwise ? " --batched-chunkwise" : "") +
+                     (o.splitCarries ? "" : " --no-split-carries"),
+                 o.mcpu, compilerIdentity(argv0, lo.runtimeDir));
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, p.modelName + "-" + key.substr(0, 32) + ".so");
   lib.path = path.str().str();

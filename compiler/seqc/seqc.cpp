@@ -40,19 +40,11 @@
 using namespace seqc;
 
 static int usage() {
-  std::cerr
-      << "usage: seqc FILE.seq "
-         "[--emit=ast|typed|seq|linalg|llvm|ptx|obj|lib|header] [-o OUT] "
-         "[--verify-diagnostics] [--mlir-print-debuginfo]\n"
-         "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] "
-         "[--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-         "       target: [--target=cpu|cuda] [--gpu-arch=sm_90a] "
-         "[--cuda-path=/usr/local/cuda]   (--emit=ptx: the kernels' PTX)\n"
-         "       common: [--remarks] (what was fused, and why not) "
-         "[--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] "
-         "[--no-step] [--no-chunkwise] [--batched-chunkwise] "
-         "[--no-split-carries]\n"
-         "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
+  std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|ptx|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
+               "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
+               "       target: [--target=cpu|cuda] [--gpu-arch=sm_90a] [--cuda-path=/usr/local/cuda]   (--emit=ptx: the kernels' PTX)\n"
+               "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise] [--batched-chunkwise] [--no-split-carries]\n"
+               "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
 }
 
@@ -64,8 +56,7 @@ static const char *runUsage =
     "                [--mcpu=native|CPU] [-O0..-O3] [--no-fuse-attention]\n"
     "                [--scan-form=FORM] [--remarks] [--no-cache] [-v]\n"
     "                [--chunk=N]\n"
-    "  (default)         compile the model (cached) and run the compiled "
-    "entry\n"
+    "  (default)         compile the model (cached) and run the compiled entry\n"
     "  --interpret       run the reference interpreter instead\n"
     "  --check           run both; fail if they differ beyond the tolerance\n"
     "  --bench=N         time N runs of the compiled entry after a warm-up\n"
@@ -92,13 +83,10 @@ static const char *runUsage =
     "  -v                say on stderr whether the cache hit\n"
     "  --entry=NAME      the entry to run (default: forward, or the only one)\n"
     "  --weights=FILE    weights; without it, --random makes them up\n"
-    "  --input N=F.npy   an input by name; with --random the others are "
-    "random\n"
+    "  --input N=F.npy   an input by name; with --random the others are random\n"
     "  --random          random inputs and weights (splitmix64), --seed=N\n"
-    "  --dim N=V         a runtime dim that no input gives (checked if one "
-    "does)\n"
-    "  --output=OUT.npy  one result: OUT.npy; several: OUT.0.npy, OUT.1.npy, "
-    "...\n";
+    "  --dim N=V         a runtime dim that no input gives (checked if one does)\n"
+    "  --output=OUT.npy  one result: OUT.npy; several: OUT.0.npy, OUT.1.npy, ...\n";
 
 static bool readFile(const std::string &path, std::string &out) {
   std::ifstream in(path, std::ios::binary);
