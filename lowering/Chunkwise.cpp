@@ -1842,7 +1842,7 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     return it;
   };
   // Σ over the last loop of the product of the two inputs, into `acc`: a
-  // contraction, which the GPU register-tiles.
+  // contraction, which the GPU tiles in shared memory.
   auto contract = [&](Value x, Value y, Value acc, ArrayRef<AffineMap> maps) {
     unsigned n = maps[0].getNumDims();
     return generic(b, loc, acc, ValueRange{x, y}, maps, iterators(n - 1, true),
@@ -1889,9 +1889,10 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
                         arith::MulFOp::create(nb2, l, odd, cF32(nb2, l, 4.0)));
                   });
   }
-  // `x` times the decay from step `from` to `to` of the chunk (the loops'
-  // exprs; `to` = C - 1 for the chunk's end): σ_to σ_from exp(b_to -
-  // b_from), with `scale` (those exprs as dims of an n-loop generic).
+  // `x` (read through `xMap` by an n-loop generic into `init`) times the
+  // decay from step `from` to step `to` of its chunk, σ_to σ_from
+  // exp(b_to - b_from): `item` (item and chunk), `from` and `to` are exprs
+  // of the loops (`to` = C - 1 for the chunk's end).
   auto decayed = [&](Value x, Value init, AffineMap xMap, unsigned n,
                      ArrayRef<AffineExpr> item, AffineExpr to,
                      AffineExpr from) -> Value {
