@@ -1196,12 +1196,7 @@ void Rewriter::run() {
   for (Value s : batchSizes)
     items = arith::MulIOp::create(b, loc, items, s);
   auto decode = [&](Value w) {
-    SmallVector<Value> idx(nb());
-    for (int i = nb() - 1; i >= 0; --i) {
-      idx[i] = arith::RemUIOp::create(b, loc, w, batchSizes[i]);
-      w = arith::DivUIOp::create(b, loc, w, batchSizes[i]);
-    }
-    return idx;
+    return delinearize(b, loc, w, batchSizes, /*wrap=*/true);
   };
   // A [s0, s1] tile of a [batch.., A, B] tensor at (idx.., o0, o1).
   auto tile = [&](Value src, ArrayRef<Value> idx, OpFoldResult o0,
@@ -1964,12 +1959,11 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(pass.getBody());
-    Value w = pass.getInductionVar();
-    Value v = arith::RemUIOp::create(b, loc, w, cIndex(b, loc, V));
-    Value k = arith::RemUIOp::create(
-        b, loc, arith::DivUIOp::create(b, loc, w, cIndex(b, loc, V)),
-        cIndex(b, loc, K));
-    Value item = arith::DivUIOp::create(b, loc, w, kv);
+    SmallVector<Value> at =
+        delinearize(b, loc, pass.getInductionVar(),
+                    {items, cIndex(b, loc, K), cIndex(b, loc, V)},
+                    /*wrap=*/false);
+    Value item = at[0], k = at[1], v = at[2];
     Value h0 = tensor::ExtractOp::create(b, loc, s0, ValueRange{item, k, v});
     auto chunks = scf::ForOp::create(
         b, loc, c0, p.nChunks, c1, ValueRange{h0, pass.getRegionIterArgs()[0]});

@@ -639,15 +639,7 @@ static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
   Value task = parallel.getInductionVars()[0];
   Value tid = arith::RemUIOp::create(b, loc, task, cst(b, kThreads));
   Value rest = arith::DivUIOp::create(b, loc, task, cst(b, kThreads));
-  SmallVector<Value> at(blockDims.size());
-  for (int64_t i = int64_t(blockDims.size()) - 1; i >= 0; --i) {
-    if (i == 0) {
-      at[0] = rest;
-      break;
-    }
-    at[i] = arith::RemUIOp::create(b, loc, rest, blockDims[i]);
-    rest = arith::DivUIOp::create(b, loc, rest, blockDims[i]);
-  }
+  SmallVector<Value> at = delinearize(b, loc, rest, blockDims, /*wrap=*/false);
   SmallVector<Value> iv(op.getNumLoops());
   for (auto [d, v] : llvm::zip(batchLoops, at))
     iv[d] = v;

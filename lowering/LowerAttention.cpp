@@ -66,6 +66,21 @@ Value seqc::generic(
       .getResult(0);
 }
 
+SmallVector<Value> seqc::delinearize(OpBuilder &b, Location loc, Value r,
+                                     ArrayRef<Value> sizes, bool wrap) {
+  SmallVector<Value> at(sizes.size());
+  for (int64_t i = int64_t(sizes.size()) - 1; i >= 0; --i) {
+    if (i == 0 && !wrap) {
+      at[0] = r;
+      break;
+    }
+    at[i] = arith::RemUIOp::create(b, loc, r, sizes[i]);
+    if (i > 0)
+      r = arith::DivUIOp::create(b, loc, r, sizes[i]);
+  }
+  return at;
+}
+
 namespace {
 
 /// The tensor-core form's shared memory: at most 64 KiB a block (beyond 48
@@ -86,25 +101,6 @@ static Value index(OpBuilder &b, Location loc, int64_t v) {
 }
 
 /// `ceil(x / t) * t`.
-/// `r` as indices into `sizes` (outermost first, the last varying
-/// fastest): each the remainder by its size of the quotient the faster
-/// ones leave. The outermost is that quotient itself where `r` is in
-/// range, or with `wrap` its remainder too.
-static SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value r,
-                                      ArrayRef<Value> sizes, bool wrap) {
-  SmallVector<Value> at(sizes.size());
-  for (int64_t i = int64_t(sizes.size()) - 1; i >= 0; --i) {
-    if (i == 0 && !wrap) {
-      at[0] = r;
-      break;
-    }
-    at[i] = arith::RemUIOp::create(b, loc, r, sizes[i]);
-    if (i > 0)
-      r = arith::DivUIOp::create(b, loc, r, sizes[i]);
-  }
-  return at;
-}
-
 static Value roundUp(OpBuilder &b, Location loc, Value x, int64_t t) {
   Value tv = index(b, loc, t);
   Value q = arith::CeilDivUIOp::create(b, loc, x, tv);

@@ -66,6 +66,15 @@ mlir::Value generic(
                                    mlir::ValueRange)>
         fn);
 
+/// `r` as indices into `sizes` (outermost first, the last varying
+/// fastest): each the remainder by its size of the quotient the faster
+/// ones leave. The outermost is that quotient itself where `r` is in
+/// range, or with `wrap` its remainder too.
+llvm::SmallVector<mlir::Value> delinearize(mlir::OpBuilder &b,
+                                           mlir::Location loc, mlir::Value r,
+                                           llvm::ArrayRef<mlir::Value> sizes,
+                                           bool wrap);
+
 /// Of `ops` (symbol-defining ops of one kind: functions, kernels), keeps
 /// one of each set that are the same but for their names, and erases the
 /// others. Returns each erased op's name -> the kept op's name, for the
