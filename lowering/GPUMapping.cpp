@@ -773,6 +773,383 @@ static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
     rewriter.eraseOp(fill);
 }
 
+/// Whether contraction `op`'s payload is `acc + a * b` on its two inputs
+/// (each maybe widened first): what a tensor-core mma computes.
+static bool isMulAdd(linalg::LinalgOp op) {
+  Block &payload = op->getRegion(0).front();
+  auto arg = [&](Value v) -> int64_t {
+    while (auto ext = v.getDefiningOp<arith::ExtFOp>())
+      v = ext.getIn();
+    auto a = dyn_cast<BlockArgument>(v);
+    return a && a.getOwner() == &payload ? a.getArgNumber() : -1;
+  };
+  auto add = payload.getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return false;
+  for (auto [acc, prod] : {std::pair(add.getLhs(), add.getRhs()),
+                           std::pair(add.getRhs(), add.getLhs())}) {
+    auto mul = prod.getDefiningOp<arith::MulFOp>();
+    if (arg(acc) != 2 || !mul)
+      continue;
+    std::array<int64_t, 2> ins{arg(mul.getLhs()), arg(mul.getRhs())};
+    if ((ins == std::array<int64_t, 2>{0, 1} ||
+         ins == std::array<int64_t, 2>{1, 0}) &&
+        llvm::all_of(payload.without_terminator(), [](Operation &p) {
+          return isa<arith::ExtFOp, arith::MulFOp, arith::AddFOp>(p);
+        }))
+      return true;
+  }
+  return false;
+}
+
+/// Whether contraction `c` goes on tensor cores (`tileContractionMMA`):
+/// `acc + a * b` with both inputs bf16 or both f16 and the output the same
+/// or f32, each input's innermost dim its k or its m / n (the two layouts
+/// `ldmatrix` reads, as it is or transposed).
+static bool onTensorCores(const Contraction &c) {
+  linalg::LinalgOp op = c.op;
+  Type elt = getElementTypeOrSelf(op.getDpsInputOperand(0)->get().getType());
+  Type out = getElementTypeOrSelf(op.getDpsInitOperand(0)->get().getType());
+  if (!(elt.isBF16() || elt.isF16()) ||
+      getElementTypeOrSelf(op.getDpsInputOperand(1)->get().getType()) != elt ||
+      !(out == elt || out.isF32()) || !isMulAdd(op))
+    return false;
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(in);
+    if (map.getNumResults() == 0)
+      return false;
+    unsigned inner = cast<AffineDimExpr>(map.getResults().back()).getPosition();
+    bool hasM = llvm::is_contained(map.getResults(),
+                                   getAffineDimExpr(c.m, op->getContext()));
+    if (inner != c.k && inner != (hasM ? c.m : c.n))
+      return false;
+  }
+  return true;
+}
+
+/// A contraction of 16-bit floats (bf16 or f16, the output 16-bit or f32)
+/// on tensor cores: a block of 256 threads (8 warps, 2 along m by 4 along
+/// n) per `BM` x `BN` tile of the output (64 or 128 each; every other
+/// parallel loop a block dim too), a warp per BM / 2 x BN / 4 of it as
+/// m16n8k16 `mma.sync` tiles whose f32 accumulators stay in registers
+/// (the sum is f32 whatever the output type, as the interpreter's is
+/// exact: a 16-bit sum of 512 products loses all but 2-3 digits). k goes
+/// 32 steps a slice, in two shared-memory stages: while the warps compute
+/// on one slice, cp.async copies the next into the other. A slice keeps
+/// each input's layout (its innermost dim k or its m / n), rows padded by
+/// 8 elements so that `ldmatrix` (transposing where k is not innermost)
+/// reads the fragments without bank conflicts. The copies are 16-byte
+/// cp.async where the input's rows are 16-byte aligned, a check at run
+/// time (a caller's tensor may be a slice); else element by element.
+/// Steps past k are zeros; rows and columns past the edges repeat the last
+/// (their results are not stored).
+static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
+                               int64_t BM, int64_t BN) {
+  constexpr int64_t BK = 32, kThreads = 256, kPad = 8, kVec = 8;
+  const int64_t WM = BM / 2, WN = BN / 4, MT = WM / 16, NT = WN / 8;
+  linalg::LinalgOp op = c.op;
+  Location loc = op.getLoc();
+  MLIRContext *ctx = rewriter.getContext();
+  linalg::FillOp fill = outputFill(op);
+  rewriter.setInsertionPoint(op);
+  SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
+  auto cst = [&](OpBuilder &b, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  auto value = [&](OpFoldResult f) {
+    return getValueOrCreateConstantIndexOp(rewriter, loc, f);
+  };
+  Value sizeM = value(ranges[c.m].size), sizeN = value(ranges[c.n].size),
+        sizeK = value(ranges[c.k].size);
+  SmallVector<unsigned> batchLoops;
+  SmallVector<Value> blockDims;
+  for (unsigned d = 0; d < op.getNumLoops(); ++d)
+    if (d != c.m && d != c.n && d != c.k) {
+      batchLoops.push_back(d);
+      blockDims.push_back(value(ranges[d].size));
+    }
+  blockDims.push_back(
+      arith::CeilDivUIOp::create(rewriter, loc, sizeM, cst(rewriter, BM)));
+  blockDims.push_back(
+      arith::CeilDivUIOp::create(rewriter, loc, sizeN, cst(rewriter, BN)));
+  Value tasks = cst(rewriter, kThreads);
+  for (Value d : blockDims)
+    tasks = arith::MulIOp::create(rewriter, loc, tasks, d);
+  auto parallel =
+      scf::ParallelOp::create(rewriter, loc, ValueRange{cst(rewriter, 0)},
+                              ValueRange{tasks}, ValueRange{cst(rewriter, 1)});
+  parallel->setAttr(kTaskLoopAttr, rewriter.getUnitAttr());
+  parallel->setAttr(kBlockThreadsAttr, rewriter.getI64IntegerAttr(kThreads));
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(parallel.getBody()->getTerminator());
+  OpBuilder &b = rewriter;
+  auto add = [&](OpBuilder &lb, Value x, int64_t v) -> Value {
+    return arith::AddIOp::create(lb, loc, x, cst(lb, v));
+  };
+  auto mul = [&](OpBuilder &lb, Value x, int64_t v) -> Value {
+    return arith::MulIOp::create(lb, loc, x, cst(lb, v));
+  };
+  auto div = [&](OpBuilder &lb, Value x, int64_t v) -> Value {
+    return arith::DivUIOp::create(lb, loc, x, cst(lb, v));
+  };
+  auto rem = [&](OpBuilder &lb, Value x, int64_t v) -> Value {
+    return arith::RemUIOp::create(lb, loc, x, cst(lb, v));
+  };
+  Value task = parallel.getInductionVars()[0];
+  Value tid = rem(b, task, kThreads);
+  SmallVector<Value> at =
+      delinearize(b, loc, div(b, task, kThreads), blockDims, /*wrap=*/false);
+  SmallVector<Value> iv(op.getNumLoops());
+  for (auto [d, v] : llvm::zip(batchLoops, at))
+    iv[d] = v;
+  Value bm = mul(b, at[at.size() - 2], BM), bn = mul(b, at.back(), BN);
+  Value warp = div(b, tid, 32), lane = rem(b, tid, 32);
+  Value wm = mul(b, div(b, warp, 4), WM), wn = mul(b, rem(b, warp, 4), WN);
+  Value g = div(b, lane, 4), q = rem(b, lane, 4);
+
+  OpOperand *init = op.getDpsInitOperand(0);
+  OpOperand *lhs = op.getDpsInputOperand(0), *rhs = op.getDpsInputOperand(1);
+  auto indices = [&](OpOperand *operand, function_ref<Value(unsigned)> at) {
+    SmallVector<Value> idx;
+    for (AffineExpr e : op.getMatchingIndexingMap(operand).getResults())
+      idx.push_back(at(cast<AffineDimExpr>(e).getPosition()));
+    return idx;
+  };
+  auto usesDim = [&](AffineMap map, unsigned d) {
+    return llvm::is_contained(map.getResults(), getAffineDimExpr(d, ctx));
+  };
+  bool lhsHasM = usesDim(op.getMatchingIndexingMap(lhs), c.m);
+  Type elt = getElementTypeOrSelf(lhs->get().getType());
+  Type f32 = b.getF32Type();
+  Type outElt = getElementTypeOrSelf(init->get().getType());
+
+  // An input's slices: its two stages, rows along its innermost dim.
+  struct Input {
+    OpOperand *operand;
+    unsigned dim;       // m or n
+    int64_t width;      // BM or BN
+    Value base, size;   // the block's first row / column, and the length
+    bool kInner;        // k innermost (else dim)
+    Value stages;       // [2, width, BK + pad] or [2, BK, width + pad]
+    Value aligned;      // whether its rows start 16-byte aligned
+  };
+  auto makeInput = [&](OpOperand *operand, unsigned dim, int64_t width,
+                       Value base, Value size) {
+    AffineMap map = op.getMatchingIndexingMap(operand);
+    Input in{operand, dim, width, base, size,
+             map.getResults().back() == getAffineDimExpr(c.k, ctx), {}, {}};
+    SmallVector<int64_t> shape =
+        in.kInner ? SmallVector<int64_t>{2, width, BK + kPad}
+                  : SmallVector<int64_t>{2, BK, width + kPad};
+    in.stages = memref::AllocaOp::create(
+        b, loc,
+        MemRefType::get(shape, elt, AffineMap(),
+                        b.getI64IntegerAttr(
+                            nvgpu::NVGPUDialect::kSharedMemoryAddressSpace)));
+    // Rows 16-byte aligned: the identity layout, the base address and the
+    // row length (the innermost size) in whole 16-byte vectors.
+    auto type = cast<MemRefType>(operand->get().getType());
+    if (!type.getLayout().isIdentity()) {
+      in.aligned = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+      return in;
+    }
+    Value ptr = memref::ExtractAlignedPointerAsIndexOp::create(
+        b, loc, operand->get());
+    Value rowLen = memref::DimOp::create(b, loc, operand->get(),
+                                         type.getRank() - 1);
+    Value zero = cst(b, 0);
+    auto isZero = [&](Value v) {
+      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, v, zero);
+    };
+    in.aligned = arith::AndIOp::create(b, loc, isZero(rem(b, ptr, 16)),
+                                       isZero(rem(b, rowLen, kVec)));
+    return in;
+  };
+  Input inA = makeInput(lhsHasM ? lhs : rhs, c.m, BM, bm, sizeM);
+  Input inB = makeInput(lhsHasM ? rhs : lhs, c.n, BN, bn, sizeN);
+
+  // Accumulators: the fill's value, or the output (clamped reads).
+  auto fragType = VectorType::get({2, 2}, f32);
+  Value lastM = add(b, sizeM, -1), lastN = add(b, sizeN, -1);
+  SmallVector<Value> acc;
+  for (int64_t mt = 0; mt < MT; ++mt)
+    for (int64_t nt = 0; nt < NT; ++nt) {
+      SmallVector<Value> elements;
+      for (int64_t i = 0; i < 4; ++i) {
+        Value v;
+        if (fill) {
+          v = fill.getInputs()[0];
+        } else {
+          Value r = arith::AddIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, bm, wm),
+              add(b, g, mt * 16 + 8 * (i / 2)));
+          r = arith::MinUIOp::create(b, loc, r, lastM);
+          Value col = arith::AddIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, bn, wn),
+              add(b, mul(b, q, 2), nt * 8 + i % 2));
+          col = arith::MinUIOp::create(b, loc, col, lastN);
+          v = memref::LoadOp::create(
+              b, loc, init->get(), indices(init, [&](unsigned d) -> Value {
+                return d == c.m ? r : d == c.n ? col : iv[d];
+              }));
+        }
+        if (v.getType() != f32)
+          v = arith::ExtFOp::create(b, loc, f32, v);
+        elements.push_back(v);
+      }
+      acc.push_back(vector::FromElementsOp::create(b, loc, fragType, elements));
+    }
+
+  // Slice `k0` of `in` into stage `stage`: 16-byte cp.async where the rows
+  // are aligned (neighbouring threads along the innermost dim; a vector
+  // past k reads nothing and fills zeros), else element by element.
+  Value zeroElt = arith::ConstantOp::create(b, loc, b.getZeroAttr(elt));
+  auto copySlice = [&](OpBuilder &lb, const Input &in, Value k0, Value stage) {
+    Value last = add(lb, in.size, -1), lastK = add(lb, sizeK, -1);
+    auto load = [&](OpBuilder &ib, Value k, Value x) {
+      return indices(in.operand, [&](unsigned d) -> Value {
+        return d == c.k ? k : d == in.dim ? x : iv[d];
+      });
+    };
+    auto ifOp = scf::IfOp::create(lb, loc, in.aligned, /*withElse=*/true);
+    {
+      OpBuilder ib = ifOp.getThenBodyBuilder();
+      auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
+      int64_t perRow = (in.kInner ? BK : in.width) / kVec;
+      for (int64_t r = 0; r < in.width * BK / kVec / kThreads; ++r) {
+        Value e = add(ib, tid, r * kThreads);
+        Value along = mul(ib, rem(ib, e, perRow), kVec), across = div(ib, e, perRow);
+        Value kk = in.kInner ? along : across, xx = in.kInner ? across : along;
+        Value k = arith::AddIOp::create(ib, loc, k0, kk);
+        Value inK =
+            arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, k, sizeK);
+        // A vector along x starts at most a vector before the end.
+        Value x = arith::AddIOp::create(ib, loc, in.base, xx);
+        x = arith::MinUIOp::create(ib, loc, x,
+                                   in.kInner ? last : add(ib, in.size, -kVec));
+        Value kIn = arith::SelectOp::create(ib, loc, inK, k, cst(ib, 0));
+        Value count = arith::SelectOp::create(ib, loc, inK, cst(ib, kVec),
+                                              cst(ib, 0));
+        SmallVector<Value> dst{stage, in.kInner ? xx : kk,
+                               in.kInner ? kk : xx};
+        nvgpu::DeviceAsyncCopyOp::create(
+            ib, loc, tokenType, in.stages, dst, in.operand->get(),
+            load(ib, kIn, x), ib.getIndexAttr(kVec), count, ib.getUnitAttr());
+      }
+    }
+    {
+      OpBuilder eb = ifOp.getElseBodyBuilder();
+      int64_t perRow = in.kInner ? BK : in.width;
+      for (int64_t r = 0; r < in.width * BK / kThreads; ++r) {
+        Value e = add(eb, tid, r * kThreads);
+        Value along = rem(eb, e, perRow), across = div(eb, e, perRow);
+        Value kk = in.kInner ? along : across, xx = in.kInner ? across : along;
+        Value k = arith::AddIOp::create(eb, loc, k0, kk);
+        Value kIn = arith::MinUIOp::create(eb, loc, k, lastK);
+        Value x = arith::MinUIOp::create(
+            eb, loc, arith::AddIOp::create(eb, loc, in.base, xx), last);
+        Value v = memref::LoadOp::create(eb, loc, in.operand->get(),
+                                         load(eb, kIn, x));
+        Value inK =
+            arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::ult, k, sizeK);
+        v = arith::SelectOp::create(eb, loc, inK, v, zeroElt);
+        memref::StoreOp::create(eb, loc, v, in.stages,
+                                ValueRange{stage, in.kInner ? xx : kk,
+                                           in.kInner ? kk : xx});
+      }
+    }
+  };
+  // Both inputs' slice k0 as one cp.async group (empty where the copies
+  // were element by element).
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
+  auto copyStage = [&](OpBuilder &lb, Value k0, Value stage) -> Value {
+    copySlice(lb, inA, k0, stage);
+    copySlice(lb, inB, k0, stage);
+    return nvgpu::DeviceAsyncCreateGroupOp::create(lb, loc, tokenType,
+                                                   ValueRange{});
+  };
+  // The x4 fragments a lane's `ldmatrix` row address gives: matrix j =
+  // lane / 8 (row lane % 8) at offsets (k + kOff(j), x + xOff(j)).
+  auto fragments = [&](OpBuilder &lb, const Input &in, Value stage, Value k,
+                       Value x, bool isA) -> Value {
+    Value j = div(lb, lane, 8), r = rem(lb, lane, 8);
+    // A: matrices (m 0, k 0), (m 8, k 0), (m 0, k 8), (m 8, k 8); B: (n 0,
+    // k 0), (n 0, k 8), (n 8, k 0), (n 8, k 8).
+    Value low = mul(lb, rem(lb, j, 2), 8), high = mul(lb, div(lb, j, 2), 8);
+    Value kOff = isA ? high : low, xOff = isA ? low : high;
+    Value kk = arith::AddIOp::create(lb, loc, k, kOff);
+    Value xx = arith::AddIOp::create(lb, loc, x, xOff);
+    if (in.kInner)
+      xx = arith::AddIOp::create(lb, loc, xx, r);
+    else
+      kk = arith::AddIOp::create(lb, loc, kk, r);
+    SmallVector<Value> idx{stage, in.kInner ? xx : kk, in.kInner ? kk : xx};
+    return nvgpu::LdMatrixOp::create(lb, loc, VectorType::get({4, 2}, elt),
+                                     in.stages, idx, !in.kInner, 4);
+  };
+  Value first = copyStage(b, cst(b, 0), cst(b, 0));
+  auto loop = scf::ForOp::create(
+      b, loc, cst(b, 0), sizeK, cst(b, BK), acc,
+      [&](OpBuilder &lb, Location l, Value k0, ValueRange accs) {
+        Value stage = rem(lb, div(lb, k0, BK), 2);
+        Value other = arith::SubIOp::create(lb, loc, cst(lb, 1), stage);
+        Value pending = copyStage(lb, add(lb, k0, BK), other);
+        nvgpu::DeviceAsyncWaitOp::create(lb, l, pending,
+                                         lb.getI32IntegerAttr(1));
+        gpu::BarrierOp::create(lb, l);
+        SmallVector<Value> next(accs);
+        for (int64_t ks = 0; ks < BK; ks += 16) {
+          SmallVector<Value> a, bf;
+          for (int64_t mt = 0; mt < MT; ++mt)
+            a.push_back(fragments(lb, inA, stage, cst(lb, ks),
+                                  add(lb, wm, mt * 16), /*isA=*/true));
+          for (int64_t nt = 0; nt < NT; nt += 2) {
+            Value four = fragments(lb, inB, stage, cst(lb, ks),
+                                   add(lb, wn, nt * 8), /*isA=*/false);
+            for (int64_t h = 0; h < 2; ++h)
+              bf.push_back(vector::ExtractStridedSliceOp::create(
+                  lb, l, four, ArrayRef<int64_t>{2 * h, 0},
+                  ArrayRef<int64_t>{2, 2}, ArrayRef<int64_t>{1, 1}));
+          }
+          for (int64_t mt = 0; mt < MT; ++mt)
+            for (int64_t nt = 0; nt < NT; ++nt)
+              next[mt * NT + nt] = nvgpu::MmaSyncOp::create(
+                  lb, l, a[mt], bf[nt], next[mt * NT + nt],
+                  ArrayRef<int64_t>{16, 8, 16});
+        }
+        gpu::BarrierOp::create(lb, l);
+        scf::YieldOp::create(lb, l, next);
+      });
+  // The last group (past k: nothing) drained, then the stores: a lane holds rows g and g + 8
+  // of each m16 tile, columns 2 q and 2 q + 1 of each n8 tile.
+  nvgpu::DeviceAsyncWaitOp::create(b, loc, first, b.getI32IntegerAttr(0));
+  for (int64_t mt = 0; mt < MT; ++mt) {
+    Value row = arith::AddIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, bm, wm), add(b, g, mt * 16));
+    SmallVector<Value> rows{row, add(b, row, 8)}, cols, values;
+    for (int64_t nt = 0; nt < NT; ++nt) {
+      Value col = arith::AddIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, bn, wn),
+          add(b, mul(b, q, 2), nt * 8));
+      cols.append({col, add(b, col, 1)});
+    }
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t nt = 0; nt < NT; ++nt)
+        for (int64_t e = 0; e < 2; ++e) {
+          Value v = vector::ExtractOp::create(b, loc,
+                                              loop.getResult(mt * NT + nt),
+                                              ArrayRef<int64_t>{h, e});
+          if (outElt != f32)
+            v = arith::TruncFOp::create(b, loc, outElt, v);
+          values.push_back(v);
+        }
+    storeBlock(b, c, values, rows, cols, sizeM, sizeN, iv);
+  }
+  rewriter.eraseOp(op);
+  if (fill)
+    rewriter.eraseOp(fill);
+}
+
 /// Step 2: loops. Linalg ops become parallel loops; what would touch memory
 /// on the host runs in a single-thread loop.
 static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn,
@@ -802,7 +1179,9 @@ static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn,
         return !ShapedType::isDynamic(lengths[d]) && lengths[d] <= 64 ? 64
                                                                       : 128;
       };
-      if (allF32 && contractionTile == 8)
+      if (contractionTile == 8 && onTensorCores(c))
+        tileContractionMMA(rewriter, c, tileOf(c.m), tileOf(c.n));
+      else if (allF32 && contractionTile == 8)
         tileContractionShared(rewriter, c, tileOf(c.m), tileOf(c.n));
       else
         tileContraction(rewriter, c, contractionTile);

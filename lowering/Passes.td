@@ -1167,10 +1167,14 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
     `memref.get_global` copied to a device buffer with `gpu.memcpy`,
     `memref.copy` to `linalg.copy`); a scan's task loop (`seq.parallel`,
     carrying nothing, neither allocating nor holding linalg ops) an
-    `scf.parallel` with a thread per task in blocks of `task-block-size`; an
-    f32 contraction (with `contraction-tile` 8) block-tiled in shared
-    memory, 256 threads a 128 x 128 (or 64) tile of its output, 16 steps of
-    k a slice between barriers; any other a thread per `contraction-tile`
+    `scf.parallel` with a thread per task in blocks of `task-block-size`;
+    with `contraction-tile` 8, a bf16 or f16 contraction on tensor cores
+    (`mma.sync` m16n8k16, f32 accumulators; 8 warps a 128 x 128 (or 64)
+    tile of its output; slices of 32 steps of k copied by cp.async into two
+    shared-memory stages, fragments read by `ldmatrix`), an f32 contraction
+    block-tiled in shared memory, 256 threads a 128 x 128 (or 64) tile of
+    its output, 16 steps of k a slice between barriers; any other a thread
+    per `contraction-tile`
     x `contraction-tile` block of its output, the accumulators in registers
     over k (FMAs), the input read along n as vectors where its rows are
     aligned; a fill of the output just before is folded into the
@@ -1199,6 +1203,7 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
     "::mlir::scf::SCFDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::nvgpu::NVGPUDialect",
     "::mlir::vector::VectorDialect",
   ];
 }

@@ -57,7 +57,8 @@ def main():
                 os.path.join(out, "run.py"))
 
     for script in ("gpu_common.py", "pointwise.py", "torch_peers.py",
-                   "scan.py", "attention.py", "linear_attention.py"):
+                   "scan.py", "attention.py", "linear_attention.py",
+                   "matmul.py"):
         shutil.copy(os.path.join(HERE, script), out)
     shutil.copytree(os.path.join(ROOT, "python", "seqc"),
                     os.path.join(out, "python", "seqc"))
@@ -67,12 +68,22 @@ def main():
                         ignore=shutil.ignore_patterns("__pycache__"))
     # Benchmark models (bench/gpu/pointwise.py).
     os.makedirs(os.path.join(out, "bench"))
-    for model in ("silu_affine", "gate", "mlp"):
+    for model in ("silu_affine", "gate", "mlp", "matmul16"):
         if run([args.seqc, os.path.join(ROOT, "bench", "models", model + ".seq"),
                 "--target=cuda", "--gpu-arch=" + args.gpu_arch, "-o",
                 os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
             return 1
         os.remove(os.path.join(out, "bench", "%s.h" % model))
+    # The MLP in bf16 (its matmuls on tensor cores).
+    with open(os.path.join(ROOT, "bench", "models", "mlp.seq")) as f:
+        src = os.path.join(out, "bench", "mlp_bf16.seq")
+        with open(src, "w") as g:
+            g.write(f.read().replace("f32[", "bf16["))
+    if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
+            "-o", os.path.join(out, "bench", "libmlp_bf16.so")]) != 0:
+        return 1
+    os.remove(src)
+    os.remove(os.path.join(out, "bench", "mlp_bf16.h"))
     # The diagonal scan at D = 256 and 2048 (bench/gpu/scan.py).
     with open(os.path.join(ROOT, "bench", "models", "scan.seq")) as f:
         scan_src = f.read()

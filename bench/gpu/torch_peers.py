@@ -38,12 +38,16 @@ def timed(fn, reps=30):
     return times[len(times) // 2]
 
 
-def weights_file(path, tensors):
+def weights_file(path, tensors, dtype="F32"):
+    """A safetensors file of `tensors`, as F32 or BF16."""
     import numpy as np
     header, blobs, off = {}, [], 0
     for name, t in tensors.items():
-        a = t.detach().cpu().numpy().astype(np.float32)
-        header[name] = {"dtype": "F32", "shape": list(a.shape),
+        if dtype == "BF16":
+            a = t.detach().cpu().to(torch.bfloat16).view(torch.int16).numpy()
+        else:
+            a = t.detach().cpu().numpy().astype(np.float32)
+        header[name] = {"dtype": dtype, "shape": list(a.shape),
                         "data_offsets": [off, off + a.nbytes]}
         blobs.append(a.tobytes())
         off += a.nbytes
@@ -139,6 +143,27 @@ def main():
         eager = timed(lambda: mlp_ref(x))
         report("mlp", "%dx%dx%d" % (N, D, F), ours, {"torch": eager}, err,
                flops=4 * N * D * F)
+    model.close()
+
+    # mlp in bf16: its matmuls on tensor cores, against cuBLAS in bf16.
+    lib = seqc.load(os.path.join(args.libs, "libmlp_bf16.so"))
+    w1, w2 = torch.randn(D, F) / D ** 0.5, torch.randn(F, D) / F ** 0.5
+    wf = os.path.join(wdir, "mlp_bf16.safetensors")
+    weights_file(wf, {"w1": w1, "w2": w2}, "BF16")
+    model = lib.create(wf)
+    w1, w2 = w1.cuda().bfloat16(), w2.cuda().bfloat16()
+    for N in (1024, 4096, 16384):
+        x = torch.randn(N, D, device="cuda").bfloat16()
+        y = torch.empty(N, D, device="cuda").bfloat16()
+        model.forward(x, out=y)
+        h = x.float() @ w1.float()
+        ref = (0.5 * h * (1.0 + torch.tanh(
+            0.7978845608 * (h + 0.044715 * h * h * h)))) @ w2.float()
+        err = ((y.float() - ref).abs().max() / ref.abs().max()).item()
+        ours = timed(lambda: model.forward(x, out=y), reps=20)
+        eager = timed(lambda: mlp_ref(x))
+        report("mlp_bf16", "%dx%dx%d" % (N, D, F), ours, {"torch": eager},
+               err, flops=4 * N * D * F)
     model.close()
 
     save(args.out, "torch_peers.json", rows)
