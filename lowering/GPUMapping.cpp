@@ -803,14 +803,14 @@ static bool isMulAdd(linalg::LinalgOp op) {
 }
 
 /// Whether contraction `c` goes on tensor cores (`tileContractionMMA`):
-/// `acc + a * b` with both inputs bf16 or both f16 and the output the same
-/// or f32, each input's innermost dim its k or its m / n (the two layouts
+/// `acc + a * b` with both inputs bf16 or both f16 (or f32, as tf32 where
+/// `tf32`) and the output the same or f32, each input's innermost dim its k or its m / n (the two layouts
 /// `ldmatrix` reads, as it is or transposed).
-static bool onTensorCores(const Contraction &c) {
+static bool onTensorCores(const Contraction &c, bool tf32) {
   linalg::LinalgOp op = c.op;
   Type elt = getElementTypeOrSelf(op.getDpsInputOperand(0)->get().getType());
   Type out = getElementTypeOrSelf(op.getDpsInitOperand(0)->get().getType());
-  if (!(elt.isBF16() || elt.isF16()) ||
+  if (!(elt.isBF16() || elt.isF16() || (tf32 && elt.isF32())) ||
       getElementTypeOrSelf(op.getDpsInputOperand(1)->get().getType()) != elt ||
       !(out == elt || out.isF32()) || !isMulAdd(op))
     return false;
@@ -828,25 +828,39 @@ static bool onTensorCores(const Contraction &c) {
 }
 
 /// A contraction of 16-bit floats (bf16 or f16, the output 16-bit or f32)
-/// on tensor cores: a block of 256 threads (8 warps, 2 along m by 4 along
+/// on tensor cores: a block of 128 threads (4 warps, 2 along m by 2 along
 /// n) per `BM` x `BN` tile of the output (64 or 128 each; every other
-/// parallel loop a block dim too), a warp per BM / 2 x BN / 4 of it as
+/// parallel loop a block dim too), a warp per BM / 2 x BN / 2 of it as
 /// m16n8k16 `mma.sync` tiles whose f32 accumulators stay in registers
 /// (the sum is f32 whatever the output type, as the interpreter's is
-/// exact: a 16-bit sum of 512 products loses all but 2-3 digits). k goes
-/// 32 steps a slice, in two shared-memory stages: while the warps compute
-/// on one slice, cp.async copies the next into the other. A slice keeps
-/// each input's layout (its innermost dim k or its m / n), rows padded by
-/// 8 elements so that `ldmatrix` (transposing where k is not innermost)
-/// reads the fragments without bank conflicts. The copies are 16-byte
-/// cp.async where the input's rows are 16-byte aligned, a check at run
-/// time (a caller's tensor may be a slice); else element by element.
-/// Steps past k are zeros; rows and columns past the edges repeat the last
-/// (their results are not stored).
+/// exact: a 16-bit sum of 512 products keeps 2-3 digits). k goes 32 steps
+/// a slice through 3 shared-memory stages: a step waits for its slice,
+/// then puts the slice two ahead in flight (cp.async) before its mmas. A
+/// slice keeps each input's layout (its innermost dim k or its m / n),
+/// rows padded by 8 elements so that `ldmatrix` (transposing where k is
+/// not innermost) reads the fragments without bank conflicts. The copies
+/// are 16-byte cp.async where the input's rows are 16-byte aligned, a
+/// check at run time (a caller's tensor may be a slice); else element by
+/// element. Steps past k are zeros; rows and columns past the edges repeat
+/// the last (their results are not stored).
 static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
                                int64_t BM, int64_t BN) {
-  constexpr int64_t BK = 32, kThreads = 256, kPad = 8, kVec = 8;
-  const int64_t WM = BM / 2, WN = BN / 4, MT = WM / 16, NT = WN / 8;
+  // 4 warps of 64 x 64 (or 32): on the H100 at 4096^3, 8 warps of 64 x
+  // 32 did 217 TFLOP/s, these 252-258; 8 warps of 64 x 64 (a 128 x 256
+  // tile) 217-255 and half the blocks for a narrow output. 3 stages of 32
+  // steps: 2 did 162-197, 4 and 5 or 64 steps no better.
+  constexpr int64_t kStages = 3, warpsM = 2, warpsN = 2;
+  constexpr int64_t kThreads = 32 * warpsM * warpsN;
+  // 16-bit floats: m16n8k16, 32 steps a slice; f32 (as tf32): m16n8k8, 16
+  // steps: either way 64 bytes of a row. kVec elements are 16 bytes.
+  Type elt = getElementTypeOrSelf(c.op->getOperand(0).getType());
+  const bool tf32 = elt.isF32();
+  const int64_t kVec = tf32 ? 4 : 8, kStep = tf32 ? 8 : 16, BK = 2 * kStep;
+  // A row along k is padded by 16 bytes, a row along m or n by 8 elements:
+  // the 8 rows an ldmatrix reads (or, for tf32 rows along m or n, the 4
+  // rows of a fragment's element loads) fall in distinct banks.
+  const int64_t kPadK = kVec, kPadX = 8;
+  const int64_t WM = BM / warpsM, WN = BN / warpsN, MT = WM / 16, NT = WN / 8;
   linalg::LinalgOp op = c.op;
   Location loc = op.getLoc();
   MLIRContext *ctx = rewriter.getContext();
@@ -904,7 +918,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
     iv[d] = v;
   Value bm = mul(b, at[at.size() - 2], BM), bn = mul(b, at.back(), BN);
   Value warp = div(b, tid, 32), lane = rem(b, tid, 32);
-  Value wm = mul(b, div(b, warp, 4), WM), wn = mul(b, rem(b, warp, 4), WN);
+  Value wm = mul(b, div(b, warp, warpsN), WM),
+        wn = mul(b, rem(b, warp, warpsN), WN);
   Value g = div(b, lane, 4), q = rem(b, lane, 4);
 
   OpOperand *init = op.getDpsInitOperand(0);
@@ -919,7 +934,6 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
     return llvm::is_contained(map.getResults(), getAffineDimExpr(d, ctx));
   };
   bool lhsHasM = usesDim(op.getMatchingIndexingMap(lhs), c.m);
-  Type elt = getElementTypeOrSelf(lhs->get().getType());
   Type f32 = b.getF32Type();
   Type outElt = getElementTypeOrSelf(init->get().getType());
 
@@ -930,7 +944,7 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
     int64_t width;      // BM or BN
     Value base, size;   // the block's first row / column, and the length
     bool kInner;        // k innermost (else dim)
-    Value stages;       // [2, width, BK + pad] or [2, BK, width + pad]
+    Value stages;       // [kStages, width, BK + pad] or [kStages, BK, width + pad]
     Value aligned;      // whether its rows start 16-byte aligned
   };
   auto makeInput = [&](OpOperand *operand, unsigned dim, int64_t width,
@@ -939,8 +953,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
     Input in{operand, dim, width, base, size,
              map.getResults().back() == getAffineDimExpr(c.k, ctx), {}, {}};
     SmallVector<int64_t> shape =
-        in.kInner ? SmallVector<int64_t>{2, width, BK + kPad}
-                  : SmallVector<int64_t>{2, BK, width + kPad};
+        in.kInner ? SmallVector<int64_t>{kStages, width, BK + kPadK}
+                  : SmallVector<int64_t>{kStages, BK, width + kPadX};
     in.stages = memref::AllocaOp::create(
         b, loc,
         MemRefType::get(shape, elt, AffineMap(),
@@ -969,7 +983,7 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
   Input inB = makeInput(lhsHasM ? rhs : lhs, c.n, BN, bn, sizeN);
 
   // Accumulators: the fill's value, or the output (clamped reads).
-  auto fragType = VectorType::get({2, 2}, f32);
+  auto accType = VectorType::get({2, 2}, f32);
   Value lastM = add(b, sizeM, -1), lastN = add(b, sizeN, -1);
   SmallVector<Value> acc;
   for (int64_t mt = 0; mt < MT; ++mt)
@@ -997,7 +1011,7 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
           v = arith::ExtFOp::create(b, loc, f32, v);
         elements.push_back(v);
       }
-      acc.push_back(vector::FromElementsOp::create(b, loc, fragType, elements));
+      acc.push_back(vector::FromElementsOp::create(b, loc, accType, elements));
     }
 
   // Slice `k0` of `in` into stage `stage`: 16-byte cp.async where the rows
@@ -1038,25 +1052,31 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
       }
     }
     {
+      // A loop, not unrolled: the slow path, kept small (unrolled, its
+      // loads in flight made ptxas spill the accumulators).
       OpBuilder eb = ifOp.getElseBodyBuilder();
       int64_t perRow = in.kInner ? BK : in.width;
-      for (int64_t r = 0; r < in.width * BK / kThreads; ++r) {
-        Value e = add(eb, tid, r * kThreads);
-        Value along = rem(eb, e, perRow), across = div(eb, e, perRow);
-        Value kk = in.kInner ? along : across, xx = in.kInner ? across : along;
-        Value k = arith::AddIOp::create(eb, loc, k0, kk);
-        Value kIn = arith::MinUIOp::create(eb, loc, k, lastK);
-        Value x = arith::MinUIOp::create(
-            eb, loc, arith::AddIOp::create(eb, loc, in.base, xx), last);
-        Value v = memref::LoadOp::create(eb, loc, in.operand->get(),
-                                         load(eb, kIn, x));
-        Value inK =
-            arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::ult, k, sizeK);
-        v = arith::SelectOp::create(eb, loc, inK, v, zeroElt);
-        memref::StoreOp::create(eb, loc, v, in.stages,
-                                ValueRange{stage, in.kInner ? xx : kk,
-                                           in.kInner ? kk : xx});
-      }
+      scf::ForOp::create(
+          eb, loc, cst(eb, 0), cst(eb, in.width * BK), cst(eb, kThreads),
+          ValueRange{}, [&](OpBuilder &fb, Location l, Value r, ValueRange) {
+            Value e = arith::AddIOp::create(fb, l, tid, r);
+            Value along = rem(fb, e, perRow), across = div(fb, e, perRow);
+            Value kk = in.kInner ? along : across,
+                  xx = in.kInner ? across : along;
+            Value k = arith::AddIOp::create(fb, l, k0, kk);
+            Value kIn = arith::MinUIOp::create(fb, l, k, lastK);
+            Value x = arith::MinUIOp::create(
+                fb, l, arith::AddIOp::create(fb, l, in.base, xx), last);
+            Value v = memref::LoadOp::create(fb, l, in.operand->get(),
+                                             load(fb, kIn, x));
+            Value inK = arith::CmpIOp::create(fb, l, arith::CmpIPredicate::ult,
+                                              k, sizeK);
+            v = arith::SelectOp::create(fb, l, inK, v, zeroElt);
+            memref::StoreOp::create(fb, l, v, in.stages,
+                                    ValueRange{stage, in.kInner ? xx : kk,
+                                               in.kInner ? kk : xx});
+            scf::YieldOp::create(fb, l);
+          });
     }
   };
   // Both inputs' slice k0 as one cp.async group (empty where the copies
@@ -1069,14 +1089,33 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
                                                    ValueRange{});
   };
   // The x4 fragments a lane's `ldmatrix` row address gives: matrix j =
-  // lane / 8 (row lane % 8) at offsets (k + kOff(j), x + xOff(j)).
+  // lane / 8 (row lane % 8) at offsets (k + kOff(j), x + xOff(j)), each
+  // 8 rows of 16 bytes. A: matrices (m 0, k 0), (m 8, k 0), (m 0, k h),
+  // (m 8, k h); B: (n 0, k 0), (n 0, k h), (n 8, k 0), (n 8, k h), h half
+  // an mma's k. For tf32, where k is not innermost (no transposing
+  // ldmatrix of 32-bit elements), a lane reads its elements: A's (row g
+  // + 8 (i % 2), step q + 4 (i / 2)), B's two (column g of two n8 tiles,
+  // steps q and q + 4).
+  auto fragType = tf32 ? VectorType::get({4, 1}, elt)
+                       : VectorType::get({4, 2}, elt);
   auto fragments = [&](OpBuilder &lb, const Input &in, Value stage, Value k,
                        Value x, bool isA) -> Value {
+    if (tf32 && !in.kInner) {
+      SmallVector<Value> elements;
+      for (int64_t i = 0; i < 4; ++i) {
+        int64_t xOff = isA ? 8 * (i % 2) : 8 * (i / 2);
+        int64_t kOff = isA ? 4 * (i / 2) : 4 * (i % 2);
+        Value kk = arith::AddIOp::create(lb, loc, k, add(lb, q, kOff));
+        Value xx = arith::AddIOp::create(lb, loc, x, add(lb, g, xOff));
+        elements.push_back(memref::LoadOp::create(
+            lb, loc, in.stages, ValueRange{stage, kk, xx}));
+      }
+      return vector::FromElementsOp::create(lb, loc, fragType, elements);
+    }
     Value j = div(lb, lane, 8), r = rem(lb, lane, 8);
-    // A: matrices (m 0, k 0), (m 8, k 0), (m 0, k 8), (m 8, k 8); B: (n 0,
-    // k 0), (n 0, k 8), (n 8, k 0), (n 8, k 8).
-    Value low = mul(lb, rem(lb, j, 2), 8), high = mul(lb, div(lb, j, 2), 8);
-    Value kOff = isA ? high : low, xOff = isA ? low : high;
+    Value low = rem(lb, j, 2), high = div(lb, j, 2);
+    Value kOff = mul(lb, isA ? high : low, kStep / 2),
+          xOff = mul(lb, isA ? low : high, 8);
     Value kk = arith::AddIOp::create(lb, loc, k, kOff);
     Value xx = arith::AddIOp::create(lb, loc, x, xOff);
     if (in.kInner)
@@ -1084,21 +1123,30 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
     else
       kk = arith::AddIOp::create(lb, loc, kk, r);
     SmallVector<Value> idx{stage, in.kInner ? xx : kk, in.kInner ? kk : xx};
-    return nvgpu::LdMatrixOp::create(lb, loc, VectorType::get({4, 2}, elt),
-                                     in.stages, idx, !in.kInner, 4);
+    return nvgpu::LdMatrixOp::create(lb, loc, fragType, in.stages, idx,
+                                     !in.kInner, 4);
   };
-  Value first = copyStage(b, cst(b, 0), cst(b, 0));
+  // The first kStages - 1 slices in flight; then each step waits for its
+  // slice, and (after a barrier: every warp is done with the stage it
+  // overwrites) puts slice + kStages - 1 in flight before computing.
+  Value first;
+  for (int64_t st = 0; st + 1 < kStages; ++st) {
+    Value g0 = copyStage(b, cst(b, st * BK), cst(b, st));
+    if (!first)
+      first = g0;
+  }
   auto loop = scf::ForOp::create(
       b, loc, cst(b, 0), sizeK, cst(b, BK), acc,
       [&](OpBuilder &lb, Location l, Value k0, ValueRange accs) {
-        Value stage = rem(lb, div(lb, k0, BK), 2);
-        Value other = arith::SubIOp::create(lb, loc, cst(lb, 1), stage);
-        Value pending = copyStage(lb, add(lb, k0, BK), other);
-        nvgpu::DeviceAsyncWaitOp::create(lb, l, pending,
-                                         lb.getI32IntegerAttr(1));
+        Value slice = div(lb, k0, BK);
+        Value stage = rem(lb, slice, kStages);
+        nvgpu::DeviceAsyncWaitOp::create(lb, l, first,
+                                         lb.getI32IntegerAttr(kStages - 2));
         gpu::BarrierOp::create(lb, l);
+        copyStage(lb, add(lb, k0, (kStages - 1) * BK),
+                  rem(lb, add(lb, slice, kStages - 1), kStages));
         SmallVector<Value> next(accs);
-        for (int64_t ks = 0; ks < BK; ks += 16) {
+        for (int64_t ks = 0; ks < BK; ks += kStep) {
           SmallVector<Value> a, bf;
           for (int64_t mt = 0; mt < MT; ++mt)
             a.push_back(fragments(lb, inA, stage, cst(lb, ks),
@@ -1109,15 +1157,15 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
             for (int64_t h = 0; h < 2; ++h)
               bf.push_back(vector::ExtractStridedSliceOp::create(
                   lb, l, four, ArrayRef<int64_t>{2 * h, 0},
-                  ArrayRef<int64_t>{2, 2}, ArrayRef<int64_t>{1, 1}));
+                  ArrayRef<int64_t>{2, fragType.getDimSize(1)},
+                  ArrayRef<int64_t>{1, 1}));
           }
           for (int64_t mt = 0; mt < MT; ++mt)
             for (int64_t nt = 0; nt < NT; ++nt)
               next[mt * NT + nt] = nvgpu::MmaSyncOp::create(
                   lb, l, a[mt], bf[nt], next[mt * NT + nt],
-                  ArrayRef<int64_t>{16, 8, 16});
+                  ArrayRef<int64_t>{16, 8, kStep}, tf32);
         }
-        gpu::BarrierOp::create(lb, l);
         scf::YieldOp::create(lb, l, next);
       });
   // The last group (past k: nothing) drained, then the stores: a lane holds rows g and g + 8
@@ -1153,7 +1201,7 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
 /// Step 2: loops. Linalg ops become parallel loops; what would touch memory
 /// on the host runs in a single-thread loop.
 static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn,
-                              int64_t contractionTile) {
+                              int64_t contractionTile, bool tf32) {
   mapTaskLoops(rewriter, fn);
   if (contractionTile > 1) {
     SmallVector<Contraction> contractions;
@@ -1179,7 +1227,7 @@ static LogicalResult mapLoops(RewriterBase &rewriter, func::FuncOp fn,
         return !ShapedType::isDynamic(lengths[d]) && lengths[d] <= 64 ? 64
                                                                       : 128;
       };
-      if (contractionTile == 8 && onTensorCores(c))
+      if (contractionTile == 8 && onTensorCores(c, tf32))
         tileContractionMMA(rewriter, c, tileOf(c.m), tileOf(c.n));
       else if (allF32 && contractionTile == 8)
         tileContractionShared(rewriter, c, tileOf(c.m), tileOf(c.n));
@@ -1285,7 +1333,7 @@ struct SeqGPUMap : seqc::impl::SeqGPUMapBase<SeqGPUMap> {
       if (fn.isExternal())
         continue;
       if (failed(mapBuffers(rewriter, fn)) ||
-          failed(mapLoops(rewriter, fn, contractionTile)) ||
+          failed(mapLoops(rewriter, fn, contractionTile, tf32)) ||
           failed(mapToProcessors(rewriter, fn, blockSize, taskBlockSize)))
         return signalPassFailure();
     }

@@ -138,6 +138,9 @@ struct PipelineOptions {
   /// libdevice they use.
   std::string gpuArch = "sm_90a";
   std::string cudaPath = "/usr/local/cuda";
+  /// For `cuda`: f32 contractions on tensor cores as tf32 (`seqc --tf32`,
+  /// as PyTorch's allow_tf32: operands keep 10 bits of mantissa, sums f32).
+  bool tf32 = false;
   /// For `cuda`: stop at PTX (`gpu.binary` holding the assembly, for
   /// `seqc --emit=ptx`) instead of a fatbin with cubin and PTX.
   bool ptxOnly = false;

@@ -1197,6 +1197,8 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
     Option<"contractionTile", "contraction-tile", "int64_t", /*default=*/"8",
            "a contraction's output block per thread, tile x tile, its "
            "accumulators in registers (1: a thread per output element)">,
+    Option<"tf32", "tf32", "bool", /*default=*/"false",
+           "f32 contractions on tensor cores as tf32 (mma.sync m16n8k8)">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect",

@@ -263,7 +263,9 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
 
   // Device buffers, loops mapped to blocks and threads, then kernels.
-  pm.addPass(createSeqGPUMap());
+  SeqGPUMapOptions map;
+  map.tf32 = options.tf32;
+  pm.addPass(createSeqGPUMap(map));
   pm.addPass(createConvertParallelLoopToGpuPass());
   // The launches' block sizes folded to constants (outlining records them
   // as known_block_size, which becomes the kernel's .maxntid for ptxas);

@@ -84,6 +84,21 @@ def main():
         return 1
     os.remove(src)
     os.remove(os.path.join(out, "bench", "mlp_bf16.h"))
+    # f32 contractions on tensor cores as tf32 (--tf32): the MLP, the
+    # matmuls (in f32) and, below, the chunkwise RetNet.
+    with open(os.path.join(ROOT, "bench", "models", "matmul16.seq")) as f:
+        src = os.path.join(out, "bench", "matmul_tf32.seq")
+        with open(src, "w") as g:
+            g.write(f.read().replace("bf16[", "f32["))
+    for name, path in (("mlp_tf32", os.path.join(ROOT, "bench", "models",
+                                                 "mlp.seq")),
+                       ("matmul_tf32", src)):
+        if run([args.seqc, path, "--target=cuda", "--tf32",
+                "--gpu-arch=" + args.gpu_arch, "-o",
+                os.path.join(out, "bench", "lib%s.so" % name)]) != 0:
+            return 1
+        os.remove(os.path.join(out, "bench", "%s.h" % name))
+    os.remove(src)
     # The diagonal scan at D = 256 and 2048 (bench/gpu/scan.py).
     with open(os.path.join(ROOT, "bench", "models", "scan.seq")) as f:
         scan_src = f.read()
@@ -109,8 +124,14 @@ def main():
         if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
                 "-o", os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
             return 1
-        os.remove(src)
         os.remove(os.path.join(out, "bench", "%s.h" % model))
+        if model == "retnet_core":
+            if run([args.seqc, src, "--target=cuda", "--tf32",
+                    "--gpu-arch=" + args.gpu_arch, "-o",
+                    os.path.join(out, "bench", "lib%s_tf32.so" % model)]) != 0:
+                return 1
+            os.remove(os.path.join(out, "bench", "%s_tf32.h" % model))
+        os.remove(src)
 
     # Attention with H = 16: bf16 at D = 64 and 128, f16 and f32 at D = 64
     # (bench/gpu/attention.py), and bf16 at D = 96 and 256 for its checks

@@ -120,13 +120,18 @@ def main():
     ap.add_argument("--fla", default="")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--only", default="gla,retnet,deltanet")
+    ap.add_argument("--variant", default="",
+                    help="tf32: the libraries built with --tf32 "
+                    "(lib*_core_tf32.so), checked to 5e-3")
     ap.add_argument("--fla-dtypes", default="bf16",
                     help="comma-separated: bf16, f32 (each a Triton compile "
                     "of 30-80 s a kernel on its first call)")
     args = ap.parse_args()
     names = args.only.split(",")
-    models = {n: seqc.load(os.path.join(args.bundle, "bench",
-                                        "lib%s_core.so" % n)).create(None)
+    suffix = "_" + args.variant if args.variant else ""
+    tol = 5e-3 if args.variant == "tf32" else 1e-4
+    models = {n: seqc.load(os.path.join(args.bundle, "bench", "lib%s_core%s.so"
+                                        % (n, suffix))).create(None)
               for n in names}
     result = {"checks": [], "results": []}
     ok_all = True
@@ -138,7 +143,7 @@ def main():
             torch.cuda.synchronize()
             want = reference(name, q, k, v, x)
             err = float(((o.double() - want).abs() / (1 + want.abs())).max())
-            ok = err < 1e-4  # False for NaN
+            ok = err < tol  # False for NaN
             ok_all = ok_all and ok
             result["checks"].append({"model": name, "shape": [B, H, T, K],
                                      "max_rel_err": err, "ok": ok})
@@ -159,7 +164,7 @@ def main():
             e["ours_ms"] = cuda_time(
                 lambda: models[name].forward(q, k, v, x, out=o),
                 args.reps) * 1e3
-            line = ["ours %.3f ms (f32)" % e["ours_ms"]]
+            line = ["ours %.3f ms (f32%s)" % (e["ours_ms"], suffix)]
             for form, fn in fla.get(name, {}).items():
                 for dname in args.fla_dtypes.split(","):
                     dtype = {"bf16": torch.bfloat16, "f32": torch.float32}[dname]
@@ -186,7 +191,7 @@ def main():
                                               "; ".join(line)))
             del q, k, v, x, o
             torch.cuda.empty_cache()
-    save(args.out, "linear_attention.json", result["results"],
+    save(args.out, "linear_attention%s.json" % suffix, result["results"],
          checks=result["checks"], fla_error=result.get("fla_error"))
     return 0 if ok_all else 1
 

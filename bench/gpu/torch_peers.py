@@ -145,6 +145,25 @@ def main():
                flops=4 * N * D * F)
     model.close()
 
+    # mlp in f32 built with --tf32: its matmuls on tensor cores as tf32,
+    # against cuBLAS with TF32 allowed.
+    lib = seqc.load(os.path.join(args.libs, "libmlp_tf32.so"))
+    model = lib.create(wf)
+    for N in (1024, 4096, 16384):
+        x = torch.randn(N, D, device="cuda")
+        y = torch.empty(N, D, device="cuda")
+        model.forward(x, out=y)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        ref = mlp_ref(x)
+        err = ((y - ref).abs().max() / ref.abs().max()).item()
+        torch.backends.cuda.matmul.allow_tf32 = True
+        ours = timed(lambda: model.forward(x, out=y), reps=20)
+        eager = timed(lambda: mlp_ref(x))
+        report("mlp_tf32", "%dx%dx%d" % (N, D, F), ours, {"torch": eager},
+               err, flops=4 * N * D * F)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    model.close()
+
     # mlp in bf16: its matmuls on tensor cores, against cuBLAS in bf16.
     lib = seqc.load(os.path.join(args.libs, "libmlp_bf16.so"))
     w1, w2 = torch.randn(D, F) / D ** 0.5, torch.randn(F, D) / F ** 0.5

@@ -151,6 +151,7 @@ PipelineOptions seqc::pipelineOptions(const LibraryOptions &o) {
     po.target = Target::CUDA;
     po.gpuArch = o.gpuArch;
     po.cudaPath = o.cudaPath;
+    po.tf32 = o.tf32;
     restrictToCUDA(po);
   }
   return po;

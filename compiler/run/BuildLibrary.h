@@ -57,6 +57,8 @@ struct LibraryOptions {
   /// the GPU (`--gpu-arch`) and the CUDA toolkit (`--cuda-path`).
   std::string target = "cpu";
   std::string gpuArch = "sm_90a";
+  /// f32 contractions on tensor cores as tf32 (`--tf32`; cuda only).
+  bool tf32 = false;
   std::string cudaPath = "/usr/local/cuda";
   /// The NAME of the named C functions (`NAME_create`, ...); empty: from
   /// the output path (libraryName in Codegen.h).

@@ -42,7 +42,7 @@ using namespace seqc;
 static int usage() {
   std::cerr << "usage: seqc FILE.seq [--emit=ast|typed|seq|linalg|llvm|ptx|obj|lib|header] [-o OUT] [--verify-diagnostics] [--mlir-print-debuginfo]\n"
                "       seqc FILE.seq -o libNAME.so [--runtime-dir=DIR] [--mcpu=native|CPU] [-O0..-O3]   (a shared library and NAME.h)\n"
-               "       target: [--target=cpu|cuda] [--gpu-arch=sm_90a] [--cuda-path=/usr/local/cuda]   (--emit=ptx: the kernels' PTX)\n"
+               "       target: [--target=cpu|cuda] [--gpu-arch=sm_90a] [--cuda-path=/usr/local/cuda] [--tf32]   (--emit=ptx: the kernels' PTX; --tf32: f32 contractions on tensor cores as tf32)\n"
                "       common: [--remarks] (what was fused, and why not) [--no-fuse-attention] [--scan-form=auto|fused|parallel|sequential] [--no-step] [--no-chunkwise] [--batched-chunkwise] [--no-split-carries]\n"
                "       seqc run FILE.seq [run options]   (see seqc run --help)\n";
   return 2;
@@ -294,7 +294,7 @@ int main(int argc, char **argv) {
   int optLevel = LibraryOptions().optLevel;
   bool verify = false, debugInfo = false, remarks = false, fuse = true,
        deriveStep = true, chunkwise = true, batchedChunkwise = false,
-       splitCarries = true;
+       splitCarries = true, tf32 = false;
   std::string scanForm = "auto";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];
@@ -316,6 +316,8 @@ int main(int argc, char **argv) {
       chunkwise = false;
     else if (a == "--batched-chunkwise")
       batchedChunkwise = true;
+    else if (a == "--tf32")
+      tf32 = true;
     else if (a == "--no-split-carries")
       splitCarries = false;
     else if (a == "--no-step")
@@ -356,6 +358,11 @@ int main(int argc, char **argv) {
   }
   if (emit == "ptx")
     target = "cuda";
+  if (tf32 && target != "cuda") {
+    std::cerr << "seqc: error: --tf32 is for --target=cuda (the cpu "
+                 "computes f32)\n";
+    return 2;
+  }
   if (target == "cuda" && emit != "ast" && emit != "typed" && emit != "seq" &&
       !llvm::sys::fs::exists(cudaPath + "/bin/ptxas")) {
     std::cerr << "seqc: error: --target=cuda needs the CUDA toolkit's ptxas: "
@@ -422,6 +429,7 @@ int main(int argc, char **argv) {
     lo.target = target;
     lo.gpuArch = gpuArch;
     lo.cudaPath = cudaPath;
+    lo.tf32 = tf32;
     std::string err;
     LibraryInterface iface;
     if (!buildLibrary(*program, file, outPath, lo, err, &iface)) {
@@ -457,6 +465,7 @@ int main(int argc, char **argv) {
     lo.target = target;
     lo.gpuArch = gpuArch;
     lo.cudaPath = cudaPath;
+    lo.tf32 = tf32;
     PipelineOptions po = pipelineOptions(lo);
     po.ptxOnly = emit == "ptx";
     if (emit != "seq") {

@@ -261,34 +261,36 @@ func.func @allocating_tasks(%a: memref<?x4xf32>, %y: memref<?x4xf32>) {
 
 // -----
 
-// A bf16 matmul goes on tensor cores: two stages of 32-step slices in
+// A bf16 matmul goes on tensor cores: three stages of 32-step slices in
 // shared memory, x's rows (k innermost) as [128 x 40] and w's (n
 // innermost) as [32 x 136]; each slice copied by 16-byte cp.async where
 // the input's rows are 16-byte aligned (checked at run time), else element
-// by element; the next slice's copy in flight while the warps compute;
-// fragments by ldmatrix (w's transposed), 16 m16n8k16 mma.sync a warp per
+// by element (a loop); two slices in flight before the k loop, whose step
+// waits for its slice, then puts the one two ahead in flight; fragments
+// by ldmatrix (w's transposed), 32 m16n8k16 mma.sync a warp (64 x 64) per
 // 16 steps on f32 accumulators, rounded to bf16 at the stores.
 // CHECK-LABEL: func.func @matmul_bf16(
 // CHECK: scf.parallel
 // CHECK:   scf.parallel
-// CHECK:     %[[XS:.*]] = memref.alloca() : memref<2x128x40xbf16, 3>
+// CHECK:     %[[XS:.*]] = memref.alloca() : memref<3x128x40xbf16, 3>
 // CHECK:     memref.extract_aligned_pointer_as_index %{{.*}} : memref<?x512xbf16>
-// CHECK:     %[[WS:.*]] = memref.alloca() : memref<2x32x136xbf16, 3>
+// CHECK:     %[[WS:.*]] = memref.alloca() : memref<3x32x136xbf16, 3>
 // CHECK:     scf.if
-// CHECK-COUNT-2: nvgpu.device_async_copy {{.*}}, %[[XS]]{{.*}}, 8, %{{.*}} {bypassL1}
+// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[XS]]{{.*}}, 8, %{{.*}} {bypassL1}
 // CHECK:     } else {
-// CHECK-COUNT-16: memref.store %{{.*}}, %[[XS]]
+// CHECK:       scf.for
+// CHECK:         memref.store %{{.*}}, %[[XS]]
 // CHECK:     scf.if
-// CHECK-COUNT-2: nvgpu.device_async_copy {{.*}}, %[[WS]]{{.*}}, 8, %{{.*}} {bypassL1}
+// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[WS]]{{.*}}, 8, %{{.*}} {bypassL1}
+// CHECK:     nvgpu.device_async_create_group
 // CHECK:     nvgpu.device_async_create_group
 // CHECK:     scf.for {{.*}} step %c32{{.*}} -> (vector<2x2xf32>,
-// CHECK:       nvgpu.device_async_create_group
 // CHECK:       nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
-// CHECK:       gpu.barrier
+// CHECK-NEXT:  gpu.barrier
+// CHECK:       nvgpu.device_async_create_group
 // CHECK-COUNT-4: nvgpu.ldmatrix %[[XS]][{{.*}}] {numTiles = 4 : i32, transpose = false}
-// CHECK-COUNT-2: nvgpu.ldmatrix %[[WS]][{{.*}}] {numTiles = 4 : i32, transpose = true}
-// CHECK-COUNT-16: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
-// CHECK:       gpu.barrier
+// CHECK-COUNT-4: nvgpu.ldmatrix %[[WS]][{{.*}}] {numTiles = 4 : i32, transpose = true}
+// CHECK-COUNT-32: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK:     nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
 // CHECK:     arith.truncf %{{.*}} : f32 to bf16
 // CHECK-NOT: linalg.fill
