@@ -1,6 +1,7 @@
 // RUN: seq-opt %s --seq-gpu-map --split-input-file | FileCheck %s
 // RUN: seq-opt %s --seq-gpu-map="contraction-tile=2" --split-input-file | FileCheck %s --check-prefix=TILE
 // RUN: seq-opt %s --seq-gpu-map="contraction-tile=4" --split-input-file | FileCheck %s --check-prefix=VEC
+// RUN: seq-opt %s --seq-gpu-map="tf32=true" --split-input-file | FileCheck %s --check-prefix=TF32
 
 // A buffer becomes device memory; an elementwise op over [N, 64] one loop
 // over N * 64 elements, tiled by 256: blocks over the tiles, threads inside.
@@ -55,6 +56,18 @@ func.func @elementwise(%x: memref<?x64xf32>, %out: memref<?x64xf32>) {
 // CHECK:       gpu.barrier
 // CHECK:   mapping = [#gpu.loop_dim_map<processor = thread_x
 // CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
+// With tf32 (seqc --tf32), the same matmul goes on tensor cores as tf32:
+// slices of 16 steps (64 bytes of a row, as bf16's 32), 4-element
+// cp.async; a's fragments by ldmatrix, b's (n innermost; ldmatrix cannot
+// transpose 32-bit elements) read element by element; m16n8k8.
+// TF32-LABEL: func.func @matmul(
+// TF32: %[[AS:.*]] = memref.alloca() : memref<3x128x20xf32, 3>
+// TF32: %[[BS:.*]] = memref.alloca() : memref<3x16x136xf32, 3>
+// TF32: nvgpu.device_async_copy {{.*}}, %[[AS]]{{.*}}, 4, %{{.*}} {bypassL1}
+// TF32: scf.for {{.*}} step %c16{{.*}} -> (vector<2x2xf32>,
+// TF32: nvgpu.ldmatrix %[[AS]][{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<3x128x20xf32, 3> -> vector<4x1xf32>
+// TF32: memref.load %[[BS]]
+// TF32: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 8], tf32Enabled} : (vector<4x1xf32>, vector<2x1xf32>, vector<2x2xf32>) -> vector<2x2xf32>
 func.func @matmul(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>) {
   linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
   return
