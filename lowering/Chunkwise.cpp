@@ -360,8 +360,18 @@ struct Form {
   double readCoef = 1.0;
 };
 
-/// Whether a factor is known positive: `exp(...)` or `sigmoid` payloads.
+/// Whether a factor is known positive: `exp(...)` or `sigmoid` payloads,
+/// seen through slices (a step's), reshapes and transposes.
 static bool isPositive(Value v) {
+  while (Operation *op = v.getDefiningOp()) {
+    if (isa<tensor::ExtractSliceOp, tensor::ExpandShapeOp,
+            tensor::CollapseShapeOp, tensor::CastOp>(op))
+      v = op->getOperand(0);
+    else if (auto t = dyn_cast<linalg::TransposeOp>(op))
+      v = t.getInput();
+    else
+      break;
+  }
   auto generic = v.getDefiningOp<linalg::GenericOp>();
   if (!generic || generic.getNumResults() != 1)
     return false;
@@ -1866,7 +1876,47 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
           return arith::SelectOp::create(nb2, l, in, sum, a[1]);
         });
   };
-  if (hasDecay) {
+  const bool perKey = form.decayPerKey;
+  OpFoldResult Ks = b.getIndexAttr(K), Vs = b.getIndexAttr(V);
+  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
+  if (hasDecay && perKey) {
+    // A decay per key: b [I, N, C, K], a task per (item, chunk, key)
+    // walking the chunk's steps (a masked sum over the steps, as for one
+    // decay per item, would read each log-decay C times: 4.3 G reads at
+    // B8 H16 T4096 K128).
+    Value lg = splitTime(p.lgs, 1);
+    Value tasksK = arith::MulIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, items, getValueOrCreateConstantIndexOp(b, loc, N)),
+        cIndex(b, loc, K));
+    auto scan = scf::ForOp::create(b, loc, c0, tasksK, c1,
+                                   ValueRange{alloc({I, N, Cs, Ks})});
+    scan->setAttr(kParallelAttr, b.getUnitAttr());
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(scan.getBody());
+    SmallVector<Value> at = delinearize(
+        b, loc, scan.getInductionVar(),
+        {items, getValueOrCreateConstantIndexOp(b, loc, N), cIndex(b, loc, K)},
+        /*wrap=*/false);
+    auto steps = scf::ForOp::create(
+        b, loc, c0, cIndex(b, loc, C), c1,
+        ValueRange{cF32(b, loc, 0.0f), scan.getRegionIterArgs()[0]});
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(steps.getBody());
+      Value c = steps.getInductionVar();
+      Value sum = arith::AddFOp::create(
+          b, loc, steps.getRegionIterArgs()[0],
+          tensor::ExtractOp::create(b, loc, lg,
+                                    ValueRange{at[0], at[1], c, at[2]}));
+      Value out = tensor::InsertOp::create(b, loc, sum,
+                                           steps.getRegionIterArgs()[1],
+                                           ValueRange{at[0], at[1], c, at[2]});
+      scf::YieldOp::create(b, loc, ValueRange{sum, out});
+    }
+    scf::YieldOp::create(b, loc, steps.getResult(1));
+    b.setInsertionPointAfter(scan);
+    cum = scan.getResult(0);
+  } else if (hasDecay) {
     cum = prefixSum(p.lgs);
     if (signs)
       sgn =
@@ -1919,9 +1969,30 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
   // N, K, V], all at once; then the state pass: a task per state element
   // (item, key, value) walking the chunks, S ← σ exp(b_C) S + U, keeping
   // the state at each chunk start.
-  OpFoldResult Ks = b.getIndexAttr(K), Vs = b.getIndexAttr(V);
+  // A decay per key: exp(b_C - b) [I, K, N, C] over kᵀ's loops.
+  auto keyDecayed = [&](Value x, bool toEnd) -> Value {
+    AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    return generic(
+        b, loc, fresh({I, Ks, N, Cs}, 0.0f), ValueRange{x, cum, cum},
+        {id4, map(4, {d(0), d(2), d(3), d(1)}),
+         map(4, {d(0), d(2), lastStep, d(1)}), id4},
+        iterators(4, false),
+        [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+          // To the chunk's end: b_C - b; else (the scores' keys, see
+          // below) b_C / 2 - b.
+          Value end = toEnd ? a[2]
+                            : arith::MulFOp::create(nb2, l, a[2],
+                                                    cF32(nb2, l, 0.5));
+          return arith::MulFOp::create(
+              nb2, l, a[0],
+              math::ExpOp::create(nb2, l,
+                                  arith::SubFOp::create(nb2, l, end, a[1])));
+        });
+  };
   Value kToEnd = kt;
-  if (hasDecay)
+  if (hasDecay && perKey)
+    kToEnd = keyDecayed(kt, /*toEnd=*/true);
+  else if (hasDecay)
     kToEnd = decayed(kt, fresh({I, Ks, N, Cs}, 0.0f),
                      AffineMap::getMultiDimIdentityMap(4, ctx), 4, {d(0), d(2)},
                      lastStep, d(3));
@@ -1929,9 +2000,18 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
                            {map(5, {d(0), d(2), d(1), d(4)}),
                             map(5, {d(0), d(1), d(4), d(3)}),
                             map(5, {d(0), d(1), d(2), d(3)})});
-  // σ exp(b_C) [I, N]: the state's decay over a chunk.
+  // σ exp(b_C) [I, N] (a decay per key: [I, N, K]): the state's decay
+  // over a chunk.
   Value total;
-  if (hasDecay) {
+  if (hasDecay && perKey) {
+    total = generic(
+        b, loc, fresh({I, N, Ks}, 0.0f), ValueRange{cum},
+        {map(3, {d(0), d(1), lastStep, d(2)}), map(3, {d(0), d(1), d(2)})},
+        iterators(3, false),
+        [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+          return math::ExpOp::create(nb2, l, a[0]);
+        });
+  } else if (hasDecay) {
     SmallVector<Value> ins{cum};
     SmallVector<AffineMap> maps{map(2, {d(0), d(1), lastStep})};
     if (sgn) {
@@ -1949,7 +2029,6 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
         });
   }
   Value s0 = toItems(p.s0);
-  Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
   Value kv = cIndex(b, loc, K * V);
   Value tasks = arith::MulIOp::create(b, loc, items, kv);
   auto pass =
@@ -1976,10 +2055,13 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
           b, loc, h, chunks.getRegionIterArgs()[1], ValueRange{item, ch, k, v});
       Value u = tensor::ExtractOp::create(b, loc, updates,
                                           ValueRange{item, ch, k, v});
-      if (total)
+      if (total) {
+        SmallVector<Value> at{item, ch};
+        if (perKey)
+          at.push_back(k);
         h = arith::MulFOp::create(
-            b, loc,
-            tensor::ExtractOp::create(b, loc, total, ValueRange{item, ch}), h);
+            b, loc, tensor::ExtractOp::create(b, loc, total, at), h);
+      }
       h = arith::AddFOp::create(b, loc, h, u);
       scf::YieldOp::create(b, loc, ValueRange{h, st});
     }
@@ -1991,6 +2073,77 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
   // The states at the chunks' starts, and after the last chunk.
   Value starts = pass.getResult(0), last = pass.getResult(1);
 
+  // A decay per key: the chunks whose total log-decay is below -120 on
+  // some key (where the scores' factors would leave f32) get their scores
+  // exactly, Σ_k q_ik k_jk exp(b_ik - b_jk) for j <= i, a task per score;
+  // in the other chunks a task only reads the chunk's least total.
+  Value minLast;
+  if (hasDecay && perKey)
+    minLast = generic(
+        b, loc, fresh({I, N}, INFINITY), ValueRange{cum},
+        {map(3, {d(0), d(1), lastStep, d(2)}), map(3, {d(0), d(1)})},
+        iterators(2, true),
+        [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+          return arith::MinimumFOp::create(nb2, l, a[0], a[1]);
+        });
+  auto exactKeyScores = [&](Value scores, Value q, Value kt) -> Value {
+    Value nV = getValueOrCreateConstantIndexOp(b, loc, N), cC = cIndex(b, loc, C);
+    Value tasks = arith::MulIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, items, nV), cIndex(b, loc, C * C));
+    auto loop = scf::ForOp::create(b, loc, c0, tasks, c1, ValueRange{scores});
+    loop->setAttr(kParallelAttr, b.getUnitAttr());
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> at = delinearize(b, loc, loop.getInductionVar(),
+                                        {items, nV, cC, cC}, /*wrap=*/false);
+    Value item = at[0], ch = at[1], i = at[2], j = at[3];
+    Value acc = loop.getRegionIterArgs()[0];
+    Value bad = arith::CmpFOp::create(
+        b, loc, arith::CmpFPredicate::OLT,
+        tensor::ExtractOp::create(b, loc, minLast, ValueRange{item, ch}),
+        cF32(b, loc, -120.0f));
+    auto fix = scf::IfOp::create(b, loc, TypeRange{scores.getType()}, bad,
+                                 /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&fix.getThenRegion().front());
+      Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, j, i);
+      auto keys = scf::ForOp::create(b, loc, c0, cIndex(b, loc, K), c1,
+                                     ValueRange{cF32(b, loc, 0.0f)});
+      {
+        OpBuilder::InsertionGuard g3(b);
+        b.setInsertionPointToStart(keys.getBody());
+        Value k = keys.getInductionVar();
+        auto get = [&](Value t, ValueRange idx) -> Value {
+          return tensor::ExtractOp::create(b, loc, t, idx);
+        };
+        Value dlt = arith::SubFOp::create(
+            b, loc, get(cum, {item, ch, i, k}), get(cum, {item, ch, j, k}));
+        dlt = arith::SelectOp::create(b, loc, ok, dlt, cF32(b, loc, 0.0f));
+        Value x = arith::MulFOp::create(b, loc, get(q, {item, ch, i, k}),
+                                        get(kt, {item, k, ch, j}));
+        x = arith::MulFOp::create(b, loc, x, math::ExpOp::create(b, loc, dlt));
+        scf::YieldOp::create(
+            b, loc,
+            arith::AddFOp::create(b, loc, keys.getRegionIterArgs()[0], x)
+                .getResult());
+      }
+      Value v = arith::SelectOp::create(b, loc, ok, keys.getResult(0),
+                                        cF32(b, loc, 0.0f));
+      scf::YieldOp::create(
+          b, loc,
+          tensor::InsertOp::create(b, loc, v, acc, ValueRange{item, ch, i, j})
+              .getResult());
+    }
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&fix.getElseRegion().front());
+      scf::YieldOp::create(b, loc, acc);
+    }
+    scf::YieldOp::create(b, loc, fix.getResult(0));
+    return loop.getResult(0);
+  };
+
   // 4. Outputs: (q ⊙ σ exp(b)) S_start + (q kᵀ ⊙ D) v, every chunk at once.
   SmallVector<Value> outs;
   for (Value q : p.qs) {
@@ -2000,7 +2153,8 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
       // σ_i exp(b_i) = the decay from the chunk's start (b = 0, σ = 1).
       SmallVector<Value> ins{q, cum};
       SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(4, ctx),
-                                  map(4, {d(0), d(1), d(2)})};
+                                  perKey ? AffineMap::getMultiDimIdentityMap(4, ctx)
+                                         : map(4, {d(0), d(1), d(2)})};
       if (sgn) {
         ins.push_back(sgn);
         maps.push_back(maps[1]);
@@ -2021,7 +2175,27 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
                        {map(5, {d(0), d(1), d(2), d(4)}),
                         map(5, {d(0), d(1), d(4), d(3)}),
                         map(5, {d(0), d(1), d(2), d(3)})});
-    Value scores = contract(q, kt, fresh({I, N, Cs, Cs}, 0.0f),
+    // A decay per key: Σ_k q_ik k_jk exp(b_ik - b_jk) as the contraction
+    // of q exp(b - r) and k exp(r - b) with r = b_C / 2 per key (each
+    // factor within e^±60 where b_C >= -120; chunks with a key below are
+    // recomputed exactly after).
+    Value sq = q, sk = kt;
+    if (hasDecay && perKey) {
+      AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+      sq = generic(b, loc, fresh({I, N, Cs, Ks}, 0.0f), ValueRange{q, cum, cum},
+                   {id4, id4, map(4, {d(0), d(1), lastStep, d(3)}), id4},
+                   iterators(4, false),
+                   [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                     Value r =
+                         arith::MulFOp::create(nb2, l, a[2], cF32(nb2, l, 0.5));
+                     return arith::MulFOp::create(
+                         nb2, l, a[0],
+                         math::ExpOp::create(
+                             nb2, l, arith::SubFOp::create(nb2, l, a[1], r)));
+                   });
+      sk = keyDecayed(kt, /*toEnd=*/false);
+    }
+    Value scores = contract(sq, sk, fresh({I, N, Cs, Cs}, 0.0f),
                             {map(5, {d(0), d(1), d(2), d(4)}),
                              map(5, {d(0), d(4), d(1), d(3)}),
                              map(5, {d(0), d(1), d(2), d(3)})});
@@ -2029,7 +2203,7 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     {
       SmallVector<Value> ins;
       SmallVector<AffineMap> maps;
-      if (hasDecay) {
+      if (hasDecay && !perKey) {
         AffineMap atI = map(4, {d(0), d(1), d(2)});
         AffineMap atJ = map(4, {d(0), d(1), d(3)});
         ins.append({cum, cum});
@@ -2041,6 +2215,7 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
       }
       maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
       bool hasSigns = (bool)sgn;
+      bool scale = hasDecay && !perKey;
       scores = generic(
           b, loc, scores, ins, maps, iterators(4, false),
           [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
@@ -2048,10 +2223,12 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
             Value j = linalg::IndexOp::create(nb2, l, 3);
             return causalDecayed(
                 nb2, l, i, j, /*strictly=*/false, a.back(),
-                hasDecay ? a[0] : Value(), hasDecay ? a[1] : Value(),
+                scale ? a[0] : Value(), scale ? a[1] : Value(),
                 hasSigns ? a[2] : Value(), hasSigns ? a[3] : Value());
           });
     }
+    if (hasDecay && perKey)
+      scores = exactKeyScores(scores, q, kt);
     o = contract(scores, vs, o,
                  {map(5, {d(0), d(1), d(2), d(4)}),
                   map(5, {d(0), d(1), d(4), d(3)}),
@@ -2206,12 +2383,14 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
         continue;
       }
       auto type = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
-      // The batched form (the GPU's) takes one decay per batch item or
-      // none; the others stay scans as written.
-      if (batched && (form->delta || form->decayPerKey)) {
+      // The batched form (the GPU's) takes one decay per batch item, one
+      // per key known positive, or none; the others stay scans as written.
+      if (batched &&
+          (form->delta || (form->decayPerKey && !form->decayPositive))) {
         emitRemark(scan.getLoc())
             << "scan not chunkwise: carry '" << analysis.getCarryName(0)
             << "' has " << describeDecay(*form)
+            << (form->delta ? "" : " not known to be positive")
             << ", which the batched chunkwise form does not take yet";
         continue;
       }

@@ -85,7 +85,7 @@ def main():
     os.remove(src)
     os.remove(os.path.join(out, "bench", "mlp_bf16.h"))
     # f32 contractions on tensor cores as tf32 (--tf32): the MLP, the
-    # matmuls (in f32) and, below, the chunkwise RetNet.
+    # matmuls (in f32) and, below, the chunkwise GLA and RetNet.
     with open(os.path.join(ROOT, "bench", "models", "matmul16.seq")) as f:
         src = os.path.join(out, "bench", "matmul_tf32.seq")
         with open(src, "w") as g:
@@ -125,7 +125,7 @@ def main():
                 "-o", os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
             return 1
         os.remove(os.path.join(out, "bench", "%s.h" % model))
-        if model == "retnet_core":
+        if model != "deltanet_core":
             if run([args.seqc, src, "--target=cuda", "--tf32",
                     "--gpu-arch=" + args.gpu_arch, "-o",
                     os.path.join(out, "bench", "lib%s_tf32.so" % model)]) != 0:
