@@ -13,9 +13,9 @@
 // CHECK-LABEL: func.func @retnet
 // CHECK-SAME: %[[S0:[^:]+]]: tensor<2x8x16xf32>)
 // CHECK: %[[CHUNKS:.+]] = arith.divui
-// CHECK: seq.scan %{{.+}} output_axes = [1, 2, 1, 1, 1]
+// CHECK: seq.scan %{{.+}} output_axes = [1, 1, 1, 1, 1]
 // CHECK: %[[INIT:.+]] = linalg.generic {{.+}} ins(%[[S0]] : tensor<2x8x16xf32>)
-// CHECK: %[[KT:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0], [1], [2, 3]] output_shape [2, 8, %[[CHUNKS]], 4] : tensor<2x8x?xf32> into tensor<2x8x?x4xf32>
+// CHECK: %[[KT:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0], [1, 2], [3]] output_shape [2, %[[CHUNKS]], 4, 8] : tensor<2x?x8xf32> into tensor<2x?x4x8xf32>
 // CHECK: %[[V:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0], [1, 2], [3]] output_shape [2, %[[CHUNKS]], 4, 16] : tensor<2x?x16xf32> into tensor<2x?x4x16xf32>
 // CHECK: %[[CUM:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.+}} : tensor<2x?x4x1xf32>) outs(%{{.+}} : tensor<2x?x4xf32>)
 // CHECK: linalg.index 2
@@ -23,9 +23,9 @@
 // CHECK: arith.cmpi ule
 // CHECK: %[[SGN:.+]] = linalg.generic {{.+}} ins(%{{.+}} : tensor<2x?x4xf32>) outs(%{{.+}} : tensor<2x?x4xf32>)
 // CHECK: math.floor
-// CHECK: %[[KEND:.+]] = linalg.generic {{.+}} ins(%[[KT]], %[[CUM]], %[[CUM]], %[[SGN]], %[[SGN]] : {{.+}}) outs(%{{.+}} : tensor<2x8x?x4xf32>)
+// CHECK: %[[KEND:.+]] = linalg.generic {{.+}} ins(%[[KT]], %[[CUM]], %[[CUM]], %[[SGN]], %[[SGN]] : {{.+}}) outs(%{{.+}} : tensor<2x?x4x8xf32>)
 // CHECK: math.exp
-// CHECK: %[[U:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[KEND]], %[[V]] : tensor<2x8x?x4xf32>, tensor<2x?x4x16xf32>) outs(%{{.+}} : tensor<2x?x8x16xf32>)
+// CHECK: %[[U:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[KEND]], %[[V]] : tensor<2x?x4x8xf32>, tensor<2x?x4x16xf32>) outs(%{{.+}} : tensor<2x?x8x16xf32>)
 // CHECK: arith.mulf
 // CHECK: arith.addf
 // CHECK: %[[TOTAL:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<2x?xf32>)
@@ -40,7 +40,7 @@
 // CHECK: %[[Q:.+]] = tensor.expand_shape %{{.+}} : tensor<2x?x8xf32> into tensor<2x?x4x8xf32>
 // CHECK: %[[QD:.+]] = linalg.generic {{.+}} ins(%[[Q]], %[[CUM]], %[[SGN]] : {{.+}})
 // CHECK: %[[INTER:.+]] = linalg.generic {{.+}} ins(%[[QD]], %[[PASS]]#0 : tensor<2x?x4x8xf32>, tensor<2x?x8x16xf32>) outs(%{{.+}} : tensor<2x?x4x16xf32>)
-// CHECK: %[[RAW:.+]] = linalg.generic {{.+}} ins(%[[Q]], %[[KT]] : tensor<2x?x4x8xf32>, tensor<2x8x?x4xf32>) outs(%{{.+}} : tensor<2x?x4x4xf32>)
+// CHECK: %[[RAW:.+]] = linalg.generic {{.+}} ins(%[[Q]], %[[KT]] : tensor<2x?x4x8xf32>, tensor<2x?x4x8xf32>) outs(%{{.+}} : tensor<2x?x4x4xf32>)
 // CHECK: %[[SCORES:.+]] = linalg.generic {{.+}} ins(%[[CUM]], %[[CUM]], %[[SGN]], %[[SGN]] : {{.+}}) outs(%[[RAW]] : tensor<2x?x4x4xf32>)
 // CHECK: %[[O:.+]] = linalg.generic {{.+}} ins(%[[SCORES]], %[[V]] : tensor<2x?x4x4xf32>, tensor<2x?x4x16xf32>) outs(%[[INTER]] : tensor<2x?x4x16xf32>)
 // CHECK: tensor.collapse_shape %[[O]] {{\[\[}}0], [1, 2], [3]] : tensor<2x?x4x16xf32> into tensor<2x?x16xf32>
@@ -60,6 +60,72 @@ func.func @retnet(%len: index, %qs: tensor<?x2x8xf32>, %ks: tensor<?x2x8xf32>, %
     %q = tensor.extract_slice %qs[%t, 0, 0] [1, 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<2x8xf32>
     %k = tensor.extract_slice %ks[%t, 0, 0] [1, 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<2x8xf32>
     %v = tensor.extract_slice %vs[%t, 0, 0] [1, 2, 16] [1, 1, 1] : tensor<?x2x16xf32> to tensor<2x16xf32>
+    %e = tensor.empty() : tensor<2x8x16xf32>
+    %gs = linalg.generic {indexing_maps = [#hh, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%gamma, %s : tensor<2xf32>, tensor<2x8x16xf32>) outs(%e : tensor<2x8x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32):
+      %x = arith.mulf %a0, %a1 : f32
+      linalg.yield %x : f32
+    } -> tensor<2x8x16xf32>
+    %kv = linalg.generic {indexing_maps = [#hk, #hv, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%k, %v : tensor<2x8xf32>, tensor<2x16xf32>) outs(%e : tensor<2x8x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32):
+      %x = arith.mulf %a0, %a1 : f32
+      linalg.yield %x : f32
+    } -> tensor<2x8x16xf32>
+    %sn = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%gs, %kv : tensor<2x8x16xf32>, tensor<2x8x16xf32>) outs(%e : tensor<2x8x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32):
+      %x = arith.addf %a0, %a1 : f32
+      linalg.yield %x : f32
+    } -> tensor<2x8x16xf32>
+    %zero = arith.constant 0.0 : f32
+    %e16 = tensor.empty() : tensor<2x16xf32>
+    %z = linalg.fill ins(%zero : f32) outs(%e16 : tensor<2x16xf32>) -> tensor<2x16xf32>
+    %ot = linalg.generic {indexing_maps = [#rq, #rs, #ro], iterator_types = ["parallel", "parallel", "reduction"]} ins(%q, %sn : tensor<2x8xf32>, tensor<2x8x16xf32>) outs(%z : tensor<2x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32):
+      %x = arith.mulf %a0, %a1 : f32
+      %y = arith.addf %a2, %x : f32
+      linalg.yield %y : f32
+    } -> tensor<2x16xf32>
+    seq.yield %sn, %ot : tensor<2x8x16xf32>, tensor<2x16xf32>
+  }
+  return %S, %o : tensor<2x8x16xf32>, tensor<?x2x16xf32>
+}
+
+// -----
+
+// Tests that q, k and v already laid out [heads, T, X] are read where they
+// are when the length is a whole number of chunks (and each is all of its
+// tensor), else copied, padded: the steps' scan materialises only the
+// log-decays, and each of q, k, v is an scf.if on that condition.
+// CHECK-LABEL: func.func @retnet_views
+// CHECK-SAME: %[[QS:[^:]+]]: tensor<2x?x8xf32>, %[[KS:[^:]+]]: tensor<2x?x8xf32>, %[[VS:[^:]+]]: tensor<2x?x16xf32>
+// CHECK: seq.scan %{{.+}} output_axes = [1, 1] -> (tensor<2x?x1xf32>, tensor<2x?x1xf32>)
+// CHECK: %[[REM:.+]] = arith.remui %{{.+}}, %c4
+// CHECK: %[[WHOLE:.+]] = arith.cmpi eq, %[[REM]], %c0
+// CHECK: arith.andi %[[WHOLE]]
+// CHECK: scf.if %{{.+}} -> (tensor<2x?x8xf32>) {
+// CHECK-NEXT: tensor.cast %[[QS]]
+// CHECK: } else {
+// CHECK: tensor.extract_slice %[[QS]]
+// CHECK: tensor.insert_slice
+// CHECK: linalg.fill
+// CHECK: scf.if %{{.+}} -> (tensor<2x?x8xf32>) {
+// CHECK-NEXT: tensor.cast %[[KS]]
+// CHECK: scf.if %{{.+}} -> (tensor<2x?x16xf32>) {
+// CHECK-NEXT: tensor.cast %[[VS]]
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#hk = affine_map<(d0, d1, d2) -> (d0, d1)>
+#hv = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rq = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rs = affine_map<(d0, d1, d2) -> (d0, d2, d1)>
+#ro = affine_map<(d0, d1, d2) -> (d0, d1)>
+#hh = affine_map<(d0, d1, d2) -> (d0)>
+func.func @retnet_views(%len: index, %qs: tensor<2x?x8xf32>, %ks: tensor<2x?x8xf32>, %vs: tensor<2x?x16xf32>, %gamma: tensor<2xf32>, %s0: tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<?x2x16xf32>) {
+  // expected-remark@+1 {{carry 'S' is a 8x16 matrix state with a decay per batch item, read by a contraction over its key axis: chunkwise (chunks of 4, all at once)}}
+  %S, %o = seq.scan %len carry(%s0 : tensor<2x8x16xf32>) output_axes = [0] -> (tensor<2x8x16xf32>, tensor<?x2x16xf32>) {
+  ^bb0(%t: index, %s: tensor<2x8x16xf32> loc("S")):
+    %q = tensor.extract_slice %qs[0, %t, 0] [2, 1, 8] [1, 1, 1] : tensor<2x?x8xf32> to tensor<2x8xf32>
+    %k = tensor.extract_slice %ks[0, %t, 0] [2, 1, 8] [1, 1, 1] : tensor<2x?x8xf32> to tensor<2x8xf32>
+    %v = tensor.extract_slice %vs[0, %t, 0] [2, 1, 16] [1, 1, 1] : tensor<2x?x16xf32> to tensor<2x16xf32>
     %e = tensor.empty() : tensor<2x8x16xf32>
     %gs = linalg.generic {indexing_maps = [#hh, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%gamma, %s : tensor<2xf32>, tensor<2x8x16xf32>) outs(%e : tensor<2x8x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32):
