@@ -763,7 +763,8 @@ def SeqChunkwise : Pass<"seq-chunkwise"> {
     Option<"chunkSize", "chunk-size", "int64_t", "32", "steps per chunk">,
     Option<"shortSequential", "short-sequential", "bool", "true",
            "keep the scan as written for a dynamic length shorter than a "
-           "chunk (a decode step), chosen at run time">,
+           "chunk (a decode step), chosen at run time (batched: in step "
+           "entries only)">,
     Option<"batched", "batched", "bool", "false",
            "every chunk at once as whole-tensor ops (the GPU's form): the "
            "chunks' updates and outputs as contractions over all (item, "
