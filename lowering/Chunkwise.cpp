@@ -923,12 +923,12 @@ private:
       e.push_back(b.getAffineDimExpr(d));
     return AffineMap::get(n, 0, e, ctx);
   }
-  /// Canonical step tensor [batch.., X]: the product of `factors` (read in
-  /// state space) with X the state axis `axis` (or one element when
-  /// `axis` < 0), computed by `fn` of the product.
   /// The canonical dims of a step tensor ([batch.., `axis`]; no axis when
   /// -1) -> the state's dims (those outside read at 0).
   AffineMap canonToState(int axis);
+  /// Canonical step tensor [batch.., X]: the product of `factors` (read in
+  /// state space) with X the state axis `axis` (or one element when
+  /// `axis` < 0), computed by `fn` of the product.
   Value canonical(OpBuilder &nb, ArrayRef<Factor> factors, int axis,
                   IRMapping &map, ArrayRef<OpFoldResult> batchSizes,
                   double coef,
@@ -1035,8 +1035,7 @@ void Rewriter::run() {
     auto src = slice.getSourceType();
     unsigned t = nb();
     if (!src.getElementType().isF32() || src.getRank() != (int64_t)nb() + 2 ||
-        !slice.hasUnitStride() ||
-        !m.compose(canonToState(axis)).isIdentity())
+        !slice.hasUnitStride() || !m.compose(canonToState(axis)).isIdentity())
       return std::nullopt;
     Source out{slice.getSource(), {}};
     for (int64_t d = 0; d < src.getRank(); ++d) {
@@ -1280,7 +1279,8 @@ void Rewriter::run() {
         ones(src.sizes.size(), b.getIndexAttr(1));
     SmallVector<int64_t> sliceShape;
     for (OpFoldResult size : src.sizes)
-      sliceShape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
+      sliceShape.push_back(
+          getConstantIntValue(size).value_or(ShapedType::kDynamic));
     Value part = tensor::ExtractSliceOp::create(
         b, loc, RankedTensorType::get(sliceShape, f32), src.tensor, zeros,
         src.sizes, ones);
@@ -2007,20 +2007,23 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     // B8 H16 T4096 K128).
     Value lg = splitTime(p.lgs, 1);
     Value tasksK = arith::MulIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, items, getValueOrCreateConstantIndexOp(b, loc, N)),
+        b, loc,
+        arith::MulIOp::create(b, loc, items,
+                              getValueOrCreateConstantIndexOp(b, loc, N)),
         cIndex(b, loc, K));
-    auto scan = scf::ForOp::create(b, loc, c0, tasksK, c1,
-                                   ValueRange{alloc({I, N, Cs, Ks})});
-    scan->setAttr(kParallelAttr, b.getUnitAttr());
+    auto prefix = scf::ForOp::create(b, loc, c0, tasksK, c1,
+                                     ValueRange{alloc({I, N, Cs, Ks})});
+    prefix->setAttr(kParallelAttr, b.getUnitAttr());
+    cum = prefix.getResult(0);
     OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(scan.getBody());
+    b.setInsertionPointToStart(prefix.getBody());
     SmallVector<Value> at = delinearize(
-        b, loc, scan.getInductionVar(),
+        b, loc, prefix.getInductionVar(),
         {items, getValueOrCreateConstantIndexOp(b, loc, N), cIndex(b, loc, K)},
         /*wrap=*/false);
     auto steps = scf::ForOp::create(
         b, loc, c0, cIndex(b, loc, C), c1,
-        ValueRange{cF32(b, loc, 0.0f), scan.getRegionIterArgs()[0]});
+        ValueRange{cF32(b, loc, 0.0f), prefix.getRegionIterArgs()[0]});
     {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(steps.getBody());
@@ -2029,14 +2032,12 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
           b, loc, steps.getRegionIterArgs()[0],
           tensor::ExtractOp::create(b, loc, lg,
                                     ValueRange{at[0], at[1], c, at[2]}));
-      Value out = tensor::InsertOp::create(b, loc, sum,
-                                           steps.getRegionIterArgs()[1],
-                                           ValueRange{at[0], at[1], c, at[2]});
+      Value out =
+          tensor::InsertOp::create(b, loc, sum, steps.getRegionIterArgs()[1],
+                                   ValueRange{at[0], at[1], c, at[2]});
       scf::YieldOp::create(b, loc, ValueRange{sum, out});
     }
     scf::YieldOp::create(b, loc, steps.getResult(1));
-    b.setInsertionPointAfter(scan);
-    cum = scan.getResult(0);
   } else if (hasDecay) {
     cum = prefixSum(p.lgs);
     if (signs)
@@ -2090,24 +2091,24 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
   // N, K, V], all at once; then the state pass: a task per state element
   // (item, key, value) walking the chunks, S ← σ exp(b_C) S + U, keeping
   // the state at each chunk start.
-  // A decay per key: k exp(b_C - b) [I, N, C, K].
+  // A decay per key: k exp(b_C - b) [I, N, C, K] (to the chunk's end), or
+  // k exp(b_C / 2 - b).
   auto keyDecayed = [&](Value x, bool toEnd) -> Value {
     AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
-    return generic(
-        b, loc, fresh({I, N, Cs, Ks}, 0.0f), ValueRange{x, cum, cum},
-        {id4, id4, map(4, {d(0), d(1), lastStep, d(3)}), id4},
-        iterators(4, false),
-        [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-          // To the chunk's end: b_C - b; else (the scores' keys, see
-          // below) b_C / 2 - b.
-          Value end = toEnd ? a[2]
-                            : arith::MulFOp::create(nb2, l, a[2],
-                                                    cF32(nb2, l, 0.5));
-          return arith::MulFOp::create(
-              nb2, l, a[0],
-              math::ExpOp::create(nb2, l,
-                                  arith::SubFOp::create(nb2, l, end, a[1])));
-        });
+    return generic(b, loc, fresh({I, N, Cs, Ks}, 0.0f), ValueRange{x, cum, cum},
+                   {id4, id4, map(4, {d(0), d(1), lastStep, d(3)}), id4},
+                   iterators(4, false),
+                   [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                     // To the chunk's end: b_C - b; else (the scores' keys, see
+                     // below) b_C / 2 - b.
+                     Value end = toEnd ? a[2]
+                                       : arith::MulFOp::create(
+                                             nb2, l, a[2], cF32(nb2, l, 0.5));
+                     return arith::MulFOp::create(
+                         nb2, l, a[0],
+                         math::ExpOp::create(
+                             nb2, l, arith::SubFOp::create(nb2, l, end, a[1])));
+                   });
   };
   Value kToEnd = kt;
   if (hasDecay && perKey)
@@ -2199,17 +2200,19 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
   // in the other chunks a task only reads the chunk's least total.
   Value minLast;
   if (hasDecay && perKey)
-    minLast = generic(
-        b, loc, fresh({I, N}, INFINITY), ValueRange{cum},
-        {map(3, {d(0), d(1), lastStep, d(2)}), map(3, {d(0), d(1)})},
-        iterators(2, true),
-        [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-          return arith::MinimumFOp::create(nb2, l, a[0], a[1]);
-        });
+    minLast =
+        generic(b, loc, fresh({I, N}, INFINITY), ValueRange{cum},
+                {map(3, {d(0), d(1), lastStep, d(2)}), map(3, {d(0), d(1)})},
+                iterators(2, true),
+                [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                  return arith::MinimumFOp::create(nb2, l, a[0], a[1]);
+                });
   auto exactKeyScores = [&](Value scores, Value q, Value kt) -> Value {
-    Value nV = getValueOrCreateConstantIndexOp(b, loc, N), cC = cIndex(b, loc, C);
-    Value tasks = arith::MulIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, items, nV), cIndex(b, loc, C * C));
+    Value nV = getValueOrCreateConstantIndexOp(b, loc, N),
+          cC = cIndex(b, loc, C);
+    Value tasks =
+        arith::MulIOp::create(b, loc, arith::MulIOp::create(b, loc, items, nV),
+                              cIndex(b, loc, C * C));
     auto loop = scf::ForOp::create(b, loc, c0, tasks, c1, ValueRange{scores});
     loop->setAttr(kParallelAttr, b.getUnitAttr());
     OpBuilder::InsertionGuard g(b);
@@ -2237,8 +2240,8 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
         auto get = [&](Value t, ValueRange idx) -> Value {
           return tensor::ExtractOp::create(b, loc, t, idx);
         };
-        Value dlt = arith::SubFOp::create(
-            b, loc, get(cum, {item, ch, i, k}), get(cum, {item, ch, j, k}));
+        Value dlt = arith::SubFOp::create(b, loc, get(cum, {item, ch, i, k}),
+                                          get(cum, {item, ch, j, k}));
         dlt = arith::SelectOp::create(b, loc, ok, dlt, cF32(b, loc, 0.0f));
         Value x = arith::MulFOp::create(b, loc, get(q, {item, ch, i, k}),
                                         get(kt, {item, ch, j, k}));
@@ -2272,9 +2275,10 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     if (hasDecay) {
       // σ_i exp(b_i) = the decay from the chunk's start (b = 0, σ = 1).
       SmallVector<Value> ins{q, cum};
-      SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(4, ctx),
-                                  perKey ? AffineMap::getMultiDimIdentityMap(4, ctx)
-                                         : map(4, {d(0), d(1), d(2)})};
+      SmallVector<AffineMap> maps{
+          AffineMap::getMultiDimIdentityMap(4, ctx),
+          perKey ? AffineMap::getMultiDimIdentityMap(4, ctx)
+                 : map(4, {d(0), d(1), d(2)})};
       if (sgn) {
         ins.push_back(sgn);
         maps.push_back(maps[1]);
@@ -2341,10 +2345,10 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
           [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
             Value i = linalg::IndexOp::create(nb2, l, 2);
             Value j = linalg::IndexOp::create(nb2, l, 3);
-            return causalDecayed(
-                nb2, l, i, j, /*strictly=*/false, a.back(),
-                scale ? a[0] : Value(), scale ? a[1] : Value(),
-                hasSigns ? a[2] : Value(), hasSigns ? a[3] : Value());
+            return causalDecayed(nb2, l, i, j, /*strictly=*/false, a.back(),
+                                 scale ? a[0] : Value(), scale ? a[1] : Value(),
+                                 hasSigns ? a[2] : Value(),
+                                 hasSigns ? a[3] : Value());
           });
     }
     if (hasDecay && perKey)

@@ -783,7 +783,8 @@ static bool isMulAdd(linalg::LinalgOp op) {
     auto a = dyn_cast<BlockArgument>(v);
     return a && a.getOwner() == &payload ? a.getArgNumber() : -1;
   };
-  auto add = payload.getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
+  auto add =
+      payload.getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
   if (!add)
     return false;
   for (auto [acc, prod] : {std::pair(add.getLhs(), add.getRhs()),
@@ -804,8 +805,9 @@ static bool isMulAdd(linalg::LinalgOp op) {
 
 /// Whether contraction `c` goes on tensor cores (`tileContractionMMA`):
 /// `acc + a * b` with both inputs bf16 or both f16 (or f32, as tf32 where
-/// `tf32`) and the output the same or f32, each input's innermost dim its k or its m / n (the two layouts
-/// `ldmatrix` reads, as it is or transposed).
+/// `tf32`) and the output the same or f32, each input's innermost dim its
+/// k or its m / n (the two layouts `ldmatrix` reads, as they are or
+/// transposed).
 static bool onTensorCores(const Contraction &c, bool tf32) {
   linalg::LinalgOp op = c.op;
   Type elt = getElementTypeOrSelf(op.getDpsInputOperand(0)->get().getType());
@@ -827,22 +829,23 @@ static bool onTensorCores(const Contraction &c, bool tf32) {
   return true;
 }
 
-/// A contraction of 16-bit floats (bf16 or f16, the output 16-bit or f32)
-/// on tensor cores: a block of 128 threads (4 warps, 2 along m by 2 along
-/// n) per `BM` x `BN` tile of the output (64 or 128 each; every other
-/// parallel loop a block dim too), a warp per BM / 2 x BN / 2 of it as
-/// m16n8k16 `mma.sync` tiles whose f32 accumulators stay in registers
-/// (the sum is f32 whatever the output type, as the interpreter's is
-/// exact: a 16-bit sum of 512 products keeps 2-3 digits). k goes 32 steps
-/// a slice through 3 shared-memory stages: a step waits for its slice,
-/// then puts the slice two ahead in flight (cp.async) before its mmas. A
-/// slice keeps each input's layout (its innermost dim k or its m / n),
-/// rows padded by 8 elements so that `ldmatrix` (transposing where k is
-/// not innermost) reads the fragments without bank conflicts. The copies
-/// are 16-byte cp.async where the input's rows are 16-byte aligned, a
-/// check at run time (a caller's tensor may be a slice); else element by
-/// element. Steps past k are zeros; rows and columns past the edges repeat
-/// the last (their results are not stored).
+/// A contraction of 16-bit floats (bf16 or f16; the output 16-bit or f32),
+/// or of f32 as tf32, on tensor cores: a block of 128 threads (4 warps, 2
+/// along m by 2 along n) per `BM` x `BN` tile of the output (64 or 128
+/// each; every other parallel loop a block dim too), a warp per BM / 2 x
+/// BN / 2 of it as `mma.sync` tiles (m16n8k16; tf32 m16n8k8) whose f32
+/// accumulators stay in registers (the sum is f32 whatever the output
+/// type, as the interpreter's is exact: a 16-bit sum of 512 products keeps
+/// 2-3 digits). k goes 64 bytes of a row a slice (32 steps; tf32 16)
+/// through 3 shared-memory stages: a step waits for its slice, then puts
+/// the slice two ahead in flight (cp.async) before its mmas. A slice keeps
+/// each input's layout (its innermost dim k or its m / n), rows padded so
+/// that `ldmatrix` (transposing where k is not innermost; for tf32 there
+/// a lane reads its elements) reads the fragments without bank conflicts.
+/// The copies are 16-byte cp.async where the input's rows are 16-byte
+/// aligned, a check at run time (a caller's tensor may be a slice); else
+/// element by element. Steps past k are zeros; rows and columns past the
+/// edges repeat the last (their results are not stored).
 static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
                                int64_t BM, int64_t BN) {
   // 4 warps of 64 x 64 (or 32): on the H100 at 4096^3, 8 warps of 64 x
@@ -937,21 +940,23 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
   Type f32 = b.getF32Type();
   Type outElt = getElementTypeOrSelf(init->get().getType());
 
-  // An input's slices: its two stages, rows along its innermost dim.
+  // An input's slices: its stages, rows along its innermost dim.
   struct Input {
     OpOperand *operand;
-    unsigned dim;       // m or n
-    int64_t width;      // BM or BN
-    Value base, size;   // the block's first row / column, and the length
-    bool kInner;        // k innermost (else dim)
-    Value stages;       // [kStages, width, BK + pad] or [kStages, BK, width + pad]
-    Value aligned;      // whether its rows start 16-byte aligned
+    unsigned dim;     // m or n
+    int64_t width;    // BM or BN
+    Value base, size; // the block's first row / column, and the length
+    bool kInner;      // k innermost (else dim)
+    Value stages;  // [kStages, width, BK + pad] or [kStages, BK, width + pad]
+    Value aligned; // whether its rows start 16-byte aligned
   };
   auto makeInput = [&](OpOperand *operand, unsigned dim, int64_t width,
                        Value base, Value size) {
     AffineMap map = op.getMatchingIndexingMap(operand);
-    Input in{operand, dim, width, base, size,
-             map.getResults().back() == getAffineDimExpr(c.k, ctx), {}, {}};
+    Input in{operand, dim,
+             width,   base,
+             size,    map.getResults().back() == getAffineDimExpr(c.k, ctx),
+             {},      {}};
     SmallVector<int64_t> shape =
         in.kInner ? SmallVector<int64_t>{kStages, width, BK + kPadK}
                   : SmallVector<int64_t>{kStages, BK, width + kPadX};
@@ -967,10 +972,10 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
       in.aligned = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
       return in;
     }
-    Value ptr = memref::ExtractAlignedPointerAsIndexOp::create(
-        b, loc, operand->get());
-    Value rowLen = memref::DimOp::create(b, loc, operand->get(),
-                                         type.getRank() - 1);
+    Value ptr =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, operand->get());
+    Value rowLen =
+        memref::DimOp::create(b, loc, operand->get(), type.getRank() - 1);
     Value zero = cst(b, 0);
     auto isZero = [&](Value v) {
       return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, v, zero);
@@ -994,9 +999,9 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
         if (fill) {
           v = fill.getInputs()[0];
         } else {
-          Value r = arith::AddIOp::create(
-              b, loc, arith::AddIOp::create(b, loc, bm, wm),
-              add(b, g, mt * 16 + 8 * (i / 2)));
+          Value r = arith::AddIOp::create(b, loc,
+                                          arith::AddIOp::create(b, loc, bm, wm),
+                                          add(b, g, mt * 16 + 8 * (i / 2)));
           r = arith::MinUIOp::create(b, loc, r, lastM);
           Value col = arith::AddIOp::create(
               b, loc, arith::AddIOp::create(b, loc, bn, wn),
@@ -1032,7 +1037,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
       int64_t perRow = (in.kInner ? BK : in.width) / kVec;
       for (int64_t r = 0; r < in.width * BK / kVec / kThreads; ++r) {
         Value e = add(ib, tid, r * kThreads);
-        Value along = mul(ib, rem(ib, e, perRow), kVec), across = div(ib, e, perRow);
+        Value along = mul(ib, rem(ib, e, perRow), kVec),
+              across = div(ib, e, perRow);
         Value kk = in.kInner ? along : across, xx = in.kInner ? across : along;
         Value k = arith::AddIOp::create(ib, loc, k0, kk);
         Value inK =
@@ -1042,10 +1048,9 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
         x = arith::MinUIOp::create(ib, loc, x,
                                    in.kInner ? last : add(ib, in.size, -kVec));
         Value kIn = arith::SelectOp::create(ib, loc, inK, k, cst(ib, 0));
-        Value count = arith::SelectOp::create(ib, loc, inK, cst(ib, kVec),
-                                              cst(ib, 0));
-        SmallVector<Value> dst{stage, in.kInner ? xx : kk,
-                               in.kInner ? kk : xx};
+        Value count =
+            arith::SelectOp::create(ib, loc, inK, cst(ib, kVec), cst(ib, 0));
+        SmallVector<Value> dst{stage, in.kInner ? xx : kk, in.kInner ? kk : xx};
         nvgpu::DeviceAsyncCopyOp::create(
             ib, loc, tokenType, in.stages, dst, in.operand->get(),
             load(ib, kIn, x), ib.getIndexAttr(kVec), count, ib.getUnitAttr());
@@ -1072,9 +1077,9 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
             Value inK = arith::CmpIOp::create(fb, l, arith::CmpIPredicate::ult,
                                               k, sizeK);
             v = arith::SelectOp::create(fb, l, inK, v, zeroElt);
-            memref::StoreOp::create(fb, l, v, in.stages,
-                                    ValueRange{stage, in.kInner ? xx : kk,
-                                               in.kInner ? kk : xx});
+            memref::StoreOp::create(
+                fb, l, v, in.stages,
+                ValueRange{stage, in.kInner ? xx : kk, in.kInner ? kk : xx});
             scf::YieldOp::create(fb, l);
           });
     }
@@ -1096,8 +1101,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
   // ldmatrix of 32-bit elements), a lane reads its elements: A's (row g
   // + 8 (i % 2), step q + 4 (i / 2)), B's two (column g of two n8 tiles,
   // steps q and q + 4).
-  auto fragType = tf32 ? VectorType::get({4, 1}, elt)
-                       : VectorType::get({4, 2}, elt);
+  auto fragType =
+      tf32 ? VectorType::get({4, 1}, elt) : VectorType::get({4, 2}, elt);
   auto fragments = [&](OpBuilder &lb, const Input &in, Value stage, Value k,
                        Value x, bool isA) -> Value {
     if (tf32 && !in.kInner) {
@@ -1107,8 +1112,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
         int64_t kOff = isA ? 4 * (i / 2) : 4 * (i % 2);
         Value kk = arith::AddIOp::create(lb, loc, k, add(lb, q, kOff));
         Value xx = arith::AddIOp::create(lb, loc, x, add(lb, g, xOff));
-        elements.push_back(memref::LoadOp::create(
-            lb, loc, in.stages, ValueRange{stage, kk, xx}));
+        elements.push_back(memref::LoadOp::create(lb, loc, in.stages,
+                                                  ValueRange{stage, kk, xx}));
       }
       return vector::FromElementsOp::create(lb, loc, fragType, elements);
     }
@@ -1168,25 +1173,24 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
         }
         scf::YieldOp::create(lb, l, next);
       });
-  // The last group (past k: nothing) drained, then the stores: a lane holds rows g and g + 8
-  // of each m16 tile, columns 2 q and 2 q + 1 of each n8 tile.
+  // The last group (past k: nothing) drained, then the stores: a lane holds
+  // rows g and g + 8 of each m16 tile, columns 2 q and 2 q + 1 of each n8 tile.
   nvgpu::DeviceAsyncWaitOp::create(b, loc, first, b.getI32IntegerAttr(0));
   for (int64_t mt = 0; mt < MT; ++mt) {
     Value row = arith::AddIOp::create(
         b, loc, arith::AddIOp::create(b, loc, bm, wm), add(b, g, mt * 16));
     SmallVector<Value> rows{row, add(b, row, 8)}, cols, values;
     for (int64_t nt = 0; nt < NT; ++nt) {
-      Value col = arith::AddIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, bn, wn),
-          add(b, mul(b, q, 2), nt * 8));
+      Value col =
+          arith::AddIOp::create(b, loc, arith::AddIOp::create(b, loc, bn, wn),
+                                add(b, mul(b, q, 2), nt * 8));
       cols.append({col, add(b, col, 1)});
     }
     for (int64_t h = 0; h < 2; ++h)
       for (int64_t nt = 0; nt < NT; ++nt)
         for (int64_t e = 0; e < 2; ++e) {
-          Value v = vector::ExtractOp::create(b, loc,
-                                              loop.getResult(mt * NT + nt),
-                                              ArrayRef<int64_t>{h, e});
+          Value v = vector::ExtractOp::create(
+              b, loc, loop.getResult(mt * NT + nt), ArrayRef<int64_t>{h, e});
           if (outElt != f32)
             v = arith::TruncFOp::create(b, loc, outElt, v);
           values.push_back(v);
