@@ -577,6 +577,66 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
     rewriter.eraseOp(fill);
 }
 
+/// Where a thread of a block-tiled contraction is: the grid of
+/// `blockTiles`.
+struct BlockTile {
+  Value sizeM, sizeN, sizeK;
+  Value tid;             // the thread in its block
+  Value bm, bn;          // the block's first row and column of the output
+  SmallVector<Value> iv; // by loop: the other parallel loops' indices
+};
+
+/// The grid of a block-tiled contraction `c`: an `scf.parallel` task loop
+/// of blocks of `threads` threads, a block per `BM` x `BN` tile of the
+/// output and every other parallel loop (them first, the n tiles fastest).
+/// Leaves the insertion point in the loop's body.
+static BlockTile blockTiles(RewriterBase &rewriter, const Contraction &c,
+                            int64_t BM, int64_t BN, int64_t threads) {
+  linalg::LinalgOp op = c.op;
+  Location loc = op.getLoc();
+  SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
+  auto cst = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(rewriter, loc, v);
+  };
+  auto value = [&](OpFoldResult f) {
+    return getValueOrCreateConstantIndexOp(rewriter, loc, f);
+  };
+  BlockTile t;
+  t.sizeM = value(ranges[c.m].size);
+  t.sizeN = value(ranges[c.n].size);
+  t.sizeK = value(ranges[c.k].size);
+  SmallVector<unsigned> batchLoops;
+  SmallVector<Value> blockDims;
+  for (unsigned d = 0; d < op.getNumLoops(); ++d)
+    if (d != c.m && d != c.n && d != c.k) {
+      batchLoops.push_back(d);
+      blockDims.push_back(value(ranges[d].size));
+    }
+  blockDims.push_back(
+      arith::CeilDivUIOp::create(rewriter, loc, t.sizeM, cst(BM)));
+  blockDims.push_back(
+      arith::CeilDivUIOp::create(rewriter, loc, t.sizeN, cst(BN)));
+  Value tasks = cst(threads);
+  for (Value d : blockDims)
+    tasks = arith::MulIOp::create(rewriter, loc, tasks, d);
+  auto parallel = scf::ParallelOp::create(
+      rewriter, loc, ValueRange{cst(0)}, ValueRange{tasks}, ValueRange{cst(1)});
+  parallel->setAttr(kTaskLoopAttr, rewriter.getUnitAttr());
+  parallel->setAttr(kBlockThreadsAttr, rewriter.getI64IntegerAttr(threads));
+  rewriter.setInsertionPoint(parallel.getBody()->getTerminator());
+  Value task = parallel.getInductionVars()[0];
+  t.tid = arith::RemUIOp::create(rewriter, loc, task, cst(threads));
+  SmallVector<Value> at = delinearize(
+      rewriter, loc, arith::DivUIOp::create(rewriter, loc, task, cst(threads)),
+      blockDims, /*wrap=*/false);
+  t.iv.resize(op.getNumLoops());
+  for (auto [d, v] : llvm::zip(batchLoops, at))
+    t.iv[d] = v;
+  t.bm = arith::MulIOp::create(rewriter, loc, at[at.size() - 2], cst(BM));
+  t.bn = arith::MulIOp::create(rewriter, loc, at.back(), cst(BN));
+  return t;
+}
+
 /// An f32 contraction as a block-tiled kernel: a block of 256 threads per
 /// `BM` x `BN` tile of the output (64 or 128 each; every other parallel
 /// loop a block dim too), a thread per BM / 16 x BN / 16 of it in
@@ -600,51 +660,18 @@ static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
   MLIRContext *ctx = rewriter.getContext();
   linalg::FillOp fill = outputFill(op);
   rewriter.setInsertionPoint(op);
-  SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
   auto cst = [&](OpBuilder &b, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
-  auto value = [&](OpFoldResult f) {
-    return getValueOrCreateConstantIndexOp(rewriter, loc, f);
-  };
-  Value sizeM = value(ranges[c.m].size), sizeN = value(ranges[c.n].size),
-        sizeK = value(ranges[c.k].size);
-  Value lastM = arith::SubIOp::create(rewriter, loc, sizeM, cst(rewriter, 1));
-  Value lastN = arith::SubIOp::create(rewriter, loc, sizeN, cst(rewriter, 1));
-  Value lastK = arith::SubIOp::create(rewriter, loc, sizeK, cst(rewriter, 1));
-  // Blocks: every parallel loop but m and n, then the m and n tiles (n
-  // fastest).
-  SmallVector<unsigned> batchLoops;
-  SmallVector<Value> blockDims;
-  for (unsigned d = 0; d < op.getNumLoops(); ++d)
-    if (d != c.m && d != c.n && d != c.k) {
-      batchLoops.push_back(d);
-      blockDims.push_back(value(ranges[d].size));
-    }
-  blockDims.push_back(
-      arith::CeilDivUIOp::create(rewriter, loc, sizeM, cst(rewriter, BM)));
-  blockDims.push_back(
-      arith::CeilDivUIOp::create(rewriter, loc, sizeN, cst(rewriter, BN)));
-  Value tasks = cst(rewriter, kThreads);
-  for (Value d : blockDims)
-    tasks = arith::MulIOp::create(rewriter, loc, tasks, d);
-  auto parallel =
-      scf::ParallelOp::create(rewriter, loc, ValueRange{cst(rewriter, 0)},
-                              ValueRange{tasks}, ValueRange{cst(rewriter, 1)});
-  parallel->setAttr(kTaskLoopAttr, rewriter.getUnitAttr());
-  parallel->setAttr(kBlockThreadsAttr, rewriter.getI64IntegerAttr(kThreads));
   OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPoint(parallel.getBody()->getTerminator());
+  BlockTile t = blockTiles(rewriter, c, BM, BN, kThreads);
   OpBuilder &b = rewriter;
-  Value task = parallel.getInductionVars()[0];
-  Value tid = arith::RemUIOp::create(b, loc, task, cst(b, kThreads));
-  Value rest = arith::DivUIOp::create(b, loc, task, cst(b, kThreads));
-  SmallVector<Value> at = delinearize(b, loc, rest, blockDims, /*wrap=*/false);
-  SmallVector<Value> iv(op.getNumLoops());
-  for (auto [d, v] : llvm::zip(batchLoops, at))
-    iv[d] = v;
-  Value bm = arith::MulIOp::create(b, loc, at[at.size() - 2], cst(b, BM));
-  Value bn = arith::MulIOp::create(b, loc, at.back(), cst(b, BN));
+  Value sizeM = t.sizeM, sizeN = t.sizeN, sizeK = t.sizeK, tid = t.tid,
+        bm = t.bm, bn = t.bn;
+  ArrayRef<Value> iv = t.iv;
+  Value lastM = arith::SubIOp::create(b, loc, sizeM, cst(b, 1));
+  Value lastN = arith::SubIOp::create(b, loc, sizeN, cst(b, 1));
+  Value lastK = arith::SubIOp::create(b, loc, sizeK, cst(b, 1));
   Value ty = arith::DivUIOp::create(b, loc, tid, cst(b, BN / TN));
   Value tx = arith::RemUIOp::create(b, loc, tid, cst(b, BN / TN));
   Value tm = arith::MulIOp::create(b, loc, ty, cst(b, TM));
@@ -869,37 +896,15 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
   MLIRContext *ctx = rewriter.getContext();
   linalg::FillOp fill = outputFill(op);
   rewriter.setInsertionPoint(op);
-  SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
   auto cst = [&](OpBuilder &b, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
-  auto value = [&](OpFoldResult f) {
-    return getValueOrCreateConstantIndexOp(rewriter, loc, f);
-  };
-  Value sizeM = value(ranges[c.m].size), sizeN = value(ranges[c.n].size),
-        sizeK = value(ranges[c.k].size);
-  SmallVector<unsigned> batchLoops;
-  SmallVector<Value> blockDims;
-  for (unsigned d = 0; d < op.getNumLoops(); ++d)
-    if (d != c.m && d != c.n && d != c.k) {
-      batchLoops.push_back(d);
-      blockDims.push_back(value(ranges[d].size));
-    }
-  blockDims.push_back(
-      arith::CeilDivUIOp::create(rewriter, loc, sizeM, cst(rewriter, BM)));
-  blockDims.push_back(
-      arith::CeilDivUIOp::create(rewriter, loc, sizeN, cst(rewriter, BN)));
-  Value tasks = cst(rewriter, kThreads);
-  for (Value d : blockDims)
-    tasks = arith::MulIOp::create(rewriter, loc, tasks, d);
-  auto parallel =
-      scf::ParallelOp::create(rewriter, loc, ValueRange{cst(rewriter, 0)},
-                              ValueRange{tasks}, ValueRange{cst(rewriter, 1)});
-  parallel->setAttr(kTaskLoopAttr, rewriter.getUnitAttr());
-  parallel->setAttr(kBlockThreadsAttr, rewriter.getI64IntegerAttr(kThreads));
   OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPoint(parallel.getBody()->getTerminator());
+  BlockTile t = blockTiles(rewriter, c, BM, BN, kThreads);
   OpBuilder &b = rewriter;
+  Value sizeM = t.sizeM, sizeN = t.sizeN, sizeK = t.sizeK, tid = t.tid,
+        bm = t.bm, bn = t.bn;
+  ArrayRef<Value> iv = t.iv;
   auto add = [&](OpBuilder &lb, Value x, int64_t v) -> Value {
     return arith::AddIOp::create(lb, loc, x, cst(lb, v));
   };
@@ -912,14 +917,6 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
   auto rem = [&](OpBuilder &lb, Value x, int64_t v) -> Value {
     return arith::RemUIOp::create(lb, loc, x, cst(lb, v));
   };
-  Value task = parallel.getInductionVars()[0];
-  Value tid = rem(b, task, kThreads);
-  SmallVector<Value> at =
-      delinearize(b, loc, div(b, task, kThreads), blockDims, /*wrap=*/false);
-  SmallVector<Value> iv(op.getNumLoops());
-  for (auto [d, v] : llvm::zip(batchLoops, at))
-    iv[d] = v;
-  Value bm = mul(b, at[at.size() - 2], BM), bn = mul(b, at.back(), BN);
   Value warp = div(b, tid, 32), lane = rem(b, tid, 32);
   Value wm = mul(b, div(b, warp, warpsN), WM),
         wn = mul(b, rem(b, warp, warpsN), WN);
