@@ -1171,28 +1171,83 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
         scf::YieldOp::create(lb, l, next);
       });
   // The last group (past k: nothing) drained, then the stores: a lane holds
-  // rows g and g + 8 of each m16 tile, columns 2 q and 2 q + 1 of each n8 tile.
+  // rows g and g + 8 of each m16 tile, columns 2 q and 2 q + 1 of each n8
+  // tile. Where the output's innermost dim is n, its layout the identity,
+  // its base and row length in whole pairs (a check at run time), each
+  // pair is one store (in range whole: its first column is even);
+  // else element by element (storeBlock).
   nvgpu::DeviceAsyncWaitOp::create(b, loc, first, b.getI32IntegerAttr(0));
-  for (int64_t mt = 0; mt < MT; ++mt) {
-    Value row = arith::AddIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, bm, wm), add(b, g, mt * 16));
-    SmallVector<Value> rows{row, add(b, row, 8)}, cols, values;
-    for (int64_t nt = 0; nt < NT; ++nt) {
-      Value col =
-          arith::AddIOp::create(b, loc, arith::AddIOp::create(b, loc, bn, wn),
-                                add(b, mul(b, q, 2), nt * 8));
-      cols.append({col, add(b, col, 1)});
-    }
-    for (int64_t h = 0; h < 2; ++h)
-      for (int64_t nt = 0; nt < NT; ++nt)
-        for (int64_t e = 0; e < 2; ++e) {
-          Value v = vector::ExtractOp::create(
-              b, loc, loop.getResult(mt * NT + nt), ArrayRef<int64_t>{h, e});
-          if (outElt != f32)
-            v = arith::TruncFOp::create(b, loc, outElt, v);
-          values.push_back(v);
+  auto outType = cast<MemRefType>(init->get().getType());
+  AffineMap outMap = op.getMatchingIndexingMap(init);
+  Value pairs = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  if (outType.getLayout().isIdentity() && outType.getRank() > 0 &&
+      outMap.getResults().back() == getAffineDimExpr(c.n, ctx)) {
+    int64_t pairBytes = 2 * outType.getElementTypeBitWidth() / 8;
+    Value ptr =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, init->get());
+    Value rowLen =
+        memref::DimOp::create(b, loc, init->get(), outType.getRank() - 1);
+    auto isZero = [&](Value v) {
+      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, v,
+                                   cst(b, 0));
+    };
+    pairs = arith::AndIOp::create(b, loc, isZero(rem(b, ptr, pairBytes)),
+                                  isZero(rem(b, rowLen, 2)));
+  }
+  auto store = scf::IfOp::create(b, loc, pairs, /*withElse=*/true);
+  for (bool paired : {true, false}) {
+    OpBuilder sb = paired ? store.getThenBodyBuilder()
+                          : store.getElseBodyBuilder();
+    for (int64_t mt = 0; mt < MT; ++mt) {
+      Value row = arith::AddIOp::create(
+          sb, loc, arith::AddIOp::create(sb, loc, bm, wm),
+          add(sb, g, mt * 16));
+      SmallVector<Value> rows{row, add(sb, row, 8)}, cols, values;
+      for (int64_t nt = 0; nt < NT; ++nt) {
+        Value col = arith::AddIOp::create(
+            sb, loc, arith::AddIOp::create(sb, loc, bn, wn),
+            add(sb, mul(sb, q, 2), nt * 8));
+        cols.append({col, add(sb, col, 1)});
+      }
+      auto element = [&](OpBuilder &eb, int64_t h, int64_t nt,
+                         int64_t e) -> Value {
+        Value v = vector::ExtractOp::create(
+            eb, loc, loop.getResult(mt * NT + nt), ArrayRef<int64_t>{h, e});
+        return outElt == f32 ? v : arith::TruncFOp::create(eb, loc, outElt, v);
+      };
+      if (!paired) {
+        for (int64_t h = 0; h < 2; ++h)
+          for (int64_t nt = 0; nt < NT; ++nt)
+            for (int64_t e = 0; e < 2; ++e)
+              values.push_back(element(sb, h, nt, e));
+        storeBlock(sb, c, values, rows, cols, sizeM, sizeN, iv);
+        continue;
+      }
+      auto pairType = VectorType::get({2}, outElt);
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t nt = 0; nt < NT; ++nt) {
+          Value col = cols[2 * nt];
+          Value in = arith::AndIOp::create(
+              sb, loc,
+              arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult,
+                                    rows[h], sizeM),
+              arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, col,
+                                    sizeN));
+          auto guard = scf::IfOp::create(sb, loc, in, /*withElse=*/false);
+          OpBuilder gb = guard.getThenBodyBuilder();
+          Value pair = vector::FromElementsOp::create(
+              gb, loc, pairType,
+              ValueRange{element(gb, h, nt, 0), element(gb, h, nt, 1)});
+          SmallVector<Value> idx;
+          for (AffineExpr e : outMap.getResults()) {
+            unsigned d = cast<AffineDimExpr>(e).getPosition();
+            idx.push_back(d == c.m ? rows[h] : d == c.n ? col : iv[d]);
+          }
+          vector::StoreOp::create(
+              gb, loc, pair, init->get(), idx, /*nontemporal=*/false,
+              llvm::MaybeAlign(2 * outType.getElementTypeBitWidth() / 8));
         }
-    storeBlock(b, c, values, rows, cols, sizeM, sizeN, iv);
+    }
   }
   rewriter.eraseOp(op);
   if (fill)

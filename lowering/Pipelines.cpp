@@ -272,7 +272,13 @@ void seqc::buildLowerToCUDAPipeline(OpPassManager &pm,
   // then constants and index computations into the kernels: else every
   // constant is a kernel argument, and LLVM cannot fold it (a division by
   // 16 stays a 64-bit division).
-  pm.addPass(createCanonicalizerPass());
+  // Without region simplification: the same kernels, 0.13 s instead of
+  // 0.18-0.34 of hybrid's cuda build.
+  {
+    GreedyRewriteConfig config;
+    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
+    pm.addPass(createCanonicalizerPass(config));
+  }
   pm.addNestedPass<func::FuncOp>(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createSeqGPUMergeKernels());
