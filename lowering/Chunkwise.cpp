@@ -907,6 +907,8 @@ private:
     int64_t K, V;
     /// State dims -> their positions in [batch.., K, V].
     SmallVector<unsigned> stateFromCanon;
+    /// The delta rule's c r β b [batch.., padded T, K].
+    Value bs;
   };
   /// Steps 3 and 4 for every (item, chunk) at once (`batched`): returns
   /// the final state [batch.., K, V] and each readout's outputs [batch..,
@@ -993,7 +995,7 @@ void Rewriter::run() {
   // log|decay| (and the sign of the decay) as [batch.., T, X], kᵀ as
   // [batch.., K, T] (the batched form: k as [batch.., T, K]); outputs free
   // of the carry as they are.
-  const bool kTimeFirst = batched && !form.delta;
+  const bool kTimeFirst = batched;
   // The batched form reads a q, k or v that is a step's slice of a tensor
   // already laid out [batch.., T, X] (one factor, coefficient 1; unit dims
   // added by a reshape) from that tensor where, at run time, the slice is
@@ -1057,8 +1059,11 @@ void Rewriter::run() {
   SmallVector<std::optional<Source>> qSources;
   for (const Readout &r : form.readouts)
     qSources.push_back(identitySource(r.q, form.key, r.coef));
+  // (The delta rule writes k as it is, its coefficient on β v.)
   std::optional<Source> kSource =
-      kTimeFirst ? identitySource(form.k, form.key, form.coef) : std::nullopt;
+      kTimeFirst ? identitySource(form.k, form.key,
+                                  form.delta ? 1.0 : form.coef)
+                 : std::nullopt;
   std::optional<Source> vSource =
       form.delta ? std::nullopt : identitySource(form.v, form.value, 1.0);
   auto stackedType = [&](int64_t x, bool timeLast) {
@@ -1158,8 +1163,9 @@ void Rewriter::run() {
       SmallVector<Factor> betaV(form.v), betaB(form.readKey);
       llvm::append_range(betaV, form.beta);
       llvm::append_range(betaB, form.beta);
-      yields.push_back(
-          canonical(b, form.k, form.key, map, batchShape, 1.0, id));
+      if (!kSource)
+        yields.push_back(
+            canonical(b, form.k, form.key, map, batchShape, 1.0, id));
       yields.push_back(
           canonical(b, betaV, form.value, map, batchShape, form.coef, id));
       yields.push_back(canonical(b, betaB, form.key, map, batchShape,
@@ -1314,8 +1320,8 @@ void Rewriter::run() {
       b, loc, tensor::EmptyOp::create(b, loc, canonSizes, f32), init,
       {dim(n, stateFromCanon), AffineMap::getMultiDimIdentityMap(n, ctx)},
       parallel(n), [](OpBuilder &, Location, ValueRange a) { return a[0]; });
-  Padded padded{steps,   qs, kt,         vs, lgs, negs,          lp,
-                nChunks, s0, batchShape, K,  V,   stateFromCanon};
+  Padded padded{steps,   qs, kt,         vs, lgs, negs,           lp,
+                nChunks, s0, batchShape, K,  V,   stateFromCanon, bs};
   if (batched) {
     auto [last, outs] = batchedChunks(padded);
     finish(padded, last, outs);
@@ -2117,10 +2123,12 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     kToEnd = decayed(kt, fresh({I, N, Cs, Ks}, 0.0f),
                      AffineMap::getMultiDimIdentityMap(4, ctx), 4, {d(0), d(1)},
                      lastStep, d(2));
-  Value updates = contract(kToEnd, vs, fresh({I, N, Ks, Vs}, 0.0f),
-                           {map(5, {d(0), d(1), d(4), d(2)}),
-                            map(5, {d(0), d(1), d(4), d(3)}),
-                            map(5, {d(0), d(1), d(2), d(3)})});
+  Value updates;
+  if (!form.delta)
+    updates = contract(kToEnd, vs, fresh({I, N, Ks, Vs}, 0.0f),
+                       {map(5, {d(0), d(1), d(4), d(2)}),
+                        map(5, {d(0), d(1), d(4), d(3)}),
+                        map(5, {d(0), d(1), d(2), d(3)})});
   // σ exp(b_C) [I, N] (a decay per key: [I, N, K]): the state's decay
   // over a chunk.
   Value total;
@@ -2150,49 +2158,241 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
         });
   }
   Value s0 = toItems(p.s0);
-  Value kv = cIndex(b, loc, K * V);
-  Value tasks = arith::MulIOp::create(b, loc, items, kv);
-  auto pass =
-      scf::ForOp::create(b, loc, c0, tasks, c1,
-                         ValueRange{alloc({I, N, Ks, Vs}), alloc({I, Ks, Vs})});
-  pass->setAttr(kParallelAttr, b.getUnitAttr());
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(pass.getBody());
-    SmallVector<Value> at =
-        delinearize(b, loc, pass.getInductionVar(),
-                    {items, cIndex(b, loc, K), cIndex(b, loc, V)},
-                    /*wrap=*/false);
-    Value item = at[0], k = at[1], v = at[2];
-    Value h0 = tensor::ExtractOp::create(b, loc, s0, ValueRange{item, k, v});
-    auto chunks = scf::ForOp::create(
-        b, loc, c0, p.nChunks, c1, ValueRange{h0, pass.getRegionIterArgs()[0]});
+  // The states at the chunks' starts, after the last chunk, and the values
+  // the outputs read (the delta rule: U~).
+  Value starts, last, vOut = vs;
+  if (form.delta) {
+    // The delta rule in the WY form: per chunk A = strictly-lower(β B Kᵀ)
+    // (decayed between steps), T = (I + A)⁻¹, W = T (β B ⊙ decay from the
+    // chunk's start), U = T β V; then, chunk by chunk (a loop on the host,
+    // every item at once), U~ = U - W S, S ← decay S + (K ⊙ decay to the
+    // end)ᵀ U~; the outputs read U~ where linear attention reads v.
+    Value bsT = splitTime(p.bs, 1);
+    Value a = contract(bsT, kt, fresh({I, N, Cs, Cs}, 0.0f),
+                       {map(5, {d(0), d(1), d(2), d(4)}),
+                        map(5, {d(0), d(1), d(3), d(4)}),
+                        map(5, {d(0), d(1), d(2), d(3)})});
     {
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(chunks.getBody());
-      Value ch = chunks.getInductionVar();
-      Value h = chunks.getRegionIterArgs()[0];
-      Value st = tensor::InsertOp::create(
-          b, loc, h, chunks.getRegionIterArgs()[1], ValueRange{item, ch, k, v});
-      Value u = tensor::ExtractOp::create(b, loc, updates,
-                                          ValueRange{item, ch, k, v});
-      if (total) {
-        SmallVector<Value> at{item, ch};
-        if (perKey)
-          at.push_back(k);
-        h = arith::MulFOp::create(
-            b, loc, tensor::ExtractOp::create(b, loc, total, at), h);
+      SmallVector<Value> ins;
+      SmallVector<AffineMap> maps;
+      if (hasDecay) {
+        ins.append({cum, cum});
+        maps.append({map(4, {d(0), d(1), d(2)}), map(4, {d(0), d(1), d(3)})});
+        if (sgn) {
+          ins.append({sgn, sgn});
+          maps.append(
+              {map(4, {d(0), d(1), d(2)}), map(4, {d(0), d(1), d(3)})});
+        }
       }
-      h = arith::AddFOp::create(b, loc, h, u);
-      scf::YieldOp::create(b, loc, ValueRange{h, st});
+      maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
+      bool hasSigns = (bool)sgn;
+      a = generic(b, loc, a, ins, maps, iterators(4, false),
+                  [=](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                    Value i = linalg::IndexOp::create(nb2, l, 2);
+                    Value j = linalg::IndexOp::create(nb2, l, 3);
+                    return causalDecayed(
+                        nb2, l, i, j, /*strictly=*/true, x.back(),
+                        hasDecay ? x[0] : Value(), hasDecay ? x[1] : Value(),
+                        hasSigns ? x[2] : Value(), hasSigns ? x[3] : Value());
+                  });
     }
-    Value last = tensor::InsertOp::create(b, loc, chunks.getResult(0),
-                                          pass.getRegionIterArgs()[1],
-                                          ValueRange{item, k, v});
-    scf::YieldOp::create(b, loc, ValueRange{chunks.getResult(1), last});
+    // T = (I + A)⁻¹ by forward substitution, a task per (item, chunk,
+    // column j): row r of column j is δ_rj - Σ_{l < r} A_rl T_lj.
+    Value nV = getValueOrCreateConstantIndexOp(b, loc, N), cC = cIndex(b, loc, C);
+    Value tasksT = arith::MulIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, items, nV), cC);
+    auto solve = scf::ForOp::create(b, loc, c0, tasksT, c1,
+                                    ValueRange{alloc({I, N, Cs, Cs})});
+    solve->setAttr(kParallelAttr, b.getUnitAttr());
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(solve.getBody());
+      SmallVector<Value> at = delinearize(b, loc, solve.getInductionVar(),
+                                          {items, nV, cC}, /*wrap=*/false);
+      Value item = at[0], ch = at[1], j = at[2];
+      auto rows = scf::ForOp::create(b, loc, c0, cC, c1,
+                                     ValueRange{solve.getRegionIterArgs()[0]});
+      {
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(rows.getBody());
+        Value r = rows.getInductionVar(), t = rows.getRegionIterArgs()[0];
+        auto sum = scf::ForOp::create(b, loc, c0, r, c1,
+                                      ValueRange{cF32(b, loc, 0.0f)});
+        {
+          OpBuilder::InsertionGuard g3(b);
+          b.setInsertionPointToStart(sum.getBody());
+          Value l = sum.getInductionVar();
+          Value x = arith::MulFOp::create(
+              b, loc,
+              tensor::ExtractOp::create(b, loc, a, ValueRange{item, ch, r, l}),
+              tensor::ExtractOp::create(b, loc, t, ValueRange{item, ch, l, j}));
+          scf::YieldOp::create(
+              b, loc,
+              arith::AddFOp::create(b, loc, sum.getRegionIterArgs()[0], x)
+                  .getResult());
+        }
+        Value one = arith::SelectOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, r, j),
+            cF32(b, loc, 1.0f), cF32(b, loc, 0.0f));
+        Value v = arith::SubFOp::create(b, loc, one, sum.getResult(0));
+        scf::YieldOp::create(
+            b, loc,
+            tensor::InsertOp::create(b, loc, v, t, ValueRange{item, ch, r, j})
+                .getResult());
+      }
+      scf::YieldOp::create(b, loc, rows.getResult(0));
+    }
+    Value tInv = solve.getResult(0);
+    // -(β B ⊙ σ exp(b)), so that U~ = U + (-W) S is a contraction.
+    Value bd;
+    {
+      SmallVector<Value> ins{bsT};
+      SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(4, ctx)};
+      if (hasDecay) {
+        ins.push_back(cum);
+        maps.push_back(map(4, {d(0), d(1), d(2)}));
+        if (sgn) {
+          ins.push_back(sgn);
+          maps.push_back(map(4, {d(0), d(1), d(2)}));
+        }
+      }
+      maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
+      bool hasSigns = (bool)sgn;
+      bd = generic(b, loc, fresh({I, N, Cs, Ks}, 0.0f), ins, maps,
+                   iterators(4, false),
+                   [=](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                     Value y = x[0];
+                     if (hasDecay)
+                       y = arith::MulFOp::create(
+                           nb2, l, y, math::ExpOp::create(nb2, l, x[1]));
+                     if (hasSigns)
+                       y = arith::MulFOp::create(nb2, l, y, x[2]);
+                     return arith::NegFOp::create(nb2, l, y);
+                   });
+    }
+    auto byT = [&](Value x, OpFoldResult width) {
+      return contract(tInv, x, fresh({I, N, Cs, width}, 0.0f),
+                      {map(5, {d(0), d(1), d(2), d(4)}),
+                       map(5, {d(0), d(1), d(4), d(3)}),
+                       map(5, {d(0), d(1), d(2), d(3)})});
+    };
+    Value wNeg = byT(bd, Ks), uAll = byT(vs, Vs);
+    // Chunk by chunk on the host, every item at once.
+    auto pass = scf::ForOp::create(
+        b, loc, c0, p.nChunks, c1,
+        ValueRange{s0, alloc({I, N, Ks, Vs}), alloc({I, N, Cs, Vs})});
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(pass.getBody());
+      Value ch = pass.getInductionVar();
+      Value st = pass.getRegionIterArgs()[0];
+      // [I, N, R, X] at chunk ch -> [I, R, X], and back.
+      auto slice = [&](Value x, OpFoldResult rows,
+                       OpFoldResult width) -> Value {
+        return tensor::ExtractSliceOp::create(
+            b, loc, typeOf({I, rows, width}), x,
+            ArrayRef<OpFoldResult>{b.getIndexAttr(0), ch, b.getIndexAttr(0),
+                                   b.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{I, b.getIndexAttr(1), rows, width},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1),
+                                   b.getIndexAttr(1), b.getIndexAttr(1)});
+      };
+      auto put = [&](Value x, Value dst, OpFoldResult rows,
+                     OpFoldResult width) -> Value {
+        return tensor::InsertSliceOp::create(
+            b, loc, x, dst,
+            ArrayRef<OpFoldResult>{b.getIndexAttr(0), ch, b.getIndexAttr(0),
+                                   b.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{I, b.getIndexAttr(1), rows, width},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1),
+                                   b.getIndexAttr(1), b.getIndexAttr(1)});
+      };
+      Value startsAcc = put(st, pass.getRegionIterArgs()[1], Ks, Vs);
+      // U~ = U + (-W) S [I, C, V].
+      Value ut = generic(b, loc, alloc({I, Cs, Vs}), slice(uAll, Cs, Vs),
+                         {map(3, {d(0), d(1), d(2)}), map(3, {d(0), d(1), d(2)})},
+                         iterators(3, false),
+                         [](OpBuilder &, Location, ValueRange x) { return x[0]; });
+      ut = contract(slice(wNeg, Cs, Ks), st, ut,
+                    {map(4, {d(0), d(1), d(3)}), map(4, {d(0), d(3), d(2)}),
+                     map(4, {d(0), d(1), d(2)})});
+      Value utAcc = put(ut, pass.getRegionIterArgs()[2], Cs, Vs);
+      // S ← σ exp(b_C) S + (K ⊙ decay to the end)ᵀ U~.
+      Value next = st;
+      if (total)
+        next = generic(b, loc, alloc({I, Ks, Vs}),
+                       ValueRange{st, tensor::ExtractSliceOp::create(
+                                          b, loc, typeOf({I}), total,
+                                          ArrayRef<OpFoldResult>{b.getIndexAttr(0), ch},
+                                          ArrayRef<OpFoldResult>{I, b.getIndexAttr(1)},
+                                          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)})
+                                          .getResult()},
+                       {map(3, {d(0), d(1), d(2)}), map(3, {d(0)}),
+                        map(3, {d(0), d(1), d(2)})},
+                       iterators(3, false),
+                       [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
+                         return arith::MulFOp::create(nb2, l, x[0], x[1]);
+                       });
+      else
+        next = generic(b, loc, alloc({I, Ks, Vs}), st,
+                       {map(3, {d(0), d(1), d(2)}), map(3, {d(0), d(1), d(2)})},
+                       iterators(3, false),
+                       [](OpBuilder &, Location, ValueRange x) { return x[0]; });
+      next = contract(slice(kToEnd, Cs, Ks), ut, next,
+                      {map(4, {d(0), d(3), d(1)}), map(4, {d(0), d(3), d(2)}),
+                       map(4, {d(0), d(1), d(2)})});
+      scf::YieldOp::create(b, loc, ValueRange{next, startsAcc, utAcc});
+    }
+    last = pass.getResult(0);
+    starts = pass.getResult(1);
+    vOut = pass.getResult(2);
+  } else {
+    Value kv = cIndex(b, loc, K * V);
+    Value tasks = arith::MulIOp::create(b, loc, items, kv);
+    auto pass =
+        scf::ForOp::create(b, loc, c0, tasks, c1,
+                           ValueRange{alloc({I, N, Ks, Vs}), alloc({I, Ks, Vs})});
+    pass->setAttr(kParallelAttr, b.getUnitAttr());
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(pass.getBody());
+      SmallVector<Value> at =
+          delinearize(b, loc, pass.getInductionVar(),
+                      {items, cIndex(b, loc, K), cIndex(b, loc, V)},
+                      /*wrap=*/false);
+      Value item = at[0], k = at[1], v = at[2];
+      Value h0 = tensor::ExtractOp::create(b, loc, s0, ValueRange{item, k, v});
+      auto chunks = scf::ForOp::create(
+          b, loc, c0, p.nChunks, c1, ValueRange{h0, pass.getRegionIterArgs()[0]});
+      {
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(chunks.getBody());
+        Value ch = chunks.getInductionVar();
+        Value h = chunks.getRegionIterArgs()[0];
+        Value st = tensor::InsertOp::create(
+            b, loc, h, chunks.getRegionIterArgs()[1], ValueRange{item, ch, k, v});
+        Value u = tensor::ExtractOp::create(b, loc, updates,
+                                            ValueRange{item, ch, k, v});
+        if (total) {
+          SmallVector<Value> at{item, ch};
+          if (perKey)
+            at.push_back(k);
+          h = arith::MulFOp::create(
+              b, loc, tensor::ExtractOp::create(b, loc, total, at), h);
+        }
+        h = arith::AddFOp::create(b, loc, h, u);
+        scf::YieldOp::create(b, loc, ValueRange{h, st});
+      }
+      Value last = tensor::InsertOp::create(b, loc, chunks.getResult(0),
+                                            pass.getRegionIterArgs()[1],
+                                            ValueRange{item, k, v});
+      scf::YieldOp::create(b, loc, ValueRange{chunks.getResult(1), last});
+    }
+    // The states at the chunks' starts, and after the last chunk.
+    starts = pass.getResult(0);
+    last = pass.getResult(1);
   }
-  // The states at the chunks' starts, and after the last chunk.
-  Value starts = pass.getResult(0), last = pass.getResult(1);
 
   // A decay per key: the chunks whose total log-decay is below -120 on
   // some key (where the scores' factors would leave f32) get their scores
@@ -2353,7 +2553,7 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     }
     if (hasDecay && perKey)
       scores = exactKeyScores(scores, q, kt);
-    o = contract(scores, vs, o,
+    o = contract(scores, vOut, o,
                  {map(5, {d(0), d(1), d(2), d(4)}),
                   map(5, {d(0), d(1), d(4), d(3)}),
                   map(5, {d(0), d(1), d(2), d(3)})});
@@ -2509,12 +2709,11 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
       auto type = llvm::cast<RankedTensorType>(scan.getInits()[0].getType());
       // The batched form (the GPU's) takes one decay per batch item, one
       // per key known positive, or none; the others stay scans as written.
-      if (batched &&
-          (form->delta || (form->decayPerKey && !form->decayPositive))) {
+      if (batched && form->decayPerKey && !form->decayPositive) {
         emitRemark(scan.getLoc())
             << "scan not chunkwise: carry '" << analysis.getCarryName(0)
             << "' has " << describeDecay(*form)
-            << (form->delta ? "" : " not known to be positive")
+            << " not known to be positive"
             << ", which the batched chunkwise form does not take yet";
         continue;
       }

@@ -125,12 +125,12 @@ def main():
                 "-o", os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
             return 1
         os.remove(os.path.join(out, "bench", "%s.h" % model))
-        if model != "deltanet_core":
-            if run([args.seqc, src, "--target=cuda", "--tf32",
-                    "--gpu-arch=" + args.gpu_arch, "-o",
-                    os.path.join(out, "bench", "lib%s_tf32.so" % model)]) != 0:
-                return 1
-            os.remove(os.path.join(out, "bench", "%s_tf32.h" % model))
+        # With --tf32 too.
+        if run([args.seqc, src, "--target=cuda", "--tf32",
+                "--gpu-arch=" + args.gpu_arch, "-o",
+                os.path.join(out, "bench", "lib%s_tf32.so" % model)]) != 0:
+            return 1
+        os.remove(os.path.join(out, "bench", "%s_tf32.h" % model))
         os.remove(src)
 
     # Attention with H = 16: bf16 at D = 64 and 128, f16 and f32 at D = 64

@@ -289,3 +289,83 @@ func.func @gla_signs(%len: index, %qs: tensor<?x2x8xf32>, %ks: tensor<?x2x8xf32>
   return %S, %o : tensor<2x8x16xf32>, tensor<?x2x16xf32>
 }
 
+// -----
+
+// Tests DeltaNet's delta rule in the batched WY form: A = strictly-lower
+// (β B Kᵀ) for every chunk as one contraction; T = (I + A)⁻¹ by forward
+// substitution, a task per (item, chunk, column) walking the rows (a
+// `seq.parallel` loop, rows and their sums sequential in it); -W = T (-β
+// B) and U = T β V as contractions; then a loop over chunks on the host
+// (not `seq.parallel`), every item at once: the chunk's start state kept,
+// U~ = U + (-W) S and S ← S + Kᵀ U~ as contractions, U~ kept for the
+// outputs, which read it where linear attention reads v.
+// CHECK-LABEL: func.func @deltanet
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} {{.+}} outs(%{{.+}} : tensor<2x?x4x4xf32>)
+// CHECK: %[[A:.+]] = linalg.generic
+// CHECK: arith.cmpi ult
+// CHECK: %[[T:.+]] = scf.for {{.+}} -> (tensor<2x?x4x4xf32>) {
+// CHECK:   scf.for {{.+}} -> (tensor<2x?x4x4xf32>) {
+// CHECK:     scf.for {{.+}} -> (f32) {
+// CHECK:       tensor.extract %[[A]]
+// CHECK: } {seq.parallel}
+// CHECK: arith.negf
+// CHECK: %[[W:.+]] = linalg.generic {{.+}} ins(%[[T]], %{{.+}} : tensor<2x?x4x4xf32>, tensor<2x?x4x8xf32>)
+// CHECK: %[[U:.+]] = linalg.generic {{.+}} ins(%[[T]], %{{.+}} : tensor<2x?x4x4xf32>, tensor<2x?x4x16xf32>)
+// CHECK: %[[PASS:.+]]:3 = scf.for {{.+}} -> (tensor<2x8x16xf32>, tensor<2x?x8x16xf32>, tensor<2x?x4x16xf32>) {
+// CHECK:   tensor.insert_slice
+// CHECK:   tensor.extract_slice %[[U]]
+// CHECK:   tensor.extract_slice %[[W]]
+// CHECK:   %[[UT:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+// CHECK:   tensor.insert_slice %[[UT]]
+// CHECK:   linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.+}}, %[[UT]] :
+// CHECK-NOT: seq.parallel
+// CHECK: linalg.generic {{.+}} ins(%{{.+}}, %[[PASS]]#2 : tensor<2x?x4x4xf32>, tensor<2x?x4x16xf32>)
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#hk = affine_map<(d0, d1, d2) -> (d0, d1)>
+#hv = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rq = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rs = affine_map<(d0, d1, d2) -> (d0, d2, d1)>
+#ro = affine_map<(d0, d1, d2) -> (d0, d1)>
+#kv2 = affine_map<(d0, d1, d2) -> (d0, d2, d1)>
+#ok = affine_map<(d0, d1, d2) -> (d0, d2)>
+func.func @deltanet(%len: index, %qs: tensor<?x2x8xf32>, %ks: tensor<?x2x8xf32>, %vs: tensor<?x2x16xf32>, %unused: tensor<2xf32>, %s0: tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<?x2x16xf32>) {
+  // expected-remark@+1 {{carry 'S' is a 8x16 matrix state with the delta-rule transition (I - β k kᵀ), read by a contraction over its key axis: chunkwise (WY form, chunks of 4, all at once)}}
+  %S, %o = seq.scan %len carry(%s0 : tensor<2x8x16xf32>) output_axes = [0] -> (tensor<2x8x16xf32>, tensor<?x2x16xf32>) {
+  ^bb0(%t: index, %s: tensor<2x8x16xf32> loc("S")):
+    %q = tensor.extract_slice %qs[%t, 0, 0] [1, 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<2x8xf32>
+    %k = tensor.extract_slice %ks[%t, 0, 0] [1, 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<2x8xf32>
+    %v = tensor.extract_slice %vs[%t, 0, 0] [1, 2, 16] [1, 1, 1] : tensor<?x2x16xf32> to tensor<2x16xf32>
+    %e = tensor.empty() : tensor<2x8x16xf32>
+    %zero0 = arith.constant 0.0 : f32
+    %e16a = tensor.empty() : tensor<2x16xf32>
+    %z0 = linalg.fill ins(%zero0 : f32) outs(%e16a : tensor<2x16xf32>) -> tensor<2x16xf32>
+    %old = linalg.generic {indexing_maps = [#rq, #rs, #ro], iterator_types = ["parallel", "parallel", "reduction"]} ins(%k, %s : tensor<2x8xf32>, tensor<2x8x16xf32>) outs(%z0 : tensor<2x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32):
+      %x = arith.mulf %a0, %a1 : f32
+      %y = arith.addf %a2, %x : f32
+      linalg.yield %y : f32
+    } -> tensor<2x16xf32>
+    %u = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%v, %old : tensor<2x16xf32>, tensor<2x16xf32>) outs(%e16a : tensor<2x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32):
+      %x = arith.subf %a0, %a1 : f32
+      linalg.yield %x : f32
+    } -> tensor<2x16xf32>
+    %sn = linalg.generic {indexing_maps = [#id3, #hk, #hv, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%s, %k, %u : tensor<2x8x16xf32>, tensor<2x8xf32>, tensor<2x16xf32>) outs(%e : tensor<2x8x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32):
+      %x = arith.mulf %a1, %a2 : f32
+      %y = arith.addf %a0, %x : f32
+      linalg.yield %y : f32
+    } -> tensor<2x8x16xf32>
+    %zero = arith.constant 0.0 : f32
+    %e16 = tensor.empty() : tensor<2x16xf32>
+    %z = linalg.fill ins(%zero : f32) outs(%e16 : tensor<2x16xf32>) -> tensor<2x16xf32>
+    %ot = linalg.generic {indexing_maps = [#rq, #rs, #ro], iterator_types = ["parallel", "parallel", "reduction"]} ins(%q, %sn : tensor<2x8xf32>, tensor<2x8x16xf32>) outs(%z : tensor<2x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32):
+      %x = arith.mulf %a0, %a1 : f32
+      %y = arith.addf %a2, %x : f32
+      linalg.yield %y : f32
+    } -> tensor<2x16xf32>
+    seq.yield %sn, %ot : tensor<2x8x16xf32>, tensor<2x16xf32>
+  }
+  return %S, %o : tensor<2x8x16xf32>, tensor<?x2x16xf32>
+}
