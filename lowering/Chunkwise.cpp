@@ -2281,7 +2281,7 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     // Chunk by chunk on the host, every item at once.
     auto pass = scf::ForOp::create(
         b, loc, c0, p.nChunks, c1,
-        ValueRange{s0, alloc({I, N, Ks, Vs}), alloc({I, N, Cs, Vs})});
+        ValueRange{s0, alloc({I, N, Ks, Vs}), uAll});
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(pass.getBody());
@@ -2309,36 +2309,28 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
                                    b.getIndexAttr(1), b.getIndexAttr(1)});
       };
       Value startsAcc = put(st, pass.getRegionIterArgs()[1], Ks, Vs);
-      // U~ = U + (-W) S [I, C, V].
-      Value ut = generic(b, loc, alloc({I, Cs, Vs}), slice(uAll, Cs, Vs),
-                         {map(3, {d(0), d(1), d(2)}), map(3, {d(0), d(1), d(2)})},
-                         iterators(3, false),
-                         [](OpBuilder &, Location, ValueRange x) { return x[0]; });
-      ut = contract(slice(wNeg, Cs, Ks), st, ut,
-                    {map(4, {d(0), d(1), d(3)}), map(4, {d(0), d(3), d(2)}),
-                     map(4, {d(0), d(1), d(2)})});
-      Value utAcc = put(ut, pass.getRegionIterArgs()[2], Cs, Vs);
-      // S ← σ exp(b_C) S + (K ⊙ decay to the end)ᵀ U~.
+      // U~ = U + (-W) S [I, C, V], in U's place.
+      Value uIn = pass.getRegionIterArgs()[2];
+      Value ut = contract(slice(wNeg, Cs, Ks), st, slice(uIn, Cs, Vs),
+                          {map(4, {d(0), d(1), d(3)}),
+                           map(4, {d(0), d(3), d(2)}),
+                           map(4, {d(0), d(1), d(2)})});
+      Value utAcc = put(ut, uIn, Cs, Vs);
+      // S ← σ exp(b_C) S + (K ⊙ decay to the end)ᵀ U~, in S's place.
       Value next = st;
-      if (total)
-        next = generic(b, loc, alloc({I, Ks, Vs}),
-                       ValueRange{st, tensor::ExtractSliceOp::create(
-                                          b, loc, typeOf({I}), total,
-                                          ArrayRef<OpFoldResult>{b.getIndexAttr(0), ch},
-                                          ArrayRef<OpFoldResult>{I, b.getIndexAttr(1)},
-                                          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)})
-                                          .getResult()},
-                       {map(3, {d(0), d(1), d(2)}), map(3, {d(0)}),
-                        map(3, {d(0), d(1), d(2)})},
+      if (total) {
+        Value decay = tensor::ExtractSliceOp::create(
+            b, loc, typeOf({I}), total,
+            ArrayRef<OpFoldResult>{b.getIndexAttr(0), ch},
+            ArrayRef<OpFoldResult>{I, b.getIndexAttr(1)},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+        next = generic(b, loc, st, ValueRange{decay},
+                       {map(3, {d(0)}), map(3, {d(0), d(1), d(2)})},
                        iterators(3, false),
                        [](OpBuilder &nb2, Location l, ValueRange x) -> Value {
-                         return arith::MulFOp::create(nb2, l, x[0], x[1]);
+                         return arith::MulFOp::create(nb2, l, x[1], x[0]);
                        });
-      else
-        next = generic(b, loc, alloc({I, Ks, Vs}), st,
-                       {map(3, {d(0), d(1), d(2)}), map(3, {d(0), d(1), d(2)})},
-                       iterators(3, false),
-                       [](OpBuilder &, Location, ValueRange x) { return x[0]; });
+      }
       next = contract(slice(kToEnd, Cs, Ks), ut, next,
                       {map(4, {d(0), d(3), d(1)}), map(4, {d(0), d(3), d(2)}),
                        map(4, {d(0), d(1), d(2)})});

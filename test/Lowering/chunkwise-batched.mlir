@@ -297,8 +297,8 @@ func.func @gla_signs(%len: index, %qs: tensor<?x2x8xf32>, %ks: tensor<?x2x8xf32>
 // `seq.parallel` loop, rows and their sums sequential in it); -W = T (-β
 // B) and U = T β V as contractions; then a loop over chunks on the host
 // (not `seq.parallel`), every item at once: the chunk's start state kept,
-// U~ = U + (-W) S and S ← S + Kᵀ U~ as contractions, U~ kept for the
-// outputs, which read it where linear attention reads v.
+// U~ = U + (-W) S into U's chunk and S ← S + Kᵀ U~ into S as contractions
+// (in place), U~ then read by the outputs where linear attention reads v.
 // CHECK-LABEL: func.func @deltanet
 // CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} {{.+}} outs(%{{.+}} : tensor<2x?x4x4xf32>)
 // CHECK: %[[A:.+]] = linalg.generic
@@ -311,13 +311,13 @@ func.func @gla_signs(%len: index, %qs: tensor<?x2x8xf32>, %ks: tensor<?x2x8xf32>
 // CHECK: arith.negf
 // CHECK: %[[W:.+]] = linalg.generic {{.+}} ins(%[[T]], %{{.+}} : tensor<2x?x4x4xf32>, tensor<2x?x4x8xf32>)
 // CHECK: %[[U:.+]] = linalg.generic {{.+}} ins(%[[T]], %{{.+}} : tensor<2x?x4x4xf32>, tensor<2x?x4x16xf32>)
-// CHECK: %[[PASS:.+]]:3 = scf.for {{.+}} -> (tensor<2x8x16xf32>, tensor<2x?x8x16xf32>, tensor<2x?x4x16xf32>) {
-// CHECK:   tensor.insert_slice
-// CHECK:   tensor.extract_slice %[[U]]
+// CHECK: %[[PASS:.+]]:3 = scf.for %{{.+}} iter_args(%[[S:.+]] = %{{.+}}, %{{.+}} = %{{.+}}, %[[UIN:.+]] = %[[U]]) -> (tensor<2x8x16xf32>, tensor<2x?x8x16xf32>, tensor<2x?x4x16xf32>) {
+// CHECK:   tensor.insert_slice %[[S]]
 // CHECK:   tensor.extract_slice %[[W]]
-// CHECK:   %[[UT:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]
-// CHECK:   tensor.insert_slice %[[UT]]
-// CHECK:   linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.+}}, %[[UT]] :
+// CHECK:   %[[UC:.+]] = tensor.extract_slice %[[UIN]]
+// CHECK:   %[[UT:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} {{.+}} outs(%[[UC]] :
+// CHECK:   tensor.insert_slice %[[UT]] into %[[UIN]]
+// CHECK:   linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.+}}, %[[UT]] : {{.+}}) outs(%[[S]] :
 // CHECK-NOT: seq.parallel
 // CHECK: linalg.generic {{.+}} ins(%{{.+}}, %[[PASS]]#2 : tensor<2x?x4x4xf32>, tensor<2x?x4x16xf32>)
 #id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
