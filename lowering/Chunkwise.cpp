@@ -1061,9 +1061,9 @@ void Rewriter::run() {
     qSources.push_back(identitySource(r.q, form.key, r.coef));
   // (The delta rule writes k as it is, its coefficient on β v.)
   std::optional<Source> kSource =
-      kTimeFirst ? identitySource(form.k, form.key,
-                                  form.delta ? 1.0 : form.coef)
-                 : std::nullopt;
+      kTimeFirst
+          ? identitySource(form.k, form.key, form.delta ? 1.0 : form.coef)
+          : std::nullopt;
   std::optional<Source> vSource =
       form.delta ? std::nullopt : identitySource(form.v, form.value, 1.0);
   auto stackedType = [&](int64_t x, bool timeLast) {
@@ -2180,8 +2180,7 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
         maps.append({map(4, {d(0), d(1), d(2)}), map(4, {d(0), d(1), d(3)})});
         if (sgn) {
           ins.append({sgn, sgn});
-          maps.append(
-              {map(4, {d(0), d(1), d(2)}), map(4, {d(0), d(1), d(3)})});
+          maps.append({map(4, {d(0), d(1), d(2)}), map(4, {d(0), d(1), d(3)})});
         }
       }
       maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
@@ -2198,7 +2197,8 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     }
     // T = (I + A)⁻¹ by forward substitution, a task per (item, chunk,
     // column j): row r of column j is δ_rj - Σ_{l < r} A_rl T_lj.
-    Value nV = getValueOrCreateConstantIndexOp(b, loc, N), cC = cIndex(b, loc, C);
+    Value nV = getValueOrCreateConstantIndexOp(b, loc, N),
+          cC = cIndex(b, loc, C);
     Value tasksT = arith::MulIOp::create(
         b, loc, arith::MulIOp::create(b, loc, items, nV), cC);
     auto solve = scf::ForOp::create(b, loc, c0, tasksT, c1,
@@ -2279,9 +2279,8 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     };
     Value wNeg = byT(bd, Ks), uAll = byT(vs, Vs);
     // Chunk by chunk on the host, every item at once.
-    auto pass = scf::ForOp::create(
-        b, loc, c0, p.nChunks, c1,
-        ValueRange{s0, alloc({I, N, Ks, Vs}), uAll});
+    auto pass = scf::ForOp::create(b, loc, c0, p.nChunks, c1,
+                                   ValueRange{s0, alloc({I, N, Ks, Vs}), uAll});
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(pass.getBody());
@@ -2311,10 +2310,10 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
       Value startsAcc = put(st, pass.getRegionIterArgs()[1], Ks, Vs);
       // U~ = U + (-W) S [I, C, V], in U's place.
       Value uIn = pass.getRegionIterArgs()[2];
-      Value ut = contract(slice(wNeg, Cs, Ks), st, slice(uIn, Cs, Vs),
-                          {map(4, {d(0), d(1), d(3)}),
-                           map(4, {d(0), d(3), d(2)}),
-                           map(4, {d(0), d(1), d(2)})});
+      Value ut =
+          contract(slice(wNeg, Cs, Ks), st, slice(uIn, Cs, Vs),
+                   {map(4, {d(0), d(1), d(3)}), map(4, {d(0), d(3), d(2)}),
+                    map(4, {d(0), d(1), d(2)})});
       Value utAcc = put(ut, uIn, Cs, Vs);
       // S ← σ exp(b_C) S + (K ⊙ decay to the end)ᵀ U~, in S's place.
       Value next = st;
@@ -2342,9 +2341,9 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
   } else {
     Value kv = cIndex(b, loc, K * V);
     Value tasks = arith::MulIOp::create(b, loc, items, kv);
-    auto pass =
-        scf::ForOp::create(b, loc, c0, tasks, c1,
-                           ValueRange{alloc({I, N, Ks, Vs}), alloc({I, Ks, Vs})});
+    auto pass = scf::ForOp::create(
+        b, loc, c0, tasks, c1,
+        ValueRange{alloc({I, N, Ks, Vs}), alloc({I, Ks, Vs})});
     pass->setAttr(kParallelAttr, b.getUnitAttr());
     {
       OpBuilder::InsertionGuard g(b);
@@ -2355,15 +2354,17 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
                       /*wrap=*/false);
       Value item = at[0], k = at[1], v = at[2];
       Value h0 = tensor::ExtractOp::create(b, loc, s0, ValueRange{item, k, v});
-      auto chunks = scf::ForOp::create(
-          b, loc, c0, p.nChunks, c1, ValueRange{h0, pass.getRegionIterArgs()[0]});
+      auto chunks =
+          scf::ForOp::create(b, loc, c0, p.nChunks, c1,
+                             ValueRange{h0, pass.getRegionIterArgs()[0]});
       {
         OpBuilder::InsertionGuard g2(b);
         b.setInsertionPointToStart(chunks.getBody());
         Value ch = chunks.getInductionVar();
         Value h = chunks.getRegionIterArgs()[0];
-        Value st = tensor::InsertOp::create(
-            b, loc, h, chunks.getRegionIterArgs()[1], ValueRange{item, ch, k, v});
+        Value st =
+            tensor::InsertOp::create(b, loc, h, chunks.getRegionIterArgs()[1],
+                                     ValueRange{item, ch, k, v});
         Value u = tensor::ExtractOp::create(b, loc, updates,
                                             ValueRange{item, ch, k, v});
         if (total) {
@@ -2704,8 +2705,7 @@ struct SeqChunkwisePass : seqc::impl::SeqChunkwiseBase<SeqChunkwisePass> {
       if (batched && form->decayPerKey && !form->decayPositive) {
         emitRemark(scan.getLoc())
             << "scan not chunkwise: carry '" << analysis.getCarryName(0)
-            << "' has " << describeDecay(*form)
-            << " not known to be positive"
+            << "' has " << describeDecay(*form) << " not known to be positive"
             << ", which the batched chunkwise form does not take yet";
         continue;
       }

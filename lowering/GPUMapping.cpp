@@ -1196,12 +1196,11 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
   }
   auto store = scf::IfOp::create(b, loc, pairs, /*withElse=*/true);
   for (bool paired : {true, false}) {
-    OpBuilder sb = paired ? store.getThenBodyBuilder()
-                          : store.getElseBodyBuilder();
+    OpBuilder sb =
+        paired ? store.getThenBodyBuilder() : store.getElseBodyBuilder();
     for (int64_t mt = 0; mt < MT; ++mt) {
       Value row = arith::AddIOp::create(
-          sb, loc, arith::AddIOp::create(sb, loc, bm, wm),
-          add(sb, g, mt * 16));
+          sb, loc, arith::AddIOp::create(sb, loc, bm, wm), add(sb, g, mt * 16));
       SmallVector<Value> rows{row, add(sb, row, 8)}, cols, values;
       for (int64_t nt = 0; nt < NT; ++nt) {
         Value col = arith::AddIOp::create(
@@ -1229,8 +1228,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
           Value col = cols[2 * nt];
           Value in = arith::AndIOp::create(
               sb, loc,
-              arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult,
-                                    rows[h], sizeM),
+              arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, rows[h],
+                                    sizeM),
               arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, col,
                                     sizeN));
           auto guard = scf::IfOp::create(sb, loc, in, /*withElse=*/false);
