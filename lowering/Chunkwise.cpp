@@ -2097,6 +2097,34 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
   // N, K, V], all at once; then the state pass: a task per state element
   // (item, key, value) walking the chunks, S ← σ exp(b_C) S + U, keeping
   // the state at each chunk start.
+  // `x` [I, N, C, C] masked causally (j <= i; j < i where `strictly`) and,
+  // where `decay` (one per item), times the decay from step j to step i,
+  // σ_i σ_j exp(b_i - b_j).
+  auto causal = [&](Value x, bool strictly, bool decay) -> Value {
+    SmallVector<Value> ins;
+    SmallVector<AffineMap> maps;
+    bool hasSigns = decay && sgn;
+    if (decay) {
+      AffineMap atI = map(4, {d(0), d(1), d(2)});
+      AffineMap atJ = map(4, {d(0), d(1), d(3)});
+      ins.append({cum, cum});
+      maps.append({atI, atJ});
+      if (hasSigns) {
+        ins.append({sgn, sgn});
+        maps.append({atI, atJ});
+      }
+    }
+    maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
+    return generic(b, loc, x, ins, maps, iterators(4, false),
+                   [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+                     Value i = linalg::IndexOp::create(nb2, l, 2);
+                     Value j = linalg::IndexOp::create(nb2, l, 3);
+                     return causalDecayed(
+                         nb2, l, i, j, strictly, a.back(),
+                         decay ? a[0] : Value(), decay ? a[1] : Value(),
+                         hasSigns ? a[2] : Value(), hasSigns ? a[3] : Value());
+                   });
+  };
   // A decay per key: k exp(b_C - b) [I, N, C, K] (to the chunk's end), or
   // k exp(b_C / 2 - b).
   auto keyDecayed = [&](Value x, bool toEnd) -> Value {
@@ -2168,33 +2196,11 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     // every item at once), U~ = U - W S, S ← decay S + (K ⊙ decay to the
     // end)ᵀ U~; the outputs read U~ where linear attention reads v.
     Value bsT = splitTime(p.bs, 1);
-    Value a = contract(bsT, kt, fresh({I, N, Cs, Cs}, 0.0f),
-                       {map(5, {d(0), d(1), d(2), d(4)}),
-                        map(5, {d(0), d(1), d(3), d(4)}),
-                        map(5, {d(0), d(1), d(2), d(3)})});
-    {
-      SmallVector<Value> ins;
-      SmallVector<AffineMap> maps;
-      if (hasDecay) {
-        ins.append({cum, cum});
-        maps.append({map(4, {d(0), d(1), d(2)}), map(4, {d(0), d(1), d(3)})});
-        if (sgn) {
-          ins.append({sgn, sgn});
-          maps.append({map(4, {d(0), d(1), d(2)}), map(4, {d(0), d(1), d(3)})});
-        }
-      }
-      maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
-      bool hasSigns = (bool)sgn;
-      a = generic(b, loc, a, ins, maps, iterators(4, false),
-                  [=](OpBuilder &nb2, Location l, ValueRange x) -> Value {
-                    Value i = linalg::IndexOp::create(nb2, l, 2);
-                    Value j = linalg::IndexOp::create(nb2, l, 3);
-                    return causalDecayed(
-                        nb2, l, i, j, /*strictly=*/true, x.back(),
-                        hasDecay ? x[0] : Value(), hasDecay ? x[1] : Value(),
-                        hasSigns ? x[2] : Value(), hasSigns ? x[3] : Value());
-                  });
-    }
+    Value a = causal(contract(bsT, kt, fresh({I, N, Cs, Cs}, 0.0f),
+                              {map(5, {d(0), d(1), d(2), d(4)}),
+                               map(5, {d(0), d(1), d(3), d(4)}),
+                               map(5, {d(0), d(1), d(2), d(3)})}),
+                     /*strictly=*/true, hasDecay);
     // T = (I + A)⁻¹ by forward substitution, a task per (item, chunk,
     // column j): row r of column j is δ_rj - Σ_{l < r} A_rl T_lj.
     Value nV = getValueOrCreateConstantIndexOp(b, loc, N),
@@ -2517,33 +2523,7 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
                              map(5, {d(0), d(1), d(3), d(4)}),
                              map(5, {d(0), d(1), d(2), d(3)})});
     // Causal, with the decay from step j to step i: scores ⊙ D.
-    {
-      SmallVector<Value> ins;
-      SmallVector<AffineMap> maps;
-      if (hasDecay && !perKey) {
-        AffineMap atI = map(4, {d(0), d(1), d(2)});
-        AffineMap atJ = map(4, {d(0), d(1), d(3)});
-        ins.append({cum, cum});
-        maps.append({atI, atJ});
-        if (sgn) {
-          ins.append({sgn, sgn});
-          maps.append({atI, atJ});
-        }
-      }
-      maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
-      bool hasSigns = (bool)sgn;
-      bool scale = hasDecay && !perKey;
-      scores = generic(
-          b, loc, scores, ins, maps, iterators(4, false),
-          [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-            Value i = linalg::IndexOp::create(nb2, l, 2);
-            Value j = linalg::IndexOp::create(nb2, l, 3);
-            return causalDecayed(nb2, l, i, j, /*strictly=*/false, a.back(),
-                                 scale ? a[0] : Value(), scale ? a[1] : Value(),
-                                 hasSigns ? a[2] : Value(),
-                                 hasSigns ? a[3] : Value());
-          });
-    }
+    scores = causal(scores, /*strictly=*/false, hasDecay && !perKey);
     if (hasDecay && perKey)
       scores = exactKeyScores(scores, q, kt);
     o = contract(scores, vOut, o,
