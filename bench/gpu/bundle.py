@@ -66,93 +66,58 @@ def main():
         shutil.copytree(os.path.join(args.fla, "fla"),
                         os.path.join(out, "fla_src", "fla"),
                         ignore=shutil.ignore_patterns("__pycache__"))
-    # Benchmark models (bench/gpu/pointwise.py).
+    # Benchmark models, each compiled for cuda into bench/libNAME.so from
+    # bench/models/MODEL.seq with its text rewritten by `edits` (a list of
+    # (old, new)) and extra seqc `flags`.
     os.makedirs(os.path.join(out, "bench"))
-    for model in ("silu_affine", "gate", "mlp", "matmul16"):
-        if run([args.seqc, os.path.join(ROOT, "bench", "models", model + ".seq"),
-                "--target=cuda", "--gpu-arch=" + args.gpu_arch, "-o",
-                os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
-            return 1
-        os.remove(os.path.join(out, "bench", "%s.h" % model))
-    # The MLP in bf16 (its matmuls on tensor cores).
-    with open(os.path.join(ROOT, "bench", "models", "mlp.seq")) as f:
-        src = os.path.join(out, "bench", "mlp_bf16.seq")
-        with open(src, "w") as g:
-            g.write(f.read().replace("f32[", "bf16["))
-    if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
-            "-o", os.path.join(out, "bench", "libmlp_bf16.so")]) != 0:
-        return 1
-    os.remove(src)
-    os.remove(os.path.join(out, "bench", "mlp_bf16.h"))
-    # f32 contractions on tensor cores as tf32 (--tf32): the MLP, the
-    # matmuls (in f32) and, below, the chunkwise GLA and RetNet.
-    with open(os.path.join(ROOT, "bench", "models", "matmul16.seq")) as f:
-        src = os.path.join(out, "bench", "matmul_tf32.seq")
-        with open(src, "w") as g:
-            g.write(f.read().replace("bf16[", "f32["))
-    for name, path in (("mlp_tf32", os.path.join(ROOT, "bench", "models",
-                                                 "mlp.seq")),
-                       ("matmul_tf32", src)):
-        if run([args.seqc, path, "--target=cuda", "--tf32",
-                "--gpu-arch=" + args.gpu_arch, "-o",
-                os.path.join(out, "bench", "lib%s.so" % name)]) != 0:
-            return 1
-        os.remove(os.path.join(out, "bench", "%s.h" % name))
-    os.remove(src)
-    # The diagonal scan at D = 256 and 2048 (bench/gpu/scan.py).
-    with open(os.path.join(ROOT, "bench", "models", "scan.seq")) as f:
-        scan_src = f.read()
-    for D in (256, 2048):
-        src = os.path.join(out, "bench", "scan%d.seq" % D)
-        with open(src, "w") as f:
-            f.write(scan_src.replace("const D = 256", "const D = %d" % D))
-        if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
-                "-o", os.path.join(out, "bench", "libscan%d.so" % D)]) != 0:
-            return 1
-        os.remove(src)
-        os.remove(os.path.join(out, "bench", "scan%d.h" % D))
 
-    # Matrix-state recurrences at H = 16, K = V = 128, the sizes
-    # flash-linear-attention is measured at (bench/gpu/linear_attention.py).
-    for model in ("gla_core", "retnet_core", "deltanet_core"):
+    def build(name, model, edits=(), flags=()):
         with open(os.path.join(ROOT, "bench", "models", model + ".seq")) as f:
             text = f.read()
-        src = os.path.join(out, "bench", model + ".seq")
+        for old, new in edits:
+            text = text.replace(old, new)
+        src = os.path.join(out, "bench", name + ".seq")
         with open(src, "w") as f:
-            f.write(text.replace("const H = 4, K = 64, V = 64",
-                                 "const H = 16, K = 128, V = 128"))
-        if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
-                "-o", os.path.join(out, "bench", "lib%s.so" % model)]) != 0:
-            return 1
-        os.remove(os.path.join(out, "bench", "%s.h" % model))
-        # With --tf32 too.
-        if run([args.seqc, src, "--target=cuda", "--tf32",
-                "--gpu-arch=" + args.gpu_arch, "-o",
-                os.path.join(out, "bench", "lib%s_tf32.so" % model)]) != 0:
-            return 1
-        os.remove(os.path.join(out, "bench", "%s_tf32.h" % model))
+            f.write(text)
+        ok = run([args.seqc, src, "--target=cuda",
+                  "--gpu-arch=" + args.gpu_arch] + list(flags) +
+                 ["-o", os.path.join(out, "bench", "lib%s.so" % name)]) == 0
         os.remove(src)
+        if ok:
+            os.remove(os.path.join(out, "bench", "%s.h" % name))
+        return ok
 
+    builds = [(m, m, (), ()) for m in ("silu_affine", "gate", "mlp",
+                                       "matmul16")]
+    # The MLP in bf16 (its matmuls on tensor cores); f32 contractions on
+    # tensor cores as tf32 (--tf32): the MLP, the matmuls in f32 and, below,
+    # the chunkwise recurrences.
+    builds += [("mlp_bf16", "mlp", (("f32[", "bf16["),), ()),
+               ("mlp_tf32", "mlp", (), ("--tf32",)),
+               ("matmul_tf32", "matmul16", (("bf16[", "f32["),), ("--tf32",))]
+    # The diagonal scan at D = 256 and 2048 (bench/gpu/scan.py).
+    builds += [("scan%d" % D, "scan", (("const D = 256", "const D = %d" % D),),
+                ()) for D in (256, 2048)]
+    # Matrix-state recurrences at H = 16, K = V = 128, the sizes
+    # flash-linear-attention is measured at (bench/gpu/linear_attention.py),
+    # in f32 and with --tf32.
+    heads = (("const H = 4, K = 64, V = 64", "const H = 16, K = 128, V = 128"),)
+    for model in ("gla_core", "retnet_core", "deltanet_core"):
+        builds += [(model, model, heads, ()),
+                   (model + "_tf32", model, heads, ("--tf32",))]
     # Attention with H = 16: bf16 at D = 64 and 128, f16 and f32 at D = 64
     # (bench/gpu/attention.py), and bf16 at D = 96 and 256 for its checks
     # (the tensor-core form's other shapes: Q in shared memory, 2 warps a
     # block, 3 blocks a step; 16 rows a warp, 2 blocks a step in 64 KiB of
     # dynamic shared memory).
-    with open(os.path.join(ROOT, "bench", "models", "attention.seq")) as f:
-        attention_src = f.read()
     for dtype, D in (("bf16", 64), ("bf16", 128), ("f16", 64), ("f32", 64),
                      ("bf16", 96), ("bf16", 256)):
-        name = "attention_%s_d%d" % (dtype, D)
-        src = os.path.join(out, "bench", name + ".seq")
-        with open(src, "w") as f:
-            f.write(attention_src.replace("const H = 4, D = 64",
-                                          "const H = 16, D = %d" % D)
-                    .replace("f32[", dtype + "["))
-        if run([args.seqc, src, "--target=cuda", "--gpu-arch=" + args.gpu_arch,
-                "-o", os.path.join(out, "bench", "lib%s.so" % name)]) != 0:
+        builds.append(("attention_%s_d%d" % (dtype, D), "attention",
+                       (("const H = 4, D = 64", "const H = 16, D = %d" % D),
+                        ("f32[", dtype + "[")), ()))
+    for name, model, edits, flags in builds:
+        if not build(name, model, edits, flags):
             return 1
-        os.remove(src)
-        os.remove(os.path.join(out, "bench", "%s.h" % name))
 
     names = sorted(f[:-4] for f in os.listdir(args.examples)
                    if f.endswith(".seq"))
