@@ -308,6 +308,28 @@ static std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
   return Contraction{op, dims->m.back(), dims->n.back(), dims->k.front()};
 }
 
+/// The indices of `operand` of contraction `c` with its loop m at `m`, n
+/// at `n`, k at `k` and every other loop d at `iv[d]` (those `operand`
+/// does not read may be null).
+static SmallVector<Value> operandIndices(const Contraction &c,
+                                         OpOperand *operand, Value m, Value n,
+                                         Value k, ArrayRef<Value> iv) {
+  linalg::LinalgOp op = c.op;
+  SmallVector<Value> idx;
+  for (AffineExpr e : op.getMatchingIndexingMap(operand).getResults()) {
+    unsigned d = cast<AffineDimExpr>(e).getPosition();
+    idx.push_back(d == c.m ? m : d == c.n ? n : d == c.k ? k : iv[d]);
+  }
+  return idx;
+}
+
+/// Whether `operand` of contraction `c` varies along loop `d`.
+static bool readsLoop(const Contraction &c, OpOperand *operand, unsigned d) {
+  linalg::LinalgOp op = c.op;
+  return llvm::is_contained(op.getMatchingIndexingMap(operand).getResults(),
+                            getAffineDimExpr(d, op->getContext()));
+}
+
 /// The fill of the whole output just before `op` (the zeros a matmul
 /// starts from), if any: ops in between must not touch the output.
 static linalg::FillOp outputFill(linalg::LinalgOp op) {
@@ -365,13 +387,8 @@ static void storeBlock(OpBuilder &b, const Contraction &c, ValueRange values,
           b, loc, arith::AndIOp::create(b, loc, inM, inN), false);
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(guard.thenBlock());
-      SmallVector<Value> idx;
-      for (AffineExpr e : op.getMatchingIndexingMap(init).getResults()) {
-        unsigned d = cast<AffineDimExpr>(e).getPosition();
-        idx.push_back(d == c.m ? row : d == c.n ? col : iv[d]);
-      }
       memref::StoreOp::create(b, loc, values[i * cols.size() + j], init->get(),
-                              idx);
+                              operandIndices(c, init, row, col, Value(), iv));
     }
 }
 
@@ -463,36 +480,21 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
     rowsIn.push_back(arith::MinUIOp::create(rewriter, loc, r, lastM));
     colsIn.push_back(arith::MinUIOp::create(rewriter, loc, q, lastN));
   }
-  // The indices of `operand` with loop d at `at(d)`.
-  auto indices = [&](OpOperand *operand, function_ref<Value(unsigned)> at) {
-    SmallVector<Value> idx;
-    for (AffineExpr e : op.getMatchingIndexingMap(operand).getResults())
-      idx.push_back(at(cast<AffineDimExpr>(e).getPosition()));
-    return idx;
-  };
   OpOperand *init = op.getDpsInitOperand(0);
   OpOperand *lhs = op.getDpsInputOperand(0), *rhs = op.getDpsInputOperand(1);
-  auto loadAt = [&](OpOperand *operand, function_ref<Value(unsigned)> at) {
+  auto loadAt = [&](OpOperand *operand, Value m, Value n, Value k) -> Value {
     return memref::LoadOp::create(rewriter, loc, operand->get(),
-                                  indices(operand, at));
+                                  operandIndices(c, operand, m, n, k, iv));
   };
   // The accumulators start as the output (clamped reads, as above), or as
   // the value it was filled with.
   SmallVector<Value> acc;
   for (int64_t i = 0; i < tile; ++i)
     for (int64_t j = 0; j < tile; ++j)
-      acc.push_back(fill ? fill.getInputs()[0] : loadAt(init, [&](unsigned d) {
-                                                   return d == c.m   ? rowsIn[i]
-                                                          : d == c.n ? colsIn[j]
-                                                                     : iv[d];
-                                                 }).getResult());
+      acc.push_back(fill ? fill.getInputs()[0]
+                         : loadAt(init, rowsIn[i], colsIn[j], Value()));
   // Which of the rows (columns) an input's element varies with.
-  AffineMap lhsMap = op.getMatchingIndexingMap(lhs);
-  auto usesDim = [&](AffineMap map, unsigned d) {
-    return llvm::is_contained(map.getResults(),
-                              getAffineDimExpr(d, rewriter.getContext()));
-  };
-  bool lhsHasM = usesDim(lhsMap, c.m), lhsHasN = usesDim(lhsMap, c.n);
+  bool lhsHasM = readsLoop(c, lhs, c.m), lhsHasN = readsLoop(c, lhs, c.n);
   // The input read along n (by column), as vectors where it can be.
   OpOperand *byColumn = lhsHasM ? rhs : lhs;
   AffineMap columnMap = op.getMatchingIndexingMap(byColumn);
@@ -513,14 +515,6 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
   // The operand reads of step `k`: by row for the input indexed by m, by
   // column for the one indexed by n.
   auto read = [&](OpBuilder &b, Location l, Value k) {
-    auto at = [&](int64_t i, int64_t j) {
-      return [&, i, j](unsigned d) -> Value {
-        return d == c.k   ? k
-               : d == c.m ? rowsIn[i]
-               : d == c.n ? colsIn[j]
-                          : iv[d];
-      };
-    };
     SmallVector<Value> a, bv;
     SmallVector<Value> &columns = lhsHasM ? bv : a;
     if (vectorColumns) {
@@ -528,10 +522,7 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
       for (int64_t t = 0; t < tile; t += 4) {
         Value v = vector::LoadOp::create(
             b, l, quad, byColumn->get(),
-            indices(byColumn,
-                    [&](unsigned d) -> Value {
-                      return d == c.k ? k : d == c.n ? cols[t] : iv[d];
-                    }),
+            operandIndices(c, byColumn, Value(), cols[t], k, iv),
             /*nontemporal=*/false, llvm::MaybeAlign(16));
         for (int64_t e = 0; e < 4; ++e)
           columns.push_back(vector::ExtractOp::create(b, l, v, e));
@@ -539,9 +530,11 @@ static void tileContraction(RewriterBase &rewriter, const Contraction &c,
     }
     for (int64_t t = 0; t < tile; ++t) {
       if (!vectorColumns || byColumn != lhs)
-        a.push_back(loadAt(lhs, at(lhsHasM ? t : 0, lhsHasN ? t : 0)));
+        a.push_back(
+            loadAt(lhs, rowsIn[lhsHasM ? t : 0], colsIn[lhsHasN ? t : 0], k));
       if (!vectorColumns || byColumn != rhs)
-        bv.push_back(loadAt(rhs, at(lhsHasM ? 0 : t, lhsHasM ? t : 0)));
+        bv.push_back(
+            loadAt(rhs, rowsIn[lhsHasM ? 0 : t], colsIn[lhsHasM ? t : 0], k));
     }
     return std::make_pair(a, bv);
   };
@@ -681,17 +674,8 @@ static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
 
   OpOperand *init = op.getDpsInitOperand(0);
   OpOperand *lhs = op.getDpsInputOperand(0), *rhs = op.getDpsInputOperand(1);
-  auto indices = [&](OpOperand *operand, function_ref<Value(unsigned)> at) {
-    SmallVector<Value> idx;
-    for (AffineExpr e : op.getMatchingIndexingMap(operand).getResults())
-      idx.push_back(at(cast<AffineDimExpr>(e).getPosition()));
-    return idx;
-  };
-  auto usesDim = [&](AffineMap map, unsigned d) {
-    return llvm::is_contained(map.getResults(), getAffineDimExpr(d, ctx));
-  };
   // The input varying along m (its slices are As[k][m]), the one along n.
-  bool lhsHasM = usesDim(op.getMatchingIndexingMap(lhs), c.m);
+  bool lhsHasM = readsLoop(c, lhs, c.m);
   OpOperand *aOp = lhsHasM ? lhs : rhs, *bOp = lhsHasM ? rhs : lhs;
   Type f32 = b.getF32Type();
   auto shared = [&](int64_t width) {
@@ -719,9 +703,7 @@ static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
       Value r = arith::MinUIOp::create(b, loc, rows[i], lastM);
       Value q = arith::MinUIOp::create(b, loc, cols[j], lastN);
       acc.push_back(memref::LoadOp::create(
-          b, loc, init->get(), indices(init, [&](unsigned d) -> Value {
-            return d == c.m ? r : d == c.n ? q : iv[d];
-          })));
+          b, loc, init->get(), operandIndices(c, init, r, q, Value(), iv)));
     }
 
   // A slice's copy: `operand`'s BK x 128 values at step k0 along `dim`
@@ -747,9 +729,9 @@ static void tileContractionShared(RewriterBase &rewriter, const Contraction &c,
       Value x = arith::MinUIOp::create(
           lb, loc, arith::AddIOp::create(lb, loc, base, xx), last);
       Value v = memref::LoadOp::create(
-          lb, loc, operand->get(), indices(operand, [&](unsigned d) -> Value {
-            return d == c.k ? kIn : d == dim ? x : iv[d];
-          }));
+          lb, loc, operand->get(),
+          operandIndices(c, operand, dim == c.m ? x : Value(),
+                         dim == c.n ? x : Value(), kIn, iv));
       Value inK =
           arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, k, sizeK);
       v = arith::SelectOp::create(lb, loc, inK, v, zeroF);
@@ -848,9 +830,7 @@ static bool onTensorCores(const Contraction &c, bool tf32) {
     if (map.getNumResults() == 0)
       return false;
     unsigned inner = cast<AffineDimExpr>(map.getResults().back()).getPosition();
-    bool hasM = llvm::is_contained(map.getResults(),
-                                   getAffineDimExpr(c.m, op->getContext()));
-    if (inner != c.k && inner != (hasM ? c.m : c.n))
+    if (inner != c.k && inner != (readsLoop(c, in, c.m) ? c.m : c.n))
       return false;
   }
   return true;
@@ -924,16 +904,7 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
 
   OpOperand *init = op.getDpsInitOperand(0);
   OpOperand *lhs = op.getDpsInputOperand(0), *rhs = op.getDpsInputOperand(1);
-  auto indices = [&](OpOperand *operand, function_ref<Value(unsigned)> at) {
-    SmallVector<Value> idx;
-    for (AffineExpr e : op.getMatchingIndexingMap(operand).getResults())
-      idx.push_back(at(cast<AffineDimExpr>(e).getPosition()));
-    return idx;
-  };
-  auto usesDim = [&](AffineMap map, unsigned d) {
-    return llvm::is_contained(map.getResults(), getAffineDimExpr(d, ctx));
-  };
-  bool lhsHasM = usesDim(op.getMatchingIndexingMap(lhs), c.m);
+  bool lhsHasM = readsLoop(c, lhs, c.m);
   Type f32 = b.getF32Type();
   Type outElt = getElementTypeOrSelf(init->get().getType());
 
@@ -1005,9 +976,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
               add(b, mul(b, q, 2), nt * 8 + i % 2));
           col = arith::MinUIOp::create(b, loc, col, lastN);
           v = memref::LoadOp::create(
-              b, loc, init->get(), indices(init, [&](unsigned d) -> Value {
-                return d == c.m ? r : d == c.n ? col : iv[d];
-              }));
+              b, loc, init->get(),
+              operandIndices(c, init, r, col, Value(), iv));
         }
         if (v.getType() != f32)
           v = arith::ExtFOp::create(b, loc, f32, v);
@@ -1022,10 +992,9 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
   Value zeroElt = arith::ConstantOp::create(b, loc, b.getZeroAttr(elt));
   auto copySlice = [&](OpBuilder &lb, const Input &in, Value k0, Value stage) {
     Value last = add(lb, in.size, -1), lastK = add(lb, sizeK, -1);
-    auto load = [&](OpBuilder &ib, Value k, Value x) {
-      return indices(in.operand, [&](unsigned d) -> Value {
-        return d == c.k ? k : d == in.dim ? x : iv[d];
-      });
+    auto load = [&](Value k, Value x) {
+      return operandIndices(c, in.operand, in.dim == c.m ? x : Value(),
+                            in.dim == c.n ? x : Value(), k, iv);
     };
     auto ifOp = scf::IfOp::create(lb, loc, in.aligned, /*withElse=*/true);
     {
@@ -1049,8 +1018,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
             arith::SelectOp::create(ib, loc, inK, cst(ib, kVec), cst(ib, 0));
         SmallVector<Value> dst{stage, in.kInner ? xx : kk, in.kInner ? kk : xx};
         nvgpu::DeviceAsyncCopyOp::create(
-            ib, loc, tokenType, in.stages, dst, in.operand->get(),
-            load(ib, kIn, x), ib.getIndexAttr(kVec), count, ib.getUnitAttr());
+            ib, loc, tokenType, in.stages, dst, in.operand->get(), load(kIn, x),
+            ib.getIndexAttr(kVec), count, ib.getUnitAttr());
       }
     }
     {
@@ -1069,8 +1038,8 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
             Value kIn = arith::MinUIOp::create(fb, l, k, lastK);
             Value x = arith::MinUIOp::create(
                 fb, l, arith::AddIOp::create(fb, l, in.base, xx), last);
-            Value v = memref::LoadOp::create(fb, l, in.operand->get(),
-                                             load(fb, kIn, x));
+            Value v =
+                memref::LoadOp::create(fb, l, in.operand->get(), load(kIn, x));
             Value inK = arith::CmpIOp::create(fb, l, arith::CmpIPredicate::ult,
                                               k, sizeK);
             v = arith::SelectOp::create(fb, l, inK, v, zeroElt);
@@ -1237,13 +1206,10 @@ static void tileContractionMMA(RewriterBase &rewriter, const Contraction &c,
           Value pair = vector::FromElementsOp::create(
               gb, loc, pairType,
               ValueRange{element(gb, h, nt, 0), element(gb, h, nt, 1)});
-          SmallVector<Value> idx;
-          for (AffineExpr e : outMap.getResults()) {
-            unsigned d = cast<AffineDimExpr>(e).getPosition();
-            idx.push_back(d == c.m ? rows[h] : d == c.n ? col : iv[d]);
-          }
           vector::StoreOp::create(
-              gb, loc, pair, init->get(), idx, /*nontemporal=*/false,
+              gb, loc, pair, init->get(),
+              operandIndices(c, init, rows[h], col, Value(), iv),
+              /*nontemporal=*/false,
               llvm::MaybeAlign(2 * outType.getElementTypeBitWidth() / 8));
         }
     }
