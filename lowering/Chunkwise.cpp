@@ -2062,41 +2062,68 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
                         arith::MulFOp::create(nb2, l, odd, cF32(nb2, l, 4.0)));
                   });
   }
-  // `x` (read through `xMap` by an n-loop generic into `init`) times the
-  // decay from step `from` to step `to` of its chunk, σ_to σ_from
-  // exp(b_to - b_from): `item` (item and chunk), `from` and `to` are exprs
-  // of the loops (`to` = C - 1 for the chunk's end).
-  auto decayed = [&](Value x, Value init, AffineMap xMap, unsigned n,
-                     ArrayRef<AffineExpr> item, AffineExpr to,
-                     AffineExpr from) -> Value {
+  // `x` [I, N, C, X] times exp(b - r) (`fromStart`) or exp(r - b),
+  // r = `refFrac` b_C: b the step's cumulative log-decay (the key's where
+  // the decay is per key), b_C the chunk's last; with signs, times σ of
+  // the step (and σ_C where r is b_C). exp(b) is the decay from the
+  // chunk's start, exp(b_C - b) the decay to its end. Negated where
+  // `negate`.
+  auto scaled = [&](Value x, bool fromStart, double refFrac,
+                    bool negate) -> Value {
+    AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    AffineMap atStep = perKey ? id4 : map(4, {d(0), d(1), d(2)});
+    AffineMap atLast = perKey ? map(4, {d(0), d(1), lastStep, d(3)})
+                              : map(4, {d(0), d(1), lastStep});
+    // Inputs: x, b, then b_C where r needs it, σ, then σ_C where r is b_C.
     SmallVector<Value> ins{x};
-    SmallVector<AffineMap> maps{xMap};
-    auto at = [&](AffineExpr step) { return map(n, {item[0], item[1], step}); };
-    ins.append({cum, cum});
-    maps.append({at(to), at(from)});
-    if (sgn) {
-      ins.append({sgn, sgn});
-      maps.append({at(to), at(from)});
+    SmallVector<AffineMap> maps{id4};
+    bool decay = hasDecay, withLast = hasDecay && refFrac != 0.0,
+         hasSigns = (bool)sgn, signLast = hasSigns && refFrac == 1.0;
+    if (decay) {
+      ins.push_back(cum);
+      maps.push_back(atStep);
+      if (withLast) {
+        ins.push_back(cum);
+        maps.push_back(atLast);
+      }
+      if (hasSigns) {
+        ins.push_back(sgn);
+        maps.push_back(atStep);
+      }
+      if (signLast) {
+        ins.push_back(sgn);
+        maps.push_back(atLast);
+      }
     }
-    maps.push_back(AffineMap::getMultiDimIdentityMap(n, ctx));
-    bool hasSigns = (bool)sgn;
-    return generic(b, loc, init, ins, maps, iterators(n, false),
-                   [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-                     Value e = math::ExpOp::create(
-                         nb2, l, arith::SubFOp::create(nb2, l, a[1], a[2]));
-                     Value y = arith::MulFOp::create(nb2, l, a[0], e);
-                     if (hasSigns)
-                       y = arith::MulFOp::create(
-                           nb2, l, y,
-                           arith::MulFOp::create(nb2, l, a[3], a[4]));
-                     return y;
-                   });
+    maps.push_back(id4);
+    return generic(
+        b, loc, fresh({I, N, Cs, Ks}, 0.0f), ins, maps, iterators(4, false),
+        [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
+          Value y = a[0];
+          if (decay) {
+            Value step = a[1];
+            Value e = step;
+            if (withLast) {
+              Value r = refFrac == 1.0
+                            ? a[2]
+                            : arith::MulFOp::create(nb2, l, a[2],
+                                                    cF32(nb2, l, refFrac));
+              e = fromStart ? arith::SubFOp::create(nb2, l, step, r)
+                            : arith::SubFOp::create(nb2, l, r, step);
+            }
+            y = arith::MulFOp::create(nb2, l, y,
+                                      math::ExpOp::create(nb2, l, e));
+            unsigned at = withLast ? 3 : 2;
+            if (hasSigns)
+              y = arith::MulFOp::create(
+                  nb2, l, y,
+                  signLast ? arith::MulFOp::create(nb2, l, a[at + 1], a[at])
+                           : a[at]);
+          }
+          return negate ? arith::NegFOp::create(nb2, l, y).getResult() : y;
+        });
   };
 
-  // 3. The chunks' own updates U = (k ⊙ decay to the chunk's end)ᵀ v [I,
-  // N, K, V], all at once; then the state pass: a task per state element
-  // (item, key, value) walking the chunks, S ← σ exp(b_C) S + U, keeping
-  // the state at each chunk start.
   // `x` [I, N, C, C] masked causally (j <= i; j < i where `strictly`) and,
   // where `decay` (one per item), times the decay from step j to step i,
   // σ_i σ_j exp(b_i - b_j).
@@ -2125,32 +2152,11 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
                          hasSigns ? a[2] : Value(), hasSigns ? a[3] : Value());
                    });
   };
-  // A decay per key: k exp(b_C - b) [I, N, C, K] (to the chunk's end), or
-  // k exp(b_C / 2 - b).
-  auto keyDecayed = [&](Value x, bool toEnd) -> Value {
-    AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
-    return generic(b, loc, fresh({I, N, Cs, Ks}, 0.0f), ValueRange{x, cum, cum},
-                   {id4, id4, map(4, {d(0), d(1), lastStep, d(3)}), id4},
-                   iterators(4, false),
-                   [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-                     // To the chunk's end: b_C - b; else (the scores' keys, see
-                     // below) b_C / 2 - b.
-                     Value end = toEnd ? a[2]
-                                       : arith::MulFOp::create(
-                                             nb2, l, a[2], cF32(nb2, l, 0.5));
-                     return arith::MulFOp::create(
-                         nb2, l, a[0],
-                         math::ExpOp::create(
-                             nb2, l, arith::SubFOp::create(nb2, l, end, a[1])));
-                   });
-  };
-  Value kToEnd = kt;
-  if (hasDecay && perKey)
-    kToEnd = keyDecayed(kt, /*toEnd=*/true);
-  else if (hasDecay)
-    kToEnd = decayed(kt, fresh({I, N, Cs, Ks}, 0.0f),
-                     AffineMap::getMultiDimIdentityMap(4, ctx), 4, {d(0), d(1)},
-                     lastStep, d(2));
+  // 3. The chunks' own updates U = (k ⊙ decay to the chunk's end)ᵀ v [I,
+  // N, K, V], all at once; then the state pass: a task per state element
+  // (item, key, value) walking the chunks, S ← σ exp(b_C) S + U, keeping
+  // the state at each chunk start.
+  Value kToEnd = hasDecay ? scaled(kt, /*fromStart=*/false, 1.0, false) : kt;
   Value updates;
   if (!form.delta)
     updates = contract(kToEnd, vs, fresh({I, N, Ks, Vs}, 0.0f),
@@ -2251,32 +2257,7 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     }
     Value tInv = solve.getResult(0);
     // -(β B ⊙ σ exp(b)), so that U~ = U + (-W) S is a contraction.
-    Value bd;
-    {
-      SmallVector<Value> ins{bsT};
-      SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(4, ctx)};
-      if (hasDecay) {
-        ins.push_back(cum);
-        maps.push_back(map(4, {d(0), d(1), d(2)}));
-        if (sgn) {
-          ins.push_back(sgn);
-          maps.push_back(map(4, {d(0), d(1), d(2)}));
-        }
-      }
-      maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
-      bool hasSigns = (bool)sgn;
-      bd = generic(b, loc, fresh({I, N, Cs, Ks}, 0.0f), ins, maps,
-                   iterators(4, false),
-                   [=](OpBuilder &nb2, Location l, ValueRange x) -> Value {
-                     Value y = x[0];
-                     if (hasDecay)
-                       y = arith::MulFOp::create(
-                           nb2, l, y, math::ExpOp::create(nb2, l, x[1]));
-                     if (hasSigns)
-                       y = arith::MulFOp::create(nb2, l, y, x[2]);
-                     return arith::NegFOp::create(nb2, l, y);
-                   });
-    }
+    Value bd = scaled(bsT, /*fromStart=*/true, 0.0, /*negate=*/true);
     auto byT = [&](Value x, OpFoldResult width) {
       return contract(tInv, x, fresh({I, N, Cs, width}, 0.0f),
                       {map(5, {d(0), d(1), d(2), d(4)}),
@@ -2470,30 +2451,8 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
   SmallVector<Value> outs;
   for (Value q : p.qs) {
     q = splitTime(q, 1);
-    Value qd = q;
-    if (hasDecay) {
-      // σ_i exp(b_i) = the decay from the chunk's start (b = 0, σ = 1).
-      SmallVector<Value> ins{q, cum};
-      SmallVector<AffineMap> maps{
-          AffineMap::getMultiDimIdentityMap(4, ctx),
-          perKey ? AffineMap::getMultiDimIdentityMap(4, ctx)
-                 : map(4, {d(0), d(1), d(2)})};
-      if (sgn) {
-        ins.push_back(sgn);
-        maps.push_back(maps[1]);
-      }
-      maps.push_back(AffineMap::getMultiDimIdentityMap(4, ctx));
-      bool hasSigns = (bool)sgn;
-      qd = generic(b, loc, fresh({I, N, Cs, Ks}, 0.0f), ins, maps,
-                   iterators(4, false),
-                   [=](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-                     Value y = arith::MulFOp::create(
-                         nb2, l, a[0], math::ExpOp::create(nb2, l, a[1]));
-                     if (hasSigns)
-                       y = arith::MulFOp::create(nb2, l, y, a[2]);
-                     return y;
-                   });
-    }
+    // σ_i exp(b_i) = the decay from the chunk's start (b = 0, σ = 1).
+    Value qd = hasDecay ? scaled(q, /*fromStart=*/true, 0.0, false) : q;
     Value o = contract(qd, starts, fresh({I, N, Cs, Vs}, 0.0f),
                        {map(5, {d(0), d(1), d(2), d(4)}),
                         map(5, {d(0), d(1), d(4), d(3)}),
@@ -2504,19 +2463,8 @@ std::pair<Value, SmallVector<Value>> Rewriter::batchedChunks(const Padded &p) {
     // recomputed exactly after).
     Value sq = q, sk = kt;
     if (hasDecay && perKey) {
-      AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
-      sq = generic(b, loc, fresh({I, N, Cs, Ks}, 0.0f), ValueRange{q, cum, cum},
-                   {id4, id4, map(4, {d(0), d(1), lastStep, d(3)}), id4},
-                   iterators(4, false),
-                   [](OpBuilder &nb2, Location l, ValueRange a) -> Value {
-                     Value r =
-                         arith::MulFOp::create(nb2, l, a[2], cF32(nb2, l, 0.5));
-                     return arith::MulFOp::create(
-                         nb2, l, a[0],
-                         math::ExpOp::create(
-                             nb2, l, arith::SubFOp::create(nb2, l, a[1], r)));
-                   });
-      sk = keyDecayed(kt, /*toEnd=*/false);
+      sq = scaled(q, /*fromStart=*/true, 0.5, false);
+      sk = scaled(kt, /*fromStart=*/false, 0.5, false);
     }
     Value scores = contract(sq, sk, fresh({I, N, Cs, Cs}, 0.0f),
                             {map(5, {d(0), d(1), d(2), d(4)}),
