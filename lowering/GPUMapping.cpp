@@ -10,10 +10,11 @@
 //     `linalg.copy`, a kernel like any other.
 //  2. Loops: a scan's task loop (an `scf.for` marked `seq.parallel` that
 //     carries nothing and neither allocates nor holds linalg ops) becomes an
-//     `scf.parallel`, a thread per task, in blocks of `task-block-size`; an
-//     f32 contraction is block-tiled in shared memory (a block per 128 x
-//     128 or 64 tile of its output), any other register-tiled, a thread per
-//     `contraction-tile`^2 block of its output; every other linalg op
+//     `scf.parallel`, a thread per task, in blocks of `task-block-size`; a
+//     bf16 or f16 contraction (f32 with `tf32`) runs on tensor cores
+//     (mma.sync, a block of 4 warps per 128 x 128 or 64 tile of its
+//     output), any other f32 one is block-tiled in shared memory, the rest
+//     register-tiled, a thread per `contraction-tile`^2 block of its output; every other linalg op
 //     becomes an `scf.parallel`
 //     over its parallel loops with its reductions as `scf.for` inside (one
 //     thread per output element); an op with no parallel loop (a reduction

@@ -1169,11 +1169,12 @@ def SeqGPUMap : Pass<"seq-gpu-map", "::mlir::ModuleOp"> {
     `memref.copy` to `linalg.copy`); a scan's task loop (`seq.parallel`,
     carrying nothing, neither allocating nor holding linalg ops) an
     `scf.parallel` with a thread per task in blocks of `task-block-size`;
-    with `contraction-tile` 8, a bf16 or f16 contraction on tensor cores
-    (`mma.sync` m16n8k16, f32 accumulators; 8 warps a 128 x 128 (or 64)
-    tile of its output; slices of 32 steps of k copied by cp.async into two
-    shared-memory stages, fragments read by `ldmatrix`), an f32 contraction
-    block-tiled in shared memory, 256 threads a 128 x 128 (or 64) tile of
+    with `contraction-tile` 8, a bf16 or f16 contraction (f32 too, as tf32,
+    with `tf32`) on tensor cores (`mma.sync`, f32 accumulators; 4 warps a
+    128 x 128 (or 64) tile of its output; 64-byte slices of k rows copied
+    by cp.async into three shared-memory stages, fragments read by
+    `ldmatrix`; the output stored in pairs where its rows allow), any other
+    f32 contraction block-tiled in shared memory, 256 threads a 128 x 128 (or 64) tile of
     its output, 16 steps of k a slice between barriers; any other a thread
     per `contraction-tile`
     x `contraction-tile` block of its output, the accumulators in registers
